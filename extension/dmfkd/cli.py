@@ -1,0 +1,139 @@
+"""Entry point shared by the `dmfkd` console script, `python -m dmfkd` and `!py -g -m dmfkd`.
+
+Where the target comes from, in order: a DUMP path given to the command (read directly, any OS);
+`--pykd-dump DUMP` (standalone pykd opens the dump with dbgeng); else the debugger session pykd
+runs in (WinDbg). Errors a user can cause print one line `dmfkd: ...` and exit with status 2.
+"""
+import argparse
+import os
+import sys
+from typing import List, Optional
+
+from dmfkd import __version__
+from dmfkd.commands import REGISTRY, load_all
+from dmfkd.errors import DmfkdError, UsageError
+from dmfkd.render import FORMATS, Output, render
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse would exit(2) with a usage dump; keep it one line
+        raise UsageError(message)
+
+
+class Session:
+    """What a command gets: the parsed global options, the output and a lazily opened Target."""
+
+    def __init__(self, args, output: Output, target=None):
+        self.args = args
+        self.output = output
+        self._target = target
+
+    @property
+    def target(self):
+        if self._target is None:
+            self._target = open_target(self.args)
+        return self._target
+
+    def close(self) -> None:
+        if self._target is not None:
+            self._target.close()
+
+
+def open_target(args):
+    dump = getattr(args, "dump", None)
+    isf = getattr(args, "isf", None)
+    if dump:
+        from dmfkd.targets.dumpfile import DumpFile
+
+        target = DumpFile(dump)
+    elif getattr(args, "pykd_dump", None):
+        from dmfkd.targets.pykd import PykdTarget
+
+        target = PykdTarget.open_dump(args.pykd_dump)
+    else:
+        from dmfkd.targets.pykd import PykdTarget, pykd_available
+
+        if not pykd_available():
+            raise UsageError("no target: give a dump file (dmfkd %s MEMORY.DMP), or run inside WinDbg "
+                             "with pykd (!py -g -m dmfkd ...)" % (args.command or "COMMAND"))
+        target = PykdTarget()
+    if isf:
+        from dmfkd.targets.isf import IsfSymbols
+
+        target.symbols = IsfSymbols.load(isf)
+    elif dump and target.symbols is None:
+        # dmfemu writes driver.isf.json beside MEMORY.DMP; use it like WinDbg uses a PDB next to the image
+        beside = os.path.join(os.path.dirname(os.path.abspath(dump)), "driver.isf.json")
+        if os.path.exists(beside):
+            from dmfkd.targets.isf import IsfSymbols
+
+            target.symbols = IsfSymbols.load(beside)
+    return target
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="dmfkd", description="Read DMF crash-dump data (ring buffers, data sources, "
+                     "modules) from Windows dumps and live WinDbg sessions.")
+    parser.add_argument("--version", action="version", version="dmfkd " + __version__)
+    parser.add_argument("--pykd-dump", metavar="DUMP",
+                        help="open DUMP with standalone pykd/dbgeng and run the command through pykd")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for cmd in sorted(load_all(), key=lambda c: c.name):
+        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
+        if cmd.takes_dump:
+            p.add_argument("dump", nargs="?", metavar="DUMP",
+                           help="dump file to read (omit inside WinDbg: the debugger's target is used)")
+        p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
+        p.add_argument("--isf", metavar="FILE", help="ISF JSON symbol file for the driver (offline symbols)")
+        if cmd.add_arguments is not None:
+            cmd.add_arguments(p)
+    return parser
+
+
+def _default_output() -> Output:
+    try:
+        from dmfkd.targets.pykd import windbg_output
+
+        out = windbg_output()
+        if out is not None:
+            return out
+    except ImportError:
+        pass
+    return Output(sys.stdout, dml=False)
+
+
+def run(argv: Optional[List[str]] = None, output: Optional[Output] = None, target=None) -> int:
+    """Parse argv and run one command; raises DmfkdError on user errors (main() prints them)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help(file=sys.stdout)
+        return EXIT_OK
+    session = Session(args, output or _default_output(), target)
+    try:
+        report = REGISTRY[args.command](args, session)
+        if report is not None:
+            render(report, args.format, session.output)
+    finally:
+        if target is None:
+            session.close()
+    return EXIT_OK
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    try:
+        return run(argv)
+    except DmfkdError as exc:
+        sys.stdout.flush()
+        sys.stderr.write("dmfkd: %s\n" % (str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
+        return EXIT_USAGE
+    except BrokenPipeError:
+        return EXIT_OK
+    except KeyboardInterrupt:
+        sys.stderr.write("dmfkd: interrupted\n")
+        return 130

@@ -1,0 +1,96 @@
+"""The Target protocol every host adapter implements (ARCHITECTURE.md, "targets/").
+
+A Target is read-only. Reads are bulk: callers ask for a whole structure or a whole ring in one
+``read`` and parse it themselves; a read that cannot be satisfied raises MemoryReadError naming
+the address, and the caller turns it into a visible "unreadable" value.
+"""
+import uuid
+from typing import List, NamedTuple, Optional, Tuple
+
+from dmfkd.errors import TagNotFoundError
+from dmfkd.guids import guid_text, parse_guid
+
+
+class TaggedBlob(NamedTuple):
+    """One secondary-data blob, as `.enumtag` lists it, in file order (duplicates included)."""
+
+    index: int                 # 0-based position in the region (file order)
+    guid: uuid.UUID
+    size: int                  # payload bytes present (may be < declared_size when truncated)
+    declared_size: int         # DataSize from the blob header
+    offset: Optional[int]      # file offset of the payload (None when the host cannot say, e.g. pykd)
+    truncated: bool = False    # the payload runs past the end of the file
+
+    @property
+    def guid_text(self) -> str:
+        return guid_text(self.guid)
+
+
+class BugCheck(NamedTuple):
+    code: int
+    parameters: Tuple[int, int, int, int]
+
+
+class Target:
+    """Base class documenting the protocol; hosts override what they support."""
+
+    #: short human-readable name of the target (a file path, "pykd: <dump>", "emulator")
+    name = "target"
+    #: "x64", "x86" or "arm64"
+    arch = "x64"
+    #: 8 or 4
+    pointer_size = 8
+    #: True when memory is the running system (no secondary data, rings not yet reordered)
+    is_live = False
+    #: a dmfkd.targets.symbols.Symbols or None when no symbol source is available
+    symbols = None
+
+    # -- memory -------------------------------------------------------------------------------
+    def read(self, address: int, size: int) -> bytes:
+        """Read `size` bytes of kernel virtual memory, all or nothing (MemoryReadError)."""
+        raise NotImplementedError
+
+    def read_physical(self, address: int, size: int) -> bytes:
+        raise NotImplementedError
+
+    def read_pointer(self, address: int) -> int:
+        raw = self.read(address, self.pointer_size)
+        return int.from_bytes(raw, "little")
+
+    def read_u32(self, address: int) -> int:
+        return int.from_bytes(self.read(address, 4), "little")
+
+    def read_cstring(self, address: int, limit: int = 256) -> bytes:
+        """Read a NUL-terminated byte string of at most `limit` bytes, tolerating a page end."""
+        data = b""
+        while len(data) < limit:
+            chunk_len = min(limit - len(data), 0x1000 - ((address + len(data)) & 0xFFF))
+            chunk = self.read(address + len(data), chunk_len)
+            nul = chunk.find(b"\0")
+            if nul >= 0:
+                return data + chunk[:nul]
+            data += chunk
+        return data
+
+    # -- secondary data -----------------------------------------------------------------------
+    def tagged(self) -> List[TaggedBlob]:
+        """Every secondary-data blob in file order; [] when the target has none."""
+        return []
+
+    def read_tagged(self, guid) -> bytes:
+        """Payload of the FIRST blob with this GUID, like IDebugDataSpaces3::ReadTagged."""
+        wanted = parse_guid(guid)
+        for blob in self.tagged():
+            if blob.guid == wanted:
+                return self.read_blob(blob)
+        raise TagNotFoundError("%s: no secondary data tagged %s" % (self.name, guid_text(wanted)))
+
+    def read_blob(self, blob: TaggedBlob) -> bytes:
+        raise NotImplementedError
+
+    # -- crash facts --------------------------------------------------------------------------
+    def bugcheck(self) -> Optional[BugCheck]:
+        return None
+
+    def close(self) -> None:
+        pass
