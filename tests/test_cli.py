@@ -1,0 +1,30 @@
+import subprocess
+import sys
+
+import pytest
+
+from dmfkd.cli import main
+
+
+def test_unknown_command_is_one_line_exit_2(capsys):
+    assert main(["no-such-command"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dmfkd: ") and err.count("\n") == 1
+
+
+def test_missing_dump_without_debugger_is_one_line_exit_2(capsys):
+    # no pykd in this interpreter: the user is told to give a dump file
+    pytest.importorskip("dmfkd.commands.tags")
+    assert main(["tags"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "give a dump file" in err
+
+
+def test_no_arguments_prints_help(capsys):
+    assert main([]) == 0
+    assert "usage: dmfkd" in capsys.readouterr().out
+
+
+def test_python_dash_m_entry_point_runs():
+    proc = subprocess.run([sys.executable, "-m", "dmfkd", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.startswith("dmfkd ")
