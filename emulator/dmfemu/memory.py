@@ -1,0 +1,684 @@
+"""Emulated kernel memory: sparse physical RAM, real page tables stored in that RAM, a kernel pool.
+
+Everything DMF keeps lives here as bytes, reachable the way a debugger reaches it: a kernel VA is
+translated by walking page-table entries that sit in emulated physical pages (spec/dump-format.md
+§4), so a dump of the physical pages plus the DTB is enough for an independent parser (kdmp-parser)
+to find every structure again.
+
+Design notes (why, not what):
+- Physical RAM is a few large contiguous ``bytearray`` arenas laid end to end from PFN 1 (Windows'
+  first physical run usually starts at BasePage 1). Every page from PFN 1 to the highest page
+  handed out is "present", like RAM in a real machine, so a full dump needs a single run
+  (spec/dump-format.md §1.4 allows at most 42). An allocation never straddles two arenas, so
+  ``view()`` over one allocation is one writable memoryview slice - no per-byte loops.
+- AddressSpace keeps a per-page translation cache (a software TLB) filled only from real walks of
+  the table bytes and flushed whenever a mapping changes; the tables in memory stay the truth.
+"""
+import bisect
+import struct
+from typing import Dict, List, Optional, Tuple
+
+from dmfkd.errors import MemoryReadError
+
+PAGE_SIZE = 0x1000
+PAGE_SHIFT = 12
+LARGE_PAGE_SIZE = 0x200000
+_PAGES_PER_LARGE = LARGE_PAGE_SIZE // PAGE_SIZE
+_FIRST_PFN = 1                  # Windows' MmPhysicalMemoryBlock normally starts at BasePage 1
+_DEFAULT_ARENA_PAGES = 1024     # 4 MiB: small machines stay small, big requests get their own arena
+
+# Page-table entry bits (Intel SDM vol. 3 §4.5; spec/dump-format.md §4)
+PTE_PRESENT = 0x1
+PTE_WRITE = 0x2
+PTE_ACCESSED = 0x20
+PTE_DIRTY = 0x40
+PTE_LARGE = 0x80                # PS bit in a PDE (2 MiB) / PDPTE (1 GiB)
+PTE_NX = 1 << 63
+PTE_PFN_MASK = 0x000FFFFFFFFFF000   # bits 51..12 (spec/dump-format.md §4)
+_KERNEL_RW = PTE_PRESENT | PTE_WRITE | PTE_ACCESSED | PTE_DIRTY     # 0x63, what kernel tables carry
+
+# Windows' classic PML4 self-map slot (0xFFFFF6FB7DBED000 maps the PML4 itself; PTE_BASE
+# 0xFFFFF68000000000). Since 1607 the slot is randomised; any fixed slot keeps the table
+# self-consistent, which is what readers that walk the self-map expect.
+X64_SELF_MAP_INDEX = 0x1ED
+X64_PTE_BASE = 0xFFFF000000000000 | (X64_SELF_MAP_INDEX << 39)
+# x86 PAE: the four page directories are mapped at 0xC0600000 so PTEs appear at 0xC0000000.
+X86_PTE_BASE = 0xC0000000
+
+_U8 = struct.Struct("<B")
+_U16 = struct.Struct("<H")
+_U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
+
+
+class _PageFault(MemoryReadError):
+    """Raised by the page lookup; the public method re-raises it naming the caller's range."""
+
+    def __init__(self, va: int, reason: str):
+        super().__init__(va, PAGE_SIZE, reason=reason)
+        self.reason = reason
+
+
+def _fault(va: int, size: int, error: "_PageFault") -> MemoryReadError:
+    if error.address == va & ~0xFFF:
+        return MemoryReadError(va, size, reason=error.reason)
+    return MemoryReadError(va, size, reason="0x%x: %s" % (error.address, error.reason))
+
+
+def _align_up(value: int, alignment: int) -> int:
+    return (value + alignment - 1) & ~(alignment - 1)
+
+
+class _Arena:
+    """One contiguous stretch of emulated RAM: PFNs [start_pfn, end_pfn)."""
+
+    __slots__ = ("start_pfn", "end_pfn", "next_pfn", "buf", "mv")
+
+    def __init__(self, start_pfn: int, npages: int):
+        self.start_pfn = start_pfn
+        self.end_pfn = start_pfn + npages
+        self.next_pfn = start_pfn      # bump pointer for allocations
+        self.buf = bytearray(npages * PAGE_SIZE)
+        self.mv = memoryview(self.buf)
+
+
+class _FrozenArena:
+    __slots__ = ("start_pfn", "end_pfn", "mv")
+
+    def __init__(self, start_pfn: int, end_pfn: int, data: bytes):
+        self.start_pfn = start_pfn
+        self.end_pfn = end_pfn
+        self.mv = memoryview(data)
+
+
+class _PhysicalReader:
+    """Read side shared by live and frozen physical memory."""
+
+    _arenas = ()           # sorted by start_pfn, laid end to end
+    _arena_starts = ()     # start_pfn of each arena, for bisect
+    _top_pfn = _FIRST_PFN  # one past the highest present page
+
+    def _check_present(self, pa: int, size: int) -> None:
+        if pa < 0 or pa >> PAGE_SHIFT < _FIRST_PFN or pa + size > self._top_pfn << PAGE_SHIFT:
+            raise MemoryReadError(pa, size, physical=True, reason="not present")
+
+    def _locate(self, pa: int, size: int = 1):
+        """(arena, offset in arena) for a physical range that must lie inside one arena."""
+        pfn = pa >> PAGE_SHIFT
+        if pa < 0 or pfn < _FIRST_PFN or pa + size > self._top_pfn << PAGE_SHIFT:
+            raise MemoryReadError(pa, size, physical=True, reason="not present")
+        arena = self._arenas[bisect.bisect_right(self._arena_starts, pfn) - 1]
+        offset = pa - (arena.start_pfn << PAGE_SHIFT)
+        if offset + size > len(arena.mv):
+            raise MemoryReadError(pa, size, physical=True,
+                                  reason="range crosses an allocation arena boundary")
+        return arena, offset
+
+    def read(self, pa: int, size: int) -> bytes:
+        if size <= 0:
+            return b""
+        self._check_present(pa, size)
+        parts = []
+        cursor, end = pa, pa + size
+        while cursor < end:
+            # RAM is contiguous across arenas, so a read may concatenate pieces of several
+            arena, offset = self._locate(cursor)
+            take = min(end - cursor, len(arena.mv) - offset)
+            if take == size:
+                return bytes(arena.mv[offset:offset + take])
+            parts.append(arena.mv[offset:offset + take])
+            cursor += take
+        return b"".join(parts)
+
+    def read_u64(self, pa: int) -> int:
+        arena, offset = self._locate(pa, 8)
+        return _U64.unpack_from(arena.mv, offset)[0]
+
+    def page(self, pfn: int) -> bytes:
+        arena, offset = self._locate(pfn << PAGE_SHIFT, PAGE_SIZE)
+        return bytes(arena.mv[offset:offset + PAGE_SIZE])
+
+    def present_pfns(self) -> List[int]:
+        return list(range(_FIRST_PFN, self._top_pfn))
+
+    def present_runs(self) -> List[Tuple[int, int]]:
+        """[(base_pfn, page_count)] - the machine's MmPhysicalMemoryBlock (one run)."""
+        count = self._top_pfn - _FIRST_PFN
+        return [(_FIRST_PFN, count)] if count else []
+
+    def chunks(self):
+        """Yield (first_pfn, memoryview) covering every present page once, ascending PFN.
+
+        Each memoryview is a whole-page multiple and lies in one arena, so a dump writer can write
+        megabytes per call instead of a page at a time."""
+        for arena in self._arenas:
+            end = min(arena.end_pfn, self._top_pfn)
+            if end > arena.start_pfn:
+                yield arena.start_pfn, arena.mv[:(end - arena.start_pfn) << PAGE_SHIFT]
+
+    @property
+    def top_pfn(self) -> int:
+        return self._top_pfn
+
+
+class PhysicalMemory(_PhysicalReader):
+    """Sparse emulated physical RAM in 4 KiB pages, allocated zeroed and physically contiguous."""
+
+    def __init__(self, arena_pages: int = _DEFAULT_ARENA_PAGES):
+        self._arena_pages = arena_pages
+        self._arenas = []          # type: List[_Arena]
+        self._arena_starts = []    # type: List[int]
+        self._top_pfn = _FIRST_PFN
+
+    def allocate_pages(self, count: int, align_pages: int = 1) -> int:
+        """Return the PA of `count` zeroed, physically contiguous pages (PA aligned to
+        `align_pages` pages, a power of two; 512 for a 2 MiB page)."""
+        if count <= 0:
+            raise ValueError("allocate_pages: count must be positive, got %r" % (count,))
+        if align_pages <= 0 or align_pages & (align_pages - 1):
+            raise ValueError("allocate_pages: align_pages must be a power of two")
+        for arena in self._arenas:
+            start = _align_up(arena.next_pfn, align_pages)
+            if start + count <= arena.end_pfn:
+                return self._take(arena, start, count)
+        base = self._arenas[-1].end_pfn if self._arenas else _FIRST_PFN
+        start = _align_up(base, align_pages)
+        npages = max(self._arena_pages, start - base + count)
+        npages = _align_up(base + npages, 512) - base   # keep later arenas 2 MiB aligned
+        arena = _Arena(base, npages)
+        self._arenas.append(arena)
+        self._arena_starts.append(base)
+        return self._take(arena, start, count)
+
+    def _take(self, arena: _Arena, start: int, count: int) -> int:
+        arena.next_pfn = start + count
+        if start + count > self._top_pfn:
+            self._top_pfn = start + count
+        return start << PAGE_SHIFT
+
+    def write(self, pa: int, data) -> None:
+        size = len(data)
+        if size == 0:
+            return
+        arena, offset = self._locate(pa, size)
+        arena.mv[offset:offset + size] = data
+
+    def write_u64(self, pa: int, value: int) -> None:
+        arena, offset = self._locate(pa, 8)
+        _U64.pack_into(arena.mv, offset, value)
+
+    def view(self, pa: int, size: int) -> memoryview:
+        """A writable memoryview of [pa, pa+size); the range must lie in one allocation arena."""
+        arena, offset = self._locate(pa, size)
+        return arena.mv[offset:offset + size]
+
+    def snapshot(self) -> "PhysicalSnapshot":
+        """A frozen copy of every present page: the primary dump image (spec/dmf.md Q-CD-9)."""
+        return PhysicalSnapshot(self)
+
+
+class PhysicalSnapshot(_PhysicalReader):
+    """Immutable copy of PhysicalMemory at one instant; same read/page/present_pfns API."""
+
+    def __init__(self, source: PhysicalMemory):
+        self._top_pfn = source._top_pfn
+        self._arenas = []
+        for arena in source._arenas:
+            end = min(arena.end_pfn, self._top_pfn)
+            if end <= arena.start_pfn:
+                break
+            data = bytes(arena.mv[:(end - arena.start_pfn) << PAGE_SHIFT])
+            self._arenas.append(_FrozenArena(arena.start_pfn, end, data))
+        self._arena_starts = [a.start_pfn for a in self._arenas]
+
+    def view(self, pa: int, size: int) -> memoryview:
+        """A read-only memoryview (the snapshot cannot change)."""
+        arena, offset = self._locate(pa, size)
+        return arena.mv[offset:offset + size]
+
+
+class AddressSpace:
+    """Kernel virtual address space backed by real page tables in `phys`.
+
+    x64: 4-level paging, DTB = PML4 PA, PML4 self-map entry, canonical VAs, optional 2 MiB pages.
+    x86: PAE 3-level paging, DTB (CR3) = PDPT PA, the 4 page directories preallocated (as Windows
+    does) and self-mapped at 0xC0600000.
+    """
+
+    def __init__(self, phys: PhysicalMemory, arch: str = "x64"):
+        if arch not in ("x64", "x86"):
+            raise ValueError("AddressSpace: arch must be 'x64' or 'x86', got %r" % (arch,))
+        self.phys = phys
+        self.arch = arch
+        self.pointer_size = 8 if arch == "x64" else 4
+        # software TLB: vpn -> (arena view, offset of the page in it, page PA)
+        self._tlb = {}   # type: Dict[int, Tuple[memoryview, int, int]]
+        if arch == "x64":
+            self.dtb = phys.allocate_pages(1)
+            # PML4 self-map, NX like Windows' own self-map entry
+            phys.write_u64(self.dtb + X64_SELF_MAP_INDEX * 8, self.dtb | _KERNEL_RW | PTE_NX)
+            self._ptr = _U64
+            self.va_limit = 1 << 64
+        else:
+            self.dtb = phys.allocate_pages(1)      # PDPT: first 32 bytes of this page
+            self._pds = [phys.allocate_pages(1) for _ in range(4)]
+            for index, pd in enumerate(self._pds):
+                # PAE PDPTEs allow only P/PWT/PCD: RW/US/A are reserved there (Intel SDM §4.4.1)
+                phys.write_u64(self.dtb + index * 8, pd | PTE_PRESENT)
+                # self-map: PD[3] (0xC0000000-) entries 0..3 -> the four page directories
+                phys.write_u64(self._pds[3] + index * 8, pd | _KERNEL_RW)
+            self._ptr = _U32
+            self.va_limit = 1 << 32
+
+    # -- mapping ------------------------------------------------------------------------------
+    def _va_problem(self, va: int, size: int = 1) -> Optional[str]:
+        if va < 0 or va + size > self.va_limit:
+            return "address outside the %s address space" % self.arch
+        if self.arch == "x64":
+            top = va >> 47
+            if top not in (0, 0x1FFFF) or (va + size - 1) >> 47 != top:
+                return "non-canonical address"
+        return None
+
+    def _check_va(self, va: int, size: int = 1) -> None:
+        problem = self._va_problem(va, size)
+        if problem:
+            raise MemoryReadError(va, size, reason=problem)
+
+    def _table_for(self, va: int, stop_shift: int) -> int:
+        """PA of the table whose entries have index shift `stop_shift` (21: PD, 12: PT) for `va`,
+        creating missing intermediate tables."""
+        if self.arch == "x64":
+            table = self.dtb
+            shifts = (39, 30, 21)
+        else:
+            table = self._pds[(va >> 30) & 3]
+            shifts = (21,)
+        for shift in shifts:
+            if shift < stop_shift + 9:
+                break
+            entry_pa = table + ((va >> shift) & 0x1FF) * 8
+            entry = self.phys.read_u64(entry_pa)
+            if entry & PTE_PRESENT:
+                if entry & PTE_LARGE:
+                    raise ValueError("map: 0x%x lies in a large page already mapped" % va)
+                table = entry & PTE_PFN_MASK
+            else:
+                child = self.phys.allocate_pages(1)
+                self.phys.write_u64(entry_pa, child | _KERNEL_RW)
+                table = child
+        return table
+
+    def map(self, va: int, pa: int, size: int, large: bool = False) -> None:
+        """Map [va, va+size) to [pa, pa+size). `large` uses 2 MiB PDEs (va, pa, size 2 MiB aligned)."""
+        granule = LARGE_PAGE_SIZE if large else PAGE_SIZE
+        if va % granule or pa % granule or size <= 0 or size % granule:
+            raise ValueError("map(0x%x, 0x%x, 0x%x, large=%s): not %s aligned"
+                             % (va, pa, size, large, "2 MiB" if large else "page"))
+        self._check_va(va, size)
+        self._tlb.clear()
+        end = va + size
+        if large:
+            while va < end:
+                pd = self._table_for(va, 21)
+                entry_pa = pd + ((va >> 21) & 0x1FF) * 8
+                old = self.phys.read_u64(entry_pa)
+                if old & PTE_PRESENT and not old & PTE_LARGE:
+                    raise ValueError("map: 0x%x already has a page table of 4 KiB pages" % va)
+                self.phys.write_u64(entry_pa, pa | _KERNEL_RW | PTE_LARGE)
+                va += LARGE_PAGE_SIZE
+                pa += LARGE_PAGE_SIZE
+            return
+        while va < end:
+            pt = self._table_for(va, 12)
+            first = (va >> 12) & 0x1FF
+            count = min(512 - first, (end - va) >> 12)
+            entries = [(pa + i * PAGE_SIZE) | _KERNEL_RW for i in range(count)]
+            self.phys.write(pt + first * 8, struct.pack("<%dQ" % count, *entries))
+            va += count * PAGE_SIZE
+            pa += count * PAGE_SIZE
+
+    # -- translation --------------------------------------------------------------------------
+    def walk(self, va: int) -> Optional[int]:
+        """Walk the page tables in physical memory (no cache); PA or None when not present."""
+        read = self.phys.read_u64
+        if self.arch == "x64":
+            if (va >> 47) not in (0, 0x1FFFF) or va < 0 or va >= 1 << 64:
+                return None
+            table = self.dtb
+            levels = ((39, False), (30, True), (21, True), (12, False))
+        else:
+            if va < 0 or va >= 1 << 32:
+                return None
+            entry = read(self.dtb + ((va >> 30) & 3) * 8)
+            if not entry & PTE_PRESENT:
+                return None
+            table = entry & PTE_PFN_MASK
+            levels = ((21, True), (12, False))
+        for shift, may_be_large in levels:
+            entry = read(table + ((va >> shift) & 0x1FF) * 8)
+            if not entry & PTE_PRESENT:
+                return None
+            if may_be_large and entry & PTE_LARGE:
+                span = 1 << shift
+                return (entry & PTE_PFN_MASK & ~(span - 1)) + (va & (span - 1))
+            table = entry & PTE_PFN_MASK
+        return table + (va & 0xFFF)
+
+    def _page(self, vpn: int) -> Tuple[memoryview, int, int]:
+        """(arena memoryview, offset of the page in it, page PA) for a virtual page."""
+        hit = self._tlb.get(vpn)
+        if hit is not None:
+            return hit
+        va = vpn << PAGE_SHIFT
+        pa = self.walk(va)
+        if pa is None:
+            raise _PageFault(va, self._va_problem(va) or "not mapped")
+        try:
+            arena, offset = self.phys._locate(pa, PAGE_SIZE)
+        except MemoryReadError:
+            raise _PageFault(va, "maps physical 0x%x, which is not present" % pa)
+        hit = (arena.mv, offset, pa & ~0xFFF)
+        self._tlb[vpn] = hit
+        return hit
+
+    def translate(self, va: int) -> int:
+        """PA of `va`; MemoryReadError naming `va` when it is not mapped."""
+        try:
+            page_pa = self._page(va >> PAGE_SHIFT)[2]
+        except _PageFault as error:
+            raise _fault(va, 1, error) from None
+        return page_pa + (va & 0xFFF)
+
+    def _span(self, va: int, size: int):
+        """[(memoryview, start, stop)] pieces covering [va, va+size), merged where contiguous.
+        Raises MemoryReadError naming the first unmapped page before anything is touched."""
+        pieces = []
+        cursor, end = va, va + size
+        while cursor < end:
+            try:
+                mv, offset, _ = self._page(cursor >> PAGE_SHIFT)
+            except _PageFault as error:
+                self._check_va(va, size)
+                raise _fault(va, size, error) from None
+            start = offset + (cursor & 0xFFF)
+            take = min(end - cursor, PAGE_SIZE - (cursor & 0xFFF))
+            if pieces and pieces[-1][0] is mv and pieces[-1][2] == start:
+                pieces[-1][2] = start + take
+            else:
+                pieces.append([mv, start, start + take])
+            cursor += take
+        return pieces
+
+    # -- bulk access --------------------------------------------------------------------------
+    def read(self, va: int, size: int) -> bytes:
+        if size <= 0:
+            return b""
+        offset = va & 0xFFF
+        if offset + size <= PAGE_SIZE:
+            try:
+                mv, base, _ = self._page(va >> PAGE_SHIFT)
+            except _PageFault as error:
+                raise _fault(va, size, error) from None
+            return bytes(mv[base + offset:base + offset + size])
+        pieces = self._span(va, size)
+        if len(pieces) == 1:
+            mv, start, stop = pieces[0]
+            return bytes(mv[start:stop])
+        return b"".join(mv[start:stop] for mv, start, stop in pieces)
+
+    def write(self, va: int, data) -> None:
+        """Write all of `data` at `va`, or nothing (MemoryReadError) when any page is unmapped."""
+        if not isinstance(data, (bytes, bytearray)):
+            data = memoryview(data).cast("B")
+        size = len(data)
+        if size == 0:
+            return
+        offset = va & 0xFFF
+        if offset + size <= PAGE_SIZE:
+            try:
+                mv, base, _ = self._page(va >> PAGE_SHIFT)
+            except _PageFault as error:
+                raise _fault(va, size, error) from None
+            mv[base + offset:base + offset + size] = data
+            return
+        pieces = self._span(va, size)
+        if len(pieces) == 1:
+            mv, start, stop = pieces[0]
+            mv[start:stop] = data
+            return
+        source = memoryview(data)
+        done = 0
+        for mv, start, stop in pieces:
+            mv[start:stop] = source[done:done + stop - start]
+            done += stop - start
+
+    def view(self, va: int, size: int) -> memoryview:
+        """A writable memoryview of [va, va+size). The range must be physically contiguous in one
+        allocation (every KernelPool block and mapped image is); reuse it for hot paths."""
+        offset = va & 0xFFF
+        if offset + size <= PAGE_SIZE:
+            try:
+                mv, base, _ = self._page(va >> PAGE_SHIFT)
+            except _PageFault as error:
+                raise _fault(va, size, error) from None
+            return mv[base + offset:base + offset + size]
+        pieces = self._span(va, size)
+        if len(pieces) != 1:
+            raise ValueError("view(0x%x, %d): range is not physically contiguous in one allocation"
+                             % (va, size))
+        mv, start, stop = pieces[0]
+        return mv[start:stop]
+
+    # -- typed helpers ------------------------------------------------------------------------
+    def _unpack(self, fmt: struct.Struct, va: int) -> int:
+        offset = va & 0xFFF
+        if offset + fmt.size <= PAGE_SIZE:
+            try:
+                mv, base, _ = self._page(va >> PAGE_SHIFT)
+            except _PageFault as error:
+                raise _fault(va, fmt.size, error) from None
+            return fmt.unpack_from(mv, base + offset)[0]
+        return fmt.unpack(self.read(va, fmt.size))[0]
+
+    def _pack(self, fmt: struct.Struct, va: int, value: int) -> None:
+        offset = va & 0xFFF
+        if offset + fmt.size <= PAGE_SIZE:
+            try:
+                mv, base, _ = self._page(va >> PAGE_SHIFT)
+            except _PageFault as error:
+                raise _fault(va, fmt.size, error) from None
+            fmt.pack_into(mv, base + offset, value)
+            return
+        self.write(va, fmt.pack(value))
+
+    def read_u8(self, va: int) -> int:
+        return self._unpack(_U8, va)
+
+    def read_u16(self, va: int) -> int:
+        return self._unpack(_U16, va)
+
+    def read_u32(self, va: int) -> int:
+        return self._unpack(_U32, va)
+
+    def read_u64(self, va: int) -> int:
+        return self._unpack(_U64, va)
+
+    def read_ptr(self, va: int) -> int:
+        return self._unpack(self._ptr, va)
+
+    def write_u8(self, va: int, value: int) -> None:
+        self._pack(_U8, va, value)
+
+    def write_u16(self, va: int, value: int) -> None:
+        self._pack(_U16, va, value)
+
+    def write_u32(self, va: int, value: int) -> None:
+        self._pack(_U32, va, value)
+
+    def write_u64(self, va: int, value: int) -> None:
+        self._pack(_U64, va, value)
+
+    def write_ptr(self, va: int, value: int) -> None:
+        self._pack(self._ptr, va, value)
+
+
+# Kernel VA regions handed out by KernelPool (Windows-like; any canonical kernel VA would do).
+X64_POOL_BASE = 0xFFFFE00000000000       # nonpaged pool region (cf. spec/dmf.md §4.2's 0xffffe000...)
+X64_IMAGE_BASE = 0xFFFFF80000000000      # system images (ntoskrnl, drivers)
+X86_IMAGE_BASE = 0x80000000
+X86_POOL_BASE = 0x84000000               # below the PAE self-map at 0xC0000000
+X86_POOL_LIMIT = 0xC0000000
+
+_POOL_SLAB_PAGES = 64                    # pool grows in physically contiguous 256 KiB slabs
+
+
+class PoolBlock(object):
+    __slots__ = ("va", "size", "header_va")
+
+    def __init__(self, va: int, size: int, header_va: int):
+        self.va = va
+        self.size = size
+        self.header_va = header_va
+
+
+class KernelPool:
+    """Nonpaged-pool allocator in kernel VA.
+
+    Each block is preceded by a POOL_HEADER (x64 16 bytes / x86 8 bytes): ULONG bitfield
+    {PreviousSize:8, PoolIndex:8, BlockSize:8, PoolType:8} in units of the header size, then the
+    4-byte PoolTag at +4 stored as `!pool` prints it (spec/dmf.md §0.2: source `'4fmD'` is the bytes
+    `Dmf4`). Blocks that fit in a page never straddle one (as in Windows' small-pool pages); larger
+    blocks start on a fresh page. Every block is physically contiguous, so `space.view(va, size)`
+    works on it.
+    """
+
+    # POOL_HEADER.PoolType of an allocated block is the POOL_TYPE + 1 (0 marks a free block);
+    # NonPagedPool(Nx) blocks read 1/2 on Win10 x64 - the exact value is not read by dmfkd.
+    POOL_TYPE_NONPAGED = 1
+
+    def __init__(self, space: AddressSpace, large_pages: bool = False):
+        self.space = space
+        self.phys = space.phys
+        self.header_size = 16 if space.arch == "x64" else 8
+        self.large_pages = large_pages
+        if space.arch == "x64":
+            self._pool_next = X64_POOL_BASE
+            self._pool_limit = X64_POOL_BASE + (1 << 39)
+            self._image_next = X64_IMAGE_BASE
+            self._image_limit = X64_IMAGE_BASE + (1 << 39)
+        else:
+            self._pool_next = X86_POOL_BASE
+            self._pool_limit = X86_POOL_LIMIT
+            self._image_next = X86_IMAGE_BASE
+            self._image_limit = X86_POOL_BASE
+        self._slab_next = 0      # next free VA inside the current slab
+        self._slab_end = 0
+        self._blocks = {}        # type: Dict[int, PoolBlock]  block VA -> block
+        self._block_starts = []  # type: List[int]  header VAs, sorted (VAs only grow)
+        self._block_list = []    # type: List[PoolBlock]
+        self._prev_units = {}    # page VA -> BlockSize (units) of the last block on that page
+        self.images = {}         # type: Dict[str, Tuple[int, int]]
+
+    # -- VA + physical backing ----------------------------------------------------------------
+    def _map_new(self, size: int, images: bool) -> int:
+        """Reserve VA, allocate contiguous physical pages and map them; returns the VA."""
+        granule = LARGE_PAGE_SIZE if self.large_pages else PAGE_SIZE
+        size = _align_up(size, granule)
+        if images:
+            va = _align_up(self._image_next, max(granule, 0x10000))
+            limit = self._image_limit
+        else:
+            va = _align_up(self._pool_next, granule)
+            limit = self._pool_limit
+        if va + size > limit:
+            raise MemoryError("emulated kernel %s region exhausted" % ("image" if images else "pool"))
+        pa = self.phys.allocate_pages(size // PAGE_SIZE, _PAGES_PER_LARGE if self.large_pages else 1)
+        self.space.map(va, pa, size, large=self.large_pages)
+        # one unmapped guard page between regions, as between real pool allocations / images
+        if images:
+            self._image_next = va + size + PAGE_SIZE
+        else:
+            self._pool_next = va + size + PAGE_SIZE
+        return va
+
+    def allocate(self, size: int, tag: bytes = b"Dmf4", align: int = 16) -> int:
+        """Allocate a zeroed nonpaged block of `size` bytes; returns its VA (aligned to `align`)."""
+        if isinstance(tag, str):
+            tag = tag.encode("ascii")
+        if len(tag) != 4:
+            raise ValueError("pool tag must be 4 bytes, got %r" % (tag,))
+        if size < 0:
+            raise ValueError("pool allocation size must not be negative")
+        hsize = self.header_size
+        align = max(align, hsize)
+        if align & (align - 1):
+            raise ValueError("alignment must be a power of two")
+        body = _align_up(max(size, 1), hsize)
+        total = hsize + body
+
+        def placement(cursor: int) -> int:
+            return _align_up(cursor + hsize, align) - hsize
+
+        header_va = placement(self._slab_next) if self._slab_end else 0
+        if total <= PAGE_SIZE and header_va:
+            # small block: keep it inside one page
+            if (header_va & 0xFFF) + total > PAGE_SIZE:
+                header_va = placement(_align_up(header_va, PAGE_SIZE))
+        elif header_va:
+            header_va = placement(_align_up(header_va, PAGE_SIZE))
+        if not self._slab_end or header_va + total > self._slab_end:
+            slab_size = max(_POOL_SLAB_PAGES * PAGE_SIZE, _align_up(total + align, PAGE_SIZE))
+            slab = self._map_new(slab_size, images=False)
+            self._slab_end = slab + _align_up(slab_size, LARGE_PAGE_SIZE if self.large_pages else PAGE_SIZE)
+            header_va = placement(slab)
+        self._slab_next = header_va + total
+        va = header_va + hsize
+        self._write_header(header_va, total, tag)
+        block = PoolBlock(va, size, header_va)
+        self._blocks[va] = block
+        self._block_starts.append(header_va)
+        self._block_list.append(block)
+        return va
+
+    def _write_header(self, header_va: int, total: int, tag: bytes) -> None:
+        hsize = self.header_size
+        page = header_va & ~0xFFF
+        previous = self._prev_units.get(page, 0) if header_va & 0xFFF else 0
+        if self.space.arch == "x64":
+            # {PreviousSize:8, PoolIndex:8, BlockSize:8, PoolType:8}, units of 16 bytes
+            units = min(total // hsize, 0xFF)      # blocks over a page saturate (big pool)
+            bits = previous | (units << 16) | (self.POOL_TYPE_NONPAGED << 24)
+        else:
+            # x86: {PreviousSize:9, PoolIndex:7, BlockSize:9, PoolType:7}, units of 8 bytes
+            units = min(total // hsize, 0x1FF)
+            bits = previous | (units << 16) | (self.POOL_TYPE_NONPAGED << 25)
+        self._prev_units[page] = units
+        header = bytearray(hsize)
+        _U32.pack_into(header, 0, bits)
+        header[4:8] = tag
+        self.space.write(header_va, bytes(header))
+
+    def block_of(self, va: int) -> PoolBlock:
+        """The block containing `va` (header or body); ValueError if none."""
+        index = bisect.bisect_right(self._block_starts, va) - 1
+        if index >= 0:
+            block = self._block_list[index]
+            if block.header_va <= va < block.va + max(block.size, 1):
+                return block
+        raise ValueError("0x%x is not inside a pool block" % va)
+
+    def tag_of(self, va: int) -> bytes:
+        """The 4-byte tag in the POOL_HEADER of the block containing `va`, read from memory."""
+        block = self.block_of(va)
+        return self.space.read(block.header_va + 4, 4)
+
+    def map_image(self, name: str, size: int) -> int:
+        """Map a zeroed driver image region (globals live here); returns its base VA."""
+        if name in self.images:
+            raise ValueError("image %r is already mapped" % name)
+        if size <= 0:
+            raise ValueError("image size must be positive")
+        base = self._map_new(_align_up(size, PAGE_SIZE), images=True)
+        self.images[name] = (base, size)
+        return base
