@@ -1,0 +1,148 @@
+"""An emulated Windows machine: physical memory, kernel address space, pool, images, symbols, and
+the glue that turns its memory into a dump file. No DMF knowledge lives here.
+
+Kernel hook (helper H7's ``dmfemu.kernel``): when that module exists, ``write_dump`` and
+``snapshot`` call ``dmfemu.kernel.prepare_dump(machine) -> dict`` once per dump, before memory
+is captured. The hook may build kernel structures in the machine's memory (KDBG,
+PsLoadedModuleList entries for ``machine.images``, ...) and returns extra keyword arguments for
+``dmfemu.dumpwriter.write_dump`` (``kdbg_va``, ``ps_loaded_module_list``,
+``ps_active_process_head``, ``context``, ...). Keyword arguments given to ``write_dump``
+override what the hook returns. Without the module, dumps carry no KDBG and no module list.
+"""
+import importlib
+from typing import Dict, Optional, Tuple
+
+from dmfkd.errors import SymbolError
+from dmfkd.targets.symbols import Symbols, TypeLayout
+
+from dmfemu.memory import AddressSpace, KernelPool, PhysicalMemory, PhysicalSnapshot
+
+
+def _optional_module(name: str):
+    """Import `name` if it exists; a module that exists but fails to import is a real error."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as error:
+        if error.name == name:
+            return None
+        raise
+
+
+class MachineSymbols(Symbols):
+    """Addresses the emulator knows: "image!name" -> VA. No type information (that is the ISF
+    file's job, dmfemu.isf); `type_layout` raises SymbolError."""
+
+    def __init__(self):
+        self._by_image = {}   # type: Dict[str, Dict[str, int]]
+
+    def add(self, image: str, name: str, va: int) -> None:
+        self._by_image.setdefault(image.lower(), {})[name] = va
+
+    def address_of(self, name: str) -> int:
+        if "!" in name:
+            image, bare = name.split("!", 1)
+            table = self._by_image.get(image.lower(), {})
+            if bare in table:
+                return table[bare]
+            raise SymbolError("unknown symbol %s" % name)
+        hits = [(image, table[name]) for image, table in sorted(self._by_image.items()) if name in table]
+        if len(hits) == 1:
+            return hits[0][1]
+        if not hits:
+            raise SymbolError("unknown symbol %s" % name)
+        raise SymbolError("ambiguous symbol %s (in %s); qualify it as image!name"
+                          % (name, ", ".join(image for image, _ in hits)))
+
+    def type_layout(self, name: str) -> TypeLayout:
+        raise SymbolError("the emulator's symbol registry has no type information (%s)" % name)
+
+    def items(self):
+        """[("image!name", va)] sorted by name."""
+        return sorted(("%s!%s" % (image, name), va)
+                      for image, table in self._by_image.items() for name, va in table.items())
+
+
+class MachineSnapshot(object):
+    """Frozen physical memory plus the kernel hook's dump arguments computed just before it."""
+
+    def __init__(self, phys: PhysicalSnapshot, dump_kwargs: Dict[str, object]):
+        self.phys = phys
+        self.dump_kwargs = dump_kwargs
+
+    # PhysicalSnapshot's read side, so a MachineSnapshot can be passed as `pages` directly
+    def present_pfns(self):
+        return self.phys.present_pfns()
+
+    def page(self, pfn: int) -> bytes:
+        return self.phys.page(pfn)
+
+    def read(self, pa: int, size: int) -> bytes:
+        return self.phys.read(pa, size)
+
+
+class Machine:
+    def __init__(self, arch: str = "x64", build: int = 19041, large_pages: bool = False):
+        if arch not in ("x64", "x86"):
+            raise ValueError("Machine: arch must be 'x64' or 'x86', got %r" % (arch,))
+        self.arch = arch
+        self.build = build
+        self.large_pages = large_pages
+        self.phys = PhysicalMemory()
+        self.space = AddressSpace(self.phys, arch)
+        self.pool = KernelPool(self.space, large_pages=large_pages)
+        self.pointer_size = self.space.pointer_size
+        self.images = {}          # type: Dict[str, Tuple[int, int]]
+        self.symbols = MachineSymbols()
+
+    # -- images and symbols -------------------------------------------------------------------
+    def add_image(self, name: str, size: int) -> int:
+        base = self.pool.map_image(name, size)
+        self.images[name] = (base, size)
+        return base
+
+    def add_symbol(self, image: str, name: str, va: int) -> None:
+        self.symbols.add(image, name, va)
+
+    def symbol(self, name: str) -> int:
+        """VA of "image!name" or of a bare name that only one image defines (SymbolError)."""
+        return self.symbols.address_of(name)
+
+    # -- dumps --------------------------------------------------------------------------------
+    def _kernel_dump_kwargs(self) -> Dict[str, object]:
+        kernel = _optional_module("dmfemu.kernel")
+        if kernel is None or not hasattr(kernel, "prepare_dump"):
+            return {}
+        return dict(kernel.prepare_dump(self) or {})
+
+    def snapshot(self) -> MachineSnapshot:
+        """Freeze memory as the primary dump image (spec/dmf.md Q-CD-9), after the kernel hook has
+        put its structures in memory, so they are part of the image."""
+        kwargs = self._kernel_dump_kwargs()
+        return MachineSnapshot(self.phys.snapshot(), kwargs)
+
+    def write_dump(self, path: str, dump_type: str, bugcheck: Tuple[int, int, int, int, int],
+                   blobs=(), snapshot=None, **kw) -> int:
+        """Write a dump of this machine through dmfemu.dumpwriter.write_dump; returns its size.
+
+        `snapshot`: a MachineSnapshot (or a bare PhysicalSnapshot) to take the pages from instead
+        of current memory; `kw` goes to write_dump unchanged (overriding the kernel hook)."""
+        from dmfemu import dumpwriter
+
+        if snapshot is None:
+            extra = self._kernel_dump_kwargs()
+            pages = self.phys
+        elif isinstance(snapshot, MachineSnapshot):
+            extra = dict(snapshot.dump_kwargs)
+            pages = snapshot.phys
+        else:
+            extra = {}
+            pages = snapshot
+        args = dict(arch=self.arch, dump_type=dump_type, pages=pages, dtb=self.space.dtb,
+                    bugcheck=tuple(bugcheck), blobs=tuple(blobs), build=self.build)
+        args.update(extra)
+        args.update(kw)
+        return dumpwriter.write_dump(path, **args)
+
+    def __repr__(self) -> str:
+        return "<Machine %s build %d, %d pages, dtb 0x%x>" % (
+            self.arch, self.build, len(self.phys.present_pfns()), self.space.dtb)
