@@ -97,6 +97,7 @@ class _PhysicalReader:
     _arenas = ()           # sorted by start_pfn, laid end to end
     _arena_starts = ()     # start_pfn of each arena, for bisect
     _top_pfn = _FIRST_PFN  # one past the highest present page
+    _page_arena = None     # arena of the last page() call
 
     def _check_present(self, pa: int, size: int) -> None:
         if pa < 0 or pa >> PAGE_SHIFT < _FIRST_PFN or pa + size > self._top_pfn << PAGE_SHIFT:
@@ -135,7 +136,12 @@ class _PhysicalReader:
         return _U64.unpack_from(arena.mv, offset)[0]
 
     def page(self, pfn: int) -> bytes:
-        arena, offset = self._locate(pfn << PAGE_SHIFT, PAGE_SIZE)
+        # dump writers call this once per page in ascending order: try the last arena first
+        arena = self._page_arena
+        if arena is None or not arena.start_pfn <= pfn < arena.end_pfn or pfn >= self._top_pfn:
+            arena = self._locate(pfn << PAGE_SHIFT, PAGE_SIZE)[0]
+            self._page_arena = arena
+        offset = (pfn - arena.start_pfn) << PAGE_SHIFT
         return bytes(arena.mv[offset:offset + PAGE_SIZE])
 
     def present_pfns(self) -> List[int]:
