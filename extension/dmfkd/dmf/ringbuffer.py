@@ -1,0 +1,489 @@
+"""Decode DMF ring buffers: a CrashDump secondary-data blob (spec/dmf.md §2.11) or a live RING_BUFFER
+read from memory (§1.2-§1.5, §4.5). Pure functions over bytes: no target I/O, no printing.
+
+Both decoders return a :class:`RingDecode` whose ``data`` holds the decoded records back to back,
+oldest first, so that callers slice records out of one buffer instead of building one object per
+record (a 1,000,000-record blob decodes without a per-record Python loop, see
+``scripts/bench_decode.py``). Invariant checks of spec/dmf.md §6 become ``warnings`` (something is
+wrong with the ring or the blob) or ``notes`` (a fact worth knowing); they never raise.
+"""
+import uuid
+from typing import Dict, List, Optional, Tuple
+
+from dmfkd.errors import DmfkdError, LayoutError
+from dmfkd.guids import crashdump_key, guid_text
+
+#: the bytes a decoder may keep in memory for one ring (bounded, never trust N*S from memory)
+MAX_RING_BYTES = 256 * 1024 * 1024
+
+RING_MODES = {0: "Invalid", 1: "FailIfFullOnWrite", 2: "DeleteOldestIfFullOnWrite"}
+
+
+class RingState:
+    """The RING_BUFFER fields (spec/dmf.md §1.2) plus the slot indexes derived from them."""
+
+    __slots__ = ("address", "memory_ring", "item_size", "items", "read_pointer", "write_pointer",
+                 "buffer_end", "total_size", "mode", "items_count", "items_present_count")
+
+    def __init__(self, memory_ring=0, item_size=0, items=0, read_pointer=0, write_pointer=0,
+                 buffer_end=0, total_size=0, mode=0, items_count=0, items_present_count=0,
+                 address=None):
+        self.address = address
+        self.memory_ring = memory_ring
+        self.item_size = item_size
+        self.items = items
+        self.read_pointer = read_pointer
+        self.write_pointer = write_pointer
+        self.buffer_end = buffer_end
+        self.total_size = total_size
+        self.mode = mode
+        self.items_count = items_count
+        self.items_present_count = items_present_count
+
+    @classmethod
+    def parse(cls, context: bytes, arch: str, address: Optional[int] = None) -> "RingState":
+        from dmfkd.layouts import dmf as layouts
+
+        layout = layouts.ring_buffer(arch)
+        if len(context) < layout.size:
+            raise LayoutError("RING_BUFFER (%s) needs %d bytes, got %d" % (arch, layout.size, len(context)))
+        v = layout.unpack_from(context)
+        return cls(v["MemoryRing"], v["ItemSize"], v["Items"], v["ReadPointer"], v["WritePointer"],
+                   v["BufferEnd"], v["TotalSize"], v["Mode"], v["ItemsCount"], v["ItemsPresentCount"],
+                   address=address)
+
+    def _index(self, pointer: int) -> Optional[int]:
+        s, n = self.item_size, self.items_count
+        if s <= 0 or n <= 0 or pointer < self.items:
+            return None
+        off = pointer - self.items
+        if off % s or off // s >= n:
+            return None
+        return off // s
+
+    @property
+    def read_index(self) -> Optional[int]:
+        """r, or None when ReadPointer is not on a slot boundary inside [Items, BufferEnd)."""
+        return self._index(self.read_pointer)
+
+    @property
+    def write_index(self) -> Optional[int]:
+        return self._index(self.write_pointer)
+
+    @property
+    def storage_size(self) -> int:
+        """(N+1)*S: the ring storage including Reorder's swap slot (spec/dmf.md §1.3)."""
+        return (self.items_count + 1) * self.item_size
+
+    def as_dict(self) -> Dict[str, object]:
+        return {"items": self.items, "item_size": self.item_size, "items_count": self.items_count,
+                "items_present_count": self.items_present_count, "read_pointer": self.read_pointer,
+                "write_pointer": self.write_pointer, "buffer_end": self.buffer_end,
+                "total_size": self.total_size, "mode": self.mode, "memory_ring": self.memory_ring,
+                "read_index": self.read_index, "write_index": self.write_index}
+
+
+class RingDecode:
+    """Decoded records of one ring, oldest first.
+
+    ``data`` holds ``count`` records of ``entry_size`` bytes back to back; the last one is shorter
+    (``partial_size`` bytes) when the source was cut inside a record. ``present`` is the ring's count
+    of live records: from memory when ``present_known``, else inferred from trailing all-zero records.
+    ``lost`` counts records the ring held that the bytes no longer contain (truncated blob).
+    """
+
+    def __init__(self, guid: Optional[uuid.UUID], entry_size: int, capacity: Optional[int],
+                 present: int, present_known: bool, truncated: bool, data: bytes, count: int,
+                 partial_size: Optional[int] = None, source: str = "blob", length: int = 0,
+                 warnings: Optional[List[str]] = None, notes: Optional[List[str]] = None,
+                 state: Optional[RingState] = None, lost: int = 0, slot_order: Optional[List[int]] = None):
+        self.guid = guid
+        self.entry_size = entry_size
+        self.capacity = capacity
+        self.present = present
+        self.present_known = present_known
+        self.truncated = truncated
+        self.data = data
+        self.count = count
+        self.partial_size = partial_size
+        self.source = source
+        self.length = length
+        self.warnings = warnings if warnings is not None else []
+        self.notes = notes if notes is not None else []
+        self.state = state
+        self.lost = lost
+        #: for a live ring: the storage slot each record came from
+        self.slot_order = slot_order
+
+    def record(self, index: int) -> bytes:
+        if not 0 <= index < self.count:
+            raise IndexError(index)
+        s = self.entry_size
+        return self.data[index * s:(index + 1) * s]
+
+    def records(self) -> List[bytes]:
+        s = self.entry_size
+        data = self.data
+        return [data[i:i + s] for i in range(0, self.count * s, s)][:self.count]
+
+    def is_partial(self, index: int) -> bool:
+        return self.partial_size is not None and index == self.count - 1
+
+    def hex_records(self) -> List[str]:
+        """Hex text of every record: one bytes.hex over the whole buffer, then slices."""
+        text = self.data[:self.count * self.entry_size].hex()
+        step = 2 * self.entry_size
+        return [text[i:i + step] for i in range(0, len(text), step)]
+
+    def summary(self) -> Dict[str, object]:
+        """The JSON contract's header fields (issue 4): guid, entry_size, capacity, present,
+        present_known, truncated - plus what dmfkd adds."""
+        return {"guid": guid_text(self.guid) if self.guid is not None else None,
+                "entry_size": self.entry_size, "capacity": self.capacity, "present": self.present,
+                "present_known": self.present_known, "truncated": self.truncated,
+                "source": self.source, "length": self.length, "records_decoded": self.count,
+                "lost": self.lost, "warnings": list(self.warnings), "notes": list(self.notes)}
+
+
+# --------------------------------------------------------------------------------------------------
+# XOR key (spec/dmf.md §2.11, Q-CD-1)
+# --------------------------------------------------------------------------------------------------
+
+def _repeat_key(key: bytes, n: int) -> bytes:
+    return (key * (n // len(key) + 1))[:n]
+
+
+def xor_with_key(data, key: bytes) -> bytes:
+    """data XOR key[j mod len(key)], as one big-integer XOR instead of a per-byte loop."""
+    n = len(data)
+    if n == 0:
+        return b""
+    k = _repeat_key(key, n)
+    return (int.from_bytes(data, "little") ^ int.from_bytes(k, "little")).to_bytes(n, "little")
+
+
+def key_matches(first_record, key: bytes) -> int:
+    """How many bytes of a record equal the key byte at their position: in an obfuscated first
+    record these are exactly the plaintext zero bytes (the key's "ASCII signature")."""
+    x = xor_with_key(first_record, key)
+    return x.count(0)
+
+
+def _nonzero_extent(data, start: int, end: int) -> int:
+    """Length of data[start:end] without its trailing zero bytes."""
+    return len(bytes(data[start:end]).rstrip(b"\0"))
+
+
+def _zero_record_indexes(data, size: int, count: int, limit: int = 8) -> List[int]:
+    zero = bytes(size)
+    found = []
+    for i in range(count):
+        if data[i * size:(i + 1) * size] == zero:
+            found.append(i)
+            if len(found) >= limit:
+                break
+    return found
+
+
+# --------------------------------------------------------------------------------------------------
+# Blob decoding (spec/dmf.md §2.11)
+# --------------------------------------------------------------------------------------------------
+
+def decode_crash_blob(blob, guid, entry_size: int, capacity: Optional[int] = None,
+                      present: Optional[int] = None) -> RingDecode:
+    """Decode a CrashDump ring blob tagged `guid`: un-XOR its first record with the GUID key, split
+    it into `entry_size`-byte records (oldest first). `capacity` (N) and `present` (P) come from the
+    driver's memory when known; without P the live count is inferred from trailing zero records."""
+    if isinstance(guid, str):
+        from dmfkd.guids import parse_guid
+
+        guid = parse_guid(guid)
+    s = int(entry_size)
+    if s <= 0:
+        raise DmfkdError("entry size must be > 0 (got %d)" % s)
+    raw = memoryview(blob).cast("B") if not isinstance(blob, (bytes, bytearray)) else blob
+    length = len(raw)
+    key = crashdump_key(guid)
+    warnings = []  # type: List[str]
+    notes = []  # type: List[str]
+
+    head_len = min(s, length)
+    head_raw = bytes(raw[:head_len])
+    head = xor_with_key(head_raw, key)
+    data = head + bytes(raw[head_len:]) if length > head_len else head
+
+    full, rem = divmod(length, s)
+    truncated = False
+    if rem:
+        truncated = True
+        warnings.append("blob length %d is not a multiple of the entry size %d: cut inside record %d "
+                        "(MaximumAllowed truncation, spec/dmf.md §2.11; or a wrong entry size)"
+                        % (length, s, full))
+    if capacity is not None:
+        if length < capacity * s:
+            truncated = True
+            notes.append("blob holds %d of the ring's %d*%d = %d bytes (cut to MaximumAllowed, "
+                         "spec/dmf.md Q-CD-2)" % (length, capacity, s, capacity * s))
+        elif length > capacity * s:
+            warnings.append("blob length %d exceeds the ring size N*S = %d*%d (spec/dmf.md §6 inv. 15)"
+                            % (length, capacity, s))
+
+    available = full + (1 if rem else 0)
+    nonzero = _nonzero_extent(data, 0, length)
+    inferred = -(-nonzero // s)  # records up to the last non-zero byte
+    if present is not None:
+        p = int(present)
+        if capacity is not None and p > capacity:
+            warnings.append("ItemsPresentCount %d > ItemsCount %d: misconfigured ring mode "
+                            "(spec/dmf.md Q-RB-1)" % (p, capacity))
+        count = min(p, available)
+        if p == 0 and length:
+            warnings.append("the ring holds no items but its blob has %d bytes (spec/dmf.md §6 inv. 15)"
+                            % length)
+        if inferred > p and p <= available:
+            warnings.append("non-zero bytes after the ring's %d live records (records %d..%d): the blob "
+                            "and ItemsPresentCount disagree" % (p, p, inferred - 1))
+        present_value, present_known = p, True
+    else:
+        count = inferred
+        present_value, present_known = inferred, False
+        zeros = _zero_record_indexes(data, s, min(inferred, full))
+        if zeros:
+            warnings.append("all-zero record(s) inside the live records (index %s): genuine zero records, "
+                            "so the present count is uncertain (spec/dmf.md §6 inv. 16)"
+                            % ", ".join(str(i) for i in zeros))
+    partial_size = rem if (rem and count == available) else None
+    lost = max(0, present_value - count) if present_known else 0
+    if lost:
+        warnings.append("%d newest record(s) were cut off the blob (truncated to %d bytes)" % (lost, length))
+
+    if head_len and count:
+        raw_hits = key_matches(head_raw, key)
+        decoded_hits = key_matches(head, key)
+        if decoded_hits >= 4 and decoded_hits > raw_hits:
+            warnings.append("record 0 shows the XOR key of %s after decoding (%d key bytes) but not before "
+                            "(%d): the blob was not obfuscated with this GUID's key, or was XOR-ed twice "
+                            "(spec/dmf.md Q-CD-1)" % (guid_text(guid), decoded_hits, raw_hits))
+    return RingDecode(guid, s, capacity, present_value, present_known, truncated, data, count,
+                      partial_size=partial_size, source="blob", length=length, warnings=warnings,
+                      notes=notes, lost=lost)
+
+
+# --------------------------------------------------------------------------------------------------
+# Entry-size inference (issue 4 item 2)
+# --------------------------------------------------------------------------------------------------
+
+#: a key signature shorter than this is too weak to name an entry size
+MIN_KEY_BYTES = 4
+INFER_WINDOW = 1 << 20
+
+
+def infer_entry_size(blob, guid) -> Tuple[int, str]:
+    """Infer S from a ring blob alone (issue 4 item 2). The first record is XOR-ed with the GUID key,
+    so wherever its plaintext is zero the blob shows the key's ASCII text at the same position
+    (K[j mod 32]); the XOR span [0, S) holds no zero byte (that would need a plaintext byte equal to
+    the key byte) while zeros follow it (padding of record 1, empty slots); and S divides the blob
+    length. When several S fit, record 1 (same structure) must be zero where record 0's plaintext is.
+    Returns (S, evidence); raises DmfkdError asking for --entry-size when no S, or more than one, fits."""
+    if isinstance(guid, str):
+        from dmfkd.guids import parse_guid
+
+        guid = parse_guid(guid)
+    raw = bytes(blob[:INFER_WINDOW])
+    length = len(blob)
+    gtext = guid_text(guid)
+    if length == 0:
+        raise DmfkdError("blob %s is empty: nothing to infer the entry size from" % gtext)
+    key = crashdump_key(guid)
+    first_zero = raw.find(b"\0")
+    span_limit = first_zero if first_zero >= 0 else len(raw)
+    x = xor_with_key(raw[:span_limit], key)
+    hits = x.count(0)
+    if hits < MIN_KEY_BYTES:
+        raise DmfkdError("blob %s does not show the XOR key signature of its GUID in its first record "
+                         "(%d key byte(s)); cannot infer the entry size: give --entry-size" % (gtext, hits))
+    last = x.rfind(b"\0")
+    candidates = [s for s in range(last + 1, span_limit + 1) if length % s == 0]
+    if len(candidates) > 1:
+        plain_zeros = [j for j in range(last + 1) if x[j] == 0]
+        untestable = [s for s in candidates if 2 * s > min(length, len(raw))]
+        agreeing = [s for s in candidates if s not in untestable
+                    and all(raw[s + j] == 0 for j in plain_zeros)]
+        if len(agreeing) == 1 and not untestable:
+            candidates = agreeing
+    if len(candidates) == 1:
+        s = candidates[0]
+        evidence = ("%d byte(s) of record 0 carry the key of %s, the last at offset %d; no zero byte before "
+                    "offset %s, so the XOR span ends at %d; %d divides the blob length %d (%d records)"
+                    % (hits, gtext, last, first_zero if first_zero >= 0 else length, s, s, length, length // s))
+        return s, evidence
+    if not candidates:
+        raise DmfkdError("blob %s: no entry size fits (key signature ends at offset %d, first zero byte at %d, "
+                         "length %d); give --entry-size" % (gtext, last, first_zero, length))
+    raise DmfkdError("blob %s: entry size is ambiguous (%s%s fit the key signature ending at offset %d and "
+                     "the length %d); give --entry-size"
+                     % (gtext, ", ".join(str(c) for c in candidates[:8]), ", ..." if len(candidates) > 8 else "",
+                        last, length))
+
+
+def looks_like_ring_blob(blob, guid) -> bool:
+    """Cheap test telling DMF ring blobs from other secondary data: before its first zero byte the blob
+    carries at least MIN_KEY_BYTES bytes of its own GUID key, densely (>= 1 in 16; random bytes match
+    1 in 256)."""
+    head = bytes(blob[:4096])
+    first_zero = head.find(b"\0")
+    span = head[:first_zero] if first_zero >= 0 else head
+    hits = xor_with_key(span, crashdump_key(guid)).count(0) if span else 0
+    return hits >= MIN_KEY_BYTES and hits * 16 >= len(span)
+
+
+# --------------------------------------------------------------------------------------------------
+# Live ring (spec/dmf.md §1.2-§1.5, §4.5, §6 invariants 1-8)
+# --------------------------------------------------------------------------------------------------
+
+def check_ring_state(state: RingState, pointer_size: int = 8) -> Tuple[List[str], List[str]]:
+    """Invariants 1-5 of spec/dmf.md §6 on a RING_BUFFER; returns (warnings, notes)."""
+    w, notes = [], []
+    s, n, p = state.item_size, state.items_count, state.items_present_count
+    if state.items == 0 or state.memory_ring == 0:
+        if (state.items == 0) != (state.memory_ring == 0):
+            w.append("MemoryRing 0x%x and Items 0x%x disagree about the ring being closed (inv. 5)"
+                     % (state.memory_ring, state.items))
+        else:
+            notes.append("ring closed (MemoryRing and Items NULL, other fields stale, spec/dmf.md Q-RB-10)")
+    if s <= 0 or n <= 0:
+        w.append("ItemSize %d / ItemsCount %d: not a usable ring (inv. 1)" % (s, n))
+        return w, notes
+    if state.mode not in (1, 2):
+        w.append("Mode %d is not FailIfFull (1) or DeleteOldest (2): misconfigured client (spec/dmf.md Q-RB-1)"
+                 % state.mode)
+    if state.total_size != (n * s) & 0xFFFFFFFF:
+        w.append("TotalSize %d != N*S = %d*%d (inv. 2)" % (state.total_size, n, s))
+    mask = (1 << (8 * pointer_size)) - 1
+    if state.items and state.buffer_end != (state.items + n * s) & mask:
+        w.append("BufferEnd 0x%x != Items + N*S = 0x%x (inv. 2)" % (state.buffer_end, (state.items + n * s) & mask))
+    r, wi = state.read_index, state.write_index
+    if state.items:
+        if r is None:
+            w.append("ReadPointer 0x%x is not a slot of [Items 0x%x, +N*S) (inv. 3)" % (state.read_pointer, state.items))
+        if wi is None:
+            w.append("WritePointer 0x%x is not a slot of [Items 0x%x, +N*S) (inv. 3)" % (state.write_pointer, state.items))
+    if p > n:
+        w.append("ItemsPresentCount %d > ItemsCount %d (inv. 4; spec/dmf.md Q-RB-1)" % (p, n))
+    elif r is not None and wi is not None:
+        if (r + p) % n != wi:
+            w.append("w %d != r %d + P %d mod N %d (inv. 4)" % (wi, r, p, n))
+        if (p in (0, n)) != (r == wi):
+            w.append("P = %d but ReadPointer %s WritePointer (inv. 4)" % (p, "==" if r == wi else "!="))
+    return w, notes
+
+
+def ring_record_order(state: RingState) -> Tuple[List[int], List[str]]:
+    """Storage slots of the live records, oldest first: r, r+1, ... mod N, P of them (§4.5)."""
+    s, n, p = state.item_size, state.items_count, state.items_present_count
+    problems = []
+    if s <= 0 or n <= 0 or state.items == 0:
+        return [], problems
+    count = min(p, n)
+    r, wi = state.read_index, state.write_index
+    if r is None and wi is not None and p <= n:
+        r = (wi - p) % n
+        problems.append("record order taken from WritePointer - P (ReadPointer unusable)")
+    if r is None:
+        problems.append("no usable read/write pointer: records shown in storage order, oldest unknown")
+        return list(range(count)), problems
+    return [(r + k) % n for k in range(count)], problems
+
+
+def decode_live_ring(ring_context_bytes, storage_bytes, arch: str, guid=None,
+                     address: Optional[int] = None, state: Optional[RingState] = None) -> RingDecode:
+    """Records of a ring as they are in memory: RING_BUFFER context + ONE bulk read of the (N+1)*S
+    storage starting at Items (pass None when the storage could not be read). Pre-crash state
+    (spec/dmf.md Q-CD-9): oldest record at slot r."""
+    from dmfkd.layouts.dmf import pointer_size
+
+    if state is None:
+        state = RingState.parse(ring_context_bytes, arch, address=address)
+    if isinstance(guid, str):
+        from dmfkd.guids import parse_guid
+
+        guid = parse_guid(guid)
+    warnings, notes = check_ring_state(state, pointer_size(arch))
+    s, n, p = state.item_size, state.items_count, state.items_present_count
+    capacity = n if n > 0 else None
+    if storage_bytes is None:
+        if state.items and s > 0 and n > 0:
+            warnings.append("ring storage at 0x%x (%d bytes) unreadable" % (state.items, state.storage_size))
+        return RingDecode(guid, max(s, 0), capacity, p, True, False, b"", 0, source="memory",
+                          warnings=warnings, notes=notes, state=state)
+    storage = bytes(storage_bytes)
+    order, problems = ring_record_order(state)
+    warnings.extend(problems)
+    truncated = False
+    need = n * s if s > 0 and n > 0 else 0
+    if len(storage) < need:
+        truncated = True
+        warnings.append("ring storage holds %d of %d bytes" % (len(storage), need))
+    # slots actually in the storage we have; a record cut by the end becomes partial
+    chunks = []
+    partial_size = None
+    got = []
+    for slot in order:
+        start = slot * s
+        if start >= len(storage):
+            continue
+        piece = storage[start:start + s]
+        if len(piece) < s:
+            partial_size = len(piece)
+        chunks.append(piece)
+        got.append(slot)
+        if partial_size is not None:
+            break
+    # two contiguous runs in the common case; join once
+    data = b"".join(chunks)
+    count = len(got)
+    if guid is not None and count:
+        key = crashdump_key(guid)
+        first = data[:s]
+        if key_matches(first, key) >= MIN_KEY_BYTES and key_matches(xor_with_key(first, key), key) < key_matches(first, key):
+            # memory captured after the crash callbacks (not the usual order, spec/dmf.md Q-CD-9, §4.5)
+            data = xor_with_key(first, key) + data[s:]
+            notes.append("record 0 in memory carries the XOR key: memory was captured after the secondary-data "
+                         "callbacks (spec/dmf.md Q-CD-9); decoded")
+    _swap_and_tail_notes(state, storage, order, notes)
+    lost = max(0, min(p, n) - count)
+    return RingDecode(guid, s, capacity, p, True, truncated, data, count, partial_size=partial_size,
+                      source="memory", length=len(storage), warnings=warnings, notes=notes, state=state,
+                      lost=lost, slot_order=got)
+
+
+def _swap_and_tail_notes(state: RingState, storage: bytes, order: List[int], notes: List[str]) -> None:
+    """Invariants 6-8 are facts about the ring's history, not errors: report them as notes."""
+    s, n, p = state.item_size, state.items_count, state.items_present_count
+    if s <= 0 or n <= 0 or len(storage) < (n + 1) * s:
+        return
+    swap = storage[n * s:(n + 1) * s]
+    if swap.count(0) != s:
+        slots = {storage[i * s:(i + 1) * s] for i in range(min(n, 4096))}
+        if swap not in slots:
+            notes.append("swap slot holds an item no longer in the ring (left by an earlier Reorder, spec/dmf.md Q-RB-7)")
+    r = state.read_index
+    if r == 0 and 0 < p < n and _nonzero_extent(storage, p * s, n * s) == 0:
+        notes.append("slots after the live records are zero: never wrapped, or already reordered (inv. 7/8)")
+    elif r == 0 and 0 < p < n:
+        notes.append("stale items after the live records (read or wrapped earlier, spec/dmf.md Q-RB-3)")
+
+
+def cross_check(blob_decode: RingDecode, live: RingDecode) -> List[str]:
+    """Invariant 17: blob record k == memory record k of the pre-crash ring (record 0 after de-XOR)."""
+    out = []
+    if blob_decode.entry_size != live.entry_size:
+        out.append("blob entry size %d != ring ItemSize %d" % (blob_decode.entry_size, live.entry_size))
+        return out
+    s = blob_decode.entry_size
+    n = min(blob_decode.count, live.count)
+    mismatched = [k for k in range(n) if blob_decode.data[k * s:(k + 1) * s] != live.data[k * s:(k + 1) * s]]
+    if mismatched:
+        out.append("blob and memory disagree on record(s) %s (spec/dmf.md §6 inv. 17)"
+                   % ", ".join(str(k) for k in mismatched[:8]))
+    return out
