@@ -1,0 +1,366 @@
+"""The debugger host: a Target over whatever pykd is attached to (WinDbg, or standalone dbgeng).
+
+This is the ONLY dmfkd module that imports pykd, and it does so inside functions, so importing
+dmfkd never needs pykd (ARCHITECTURE.md). Rules kept here (spec/pykd.md §2, §5, §6, §9):
+- one ``loadBytes`` per request, converted once with ``bytes()``; never per-item ``ptr*`` loops;
+- every engine call is wrapped: a pykd exception becomes a DmfkdError with one clear line
+  (MemoryException -> MemoryReadError, so commands show "unreadable" and go on);
+- GUIDs are handed to pykd bare and lower-case (braces make UuidFromString fail);
+- output inside WinDbg goes through ``dprint(text, dml=True)`` (DbgOut is "ascii", so the text is
+  made ASCII-safe first by dmfkd.render.Output).
+
+How ``tagged()`` fills ``TaggedBlob.size`` - pykd's enumTagged returns GUIDs only:
+1. the first block of each GUID: ``len(loadTaggedBuffer(guid))``. The buffer is kept, so a later
+   ``read_tagged``/``read_blob`` costs no engine call. A zero-size block makes dbgeng's ReadTagged
+   fail with HRESULT 0x80070057 (spec/real-pykd-under-wine.md): it is reported as size 0, b"";
+2. later blocks with a GUID already seen (ReadTagged only ever returns the first one,
+   spec/dump-format.md §3.3): their size is taken from the block headers of one
+   ``dbgCommand(".enumtag")`` when that output lists exactly the blocks enumTagged listed, in
+   order; otherwise it is unknown and ``size``/``declared_size`` are None. Their bytes are never
+   readable through the engine: ``read_blob`` raises TagNotFoundError saying so.
+Sizes are filled when ``tagged()`` is first called (not at construction), then cached.
+"""
+import re
+import uuid
+from typing import Dict, List, Optional, Tuple
+
+from dmfkd.errors import DmfkdError, FormatError, MemoryReadError, SymbolError, TagNotFoundError, UsageError
+from dmfkd.guids import guid_text, parse_guid
+from dmfkd.render import Output, ascii_safe
+from dmfkd.targets.base import BugCheck, TaggedBlob, Target
+from dmfkd.targets.symbols import Field, Symbols, TypeLayout
+
+# HRESULTs dbgeng answers ReadTagged with (spec/real-pykd-under-wine.md)
+_HRESULT_ZERO_SIZE = "0x80070057"
+_HRESULT_NO_SUCH_TAG = "0x80004002"
+
+# `.enumtag` block header: {XXXXXXXX-XXXX-XXXX-XXXXXXXXXXXXXXXX} - 0x200 bytes (last hyphen missing)
+_ENUMTAG_HEADER = re.compile(r"^\{([0-9A-Fa-f]{8})-([0-9A-Fa-f]{4})-([0-9A-Fa-f]{4})-?([0-9A-Fa-f]{4})-?"
+                             r"([0-9A-Fa-f]{12})\}\s+-\s+0x([0-9A-Fa-f]+)\s+bytes\s*$")
+# `||`: ". 0 64-bit Kernel bitmap dump: F:\dumps\MEMORY.DMP"
+_SYSTEM_LINE = re.compile(r"^\.\s*\d+\s.*?dump:\s*(.+?)\s*$", re.IGNORECASE)
+# `x pattern`: "fffff800`12345678 dmfdemo!g_DmfModuleCrashDump = <no type information>"
+_X_LINE = re.compile(r"^\s*([0-9A-Fa-f`]+)\s+(\S+!\S+?)(?:\s+=.*)?\s*$")
+
+
+def _import_pykd():
+    import pykd  # noqa: the one and only pykd import of dmfkd
+
+    return pykd
+
+
+def _first_line(exc: BaseException) -> str:
+    """pykd messages are 'Call X failed\\nHRESULT 0x...': keep both parts on one line."""
+    return " ".join(part.strip() for part in str(exc).splitlines() if part.strip()) or type(exc).__name__
+
+
+def pykd_available() -> bool:
+    """True when pykd imports AND the debugger has a target (a dump or a kernel session)."""
+    try:
+        pykd = _import_pykd()
+    except ImportError:
+        return False
+    try:
+        return bool(pykd.isDumpAnalyzing() or pykd.isKernelDebugging())
+    except Exception:  # pykd.DbgException ("pykd is not initialized"), or a broken engine
+        return False
+
+
+class _DmlOutput(Output):
+    """Output inside WinDbg: plain text through dprint, DML through dprint(..., dml=True)."""
+
+    def __init__(self, pykd):
+        super().__init__(stream=None, dml=True)
+        self._pykd = pykd
+
+    def write(self, text: str) -> None:
+        self._pykd.dprint(ascii_safe(text), False)
+
+    def write_dml(self, text: str) -> None:
+        self._pykd.dprint(ascii_safe(text), True)
+
+
+def windbg_output() -> Optional[Output]:
+    """An Output writing through pykd with DML when running inside WinDbg, else None."""
+    try:
+        pykd = _import_pykd()
+    except ImportError:
+        return None
+    try:
+        inside = bool(pykd.isWindbgExt())
+    except Exception:
+        return None
+    return _DmlOutput(pykd) if inside else None
+
+
+class PykdTarget(Target):
+    """The debugger's current target, read through pykd. Read-only; all reads are bulk."""
+
+    def __init__(self, _pykd=None, _dump_path: Optional[str] = None, _owns_dump: bool = False):
+        if _pykd is None:
+            try:
+                _pykd = _import_pykd()
+            except ImportError as exc:
+                raise UsageError("pykd is not installed (it exists for Windows CPython 3.9: "
+                                 "pip install pykd==0.3.4.15): %s" % exc)
+        self._pykd = _pykd
+        self._dump_path = _dump_path
+        self._owns_dump = _owns_dump
+        self._name = None              # type: Optional[str]
+        self._tagged = None            # type: Optional[List[TaggedBlob]]
+        self._buffers = {}             # type: Dict[uuid.UUID, bytes]
+        self.pointer_size = int(self._call("ptrSize"))
+        self.arch = self._arch()
+        self.is_live = not bool(self._call("isDumpAnalyzing"))
+        self.symbols = PykdSymbols(_pykd)
+
+    # -- construction ---------------------------------------------------------------------------
+    @classmethod
+    def open_dump(cls, path: str) -> "PykdTarget":
+        """Standalone pykd (python.exe, no WinDbg): start dbgeng and open `path` with it."""
+        try:
+            pykd = _import_pykd()
+        except ImportError as exc:
+            raise UsageError("--pykd-dump needs the pykd module (Windows CPython 3.9, "
+                             "pip install pykd==0.3.4.15): %s" % exc)
+        try:
+            pykd.initialize()
+        except pykd.DbgException:
+            # under Wine: 'CLRCreateInstance failed' although the engine is up; a 2nd call:
+            # 'pykd is already initialized' (spec/real-pykd-under-wine.md) - both harmless
+            pass
+        try:
+            pykd.loadDump(path)
+        except pykd.DbgException as exc:
+            raise FormatError(path, "dbgeng cannot open it as a dump (%s)" % _first_line(exc))
+        try:
+            return cls(pykd, _dump_path=path, _owns_dump=True)
+        except DmfkdError:
+            cls._close(pykd)
+            raise
+
+    @staticmethod
+    def _close(pykd) -> None:
+        try:
+            pykd.closeDump()
+        except pykd.DbgException:
+            pass
+
+    def close(self) -> None:
+        if self._owns_dump:
+            self._owns_dump = False
+            self._close(self._pykd)
+
+    # -- engine calls ---------------------------------------------------------------------------
+    def _call(self, func: str, *args):
+        """Call pykd.<func>(*args); any pykd exception becomes a one-line DmfkdError."""
+        pykd = self._pykd
+        try:
+            return getattr(pykd, func)(*args)
+        except pykd.MemoryException as exc:
+            if args and isinstance(args[0], int):
+                raise MemoryReadError(args[0], 0, reason="pykd.%s: %s" % (func, _first_line(exc)))
+            raise DmfkdError("pykd.%s failed: %s" % (func, _first_line(exc)))
+        except pykd.DbgException as exc:
+            raise DmfkdError("pykd.%s failed: %s" % (func, _first_line(exc)))
+
+    def _arch(self) -> str:
+        cpu = self._call("getCPUType")
+        name = getattr(cpu, "name", None) or str(cpu).rsplit(".", 1)[-1]
+        return {"AMD64": "x64", "I386": "x86", "ARM64": "arm64"}.get(name, "x64" if self.pointer_size == 8 else "x86")
+
+    @property
+    def name(self) -> str:
+        if self._name is None:
+            self._name = self._dump_path or self._path_from_debugger() or "pykd"
+        return self._name
+
+    def _path_from_debugger(self) -> Optional[str]:
+        try:
+            text = self._call("dbgCommand", "||") or ""
+        except DmfkdError:
+            return None
+        for line in text.splitlines():
+            match = _SYSTEM_LINE.match(line.strip())
+            if match:
+                return match.group(1)
+        return None
+
+    # -- memory ---------------------------------------------------------------------------------
+    def read(self, address: int, size: int) -> bytes:
+        if size == 0:
+            return b""  # pykd's loadBytes(va, 0) raises; an empty read needs no engine call
+        if size < 0:
+            raise MemoryReadError(address, size, reason="negative size")
+        pykd = self._pykd
+        try:
+            return bytes(pykd.loadBytes(address, size))
+        except pykd.MemoryException as exc:
+            raise MemoryReadError(address, size, reason="pykd: %s" % _first_line(exc))
+        except pykd.DbgException as exc:
+            raise MemoryReadError(address, size, reason="pykd: %s" % _first_line(exc))
+
+    def read_physical(self, address: int, size: int) -> bytes:
+        if size == 0:
+            return b""
+        pykd = self._pykd
+        try:
+            return bytes(pykd.loadBytes(address, size, True))
+        except pykd.DbgException as exc:
+            raise MemoryReadError(address, size, physical=True, reason="pykd: %s" % _first_line(exc))
+
+    # -- secondary data -------------------------------------------------------------------------
+    def tagged(self) -> List[TaggedBlob]:
+        if self._tagged is None:
+            self._tagged = self._enumerate()
+        return list(self._tagged)
+
+    def _enumerate(self) -> List[TaggedBlob]:
+        pykd = self._pykd
+        try:
+            ids = list(pykd.enumTagged())
+        except pykd.DbgException as exc:
+            if self.is_live:
+                return []  # secondary data exists only in dumps (spec/pykd.md §5)
+            raise DmfkdError("pykd.enumTagged failed: %s" % _first_line(exc))
+        guids = [uuid.UUID(str(text)) for text in ids]
+        header_sizes = self._enumtag_sizes(guids) if len(set(guids)) != len(guids) else None
+        blobs = []
+        seen = set()
+        for index, guid in enumerate(guids):
+            if guid not in seen:
+                seen.add(guid)
+                size = len(self._load_first(guid))  # type: Optional[int]
+            else:
+                size = header_sizes[index] if header_sizes is not None else None
+            blobs.append(TaggedBlob(index, guid, size, size, None, False))
+        return blobs
+
+    def _enumtag_sizes(self, guids: List[uuid.UUID]) -> Optional[List[int]]:
+        """Block sizes from `.enumtag` headers, only when they list exactly `guids` in order."""
+        try:
+            text = self._pykd.dbgCommand(".enumtag") or ""
+        except self._pykd.DbgException:
+            return None
+        found = []  # type: List[Tuple[uuid.UUID, int]]
+        for line in text.splitlines():
+            match = _ENUMTAG_HEADER.match(line.strip())
+            if match:
+                found.append((uuid.UUID("".join(match.groups()[:5])), int(match.group(6), 16)))
+        if [g for g, _ in found] != guids:
+            return None
+        return [size for _, size in found]
+
+    def _load_first(self, guid: uuid.UUID) -> bytes:
+        """The payload ReadTagged gives for `guid` (its first block), cached."""
+        if guid in self._buffers:
+            return self._buffers[guid]
+        pykd = self._pykd
+        try:
+            data = bytes(pykd.loadTaggedBuffer(guid_text(guid)))
+        except pykd.DbgException as exc:
+            message = _first_line(exc)
+            if _HRESULT_ZERO_SIZE in message:
+                data = b""  # dbgeng's ReadTagged refuses zero-size blocks (spec/real-pykd-under-wine.md)
+            elif _HRESULT_NO_SUCH_TAG in message:
+                raise TagNotFoundError("%s: no secondary data tagged %s" % (self.name, guid_text(guid)))
+            else:
+                raise DmfkdError("pykd.loadTaggedBuffer(%s) failed: %s" % (guid_text(guid), message))
+        self._buffers[guid] = data
+        return data
+
+    def read_tagged(self, guid) -> bytes:
+        # bare lower-case text for pykd: braces make UuidFromString fail (spec/pykd.md §5)
+        return self._load_first(parse_guid(guid))
+
+    def read_blob(self, blob: TaggedBlob) -> bytes:
+        blobs = self.tagged()
+        first = next((b.index for b in blobs if b.guid == blob.guid), None)
+        if first is None:
+            raise TagNotFoundError("%s: no secondary data tagged %s" % (self.name, blob.guid_text))
+        if first != blob.index:
+            raise TagNotFoundError("%s: block #%d repeats GUID %s; the debugger engine only returns the "
+                                   "first block (#%d) - read the dump file directly to see this one"
+                                   % (self.name, blob.index, blob.guid_text, first))
+        return self._load_first(blob.guid)
+
+    # -- crash facts ----------------------------------------------------------------------------
+    def bugcheck(self) -> Optional[BugCheck]:
+        try:
+            data = tuple(self._call("bugCheckData"))
+        except DmfkdError:
+            return None
+        if len(data) != 5 or data[0] == 0:
+            return None
+        return BugCheck(int(data[0]), (int(data[1]), int(data[2]), int(data[3]), int(data[4])))
+
+    @property
+    def build(self) -> Optional[int]:
+        try:
+            return int(self._call("getSystemVersion").buildNumber)
+        except (DmfkdError, AttributeError, ValueError):
+            return None
+
+    def __repr__(self) -> str:
+        return "PykdTarget(%r, arch=%s, live=%s)" % (self.name, self.arch, self.is_live)
+
+
+class PykdSymbols(Symbols):
+    """Symbols and types from the debugger's PDBs through pykd."""
+
+    module = None
+    image_base = None
+
+    def __init__(self, _pykd=None):
+        self._pykd = _pykd if _pykd is not None else _import_pykd()
+        self._layouts = {}  # type: Dict[str, TypeLayout]
+
+    def address_of(self, name: str) -> int:
+        pykd = self._pykd
+        try:
+            return int(pykd.getOffset(name))
+        except pykd.DbgException as exc:
+            raise SymbolError("debugger: no symbol %s (%s)" % (name, _first_line(exc)))
+
+    def type_layout(self, name: str) -> TypeLayout:
+        if name in self._layouts:
+            return self._layouts[name]
+        pykd = self._pykd
+        try:
+            info = pykd.typeInfo(name)
+            fields = {}
+            for field_name, field_type in info.fields():
+                try:
+                    size = int(field_type.size())  # type: Optional[int]
+                except pykd.DbgException:
+                    size = None  # e.g. a function or an incomplete type
+                fields[field_name] = Field(field_name, int(info.fieldOffset(field_name)),
+                                           str(field_type.name()), size)
+            layout = TypeLayout(str(info.name()), int(info.size()), fields)
+        except pykd.DbgException as exc:
+            raise SymbolError("debugger: no type %s (%s)" % (name, _first_line(exc)))
+        self._layouts[name] = layout
+        return layout
+
+    def search(self, pattern: str) -> List[Tuple[str, int]]:
+        """`x pattern` through dbgCommand, parsed: [("module!name", address)]."""
+        pykd = self._pykd
+        try:
+            text = pykd.dbgCommand("x " + pattern) or ""
+        except pykd.DbgException as exc:
+            raise SymbolError("debugger: x %s failed (%s)" % (pattern, _first_line(exc)))
+        out = []
+        for line in text.splitlines():
+            match = _X_LINE.match(line)
+            if match:
+                out.append((match.group(2), int(match.group(1).replace("`", ""), 16)))
+        return out
+
+    def overlay(self, type_name: str, data: bytes):
+        """A pykd typedVar of `type_name` over bytes already read (spec/pykd.md §3, buffer overlay)."""
+        pykd = self._pykd
+        try:
+            return pykd.typedVar(type_name, list(data))
+        except pykd.DbgException as exc:
+            raise SymbolError("debugger: cannot overlay %s on %d bytes (%s)" % (type_name, len(data),
+                                                                                  _first_line(exc)))
