@@ -134,6 +134,9 @@ def test_kernel_hook_is_called_and_overridable(tmp_path, monkeypatch):
     machine.write_dump(str(tmp_path / "y.dmp"), "bitmap", (1, 0, 0, 0, 0), snapshot=snap)
     assert len(calls) == 2 and seen["pages"] is snap.phys
     assert seen["kdbg_va"] == 0xFFFFF80000123000
+    bare = machine.phys.snapshot()                             # bare snapshot: hook runs at write time
+    machine.write_dump(str(tmp_path / "z.dmp"), "full", (1, 0, 0, 0, 0), snapshot=bare)
+    assert len(calls) == 3 and seen["pages"] is bare
 
 
 # -- real dump files, read back by kdmp-parser -------------------------------------------------
@@ -188,3 +191,26 @@ def test_dump_of_snapshot_holds_pre_crash_state(tmp_path):
     dump = _open_kdmp(path)
     page = bytes(dump.read_virtual_page(va))
     assert page[va & 0xFFF:(va & 0xFFF) + len(data)] == data
+
+
+# -- dmfkd's own dump reader: the only reader here for x86 PAE dumps -----------------------------
+@pytest.mark.parametrize("arch, dump_type", [("x86", "full"), ("x64", "full"), ("x64", "bitmap")])
+def test_dmfkd_dumpfile_reads_back_vas_and_blobs(tmp_path, arch, dump_type):
+    from dmfkd.targets.dumpfile import DumpFile
+
+    machine, regions = filled_machine(arch)
+    path = str(tmp_path / "m.dmp")
+    guid_a = uuid.UUID("11111111-2222-3333-4444-555555555555")
+    guid_b = uuid.UUID("66666666-7777-8888-9999-aaaaaaaaaaaa")
+    blobs = [(guid_a, b"first"), (guid_b, b"second blob"), (guid_a, b"duplicate")]
+    machine.write_dump(path, dump_type, (0xDEADDEAD, 0x1234, 0, 0, 0), blobs=blobs)
+    dump = DumpFile(path)
+    try:
+        assert dump.arch == arch and dump.pointer_size == machine.pointer_size
+        assert dump.dtb == machine.space.dtb
+        for va, data in regions:
+            assert dump.read(va, len(data)) == data
+        assert [(b.guid, dump.read_blob(b)) for b in dump.tagged()] == blobs
+        assert dump.bugcheck().code == 0xDEADDEAD
+    finally:
+        dump.close()

@@ -348,3 +348,34 @@ def test_map_image():
     assert pool.images["dmfdemo"] == (base, 0x3456)
     with pytest.raises(ValueError):
         pool.map_image("dmfdemo", 0x1000)
+
+
+def test_page_aligned_pool_block():
+    phys = PhysicalMemory()
+    space = AddressSpace(phys, "x64")
+    pool = KernelPool(space)
+    pool.allocate(100)
+    va = pool.allocate(PAGE_SIZE, tag=b"Emu0", align=PAGE_SIZE)
+    assert va % PAGE_SIZE == 0 and pool.tag_of(va) == b"Emu0"
+    space.view(va, PAGE_SIZE)[:] = b"\x5a" * PAGE_SIZE
+    assert phys.read(space.translate(va), PAGE_SIZE) == b"\x5a" * PAGE_SIZE
+    assert phys.read(space.translate(va - 16) + 4, 4) == b"Emu0"
+
+
+def test_chunks_and_runs_cover_present_pages_once():
+    phys = PhysicalMemory(arena_pages=8)
+    phys.allocate_pages(3)
+    phys.allocate_pages(700)
+    pa = phys.allocate_pages(2)
+    phys.write(pa + PAGE_SIZE, b"last")
+    covered = []
+    for first_pfn, view in phys.chunks():
+        assert len(view) % PAGE_SIZE == 0
+        for i in range(len(view) // PAGE_SIZE):
+            assert bytes(view[i * PAGE_SIZE:(i + 1) * PAGE_SIZE]) == phys.page(first_pfn + i)
+            covered.append(first_pfn + i)
+    assert covered == phys.present_pfns()
+    (base, count), = phys.present_runs()
+    assert list(range(base, base + count)) == covered
+    snap = phys.snapshot()
+    assert [(pfn, bytes(v)) for pfn, v in snap.chunks()] == [(pfn, bytes(v)) for pfn, v in phys.chunks()]

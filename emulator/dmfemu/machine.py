@@ -124,19 +124,19 @@ class Machine:
                    blobs=(), snapshot=None, **kw) -> int:
         """Write a dump of this machine through dmfemu.dumpwriter.write_dump; returns its size.
 
-        `snapshot`: a MachineSnapshot (or a bare PhysicalSnapshot) to take the pages from instead
-        of current memory; `kw` goes to write_dump unchanged (overriding the kernel hook)."""
+        `snapshot`: a MachineSnapshot from `self.snapshot()` (or a bare `phys.snapshot()`) to take
+        the pages from instead of current memory; `kw` goes to write_dump unchanged (overriding
+        what the kernel hook returns)."""
         from dmfemu import dumpwriter
 
-        if snapshot is None:
-            extra = self._kernel_dump_kwargs()
-            pages = self.phys
-        elif isinstance(snapshot, MachineSnapshot):
+        if isinstance(snapshot, MachineSnapshot):
             extra = dict(snapshot.dump_kwargs)
             pages = snapshot.phys
         else:
-            extra = {}
-            pages = snapshot
+            # current memory, or a bare phys.snapshot(): the hook's arguments are computed now, but
+            # structures it writes now are not in a snapshot taken earlier - use Machine.snapshot()
+            extra = self._kernel_dump_kwargs()
+            pages = self.phys if snapshot is None else snapshot
         args = dict(arch=self.arch, dump_type=dump_type, pages=pages, dtb=self.space.dtb,
                     bugcheck=tuple(bugcheck), blobs=tuple(blobs), build=self.build)
         args.update(extra)
