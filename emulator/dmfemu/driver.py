@@ -1,0 +1,175 @@
+"""An emulated client driver built on DMF: its image in kernel VA (code addresses for its routines,
+globals such as `g_DmfModuleCrashDump` and `_WDF_DMF_CONTEXT_CrashDump_TYPE_INFO`, string
+literals), its WDFDEVICE, its file objects, and its own event-record type (DMFDEMO_EVENT) used by the
+demo to show decoded records (spec/dmf.md §4.5 entry points).
+
+Image map (RVA): 0x0 "MZ" header page, 0x1000 .text (one 0x40-byte slot per routine, INT3-filled),
+0x4000 .data/.rdata (globals and strings, a dmfemu.wdf.StaticArea).
+"""
+import struct
+from typing import Callable, Dict, List, Optional, Tuple
+
+from dmfkd.layouts import dmf as L
+
+from dmfemu import wdf as W
+
+IMAGE_SIZE = 0x10000
+TEXT_RVA = 0x1000
+TEXT_SIZE = 0x3000
+DATA_RVA = 0x4000
+ROUTINE_SLOT = 0x40
+
+# The demo client's own record type: what its SELF ring and data sources carry.
+DMFDEMO_EVENT_FORMAT = struct.Struct("<QIHH48s")
+DMFDEMO_EVENT_SIZE = DMFDEMO_EVENT_FORMAT.size  # 64
+DMFDEMO_EVENT_FIELDS = (("Timestamp", "u64"), ("Sequence", "u32"), ("EventId", "u16"), ("Level", "u16"),
+                        ("Message", ("bytes", 48)))
+
+
+def pack_event(timestamp: int, sequence: int, event_id: int, level: int, message: str) -> bytes:
+    """One DMFDEMO_EVENT: u64 Timestamp, u32 Sequence, u16 EventId, u16 Level, char Message[48]."""
+    raw = message.encode("ascii")[:47]
+    return DMFDEMO_EVENT_FORMAT.pack(timestamp, sequence, event_id, level, raw + bytes(48 - len(raw)))
+
+
+class Driver(object):
+    """One driver image on an emulated machine (dmfemu.machine.Machine)."""
+
+    def __init__(self, machine, name: str = "dmfdemo", dmf_version=L.HEAD_VERSION,
+                 ring_factory: Optional[Callable] = None, pool_tag: bytes = b"Demo"):
+        self.machine = machine
+        self.space = machine.space
+        self.arch = machine.arch
+        self.ptr = machine.pointer_size
+        self.name = name
+        self.dmf_version = L.parse_dmf_version(dmf_version)
+        self.pool_tag = pool_tag
+        self.base = machine.add_image(name, IMAGE_SIZE)
+        self.space.write(self.base, b"MZ")
+        self.static = W.StaticArea(self.space, self.base + DATA_RVA, IMAGE_SIZE - DATA_RVA)
+        self.wdf = W.Wdf(machine, static_area=self.static)
+        from dmfemu.modules.dmfobject import Dmf
+
+        self.dmf = Dmf(machine, self.dmf_version, wdf=self.wdf, static_area=self.static)
+        self._routines = {}     # type: Dict[str, int]
+        self._next_routine = self.base + TEXT_RVA
+        self._buffers = {}      # type: Dict[str, Tuple[int, int]]
+        self._ring_factory = ring_factory
+        self.crashdump = None
+        self.modules = []       # type: List[object]
+        # globals (CD.c:204; MOD.h:444-446)
+        self.g_crashdump = self.global_variable("g_DmfModuleCrashDump", self.ptr)
+        self.device = self._wdf_object(0x100)
+        self.add_symbol("DmfDemoDevice", self.device)  # not a real global: a debugger convenience
+
+    # -- image contents ------------------------------------------------------------------------
+    def add_symbol(self, name: str, va: int) -> None:
+        self.machine.add_symbol(self.name, name, va)
+
+    def global_variable(self, name: str, size: int, align: int = 8) -> int:
+        va = self.static.allocate(size, align)
+        self.add_symbol(name, va)
+        return va
+
+    def string(self, text) -> int:
+        return self.static.string(text)
+
+    def routine(self, name: str) -> int:
+        """Code address of a routine of this driver (allocated on first use, named in the symbols)."""
+        va = self._routines.get(name)
+        if va is None:
+            va = self._next_routine
+            if va + ROUTINE_SLOT > self.base + TEXT_RVA + TEXT_SIZE:
+                raise MemoryError("driver %s: .text is full" % self.name)
+            self._next_routine += ROUTINE_SLOT
+            self.space.write(va, b"\xcc" * ROUTINE_SLOT)
+            self._routines[name] = va
+            self.add_symbol(name, va)
+        return va
+
+    def routines(self) -> Dict[str, int]:
+        return dict(self._routines)
+
+    def kernel_routine(self, name: str) -> int:
+        """Address of an nt export (MmGetSystemRoutineAddress): the kernel's symbol when the machine
+        has one, else a stable address inside an "nt" image made for that purpose."""
+        try:
+            return self.machine.symbol("nt!" + name)
+        except Exception:
+            pass
+        if "nt" not in self.machine.images:
+            self.machine.add_image("nt", 0x10000)
+        base = self.machine.images["nt"][0]
+        known = getattr(self.machine, "_dmfemu_nt_exports", None)
+        if known is None:
+            known = {}
+            setattr(self.machine, "_dmfemu_nt_exports", known)
+        if name not in known:
+            known[name] = base + 0x1000 + ROUTINE_SLOT * len(known)
+            self.machine.add_symbol("nt", name, known[name])
+        return known[name]
+
+    def read_global_crashdump(self) -> int:
+        return self.space.read_ptr(self.g_crashdump)
+
+    def write_global_crashdump(self, handle: int) -> None:
+        self.space.write_ptr(self.g_crashdump, handle)
+
+    # -- WDF objects ---------------------------------------------------------------------------
+    def _wdf_object(self, size: int) -> int:
+        fx = self.machine.pool.allocate(size, tag=self.wdf.object_pool_tag, align=L.memory_allocation_alignment(self.arch))
+        return W.handle_from_object(fx, self.arch)
+
+    def file_object(self) -> int:
+        """A new WDFFILEOBJECT handle (user-mode CreateFile on the device interface)."""
+        return self._wdf_object(0x80)
+
+    def wdf_memory(self, size: int, tag: bytes, parent: int = 0) -> Tuple[int, int]:
+        """WdfMemoryCreate: (buffer VA, WDFMEMORY handle). The parent only matters for deletion."""
+        memory = self.wdf.memory_create(size, tag)
+        return memory.buffer_va, memory.handle
+
+    def client_buffer(self, key: str, size: int) -> int:
+        """A nonpaged buffer the client owns (tag = the driver's), reused while large enough."""
+        found = self._buffers.get(key)
+        if found is None or found[1] < size:
+            va = self.machine.pool.allocate(max(size, 1), tag=self.pool_tag)
+            self._buffers[key] = (va, size)
+            return va
+        return found[0]
+
+    def allocate(self, size: int, tag: Optional[bytes] = None) -> int:
+        return self.machine.pool.allocate(size, tag=tag or self.pool_tag)
+
+    # -- DMF modules (H3's dmfemu.modules.dmfobject / ringbuffer) ------------------------------
+    def create_module(self, module_name: str, config_bytes: bytes, context_size: int, *,
+                      dynamic: bool = False, instance_name: str = "", passive: bool = True):
+        """DMF_ModuleCreate of a module of this driver, parented to its WDFDEVICE; names the
+        `_WDF_DMF_CONTEXT_<Name>_TYPE_INFO` global (ContextSize identifies the layout, spec/dmf.md §2.4)."""
+        module = self.dmf.create_module(module_name, config=config_bytes, context_size=context_size,
+                                        instance_name=instance_name, parent_device=self.device,
+                                        passive=passive, dynamic=dynamic)
+        if module.type_info_va:
+            self.add_symbol("_WDF_DMF_CONTEXT_%s_TYPE_INFO" % module_name, module.type_info_va)
+        self.modules.append(module)
+        return module
+
+    def module_context_and_config(self, handle: int) -> Tuple[int, int]:
+        """DMF_CONTEXT_GET / DMF_CONFIG_GET: handle -> WDFMEMORY buffer (the DMF_OBJECT) -> fields."""
+        object_va = self.wdf.memory_from_handle(handle).buffer_va
+        layout = self.dmf.object_layout
+        return (self.space.read_ptr(object_va + layout.offsets["ModuleContext"]),
+                self.space.read_ptr(object_va + layout.offsets["ModuleConfig"]))
+
+    def create_ring_buffer(self, item_count: int, item_size: int, mode: int, *, instance_name: str):
+        """A dynamic DMF_RingBuffer parented to the WDFDEVICE: (NTSTATUS, ring or None)."""
+        if self._ring_factory is not None:
+            return self._ring_factory(self, item_count, item_size, mode, instance_name)
+        from dmfemu.modules import ringbuffer
+
+        return ringbuffer.create_dynamic(self, item_count, item_size, mode, instance_name=instance_name,
+                                         parent_device=self.device)
+
+    def delete_ring_buffer(self, ring) -> None:
+        """WdfObjectDelete of the ring module: Close (Q-RB-10) then the object goes away."""
+        ring.close()
