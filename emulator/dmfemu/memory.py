@@ -263,7 +263,7 @@ class AddressSpace:
             self.dtb = phys.allocate_pages(1)
             # PML4 self-map, NX like Windows' own self-map entry
             phys.write_u64(self.dtb + X64_SELF_MAP_INDEX * 8, self.dtb | _KERNEL_RW | PTE_NX)
-            self._ptr = _U64
+            self.read_ptr, self.write_ptr = self.read_u64, self.write_u64
             self.va_limit = 1 << 64
         else:
             self.dtb = phys.allocate_pages(1)      # PDPT: first 32 bytes of this page
@@ -273,7 +273,7 @@ class AddressSpace:
                 phys.write_u64(self.dtb + index * 8, pd | PTE_PRESENT)
                 # self-map: PD[3] (0xC0000000-) entries 0..3 -> the four page directories
                 phys.write_u64(self._pds[3] + index * 8, pd | _KERNEL_RW)
-            self._ptr = _U32
+            self.read_ptr, self.write_ptr = self.read_u32, self.write_u32
             self.va_limit = 1 << 32
 
     # -- mapping ------------------------------------------------------------------------------
@@ -388,13 +388,17 @@ class AddressSpace:
         self._tlb[vpn] = hit
         return hit
 
+    def _miss(self, va: int, size: int) -> Tuple[memoryview, int, int]:
+        """TLB miss on the hot paths: walk, or raise MemoryReadError naming the caller's range."""
+        try:
+            return self._page(va >> PAGE_SHIFT)
+        except _PageFault as error:
+            raise _fault(va, size, error) from None
+
     def translate(self, va: int) -> int:
         """PA of `va`; MemoryReadError naming `va` when it is not mapped."""
-        try:
-            page_pa = self._page(va >> PAGE_SHIFT)[2]
-        except _PageFault as error:
-            raise _fault(va, 1, error) from None
-        return page_pa + (va & 0xFFF)
+        hit = self._tlb.get(va >> PAGE_SHIFT) or self._miss(va, 1)
+        return hit[2] + (va & 0xFFF)
 
     def _span(self, va: int, size: int):
         """[(memoryview, start, stop)] pieces covering [va, va+size), merged where contiguous.
@@ -422,10 +426,8 @@ class AddressSpace:
             return b""
         offset = va & 0xFFF
         if offset + size <= PAGE_SIZE:
-            try:
-                mv, base, _ = self._page(va >> PAGE_SHIFT)
-            except _PageFault as error:
-                raise _fault(va, size, error) from None
+            hit = self._tlb.get(va >> PAGE_SHIFT) or self._miss(va, size)
+            mv, base = hit[0], hit[1]
             return bytes(mv[base + offset:base + offset + size])
         pieces = self._span(va, size)
         if len(pieces) == 1:
@@ -435,17 +437,15 @@ class AddressSpace:
 
     def write(self, va: int, data) -> None:
         """Write all of `data` at `va`, or nothing (MemoryReadError) when any page is unmapped."""
-        if not isinstance(data, (bytes, bytearray)):
+        if type(data) is not bytes and type(data) is not bytearray:
             data = memoryview(data).cast("B")
         size = len(data)
         if size == 0:
             return
         offset = va & 0xFFF
         if offset + size <= PAGE_SIZE:
-            try:
-                mv, base, _ = self._page(va >> PAGE_SHIFT)
-            except _PageFault as error:
-                raise _fault(va, size, error) from None
+            hit = self._tlb.get(va >> PAGE_SHIFT) or self._miss(va, size)
+            mv, base = hit[0], hit[1]
             mv[base + offset:base + offset + size] = data
             return
         pieces = self._span(va, size)
@@ -464,10 +464,8 @@ class AddressSpace:
         allocation (every KernelPool block and mapped image is); reuse it for hot paths."""
         offset = va & 0xFFF
         if offset + size <= PAGE_SIZE:
-            try:
-                mv, base, _ = self._page(va >> PAGE_SHIFT)
-            except _PageFault as error:
-                raise _fault(va, size, error) from None
+            hit = self._tlb.get(va >> PAGE_SHIFT) or self._miss(va, size)
+            mv, base = hit[0], hit[1]
             return mv[base + offset:base + offset + size]
         pieces = self._span(va, size)
         if len(pieces) != 1:
@@ -476,57 +474,51 @@ class AddressSpace:
         mv, start, stop = pieces[0]
         return mv[start:stop]
 
-    # -- typed helpers ------------------------------------------------------------------------
-    def _unpack(self, fmt: struct.Struct, va: int) -> int:
-        offset = va & 0xFFF
-        if offset + fmt.size <= PAGE_SIZE:
-            try:
-                mv, base, _ = self._page(va >> PAGE_SHIFT)
-            except _PageFault as error:
-                raise _fault(va, fmt.size, error) from None
-            return fmt.unpack_from(mv, base + offset)[0]
-        return fmt.unpack(self.read(va, fmt.size))[0]
+    # Typed helpers read_u8/u16/u32/u64(va) -> int and write_u8/u16/u32/u64(va, value) are
+    # attached after the class (_typed_reader/_typed_writer: one Python call per access, which
+    # the ring-buffer hot path needs); read_ptr/write_ptr are bound per instance in __init__.
 
-    def _pack(self, fmt: struct.Struct, va: int, value: int) -> None:
+
+def _typed_reader(fmt: struct.Struct):
+    unpack_from, size = fmt.unpack_from, fmt.size
+
+    def read(self: AddressSpace, va: int) -> int:
         offset = va & 0xFFF
-        if offset + fmt.size <= PAGE_SIZE:
-            try:
-                mv, base, _ = self._page(va >> PAGE_SHIFT)
-            except _PageFault as error:
-                raise _fault(va, fmt.size, error) from None
-            fmt.pack_into(mv, base + offset, value)
+        if offset + size <= PAGE_SIZE:
+            hit = self._tlb.get(va >> PAGE_SHIFT) or self._miss(va, size)
+            return unpack_from(hit[0], hit[1] + offset)[0]
+        return fmt.unpack(self.read(va, size))[0]
+
+    read.__name__ = "read_u%d" % (size * 8)
+    read.__doc__ = "Read a little-endian %d-bit unsigned integer at a kernel VA." % (size * 8)
+    return read
+
+
+def _typed_writer(fmt: struct.Struct):
+    pack_into, size = fmt.pack_into, fmt.size
+
+    def write(self: AddressSpace, va: int, value: int) -> None:
+        offset = va & 0xFFF
+        if offset + size <= PAGE_SIZE:
+            hit = self._tlb.get(va >> PAGE_SHIFT) or self._miss(va, size)
+            pack_into(hit[0], hit[1] + offset, value)
             return
         self.write(va, fmt.pack(value))
 
-    def read_u8(self, va: int) -> int:
-        return self._unpack(_U8, va)
+    write.__name__ = "write_u%d" % (size * 8)
+    write.__doc__ = "Write a little-endian %d-bit unsigned integer at a kernel VA." % (size * 8)
+    return write
 
-    def read_u16(self, va: int) -> int:
-        return self._unpack(_U16, va)
 
-    def read_u32(self, va: int) -> int:
-        return self._unpack(_U32, va)
-
-    def read_u64(self, va: int) -> int:
-        return self._unpack(_U64, va)
-
-    def read_ptr(self, va: int) -> int:
-        return self._unpack(self._ptr, va)
-
-    def write_u8(self, va: int, value: int) -> None:
-        self._pack(_U8, va, value)
-
-    def write_u16(self, va: int, value: int) -> None:
-        self._pack(_U16, va, value)
-
-    def write_u32(self, va: int, value: int) -> None:
-        self._pack(_U32, va, value)
-
-    def write_u64(self, va: int, value: int) -> None:
-        self._pack(_U64, va, value)
-
-    def write_ptr(self, va: int, value: int) -> None:
-        self._pack(self._ptr, va, value)
+AddressSpace.read_u8 = _typed_reader(_U8)
+AddressSpace.read_u16 = _typed_reader(_U16)
+AddressSpace.read_u32 = _typed_reader(_U32)
+AddressSpace.read_u64 = _typed_reader(_U64)
+AddressSpace.write_u8 = _typed_writer(_U8)
+AddressSpace.write_u16 = _typed_writer(_U16)
+AddressSpace.write_u32 = _typed_writer(_U32)
+AddressSpace.write_u64 = _typed_writer(_U64)
+# read_ptr/write_ptr are bound per instance in AddressSpace.__init__ (pointer size = arch)
 
 
 # Kernel VA regions handed out by KernelPool (Windows-like; any canonical kernel VA would do).
