@@ -7,6 +7,8 @@ Image map (RVA): 0x0 "MZ" header page, 0x1000 .text (one 0x40-byte slot per rout
 0x4000 .data/.rdata (globals and strings, a dmfemu.wdf.StaticArea).
 """
 import struct
+
+import construct as cs
 from typing import Callable, Dict, List, Optional, Tuple
 
 from dmfkd.layouts import dmf as L
@@ -22,8 +24,8 @@ ROUTINE_SLOT = 0x40
 # The demo client's own record type: what its SELF ring and data sources carry.
 DMFDEMO_EVENT_FORMAT = struct.Struct("<QIHH48s")
 DMFDEMO_EVENT_SIZE = DMFDEMO_EVENT_FORMAT.size  # 64
-DMFDEMO_EVENT_FIELDS = (("Timestamp", "u64"), ("Sequence", "u32"), ("EventId", "u16"), ("Level", "u16"),
-                        ("Message", ("bytes", 48)))
+DMFDEMO_EVENT = cs.Struct("Timestamp" / cs.Int64ul, "Sequence" / cs.Int32ul, "EventId" / cs.Int16ul,
+                          "Level" / cs.Int16ul, "Message" / cs.Bytes(48))
 
 
 def pack_event(timestamp: int, sequence: int, event_id: int, level: int, message: str) -> bytes:
@@ -60,7 +62,8 @@ class Driver(object):
         # globals (CD.c:204; MOD.h:444-446)
         self.g_crashdump = self.global_variable("g_DmfModuleCrashDump", self.ptr)
         self.device = self._wdf_object(0x100)
-        self.add_symbol("DmfDemoDevice", self.device)  # not a real global: a debugger convenience
+        # the client keeps its WDFDEVICE in a global, as small drivers do (a debugger entry point)
+        self.space.write_ptr(self.global_variable("g_DmfDemoDevice", self.ptr), self.device)
 
     # -- image contents ------------------------------------------------------------------------
     def add_symbol(self, name: str, va: int) -> None:
