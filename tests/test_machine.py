@@ -214,3 +214,9 @@ def test_dmfkd_dumpfile_reads_back_vas_and_blobs(tmp_path, arch, dump_type):
         assert dump.bugcheck().code == 0xDEADDEAD
     finally:
         dump.close()
+
+
+def test_images_mapped_through_the_pool_are_machine_images():
+    machine = Machine()
+    base = machine.pool.map_image("wdfstatic", 0x2000)
+    assert machine.images["wdfstatic"] == (base, 0x2000)

@@ -91,14 +91,13 @@ class Machine:
         self.space = AddressSpace(self.phys, arch)
         self.pool = KernelPool(self.space, large_pages=large_pages)
         self.pointer_size = self.space.pointer_size
-        self.images = {}          # type: Dict[str, Tuple[int, int]]
+        # name -> (base, size); the pool's own table, so images mapped with pool.map_image count too
+        self.images = self.pool.images    # type: Dict[str, Tuple[int, int]]
         self.symbols = MachineSymbols()
 
     # -- images and symbols -------------------------------------------------------------------
     def add_image(self, name: str, size: int) -> int:
-        base = self.pool.map_image(name, size)
-        self.images[name] = (base, size)
-        return base
+        return self.pool.map_image(name, size)
 
     def add_symbol(self, image: str, name: str, va: int) -> None:
         self.symbols.add(image, name, va)
