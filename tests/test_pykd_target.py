@@ -1,0 +1,298 @@
+"""dmfkd.targets.pykd (PykdTarget, PykdSymbols, windbg_output) run through the stand-in pykd.
+
+The reference for every tagged-data answer is H1's DumpFile reading the same file directly, and the
+real Windows triage fixtures (20 / 42 blobs, duplicates in the ARM64 one, spec/dump-format.md §3.6).
+"""
+import io
+import json
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+import dmfemu.pykd as fake
+from dmfemu.machine import Machine
+from dmfemu.target import EmulatorTarget
+from dmfkd.errors import DmfkdError, FormatError, MemoryReadError, SymbolError, TagNotFoundError, UsageError
+from dmfkd.render import Output
+from dmfkd.targets.dumpfile import DumpFile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+TRIAGE_X64 = os.path.join(HERE, "data", "windows-triage", "triage_x64.dmp")
+TRIAGE_ARM64 = os.path.join(HERE, "data", "windows-triage", "triage_arm64.dmp")
+SMALL_ISF = os.path.join(HERE, "data", "isf", "small.isf.json")
+VA = 0xFFFFF80012345000
+
+
+@pytest.fixture(autouse=True)
+def pykd_module(monkeypatch):
+    """The stand-in installed as `pykd`, fresh for every test."""
+    monkeypatch.setitem(sys.modules, "pykd", fake)
+    fake.detach()
+    fake.reset_counts()
+    yield fake
+    fake.detach()
+
+
+def pykd_target(path):
+    from dmfkd.targets.pykd import PykdTarget
+
+    direct = DumpFile(path)
+    fake.attach(DumpFile(path))
+    return PykdTarget(), direct
+
+
+@pytest.mark.parametrize("path,count", [(TRIAGE_X64, 20), (TRIAGE_ARM64, 42)])
+def test_tagged_matches_dumpfile(path, count):
+    target, direct = pykd_target(path)
+    mine, theirs = target.tagged(), direct.tagged()
+    assert len(mine) == len(theirs) == count
+    assert [b.guid for b in mine] == [b.guid for b in theirs]  # order and duplicates
+    assert [b.index for b in mine] == list(range(count))
+    # sizes: first blocks from loadTaggedBuffer, repeats from the .enumtag headers
+    assert [b.size for b in mine] == [b.size for b in theirs]
+    assert all(b.offset is None for b in mine)
+    firsts = {}
+    for blob in theirs:
+        firsts.setdefault(blob.guid, blob)
+    for guid, blob in firsts.items():
+        assert target.read_tagged(guid) == direct.read_blob(blob)
+        assert target.read_blob(mine[blob.index]) == direct.read_blob(blob)
+
+
+def test_duplicates_are_not_readable_through_the_engine():
+    target, direct = pykd_target(TRIAGE_ARM64)
+    dup = "335d5e04-563b-4e58-aa36-7ed1cfe76fd6"
+    blocks = [b for b in target.tagged() if str(b.guid) == dup]
+    assert len(blocks) == 3
+    assert target.read_blob(blocks[0]) == direct.read_tagged(dup)
+    for later in blocks[1:]:
+        with pytest.raises(TagNotFoundError, match="only returns the first block"):
+            target.read_blob(later)
+
+
+def test_duplicate_sizes_unknown_without_enumtag(monkeypatch):
+    target, direct = pykd_target(TRIAGE_ARM64)
+
+    def no_enumtag(command, *args):
+        raise fake.DbgException("Call IDebugControl::ExecuteWide failed\nHRESULT 0x80040205")
+
+    monkeypatch.setattr(fake, "dbgCommand", no_enumtag)
+    seen = set()
+    for mine, theirs in zip(target.tagged(), direct.tagged()):
+        if mine.guid in seen:
+            assert mine.size is None and mine.declared_size is None
+        else:
+            assert mine.size == theirs.size
+        seen.add(mine.guid)
+
+
+def test_zero_size_blocks_are_size_zero():
+    target, direct = pykd_target(TRIAGE_X64)
+    zero = [b for b in target.tagged() if b.size == 0]
+    assert {str(b.guid) for b in zero} == {"00000000-0000-0000-0000-000000000000",
+                                          "65755a40-f146-43ea-8c91-36b85728fd35"}
+    assert target.read_tagged("{65755A40-F146-43EA-8C91-36B85728FD35}") == b""
+
+
+def test_read_tagged_normalises_the_guid():
+    target, direct = pykd_target(TRIAGE_X64)
+    first = direct.tagged()[0]
+    expected = direct.read_blob(first)
+    assert target.read_tagged("{%s}" % str(first.guid).upper()) == expected
+    with pytest.raises(TagNotFoundError):
+        target.read_tagged("00000000-0000-0000-0000-000000000001")
+
+
+def test_tagged_costs_one_enumeration_and_one_load_per_guid():
+    target, _ = pykd_target(TRIAGE_X64)
+    fake.reset_counts()
+    blobs = target.tagged()
+    for blob in blobs:
+        target.read_blob(blob)  # cached: no further engine calls
+    counts = fake.call_counts()
+    assert counts == {"enumTagged": 1, "loadTaggedBuffer": len({b.guid for b in blobs})}
+
+
+def test_target_facts():
+    target, direct = pykd_target(TRIAGE_X64)
+    assert target.arch == "x64" and target.pointer_size == 8 and target.is_live is False
+    assert target.bugcheck() == direct.bugcheck()
+    assert target.name == TRIAGE_X64  # from `||`
+    assert target.build == 19041
+    arm, _ = pykd_target(TRIAGE_ARM64)
+    assert arm.arch == "arm64"
+
+
+def _live_target():
+    from dmfkd.targets.pykd import PykdTarget
+
+    machine = Machine("x64")
+    pa = machine.phys.allocate_pages(2)
+    machine.space.map(VA, pa, 0x2000)
+    machine.space.write(VA, bytes(range(256)) * 32)
+    fake.attach(EmulatorTarget(machine))
+    return PykdTarget(), machine
+
+
+def test_read_is_one_bulk_load_and_memory_errors_become_memoryreaderror():
+    target, machine = _live_target()
+    assert target.is_live is True
+    assert target.tagged() == []  # the stand-in's live enumTagged raises; the target says "none"
+    assert target.bugcheck() is None
+    assert target.name == "pykd"  # `||` names no dump file
+    fake.reset_counts()
+    assert target.read(VA + 0x10, 0x1800) == machine.space.read(VA + 0x10, 0x1800)
+    assert fake.call_counts() == {"loadBytes": 1}
+    assert target.read(VA, 0) == b"" and fake.engine_calls() == 1
+    with pytest.raises(MemoryReadError) as info:
+        target.read(VA + 0x1FF0, 0x20)
+    assert info.value.address == VA + 0x1FF0 and info.value.size == 0x20
+    assert "Memory exception at 0xfffff80012346ff0" in str(info.value)
+    assert target.read_pointer(VA) == int.from_bytes(bytes(range(8)), "little")
+
+
+def test_pykd_available():
+    from dmfkd.targets.pykd import pykd_available
+
+    assert pykd_available() is False  # imported but not initialized: "pykd is not initialized"
+    fake.initialize()
+    assert pykd_available() is False  # engine up, no target
+    fake.attach(DumpFile(TRIAGE_X64))
+    assert pykd_available() is True
+
+
+def test_pykd_missing(monkeypatch):
+    from dmfkd.targets.pykd import PykdTarget, pykd_available, windbg_output
+
+    monkeypatch.setitem(sys.modules, "pykd", None)  # import pykd -> ImportError
+    assert pykd_available() is False
+    assert windbg_output() is None
+    with pytest.raises(UsageError, match="pykd"):
+        PykdTarget.open_dump(TRIAGE_X64)
+
+
+class _DbgOut(io.StringIO):
+    encoding = "ascii"
+
+    def __init__(self):
+        super().__init__()
+        self.dml = []
+
+    def writedml(self, text):
+        self.dml.append(text)
+
+
+def test_windbg_output(monkeypatch):
+    from dmfkd.targets.pykd import windbg_output
+
+    assert windbg_output() is None  # python.exe: stdout has no writedml
+    out = _DbgOut()
+    monkeypatch.setattr(sys, "stdout", out)
+    output = windbg_output()
+    assert isinstance(output, Output) and output.dml is True
+    output.write_dml('<link cmd="!py -g -m dmfkd tags">tags</link>\n')
+    output.write("plain \u00e9\n")
+    assert out.dml == ['<link cmd="!py -g -m dmfkd tags">tags</link>\n']
+    assert out.getvalue() == "plain \\xe9\n"  # ASCII-safe: DbgOut's encoding is "ascii"
+
+
+def test_open_dump_standalone():
+    from dmfkd.targets.pykd import PykdTarget
+
+    fake.initialize()  # so open_dump's own initialize() raises 'already initialized' and is swallowed
+    target = PykdTarget.open_dump(TRIAGE_X64)
+    assert len(target.tagged()) == 20
+    assert target.name == TRIAGE_X64
+    target.close()
+    assert fake.isDumpAnalyzing() is False
+    assert fake.call_counts()["closeDump"] == 1
+
+
+def test_open_dump_errors(tmp_path):
+    from dmfkd.targets.pykd import PykdTarget
+
+    missing = str(tmp_path / "missing.dmp")
+    with pytest.raises(FormatError) as info:
+        PykdTarget.open_dump(missing)
+    assert str(info.value) == ("%s: dbgeng cannot open it as a dump (Call IDebugClient4::OpenDumpFileWide "
+                               "failed HRESULT 0x80070002)" % missing)
+
+
+# -- symbols -------------------------------------------------------------------------------------
+
+def test_pykd_symbols_over_isf():
+    from dmfkd.targets.isf import IsfSymbols
+    from dmfkd.targets.pykd import PykdSymbols
+
+    isf = IsfSymbols.load(SMALL_ISF)
+    machine = Machine("x64")
+    fake.attach(EmulatorTarget(machine), isf)
+    symbols = PykdSymbols()
+    assert symbols.address_of("dmfdemo!g_DmfModuleCrashDump") == isf.address_of("g_DmfModuleCrashDump")
+    with pytest.raises(SymbolError, match="no symbol dmfdemo!g_Nope"):
+        symbols.address_of("dmfdemo!g_Nope")
+    layout = symbols.type_layout("dmfdemo!_DEMO_RECORD")
+    reference = isf.type_layout("_DEMO_RECORD")
+    assert layout.size == reference.size
+    assert [(f.name, f.offset, f.size) for f in layout.fields.values()] == \
+        [(f.name, f.offset, f.size) for f in reference.fields.values()]
+    assert layout.fields["Signature"].type_name == "ULong"  # pykd's name for a PDB `unsigned long`
+    with pytest.raises(SymbolError, match="no type dmfdemo!_NOPE"):
+        symbols.type_layout("dmfdemo!_NOPE")
+    assert symbols.search("dmfdemo!g_*") == isf.search("dmfdemo!g_*")
+    assert symbols.search("dmfdemo!nothing*") == []
+    record = symbols.overlay("dmfdemo!_DEMO_RECORD", bytes(range(48)))
+    assert int(record.Signature) == 0x03020100
+
+
+# -- the CLI through pykd, as `!py -g -m dmfkd tags` runs it ---------------------------------------
+
+_RUN_AS_WINDBG = """
+import runpy, sys
+import dmfemu.pykd as fake
+from dmfkd.targets.dumpfile import DumpFile
+sys.modules["pykd"] = fake
+fake.attach(DumpFile(sys.argv[1]))
+sys.argv = ["dmfkd"] + sys.argv[2:]
+runpy.run_module("dmfkd", run_name="__main__", alter_sys=True)
+"""
+
+
+def _run(args):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(ROOT, "extension"),
+                                                       os.path.join(ROOT, "emulator")]))
+    return subprocess.run([sys.executable] + args, capture_output=True, text=True, env=env, cwd=ROOT,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("path", [TRIAGE_X64, TRIAGE_ARM64])
+def test_cli_tags_through_pykd_equals_direct(path):
+    through = _run(["-c", _RUN_AS_WINDBG, path, "tags", "--format", "json"])
+    direct = _run(["-m", "dmfkd", "tags", path, "--format", "json"])
+    assert through.returncode == 0, through.stderr
+    assert direct.returncode == 0, direct.stderr
+    rows_pykd, rows_file = json.loads(through.stdout), json.loads(direct.stdout)
+    assert len(rows_pykd) == len(rows_file)
+    for mine, theirs in zip(rows_pykd, rows_file):
+        assert mine["offset"] is None  # the engine cannot say where a payload sits in the file
+        mine.pop("offset")
+        theirs.pop("offset")
+        assert mine == theirs
+
+
+def test_cli_tags_table_through_pykd():
+    through = _run(["-c", _RUN_AS_WINDBG, TRIAGE_X64, "tags"])
+    direct = _run(["-m", "dmfkd", "tags", TRIAGE_X64])
+    assert through.returncode == 0, through.stderr
+
+    def cells(text):
+        rows = [line.split() for line in text.splitlines() if line[:1].isdigit() or line.startswith(" ")]
+        # index, GUID, size and owner; the offset column is empty through pykd
+        return [(r[0], r[1], r[2]) for r in rows if len(r) >= 3 and "-" in r[1]]
+
+    assert cells(through.stdout) == cells(direct.stdout)
+    assert len(cells(direct.stdout)) == 20
