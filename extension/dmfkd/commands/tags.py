@@ -40,11 +40,12 @@ def tags(args, session):
         data = target.read_blob(blob)
         title = "%s  %d bytes%s" % (blob.guid_text, len(data),
                                     " (truncated: %d declared)" % blob.declared_size if blob.truncated else "")
-        return Report(title=title, text=hexdump(data) if data else "(empty)",
-                      document=dict(guid=blob.guid_text, index=blob.index, size=len(data),
-                                    offset=blob.offset, truncated=blob.truncated, hex=data.hex()),
-                      rows=[dict(index=blob.index, guid=blob.guid_text, size=len(data), hex=data.hex())],
-                      columns=[("index", "#"), ("guid", "GUID"), ("size", "size"), ("hex", "hex")])
+        document = dict(guid=blob.guid_text, index=blob.index, size=len(data), offset=blob.offset,
+                        truncated=blob.truncated, hex=data.hex())
+        if args.format == "table":
+            return Report(title=title, text=hexdump(data) if data else "(empty)", document=document,
+                          binary=data)
+        return Report(rows=[document], columns=[(k, k) for k in document], document=document, binary=data)
     if args.save:
         guid, path = args.save
         dump_path = getattr(target, "path", None)
