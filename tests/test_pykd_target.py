@@ -296,3 +296,31 @@ def test_cli_tags_table_through_pykd():
 
     assert cells(through.stdout) == cells(direct.stdout)
     assert len(cells(direct.stdout)) == 20
+
+
+# -- scripts/dmfkd.wds -------------------------------------------------------------------------------
+
+WDS = os.path.join(ROOT, "scripts", "dmfkd.wds")
+EXPECTED_ALIASES = {"!dmfcd": "crashdump", "!dmftags": "tags", "!dmfds": "datasources", "!dmfrb": "ringbuffer",
+                    "!dmfmods": "modules", "!dmfinfo": "info", "!dmfbc": "bugcheck"}
+
+
+def test_wds_aliases():
+    from dmfkd.commands import COMMAND_MODULES
+
+    with open(WDS) as f:
+        lines = [line.rstrip("\n") for line in f]
+    # $$>< joins the lines with semicolons: a semicolon anywhere would split a comment or an alias
+    assert not any(";" in line for line in lines)
+    commands = [line for line in lines if line.strip() and not line.startswith("$$")]
+    fake.attach(DumpFile(TRIAGE_X64))
+    for line in commands:
+        assert line.startswith(("aS ", ".echo ")), line
+        if line.startswith("aS "):
+            name, phrase = line[3:].split(" ", 1)
+            assert phrase.startswith('"') and phrase.endswith('"') and phrase.count('"') == 2, line
+            assert fake.dbgCommand(line) is None
+    aliases = fake.aliases()
+    assert aliases == {name: "!py -g -m dmfkd " + cmd for name, cmd in EXPECTED_ALIASES.items()}
+    modules = {m.rsplit(".", 1)[1] for m in COMMAND_MODULES}
+    assert set(EXPECTED_ALIASES.values()) <= modules

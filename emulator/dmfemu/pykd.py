@@ -1035,8 +1035,11 @@ def _run_command(command: str) -> str:
         return rest + "\n"
     if word in ("as", "aS"):
         name, _, value = rest.partition(" ")
+        value = value.strip()
+        if word == "aS" and value.startswith('"') and value.count('"') >= 2:
+            value = value[1:value.index('"', 1)]  # aS Name "Phrase": the phrase ends at its quote
         if name:
-            _state.aliases[name] = value.strip()
+            _state.aliases[name] = value
         return ""
     if word == "ad":
         for name in ([n for n in _state.aliases] if rest in ("*", "/q *") else [rest]):
