@@ -128,15 +128,17 @@ def test_kernel_hook_is_called_and_overridable(tmp_path, monkeypatch):
     assert calls == [machine]
     assert seen["kdbg_va"] == 0xFFFFF80000123000 and seen["ps_loaded_module_list"] == 5
     assert seen["dtb"] == machine.space.dtb and seen["arch"] == "x64" and seen["build"] == 19041
-    assert seen["pages"] is machine.phys and seen["bugcheck"] == (0xDEADDEAD, 1, 2, 3, 4)
+    assert seen["pages"].source is machine.phys and seen["bugcheck"] == (0xDEADDEAD, 1, 2, 3, 4)
     snap = machine.snapshot()                                  # hook runs before the capture
     assert len(calls) == 2
     machine.write_dump(str(tmp_path / "y.dmp"), "bitmap", (1, 0, 0, 0, 0), snapshot=snap)
-    assert len(calls) == 2 and seen["pages"] is snap.phys
+    assert len(calls) == 2 and seen["pages"].source is snap.phys
     assert seen["kdbg_va"] == 0xFFFFF80000123000
     bare = machine.phys.snapshot()                             # bare snapshot: hook runs at write time
     machine.write_dump(str(tmp_path / "z.dmp"), "full", (1, 0, 0, 0, 0), snapshot=bare)
-    assert len(calls) == 3 and seen["pages"] is bare
+    assert len(calls) == 3 and seen["pages"].source is bare
+    pages = seen["pages"]
+    assert [bytes(pages.page(pfn)) for pfn in pages.present_pfns()] == [bare.page(pfn) for pfn in bare.present_pfns()]
 
 
 # -- real dump files, read back by kdmp-parser -------------------------------------------------

@@ -80,6 +80,30 @@ class MachineSnapshot(object):
         return self.phys.read(pa, size)
 
 
+class _ZeroCopyPages(object):
+    """What Machine.write_dump hands the dump writer as `pages`: page(pfn) is a read-only
+    memoryview instead of a 4 KiB bytes copy (the writer streams it straight to the file; this
+    halves the Python-side cost of a 256 MiB dump, scripts/bench_dumpwrite.py), and chunks()
+    offers whole contiguous stretches for a writer that can use them."""
+
+    def __init__(self, phys):
+        self.source = phys      # the PhysicalMemory or PhysicalSnapshot the pages come from
+        self._phys = phys
+
+    def present_pfns(self):
+        return self._phys.present_pfns()
+
+    def page(self, pfn: int) -> memoryview:
+        return self._phys.page_view(pfn)
+
+    def present_runs(self):
+        return self._phys.present_runs()
+
+    def chunks(self):
+        for first_pfn, view in self._phys.chunks():
+            yield first_pfn, view.toreadonly()
+
+
 class Machine:
     def __init__(self, arch: str = "x64", build: int = 19041, large_pages: bool = False):
         if arch not in ("x64", "x86"):
@@ -136,7 +160,7 @@ class Machine:
             # structures it writes now are not in a snapshot taken earlier - use Machine.snapshot()
             extra = self._kernel_dump_kwargs()
             pages = self.phys if snapshot is None else snapshot
-        args = dict(arch=self.arch, dump_type=dump_type, pages=pages, dtb=self.space.dtb,
+        args = dict(arch=self.arch, dump_type=dump_type, pages=_ZeroCopyPages(pages), dtb=self.space.dtb,
                     bugcheck=tuple(bugcheck), blobs=tuple(blobs), build=self.build)
         args.update(extra)
         args.update(kw)

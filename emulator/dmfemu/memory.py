@@ -136,13 +136,17 @@ class _PhysicalReader:
         return _U64.unpack_from(arena.mv, offset)[0]
 
     def page(self, pfn: int) -> bytes:
+        return bytes(self.page_view(pfn))
+
+    def page_view(self, pfn: int) -> memoryview:
+        """Read-only zero-copy view of one present page (valid while memory is not rewritten)."""
         # dump writers call this once per page in ascending order: try the last arena first
         arena = self._page_arena
         if arena is None or not arena.start_pfn <= pfn < arena.end_pfn or pfn >= self._top_pfn:
             arena = self._locate(pfn << PAGE_SHIFT, PAGE_SIZE)[0]
             self._page_arena = arena
         offset = (pfn - arena.start_pfn) << PAGE_SHIFT
-        return bytes(arena.mv[offset:offset + PAGE_SIZE])
+        return arena.mv[offset:offset + PAGE_SIZE].toreadonly()
 
     def present_pfns(self) -> List[int]:
         return list(range(_FIRST_PFN, self._top_pfn))
