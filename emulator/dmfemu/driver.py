@@ -3,7 +3,7 @@ globals such as `g_DmfModuleCrashDump` and `_WDF_DMF_CONTEXT_CrashDump_TYPE_INFO
 literals), its WDFDEVICE, its file objects, and its own event-record type (DMFDEMO_EVENT) used by the
 demo to show decoded records (spec/dmf.md §4.5 entry points).
 
-Image map (RVA): 0x0 "MZ" header page, 0x1000 .text (one 0x40-byte slot per routine, INT3-filled),
+Image map (RVA): 0x0 header page (PE headers written by dmfemu.kernel when present), 0x1000 .text (one 0x40-byte slot per routine, INT3-filled),
 0x4000 .data/.rdata (globals and strings, a dmfemu.wdf.StaticArea).
 """
 import struct
@@ -47,7 +47,6 @@ class Driver(object):
         self.dmf_version = L.parse_dmf_version(dmf_version)
         self.pool_tag = pool_tag
         self.base = machine.add_image(name, IMAGE_SIZE)
-        self.space.write(self.base, b"MZ")
         self.static = W.StaticArea(self.space, self.base + DATA_RVA, IMAGE_SIZE - DATA_RVA)
         self.wdf = W.Wdf(machine, static_area=self.static)
         from dmfemu.modules.dmfobject import Dmf
@@ -94,23 +93,13 @@ class Driver(object):
         return dict(self._routines)
 
     def kernel_routine(self, name: str) -> int:
-        """Address of an nt export (MmGetSystemRoutineAddress): the kernel's symbol when the machine
-        has one, else a stable address inside an "nt" image made for that purpose."""
+        """What MmGetSystemRoutineAddress(name) gives this driver: the kernel's symbol when the machine
+        already has one, else a thunk routine in this image named `nt_<name>` (dmfemu.kernel maps
+        the kernel image only when a dump is taken, so no address inside it exists earlier)."""
         try:
             return self.machine.symbol("nt!" + name)
         except Exception:
-            pass
-        if "nt" not in self.machine.images:
-            self.machine.add_image("nt", 0x10000)
-        base = self.machine.images["nt"][0]
-        known = getattr(self.machine, "_dmfemu_nt_exports", None)
-        if known is None:
-            known = {}
-            setattr(self.machine, "_dmfemu_nt_exports", known)
-        if name not in known:
-            known[name] = base + 0x1000 + ROUTINE_SLOT * len(known)
-            self.machine.add_symbol("nt", name, known[name])
-        return known[name]
+            return self.routine("nt_" + name)
 
     def read_global_crashdump(self) -> int:
         return self.space.read_ptr(self.g_crashdump)
@@ -168,10 +157,11 @@ class Driver(object):
         """A dynamic DMF_RingBuffer parented to the WDFDEVICE: (NTSTATUS, ring or None)."""
         if self._ring_factory is not None:
             return self._ring_factory(self, item_count, item_size, mode, instance_name)
-        from dmfemu.modules import ringbuffer
+        from dmfemu.modules.ringbuffer import RingBuffer
 
-        return ringbuffer.create_dynamic(self, item_count, item_size, mode, instance_name=instance_name,
-                                         parent_device=self.device)
+        # DMF_RingBuffer_Create with the WDFDEVICE as WDF parent: not linked into any module list (§4.4)
+        return RingBuffer.create(self.dmf, item_count, item_size, mode, instance_name=instance_name,
+                                 parent_device=self.device)
 
     def delete_ring_buffer(self, ring) -> None:
         """WdfObjectDelete of the ring module: Close (Q-RB-10) then the object goes away."""

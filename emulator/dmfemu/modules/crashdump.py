@@ -522,7 +522,8 @@ class CrashDump(object):
             return STATUS_INVALID_HANDLE, b""
         if length < self.space.read_u32(self._ds(index, "RingBufferSizeOfEachEntry")):
             return STATUS_BUFFER_OVERFLOW, b""
-        return self._ring_for_call(self._ring_handle(index), "IOCTL_DATA_SOURCE_READ").read(length)
+        status, data = self._ring_for_call(self._ring_handle(index), "IOCTL_DATA_SOURCE_READ").read(length)
+        return status, (data or b"")
 
     def data_source_capture_auxiliary(self, fo: int, length: int) -> Tuple[int, bytes]:
         index = self._slot_find(fo, DataSourceModeRead)
@@ -708,7 +709,7 @@ class CrashDump(object):
             ring.reorder(False)
             space.write_ptr(ds_va + dso["RingBufferData"], 0)
 
-            def first_item(item_va: int, item_size: int, _ctx) -> bool:
+            def first_item(_module, item_va: int, _view, item_size: int, _ctx) -> bool:
                 space.write_ptr(ds_va + dso["RingBufferData"], item_va)
                 return False
 
@@ -717,17 +718,17 @@ class CrashDump(object):
             space.write(sdd_va + sec["Guid"], space.read(ds_va + dso["RingBufferGuid"], 16))
             space.write_u32(ds_va + dso["CurrentRingBufferIndex"], 0)
 
-            def xor_item(item_va: int, item_size: int, _ctx) -> bool:
+            def xor_item(_module, item_va: int, view, item_size: int, _ctx) -> bool:
                 # Q-CD-1: the cursor is compared against the per-item size and never reset, so only
                 # the first enumerated item is XOR-ed
                 cursor = space.read_u32(ds_va + dso["CurrentRingBufferIndex"])
                 if cursor < item_size:
                     key_size = space.read_u32(ds_va + dso["RingBufferEncryptionKeySize"])
-                    key = space.read(ds_va + dso["RingBufferEncryptionKey"], key_size)
-                    item = bytearray(space.read(item_va + cursor, item_size - cursor))
-                    for j in range(len(item)):
-                        item[j] ^= key[(cursor + j) % key_size]
-                    space.write(item_va + cursor, bytes(item))
+                    key = space.read(ds_va + dso["RingBufferEncryptionKey"], max(key_size, 1))
+                    if key_size == 0:
+                        raise bc.KernelFault("XOR with a zero key size divides by zero (CD.c:297-304)")
+                    for j in range(cursor, item_size):
+                        view[j] ^= key[j % key_size]
                     space.write_u32(ds_va + dso["CurrentRingBufferIndex"], item_size)
                 return True
 
