@@ -324,3 +324,21 @@ def test_wds_aliases():
     assert aliases == {name: "!py -g -m dmfkd " + cmd for name, cmd in EXPECTED_ALIASES.items()}
     modules = {m.rsplit(".", 1)[1] for m in COMMAND_MODULES}
     assert set(EXPECTED_ALIASES.values()) <= modules
+
+
+def test_parsing_dbgeng_text(monkeypatch):
+    """`x` and `||` output in the shapes dbgeng prints (spec/pykd.md §4, windows-driver-docs `x`)."""
+    from dmfkd.targets.pykd import PykdSymbols, PykdTarget
+
+    x_output = ("fffff800`12345678 dmfdemo!g_DmfModuleCrashDump = 0xffffe000`00001000\n"
+                "fffff800`12340000 dmfdemo!DriverEntry (struct _DRIVER_OBJECT *, struct _UNICODE_STRING *)\n"
+                "8a3b2c38          dmfdemo!g_x86 = <no type information>\n"
+                "\n")
+    outputs = {"x dmfdemo!*": x_output, "||": ". 0 64-bit Kernel bitmap dump: F:\\dumps\\MEMORY.DMP\n"}
+    monkeypatch.setattr(fake, "dbgCommand", lambda command, *a: outputs.get(command))
+    fake.attach(DumpFile(TRIAGE_X64))
+    assert PykdSymbols().search("dmfdemo!*") == [("dmfdemo!g_DmfModuleCrashDump", 0xFFFFF80012345678),
+                                                 ("dmfdemo!DriverEntry", 0xFFFFF80012340000),
+                                                 ("dmfdemo!g_x86", 0x8A3B2C38)]
+    assert PykdSymbols().search("nothing*") == []  # dbgCommand gives None for no output
+    assert PykdTarget().name == "F:\\dumps\\MEMORY.DMP"

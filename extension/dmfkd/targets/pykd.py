@@ -39,8 +39,9 @@ _ENUMTAG_HEADER = re.compile(r"^\{([0-9A-Fa-f]{8})-([0-9A-Fa-f]{4})-([0-9A-Fa-f]
                              r"([0-9A-Fa-f]{12})\}\s+-\s+0x([0-9A-Fa-f]+)\s+bytes\s*$")
 # `||`: ". 0 64-bit Kernel bitmap dump: F:\dumps\MEMORY.DMP"
 _SYSTEM_LINE = re.compile(r"^\.\s*\d+\s.*?dump:\s*(.+?)\s*$", re.IGNORECASE)
-# `x pattern`: "fffff800`12345678 dmfdemo!g_DmfModuleCrashDump = <no type information>"
-_X_LINE = re.compile(r"^\s*([0-9A-Fa-f`]+)\s+(\S+!\S+?)(?:\s+=.*)?\s*$")
+# `x pattern`: "fffff800`12345678 dmfdemo!g_DmfModuleCrashDump = <no type information>", or with a
+# value / a function prototype after the name; 32-bit targets print 8 hex digits without the backtick
+_X_LINE = re.compile(r"^\s*([0-9A-Fa-f]{8}(?:`?[0-9A-Fa-f]{8})?)\s+(\S+!\S+)")
 
 
 def _import_pykd():
