@@ -1,0 +1,430 @@
+"""DMF objects in a target's memory (spec/dmf.md §4): WDF handle decoding, DMF_OBJECT location and
+reading, module trees and collections.
+
+A DMFMODULE is a WDFMEMORY whose buffer is the DMF_OBJECT (§4.1). The buffer sits after the
+FxMemoryBuffer object, whose size depends on the WDF build (§4.2, §7), so the DMF_OBJECT is found by
+one bounded read forward from the FxObject and a scan for `MemoryDmfObject == handle && Signature ==
+0x12345678` - the two fields every DMF version keeps in its prefix (§4.3). Field offsets come from the
+debugger's/ISF's DMF_OBJECT type when there is one, else from dmfkd.layouts.dmf by DMF version (given
+by the symbols, or detected from the object itself).
+
+Reads are bulk (one per object, one per string, one per array) and a MemoryReadError becomes an
+"unreadable" value on the row, never an exception out of a walk.
+"""
+import struct
+from typing import Any, Dict, List, Optional, Tuple
+
+from dmfkd.errors import DmfkdError, LayoutError, MemoryReadError, SymbolError
+from dmfkd.layouts import dmf as L
+from dmfkd.records import UNREADABLE, ModuleRow
+
+SIGNATURE = L.DMF_OBJECT_SIGNATURE
+#: how far past the FxObject the DMF_OBJECT may start (sizeof(FxMemoryBuffer) is ~0x70-0x100)
+SCAN_WINDOW = 0x300
+MAX_CHILDREN = 256
+MAX_TREE_MODULES = 2048
+MAX_COLLECTION_MODULES = 1024
+NAME_LIMIT = 128
+
+
+def object_from_handle(handle: int, pointer_size: int) -> int:
+    """FxObject address of an ordinary (bit 0 clear) WDF handle: (handle & ~7) XOR ~7 (§4.2)."""
+    width = (1 << (8 * pointer_size)) - 1
+    return ((handle & width & ~7) ^ (width & ~7)) & width
+
+
+def is_offset_handle(handle: int) -> bool:
+    return bool(handle & 1)
+
+
+def _u(data: bytes, offset: int, size: int) -> int:
+    return int.from_bytes(data[offset:offset + size], "little")
+
+
+def read_bounded(target, address: int, size: int) -> bytes:
+    """Read up to `size` bytes, stopping at the first unreadable page (for scan windows only)."""
+    try:
+        return target.read(address, size)
+    except MemoryReadError:
+        pass
+    out = b""
+    pos = address
+    end = address + size
+    while pos < end:
+        chunk = min(end - pos, 0x1000 - (pos & 0xFFF))
+        try:
+            out += target.read(pos, chunk)
+        except MemoryReadError:
+            break
+        pos += chunk
+    return out
+
+
+def read_string(target, address: int, limit: int = NAME_LIMIT) -> Any:
+    """A NUL-terminated ASCII string as text, "" for NULL, "unreadable" when the read fails."""
+    if not address:
+        return None
+    try:
+        raw = target.read_cstring(address, limit)
+    except MemoryReadError:
+        return UNREADABLE
+    return raw.decode("latin-1")
+
+
+class ObjectLayout:
+    """Where the DMF_OBJECT fields dmfkd uses are, for one target: {name: (offset, size)}."""
+
+    def __init__(self, offsets: Dict[str, Tuple[int, int]], size: int, source: str,
+                 dmf_version: Optional[Tuple[int, int, int]] = None, complete: bool = True):
+        self.offsets = offsets
+        self.size = size
+        self.source = source
+        self.dmf_version = dmf_version
+        self.complete = complete
+
+    def has(self, name: str) -> bool:
+        return name in self.offsets
+
+    def get(self, data: bytes, name: str) -> Optional[int]:
+        where = self.offsets.get(name)
+        if where is None or where[0] + where[1] > len(data):
+            return None
+        return _u(data, where[0], where[1])
+
+    @classmethod
+    def from_layout(cls, layout, dmf_version, source: str) -> "ObjectLayout":
+        offsets = {name: (off, layout.sizes[name]) for name, off in layout.offsets.items()}
+        return cls(offsets, layout.size, source, L.parse_dmf_version(dmf_version), layout.complete)
+
+    @classmethod
+    def from_symbols(cls, symbols, pointer_size: int) -> Optional["ObjectLayout"]:
+        """The DMF_OBJECT type of the driver's PDB / ISF file, when it has one."""
+        try:
+            tl = symbols.type_layout("DMF_OBJECT")
+        except (SymbolError, NotImplementedError, AttributeError):
+            return None
+        offsets = {}
+        for name, fld in tl.fields.items():
+            offsets[name] = (fld.offset, fld.size or pointer_size)
+        for composite, inner in (("ChildObjectList", "Flink"), ("ChildListEntry", "Flink")):
+            if composite in offsets:
+                offsets[composite + "." + inner] = (offsets[composite][0], pointer_size)
+        desc = tl.fields.get("ModuleDescriptor")
+        if desc is not None:
+            try:
+                dl = symbols.type_layout(desc.type_name)
+                sub = dl.fields.get("ModuleConfigSize")
+                if sub is not None:
+                    offsets["ModuleDescriptor.ModuleConfigSize"] = (desc.offset + sub.offset, sub.size or 4)
+            except (SymbolError, NotImplementedError):
+                pass
+        if "MemoryDmfObject" not in offsets or "Signature" not in offsets:
+            return None
+        return cls(offsets, tl.size, "symbols (DMF_OBJECT type)", None, True)
+
+
+def prefix_families(arch: str) -> List[Tuple[str, int, int]]:
+    """(label, MemoryDmfObject offset, Signature offset) of the two stable prefixes (§4.3)."""
+    out = []
+    for version, label in ((L.V1_1_81, ">=1.1.81"), (L.V1_1_80, "<=1.1.80")):
+        p = L.dmf_object_prefix(arch, version)
+        out.append((label, p.offsets["MemoryDmfObject"], p.offsets["Signature"]))
+    return out
+
+
+class DmfObject:
+    """A DMF_OBJECT read from memory: the fields dmfkd shows, and what was unreadable."""
+
+    def __init__(self, handle: Optional[int], address: int, raw: bytes, layout: ObjectLayout):
+        self.handle = handle
+        self.address = address
+        self.raw = raw
+        self.layout = layout
+        self.warnings = []  # type: List[str]
+        self.module_name = None  # type: Any
+        self.instance_name = None  # type: Any
+
+    def field(self, name: str) -> Optional[int]:
+        return self.layout.get(self.raw, name)
+
+    @property
+    def module_context(self) -> Optional[int]:
+        return self.field("ModuleContext")
+
+    @property
+    def module_config(self) -> Optional[int]:
+        return self.field("ModuleConfig")
+
+    @property
+    def config_size(self) -> Optional[int]:
+        """ModuleConfigSize (v1.1.135+) or ModuleDescriptor.ModuleConfigSize (§2.2)."""
+        v = self.layout.dmf_version
+        if self.layout.has("ModuleConfigSize") and (v is None or v >= L.V1_1_135):
+            return self.field("ModuleConfigSize")
+        return self.field("ModuleDescriptor.ModuleConfigSize")
+
+    def state_name(self) -> Any:
+        value = self.field("ModuleState")
+        if value is None:
+            return None
+        version = self.layout.dmf_version or L.HEAD_VERSION
+        names = {v: k for k, v in L.module_state_values(version).items()}
+        return names.get(value, "state %d" % value)
+
+
+class ObjectReader:
+    """Reads DMF objects of one target. `dmf_version` pins the layout; otherwise the symbols' DMF_OBJECT
+    type, their dmf_version metadata, or detection from the object decides."""
+
+    def __init__(self, target, dmf_version=None):
+        self.target = target
+        self.arch = target.arch if target.arch in ("x64", "x86") else ("x86" if target.pointer_size == 4 else "x64")
+        self.ptr = target.pointer_size
+        self.align = L.memory_allocation_alignment(self.arch)
+        symbols = getattr(target, "symbols", None)
+        version = dmf_version or getattr(symbols, "dmf_version", None)
+        self.dmf_version = L.parse_dmf_version(version) if version else None
+        self._symbol_layout = None  # type: Optional[ObjectLayout]
+        self._symbols_checked = False
+        self.detected = None  # type: Optional[str]
+        self._cache = {}  # type: Dict[int, DmfObject]
+
+    # -- layout -------------------------------------------------------------------------------------
+    def _layout_from_symbols(self) -> Optional[ObjectLayout]:
+        if not self._symbols_checked:
+            self._symbols_checked = True
+            symbols = getattr(self.target, "symbols", None)
+            if symbols is not None and self.dmf_version is None:
+                # only worth an engine call when no version pins the layout
+                self._symbol_layout = ObjectLayout.from_symbols(symbols, self.ptr)
+        return self._symbol_layout
+
+    def layout_for(self, family: str, window: bytes, offset: int) -> ObjectLayout:
+        if self.dmf_version is not None:
+            return ObjectLayout.from_layout(L.dmf_object(self.arch, self.dmf_version), self.dmf_version,
+                                            "layouts.dmf v%s" % L.format_dmf_version(self.dmf_version))
+        sym = self._layout_from_symbols()
+        if sym is not None:
+            return sym
+        if family == "<=1.1.80":
+            self.detected = "<=1.1.80 (prefix)"
+            return ObjectLayout.from_layout(L.dmf_object_prefix(self.arch, L.V1_1_80), None,
+                                            "prefix <=1.1.80 (detected)")
+        # >= 1.1.81: the word after ClientModuleInstanceName is a size since v1.1.135 (pointer before)
+        head = L.dmf_object_head(self.arch)
+        size_off = head.offsets["ClientModuleInstanceNameSizeBytes"]
+        value = _u(window, offset + size_off, self.ptr) if offset + size_off + self.ptr <= len(window) else None
+        if value is not None and value < 0x10000:
+            # nothing but an appended field changed between 1.1.135 and HEAD (§0.3, §4.3)
+            self.detected = ">=1.1.135 (HEAD layout)"
+            layout = ObjectLayout.from_layout(head, L.HEAD_VERSION, "HEAD layout (v1.1.135+ detected)")
+            layout.dmf_version = None
+            return layout
+        self.detected = "1.1.81-1.1.134 (prefix)"
+        return ObjectLayout.from_layout(L.dmf_object_prefix(self.arch, L.V1_1_81), None,
+                                        "prefix 1.1.81-1.1.134 (detected)")
+
+    # -- locating -----------------------------------------------------------------------------------
+    def _scan(self, window: bytes, handle: int, start: int = 0) -> Optional[Tuple[int, str]]:
+        sig = struct.pack("<Q", SIGNATURE)
+        hbytes = handle.to_bytes(self.ptr, "little")
+        for label, mem_off, sig_off in prefix_families(self.arch):
+            for off in range(start, len(window) - sig_off - 8 + 1, self.align):
+                if window[off + sig_off:off + sig_off + 8] == sig and \
+                        window[off + mem_off:off + mem_off + self.ptr] == hbytes:
+                    return off, label
+        return None
+
+    def locate(self, handle: int) -> Tuple[int, bytes, str]:
+        """(DMF_OBJECT address, the bytes read from it, prefix family). Raises DmfkdError when the
+        handle leads to no DMF_OBJECT (wrong handle, freed module, unreadable)."""
+        if not handle:
+            raise DmfkdError("NULL DMFMODULE handle")
+        if is_offset_handle(handle):
+            raise DmfkdError("0x%x is an offset handle, not a DMFMODULE (spec/dmf.md §4.2)" % handle)
+        fx = object_from_handle(handle, self.ptr)
+        head_size = L.dmf_object_head(self.arch).size
+        try:
+            window = read_bounded(self.target, fx, SCAN_WINDOW + head_size)
+        except MemoryReadError:
+            window = b""
+        if not window:
+            raise MemoryReadError(fx, SCAN_WINDOW + head_size, reason="FxObject of DMFMODULE 0x%x" % handle)
+        found = self._scan(window, handle)
+        if found is not None:
+            off, label = found
+            return fx + off, window[off:], label
+        # WDF verifier pool tracking: FxMemoryBufferFromPool keeps the buffer in its own pool block
+        # (spec/dmf.md §4.2): follow the object's pointer-sized words that look like kernel addresses
+        tried = 0
+        low = 0xFFFF800000000000 if self.ptr == 8 else 0x80000000
+        for off in range(0, min(len(window), 0x100) - self.ptr + 1, self.ptr):
+            p = _u(window, off, self.ptr)
+            if p < low or p % self.align or p == fx:
+                continue
+            tried += 1
+            if tried > 16:
+                break
+            try:
+                data = self.target.read(p, head_size)
+            except MemoryReadError:
+                continue
+            found = self._scan(data[:max(len(data), 1)], handle)
+            if found is not None and found[0] == 0:
+                return p, data, found[1]
+        raise DmfkdError("DMFMODULE 0x%x: no DMF_OBJECT (Signature 0x%x and MemoryDmfObject == handle) "
+                         "within 0x%x bytes of its FxObject 0x%x" % (handle, SIGNATURE, SCAN_WINDOW, fx))
+
+    def read(self, handle: int, names: bool = True) -> DmfObject:
+        """The DMF_OBJECT of a DMFMODULE handle (one scan read; +1 read per string when names)."""
+        cached = self._cache.get(handle)
+        if cached is not None and (cached.module_name is not None or not names):
+            return cached
+        address, data, family = self.locate(handle)
+        layout = self.layout_for(family, data, 0)
+        raw = data[:layout.size]
+        if len(raw) < layout.size:
+            try:
+                raw = self.target.read(address, layout.size)
+            except MemoryReadError:
+                pass
+        obj = DmfObject(handle, address, raw, layout)
+        if len(raw) < layout.size:
+            obj.warnings.append("only %d of %d DMF_OBJECT bytes readable" % (len(raw), layout.size))
+        if names:
+            self.read_names(obj)
+        self._cache[handle] = obj
+        return obj
+
+    def read_at(self, address: int, names: bool = True, expect_handle: Optional[int] = None) -> DmfObject:
+        """A DMF_OBJECT known by its address (child lists, collections); Signature checked."""
+        try:
+            data = self.target.read(address, L.dmf_object_head(self.arch).size)
+        except MemoryReadError:
+            data = read_bounded(self.target, address, L.dmf_object_head(self.arch).size)
+        family = self._family_by_signature(data)
+        if family is None:
+            raise DmfkdError("0x%x is not a DMF_OBJECT (no Signature 0x%x)" % (address, SIGNATURE))
+        layout = self.layout_for(family, data, 0)
+        obj = DmfObject(layout.get(data, "MemoryDmfObject"), address, data[:layout.size], layout)
+        if expect_handle is not None and obj.handle != expect_handle:
+            obj.warnings.append("MemoryDmfObject 0x%x != handle 0x%x (spec/dmf.md §6 inv. 18)"
+                                % (obj.handle or 0, expect_handle))
+        if names:
+            self.read_names(obj)
+        return obj
+
+    def _family_by_signature(self, data: bytes) -> Optional[str]:
+        for label, _, sig_off in prefix_families(self.arch):
+            if _u(data, sig_off, 8) == SIGNATURE:
+                return label
+        return None
+
+    def read_names(self, obj: DmfObject) -> None:
+        obj.module_name = read_string(self.target, obj.field("ModuleName") or 0)
+        obj.instance_name = read_string(self.target, obj.field("ClientModuleInstanceName") or 0, 256)
+
+    # -- trees --------------------------------------------------------------------------------------
+    def children(self, obj: DmfObject) -> Tuple[List[DmfObject], List[str]]:
+        """Children through ChildObjectList (entry address == child DMF_OBJECT, §4.4), bounded and
+        cycle-safe; needs a complete layout (symbols or v1.1.135+)."""
+        problems = []
+        if not (obj.layout.has("ChildObjectList.Flink") or obj.layout.has("ChildObjectList")):
+            return [], ["child list offsets unknown for this DMF version (give symbols)"]
+        where = obj.layout.offsets.get("ChildObjectList.Flink") or obj.layout.offsets["ChildObjectList"]
+        head = obj.address + where[0]
+        flink = _u(obj.raw, where[0], self.ptr)
+        expected = obj.field("NumberOfChildModules")
+        out = []
+        seen = {head}
+        entry = flink
+        while entry and entry not in seen:
+            if len(out) >= MAX_CHILDREN:
+                problems.append("more than %d children: list cut" % MAX_CHILDREN)
+                break
+            seen.add(entry)
+            try:
+                child = self.read_at(entry)
+            except DmfkdError as exc:
+                problems.append("child list entry 0x%x: %s" % (entry, str(exc).splitlines()[0]))
+                break
+            parent = child.field("DmfObjectParent")
+            if parent is not None and parent != obj.address:
+                child.warnings.append("DmfObjectParent 0x%x != 0x%x (spec/dmf.md §6 inv. 19)" % (parent, obj.address))
+            out.append(child)
+            entry = _u(child.raw, 0, self.ptr)  # ChildListEntry.Flink at offset 0
+        if entry and entry != head and entry in seen:
+            problems.append("child list of 0x%x loops back to 0x%x" % (obj.address, entry))
+        if expected is not None and expected != len(out) and not problems:
+            problems.append("NumberOfChildModules %d but %d children linked (inv. 19)" % (expected, len(out)))
+        return out, problems
+
+    def collection(self, handle: int) -> Tuple[Optional[int], List[int], List[str]]:
+        """DMFCOLLECTION handle -> (DMF_MODULE_COLLECTION address, top-level DMF_OBJECT addresses, problems)."""
+        coll = L.dmf_module_collection(self.arch)
+        fx = object_from_handle(handle, self.ptr)
+        window = read_bounded(self.target, fx, SCAN_WINDOW + coll.size)
+        hbytes = handle.to_bytes(self.ptr, "little")
+        for off in range(0, len(window) - coll.size + 1, self.align):
+            if window[off:off + self.ptr] != hbytes:
+                continue
+            values = coll.unpack_from(window, off)
+            count = values["NumberOfClientDriverDmfModules"]
+            array = values["ClientDriverDmfModules"]
+            if not 0 < count <= MAX_COLLECTION_MODULES or not array:
+                continue
+            try:
+                raw = self.target.read(array, count * self.ptr)
+            except MemoryReadError:
+                return fx + off, [], ["module array at 0x%x unreadable" % array]
+            return fx + off, [_u(raw, i * self.ptr, self.ptr) for i in range(count)], []
+        raise DmfkdError("0x%x: no DMF_MODULE_COLLECTION (ModuleCollectionHandleMemory == handle) after its "
+                         "FxObject 0x%x" % (handle, fx))
+
+    def tree(self, roots: List[DmfObject]) -> List[ModuleRow]:
+        """Depth-first module rows under `roots` (bounded, each object once)."""
+        rows = []  # type: List[ModuleRow]
+        seen = set()
+
+        def visit(obj: DmfObject, depth: int) -> None:
+            if obj.address in seen or len(rows) >= MAX_TREE_MODULES:
+                return
+            seen.add(obj.address)
+            row = self.module_row(obj, depth)
+            rows.append(row)
+            kids, problems = self.children(obj)
+            row.children = len(kids)
+            row.warnings.extend(problems)
+            for kid in kids:
+                visit(kid, depth + 1)
+
+        for root in roots:
+            visit(root, 0)
+        return rows
+
+    def module_row(self, obj: DmfObject, depth: int) -> ModuleRow:
+        return ModuleRow(depth=depth, handle=obj.handle, object_address=obj.address,
+                         module_name=obj.module_name, instance_name=obj.instance_name,
+                         state=obj.state_name(), context=obj.module_context, config=obj.module_config,
+                         config_size=obj.config_size, parent=obj.field("DmfObjectParent"),
+                         warnings=list(obj.warnings))
+
+
+def context_type_size(target, context_address: int, fx_object: Optional[int] = None) -> Optional[int]:
+    """ContextSize of the WDF context at `context_address`, through the FxContextHeader before it
+    (§4.2: header, then the context aligned to 16/8) and its ContextTypeInfo. None when unreadable or
+    the header does not point back at `fx_object`."""
+    arch = target.arch if target.arch in ("x64", "x86") else "x64"
+    header = L.wdf_context_header(arch)
+    info = L.wdf_object_context_type_info(arch)
+    try:
+        raw = target.read(context_address - L.wdf_context_offset(arch), header.size)
+        h = header.unpack_from(raw)
+        if fx_object is not None and h["Object"] != fx_object:
+            return None
+        if not h["ContextTypeInfo"]:
+            return None
+        ti = info.unpack_from(target.read(h["ContextTypeInfo"], info.size))
+    except (MemoryReadError, LayoutError):
+        return None
+    return ti["ContextSize"]
