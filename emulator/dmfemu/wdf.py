@@ -164,7 +164,11 @@ class Wdf:
     @property
     def static(self) -> StaticArea:
         if self._static is None:
-            self._static = StaticArea.map(self.pool, "wdfglobals", 0x4000)
+            name, n = "wdfglobals", 1
+            while name in self.pool.images:   # one area per Wdf instance on a shared machine
+                n += 1
+                name = "wdfglobals%d" % n
+            self._static = StaticArea.map(self.pool, name, 0x4000)
         return self._static
 
     # -- objects ---------------------------------------------------------------------------------
