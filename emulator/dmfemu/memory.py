@@ -547,9 +547,10 @@ class PoolBlock(object):
 class KernelPool:
     """Nonpaged-pool allocator in kernel VA.
 
-    Each block is preceded by a POOL_HEADER (x64 16 bytes / x86 8 bytes): ULONG bitfield
-    {PreviousSize:8, PoolIndex:8, BlockSize:8, PoolType:8} in units of the header size, then the
-    4-byte PoolTag at +4 stored as `!pool` prints it (spec/dmf.md §0.2: source `'4fmD'` is the bytes
+    Each block is preceded by a POOL_HEADER (x64 16 bytes / x86 8 bytes): a ULONG bitfield
+    (x64 {PreviousSize:8, PoolIndex:8, BlockSize:8, PoolType:8}, x86 {PreviousSize:9, PoolIndex:7,
+    BlockSize:9, PoolType:7}, sizes in header-size units), then the 4-byte PoolTag at +4 stored as
+    `!pool` prints it (spec/dmf.md §0.2: source `'4fmD'` is the bytes
     `Dmf4`). Blocks that fit in a page never straddle one (as in Windows' small-pool pages); larger
     blocks start on a fresh page. Every block is physically contiguous, so `space.view(va, size)`
     works on it.
