@@ -1,0 +1,345 @@
+"""The few kernel structures Microsoft's debugger engine needs to treat an emulator dump as a kernel
+session: a decoded KDBG, a kernel image, PsLoadedModuleList, one processor (KPRCB, context, thread,
+System process) and KUSER_SHARED_DATA. ``dmfemu.machine.Machine`` calls ``prepare_dump(machine)``
+before it captures memory for a dump (spec/dbgeng-oracle.md: without a KdDebuggerDataBlock dbgeng
+says "KdDebuggerDataBlock not available!", WaitForEvent fails and nothing reads).
+
+Structure offsets are Windows 10 19041 x64's where dbgeng takes them from the KDBG (the
+``Offset*``/``Size*`` fields tell the debugger where to look, so using the real build's values keeps
+the emulated objects readable with real symbols too); field positions of KDDEBUGGER_DATA64 follow
+the public KDDEBUGGER_DATA64 declaration (the DEBUG_DATA_* indices of dbgeng.h are these offsets;
+spec/dump-format.md §1.6). Every structure is built once per machine; each call refreshes the
+loaded-module list so images added later are listed too.
+"""
+import struct
+from typing import Dict, List, Optional, Tuple
+
+from dmfkd.layouts import dumpfile as L
+
+PAGE = 0x1000
+
+# -- KDDEBUGGER_DATA64 field offsets (DBGKD_DEBUG_DATA_HEADER64 + data; dbgeng.h DEBUG_DATA_*) -------
+KDBG_SIZE = 0x380                      # Size of 19041's block (a triage dump's copy says 0x380)
+KDBG_OWNER_TAG = 0x10
+KDBG_SIZE_FIELD = 0x14
+KDBG_POINTERS = {                      # name -> offset of a 64-bit field
+    "KernBase": 0x18, "BreakpointWithStatus": 0x20, "SavedContext": 0x28, "KiCallUserMode": 0x38,
+    "KeUserCallbackDispatcher": 0x40, "PsLoadedModuleList": 0x48, "PsActiveProcessHead": 0x50,
+    "PspCidTable": 0x58, "KeTimeIncrement": 0x78, "KeBugCheckCallbackListHead": 0x80,
+    "KiBugcheckData": 0x88, "MmPfnDatabase": 0xC0, "MmLowestPhysicalPage": 0xE8,
+    "MmHighestPhysicalPage": 0xF0, "MmNumberOfPhysicalPages": 0xF8, "MmPageSize": 0x138,
+    "MmHighestUserAddress": 0x1C8, "MmSystemRangeStart": 0x1D0, "MmUserProbeAddress": 0x1D8,
+    "NtBuildLab": 0x208, "KiProcessorBlock": 0x218, "CmNtCSDVersion": 0x268,
+    "MmPhysicalMemoryBlock": 0x270, "KeLoaderBlock": 0x2D8, "PteBase": 0x360,
+}
+KDBG_U16 = {                           # name -> offset of a 16-bit field
+    "OffsetKThreadNextProcessor": 0x298, "OffsetKThreadTeb": 0x29A, "OffsetKThreadKernelStack": 0x29C,
+    "OffsetKThreadInitialStack": 0x29E, "OffsetKThreadApcProcess": 0x2A0, "OffsetKThreadState": 0x2A2,
+    "SizeEProcess": 0x2A8, "OffsetEprocessPeb": 0x2AA, "OffsetEprocessParentCID": 0x2AC,
+    "OffsetEprocessDirectoryTableBase": 0x2AE, "SizePrcb": 0x2B0, "OffsetPrcbDpcRoutine": 0x2B2,
+    "OffsetPrcbCurrentThread": 0x2B4, "OffsetPrcbMhz": 0x2B6, "OffsetPrcbCpuType": 0x2B8,
+    "OffsetPrcbVendorString": 0x2BA, "OffsetPrcbProcStateContext": 0x2BC, "OffsetPrcbNumber": 0x2BE,
+    "SizeEThread": 0x2C0, "SizePcr": 0x2E0, "OffsetPcrSelfPcr": 0x2E2, "OffsetPcrCurrentPrcb": 0x2E4,
+    "OffsetPcrContainedPrcb": 0x2E6, "OffsetPrcbProcStateSpecialReg": 0x2F2, "GdtR0Code": 0x2F4,
+    "GdtR0Data": 0x2F6, "GdtR0Pcr": 0x2F8, "GdtR3Code": 0x2FA, "GdtR3Data": 0x2FC, "GdtR3Teb": 0x2FE,
+    "GdtLdt": 0x300, "GdtTss": 0x302, "Gdt64R3CmCode": 0x304, "Gdt64R3CmTeb": 0x306,
+    "OffsetPrcbContext": 0x338,
+}
+
+# Windows 10 19041 x64 values of the offsets above (read from the KDBG copy in
+# tests/data/windows-triage/triage_x64.dmp); dbgeng locates thread/process/PRCB fields through them.
+X64_OFFSETS = {
+    "OffsetKThreadNextProcessor": 0x218, "OffsetKThreadTeb": 0xF0, "OffsetKThreadKernelStack": 0x58,
+    "OffsetKThreadInitialStack": 0x28, "OffsetKThreadApcProcess": 0xB8, "OffsetKThreadState": 0x184,
+    "SizeEProcess": 0xA40, "OffsetEprocessPeb": 0x550, "OffsetEprocessParentCID": 0x540,
+    "OffsetEprocessDirectoryTableBase": 0x28, "SizePrcb": 0xAF00, "OffsetPrcbDpcRoutine": 0x312A,
+    "OffsetPrcbCurrentThread": 0x8, "OffsetPrcbMhz": 0x44, "OffsetPrcbCpuType": 0x40,
+    "OffsetPrcbVendorString": 0x8590, "OffsetPrcbProcStateContext": 0x1F0, "OffsetPrcbNumber": 0x24,
+    "SizeEThread": 0x900, "SizePcr": 0xB080, "OffsetPcrSelfPcr": 0x18, "OffsetPcrCurrentPrcb": 0x20,
+    "OffsetPcrContainedPrcb": 0x180, "OffsetPrcbProcStateSpecialReg": 0x100, "GdtR0Code": 0x10,
+    "GdtR0Data": 0x18, "GdtR0Pcr": 0x0, "GdtR3Code": 0x33, "GdtR3Data": 0x2B, "GdtR3Teb": 0x0,
+    "GdtLdt": 0x0, "GdtTss": 0x40, "Gdt64R3CmCode": 0x23, "Gdt64R3CmTeb": 0x53,
+    "OffsetPrcbContext": 0x85C0,
+}
+X64_KTHREAD_STACK_LIMIT = 0x30
+X64_KTHREAD_STACK_BASE = 0x38
+X64_EPROCESS_UNIQUE_PROCESS_ID = 0x440
+X64_EPROCESS_ACTIVE_PROCESS_LINKS = 0x448
+X64_EPROCESS_IMAGE_FILE_NAME = 0x5A8
+X64_SPECIAL_REGISTERS_CR3 = 0x10            # KSPECIAL_REGISTERS.Cr3 (Cr0 @0, Cr4 @0x18)
+KTHREAD_STATE_RUNNING = 2
+
+# KLDR_DATA_TABLE_ENTRY (x64 size 0xA0, x86 0x5C)
+LDR64 = dict(size=0xA0, dll_base=0x30, entry_point=0x38, size_of_image=0x40, full_name=0x48,
+             base_name=0x58, flags=0x68, load_count=0x6C, checksum=0x78, time_date_stamp=0x9C)
+LDR32 = dict(size=0x5C, dll_base=0x18, entry_point=0x1C, size_of_image=0x20, full_name=0x24,
+             base_name=0x2C, flags=0x34, load_count=0x38, checksum=0x40, time_date_stamp=0x58)
+LDRP_ENTRY_PROCESSED = 0x4000
+LDRP_IMAGE_DLL = 0x4
+
+KUSER_SHARED_DATA = {"x64": 0xFFFFF78000000000, "x86": 0xFFDF0000}
+KUSD_NT_BUILD_NUMBER = 0x260
+KUSD_NT_PRODUCT_TYPE = 0x264
+KUSD_PRODUCT_TYPE_IS_VALID = 0x268
+KUSD_NATIVE_PROCESSOR_ARCHITECTURE = 0x26A
+KUSD_NT_MAJOR_VERSION = 0x26C
+KUSD_NT_MINOR_VERSION = 0x270
+KUSD_SUITE_MASK = 0x2D0
+KUSD_NT_SYSTEM_ROOT = 0x30
+SUITE_MASK = 0x110                     # TerminalServer | SingleUserTS, as the real samples
+PRODUCT_WIN_NT = 1
+
+KERNEL_IMAGE_SIZE = 0x20000
+KERNEL_TIMESTAMP = 0x5E0BD8A7
+DRIVER_TIMESTAMP = 0x5F5E1000
+# where the kernel's globals sit inside the emulated ntoskrnl image (RVA)
+RVA_KDBG = 0x2000
+RVA_GLOBALS = 0x3000                   # MmSystemRangeStart, MmHighestUserAddress, ... (8 bytes each)
+RVA_BUILD_LAB = 0x3400
+RVA_GDT = 0x3800
+# x64 GDT as Windows sets it up (selectors of the KDBG Gdt* fields): dbgeng looks CS up here to
+# know the context is 64-bit code ("CS descriptor lookup failed" without it)
+X64_GDT = {
+    0x10: 0x00209B0000000000,          # KGDT64_R0_CODE: present, DPL 0, code, L=1
+    0x18: 0x00CF93000000FFFF,          # KGDT64_R0_DATA
+    0x20: 0x00CFFB000000FFFF,          # KGDT64_R3_CMCODE (0x23)
+    0x28: 0x00CFF3000000FFFF,          # KGDT64_R3_DATA (0x2B)
+    0x30: 0x0020FB0000000000,          # KGDT64_R3_CODE (0x33)
+    0x50: 0x0040F3000000FC00,          # KGDT64_R3_CMTEB (0x53)
+}
+X64_GDT_LIMIT = 0x57
+X64_TSS_SELECTOR = 0x40
+KERNEL_CHECKSUM = 0x00A1B2C3           # any non-zero PE CheckSum; 0 makes dbgeng warn it cannot verify
+DRIVER_CHECKSUM = 0x0001E240
+RVA_KEBUGCHECKEX = 0x1100              # "code" the saved context points into
+STACK_SIZE = 0x6000
+
+
+def _pe_headers(arch: str, base: int, size: int, timestamp: int, entry_rva: int, dll: bool,
+                checksum: int) -> bytes:
+    """A minimal MZ/PE header page: what dbgeng reads of an image it has no file for."""
+    image = bytearray(0x400)
+    image[0:2] = b"MZ"
+    struct.pack_into("<I", image, 0x3C, 0x80)              # e_lfanew
+    image[0x80:0x84] = b"PE\0\0"
+    pe64 = arch == "x64"
+    optional_size = 0xF0 if pe64 else 0xE0
+    characteristics = 0x22 if pe64 else 0x102              # EXECUTABLE | LARGE_ADDRESS_AWARE / 32BIT
+    if dll:
+        characteristics |= 0x2000
+    struct.pack_into("<HHIIIHH", image, 0x84, 0x8664 if pe64 else 0x14C, 1, timestamp, 0, 0,
+                     optional_size, characteristics)
+    opt = 0x98
+    struct.pack_into("<HBBIIIII", image, opt, 0x20B if pe64 else 0x10B, 14, 0, size - 0x1000, 0, 0,
+                     entry_rva, 0x1000)
+    if pe64:
+        struct.pack_into("<Q", image, opt + 0x18, base)
+    else:
+        struct.pack_into("<II", image, opt + 0x18, 0x1000, base)
+    struct.pack_into("<IIHHHHHHIIIIHH", image, opt + 0x20, 0x1000, 0x200, 10, 0, 10, 0, 10, 0, 0,
+                     size, 0x400, checksum, 1, 0x160 if pe64 else 0x140)  # Subsystem NATIVE
+    if pe64:
+        struct.pack_into("<QQQQII", image, opt + 0x48, 0x80000, 0x1000, 0x100000, 0x1000, 0, 16)
+    else:
+        struct.pack_into("<IIIIII", image, opt + 0x48, 0x80000, 0x1000, 0x100000, 0x1000, 0, 16)
+    section = opt + optional_size
+    struct.pack_into("<8sIIIIIIHHI", image, section, b".text", size - 0x1000, 0x1000, size - 0x1000,
+                     0x400, 0, 0, 0, 0, 0x68000020)
+    return bytes(image)
+
+
+def _unicode_string(space, pool, text: str, pointer_size: int) -> bytes:
+    """Allocate the UTF-16 buffer in pool and return the UNICODE_STRING bytes pointing at it."""
+    data = text.encode("utf-16-le")
+    buffer = pool.allocate(len(data) + 2, tag=b"MmLd")
+    space.write(buffer, data + b"\0\0")
+    if pointer_size == 8:
+        return struct.pack("<HHIQ", len(data), len(data) + 2, 0, buffer)
+    return struct.pack("<HHI", len(data), len(data) + 2, buffer)
+
+
+class _KernelState(object):
+    """What prepare_dump built in one machine's memory."""
+
+    def __init__(self):
+        self.kernel_base = 0
+        self.kdbg_va = 0
+        self.module_list = 0
+        self.process_head = 0
+        self.context = {}          # type: Dict[str, int]
+        self.entries = []          # type: List[Tuple[str, int]]  (image name, entry VA) in list order
+        self.listed = set()        # image names already linked
+
+
+def _write_ptr(space, va: int, value: int) -> None:
+    space.write(va, struct.pack("<Q" if space.pointer_size == 8 else "<I", value))
+
+
+def _list_insert_tail(space, head: int, entry: int) -> None:
+    """InsertTailList on LIST_ENTRY{Flink, Blink} of the machine's pointer size."""
+    ps = space.pointer_size
+    blink = space.read_ptr(head + ps)
+    _write_ptr(space, entry, head)
+    _write_ptr(space, entry + ps, blink)
+    _write_ptr(space, blink, entry)
+    _write_ptr(space, head + ps, entry)
+
+
+def _link_image(machine, state: _KernelState, name: str, base: int, size: int, is_kernel: bool) -> None:
+    space, pool = machine.space, machine.pool
+    ps = space.pointer_size
+    layout = LDR64 if ps == 8 else LDR32
+    if is_kernel:
+        file_name = "ntoskrnl.exe"
+        full_name = "\\SystemRoot\\system32\\ntoskrnl.exe"
+    else:
+        file_name = name if "." in name else name + ".sys"
+        full_name = "\\SystemRoot\\system32\\drivers\\" + file_name
+    timestamp = KERNEL_TIMESTAMP if is_kernel else DRIVER_TIMESTAMP
+    # an image region the driver did not put anything into at its start gets headers, so dbgeng
+    # can read SizeOfImage/TimeDateStamp from memory as it does for a real module
+    if not is_kernel and size >= 0x1000 and space.read(base, 0x400) == bytes(0x400):
+        space.write(base, _pe_headers(machine.arch, base, size, timestamp, 0x1000, dll=False,
+                                      checksum=DRIVER_CHECKSUM))
+    entry = bytearray(layout["size"])
+    struct.pack_into("<Q" if ps == 8 else "<I", entry, layout["dll_base"], base)
+    struct.pack_into("<Q" if ps == 8 else "<I", entry, layout["entry_point"], base + 0x1000)
+    struct.pack_into("<I", entry, layout["size_of_image"], size)
+    entry[layout["full_name"]:layout["full_name"] + 2 * ps] = _unicode_string(space, pool, full_name, ps)
+    entry[layout["base_name"]:layout["base_name"] + 2 * ps] = _unicode_string(space, pool, file_name, ps)
+    struct.pack_into("<I", entry, layout["flags"], LDRP_ENTRY_PROCESSED | (0 if is_kernel else LDRP_IMAGE_DLL))
+    struct.pack_into("<H", entry, layout["load_count"], 1)
+    struct.pack_into("<I", entry, layout["checksum"], KERNEL_CHECKSUM if is_kernel else DRIVER_CHECKSUM)
+    struct.pack_into("<I", entry, layout["time_date_stamp"], timestamp)
+    va = pool.allocate(len(entry), tag=b"MmLd")
+    space.write(va, bytes(entry))
+    _list_insert_tail(space, state.module_list, va)
+    state.entries.append((name, va))
+    state.listed.add(name)
+
+
+def _build_x64(machine) -> _KernelState:
+    space, pool, phys = machine.space, machine.pool, machine.phys
+    state = _KernelState()
+    base = pool.map_image("nt", KERNEL_IMAGE_SIZE)
+    state.kernel_base = base
+    space.write(base, _pe_headers("x64", base, KERNEL_IMAGE_SIZE, KERNEL_TIMESTAMP, RVA_KEBUGCHECKEX, dll=False,
+                                  checksum=KERNEL_CHECKSUM))
+    # x64 `ret` bytes at the saved RIP, so a disassembly at the context's PC shows real code
+    space.write(base + RVA_KEBUGCHECKEX, b"\xcc\xc3")
+
+    globals_va = base + RVA_GLOBALS
+    system_range_start, highest_user, user_probe = globals_va, globals_va + 8, globals_va + 0x10
+    space.write(system_range_start, struct.pack("<Q", 0xFFFF800000000000))
+    space.write(highest_user, struct.pack("<Q", 0x7FFFFFFEFFFF))
+    space.write(user_probe, struct.pack("<Q", 0x7FFFFFFF0000))
+    state.module_list = globals_va + 0x20
+    state.process_head = globals_va + 0x30
+    processor_block = globals_va + 0x40
+    for head in (state.module_list, state.process_head):
+        space.write(head, struct.pack("<QQ", head, head))
+    build_lab = base + RVA_BUILD_LAB
+    lab = "%d.1.amd64fre.vb_release.191206-1406" % machine.build
+    space.write(build_lab, lab.encode("ascii") + b"\0")
+    csd_version = globals_va + 0x60      # CmNtCSDVersion (a ULONG, 0: no service pack)
+
+    # one processor: KPRCB -> current thread -> System process; the register context it shows
+    prcb = pool.allocate(X64_OFFSETS["SizePrcb"], tag=b"Prcb")
+    space.write(processor_block, struct.pack("<Q", prcb))
+    process = pool.allocate(X64_OFFSETS["SizeEProcess"], tag=b"Proc")
+    thread = pool.allocate(X64_OFFSETS["SizeEThread"], tag=b"Thre")
+    stack = pool.allocate(STACK_SIZE, tag=b"Stak")
+    context_va = pool.allocate(L.CONTEXT_AMD64_SIZE, tag=b"Ctxt")
+    stack_base = stack + STACK_SIZE
+    rsp = stack_base - 0x1000
+    # KeBugCheckEx(code, ...) is where the bug-check context points; the stack holds its frame
+    space.write(rsp, struct.pack("<Q", base + RVA_KEBUGCHECKEX + 1))
+    state.context = dict(Rip=base + RVA_KEBUGCHECKEX, Rsp=rsp, Rbp=rsp + 0x80, Rcx=0, SegCs=0x10,
+                         SegSs=0x18, SegDs=0x2B, SegEs=0x2B, SegFs=0x53, SegGs=0x2B, EFlags=0x40286)
+    space.write(context_va, L.CONTEXT_AMD64.build(state.context))
+
+    space.write(prcb + X64_OFFSETS["OffsetPrcbCurrentThread"], struct.pack("<Q", thread))
+    space.write(prcb + X64_OFFSETS["OffsetPrcbNumber"], struct.pack("<H", 0))
+    space.write(prcb + X64_OFFSETS["OffsetPrcbCpuType"], struct.pack("<BBH", 6, 0, 0x9E0A))
+    space.write(prcb + X64_OFFSETS["OffsetPrcbMhz"], struct.pack("<I", 2400))
+    space.write(prcb + X64_OFFSETS["OffsetPrcbVendorString"], b"GenuineIntel\0")
+    space.write(prcb + X64_OFFSETS["OffsetPrcbContext"], struct.pack("<Q", context_va))
+    gdt = base + RVA_GDT
+    for selector, descriptor in X64_GDT.items():
+        space.write(gdt + selector, struct.pack("<Q", descriptor))
+    tss = pool.allocate(0x68, tag=b"Tss ")
+    # 16-byte available-TSS system descriptor (type 0x89, present)
+    low = (0x67 | ((tss & 0xFFFFFF) << 16) | (0x89 << 40) | (((tss >> 24) & 0xFF) << 56))
+    space.write(gdt + X64_TSS_SELECTOR, struct.pack("<QQ", low, tss >> 32))
+    special = prcb + X64_OFFSETS["OffsetPrcbProcStateSpecialReg"]
+    space.write(special, struct.pack("<QQQQ", 0x80050033, 0, space.dtb, 0x350EF8))   # Cr0, Cr2, Cr3, Cr4
+    # KSPECIAL_REGISTERS.Gdtr @+0x50 {Pad[3], Limit, Base}, Tr @+0x70
+    space.write(special + 0x56, struct.pack("<HQ", X64_GDT_LIMIT, gdt))
+    space.write(special + 0x70, struct.pack("<H", X64_TSS_SELECTOR))
+    space.write(prcb + X64_OFFSETS["OffsetPrcbProcStateContext"], L.CONTEXT_AMD64.build(state.context))
+
+    space.write(thread + X64_OFFSETS["OffsetKThreadApcProcess"], struct.pack("<Q", process))
+    space.write(thread + X64_OFFSETS["OffsetKThreadState"], struct.pack("<B", KTHREAD_STATE_RUNNING))
+    space.write(thread + X64_OFFSETS["OffsetKThreadInitialStack"], struct.pack("<Q", stack_base - 0x30))
+    space.write(thread + X64_OFFSETS["OffsetKThreadKernelStack"], struct.pack("<Q", rsp))
+    space.write(thread + X64_KTHREAD_STACK_LIMIT, struct.pack("<QQ", stack, stack_base))
+
+    space.write(process + X64_OFFSETS["OffsetEprocessDirectoryTableBase"], struct.pack("<Q", space.dtb))
+    space.write(process + X64_EPROCESS_UNIQUE_PROCESS_ID, struct.pack("<Q", 4))
+    space.write(process + X64_EPROCESS_IMAGE_FILE_NAME, b"System\0")
+    _list_insert_tail(space, state.process_head, process + X64_EPROCESS_ACTIVE_PROCESS_LINKS)
+
+    # KUSER_SHARED_DATA: product type / suite / version as a real machine has them
+    shared = KUSER_SHARED_DATA["x64"]
+    page = phys.allocate_pages(1)
+    space.map(shared, page, PAGE)
+    space.write(shared + KUSD_NT_SYSTEM_ROOT, "C:\\Windows".encode("utf-16-le") + b"\0\0")
+    space.write(shared + KUSD_NT_BUILD_NUMBER, struct.pack("<IIHH", 0xF0000000 | machine.build, PRODUCT_WIN_NT,
+                                                           1, 9))
+    space.write(shared + KUSD_NT_MAJOR_VERSION, struct.pack("<II", 10, 0))
+    space.write(shared + KUSD_SUITE_MASK, struct.pack("<I", SUITE_MASK))
+
+    kdbg = bytearray(KDBG_SIZE)
+    kdbg[KDBG_OWNER_TAG:KDBG_OWNER_TAG + 4] = b"KDBG"
+    struct.pack_into("<I", kdbg, KDBG_SIZE_FIELD, KDBG_SIZE)
+    values = dict(KernBase=base, PsLoadedModuleList=state.module_list, PsActiveProcessHead=state.process_head,
+                  MmPageSize=PAGE, MmHighestUserAddress=highest_user, MmSystemRangeStart=system_range_start,
+                  MmUserProbeAddress=user_probe, NtBuildLab=build_lab, KiProcessorBlock=processor_block,
+                  CmNtCSDVersion=csd_version, KiBugcheckData=0, PteBase=_x64_pte_base())
+    for name, value in values.items():
+        struct.pack_into("<Q", kdbg, KDBG_POINTERS[name], value)
+    for name, value in X64_OFFSETS.items():
+        struct.pack_into("<H", kdbg, KDBG_U16[name], value)
+    state.kdbg_va = base + RVA_KDBG
+    space.write(state.kdbg_va, bytes(kdbg))
+    # the list LIST_ENTRY64 of the header links KDBG blocks; a lone block points to itself
+    space.write(state.kdbg_va, struct.pack("<QQ", state.kdbg_va, state.kdbg_va))
+
+    for name, va in (("KdDebuggerDataBlock", state.kdbg_va), ("PsLoadedModuleList", state.module_list),
+                     ("PsActiveProcessHead", state.process_head), ("KiProcessorBlock", processor_block),
+                     ("KeBugCheckEx", base + RVA_KEBUGCHECKEX)):
+        machine.add_symbol("nt", name, va)
+    _link_image(machine, state, "nt", base, KERNEL_IMAGE_SIZE, is_kernel=True)
+    return state
+
+
+def _x64_pte_base() -> int:
+    from dmfemu.memory import X64_PTE_BASE
+
+    return X64_PTE_BASE
+
+
+def prepare_dump(machine) -> Dict[str, object]:
+    """Build (once) the kernel structures dbgeng needs and return the extra ``write_dump`` arguments:
+    ``kdbg_va``, ``ps_loaded_module_list``, ``ps_active_process_head`` and ``context``."""
+    state = getattr(machine, "_dmfemu_kernel", None)   # type: Optional[_KernelState]
+    if state is None:
+        if machine.arch != "x64":
+            return {}
+        state = _build_x64(machine)
+        machine._dmfemu_kernel = state
+    for name, (base, size) in sorted(machine.images.items(), key=lambda item: item[1][0]):
+        if name not in state.listed:
+            _link_image(machine, state, name, base, size, is_kernel=False)
+    return dict(kdbg_va=state.kdbg_va, ps_loaded_module_list=state.module_list,
+                ps_active_process_head=state.process_head, context=dict(state.context))
