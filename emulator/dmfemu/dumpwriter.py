@@ -35,9 +35,11 @@ class _Pages:
         if hasattr(pages, "present_pfns") and hasattr(pages, "page"):
             self.pfns = sorted(int(p) for p in pages.present_pfns())
             self._get = pages.page
+            self._chunks = getattr(pages, "chunks", None)
         else:
             self.pfns = sorted(int(p) for p in pages.keys())
             self._get = pages.__getitem__
+            self._chunks = None
         if self.pfns and self.pfns[0] < 0:
             raise ValueError("negative PFN %d" % self.pfns[0])
         self._present = set(self.pfns) if len(self.pfns) < (1 << 22) else None
@@ -68,6 +70,23 @@ class _Pages:
             size -= take
         return b"".join(out)
 
+    def chunk_views(self):
+        """(first_pfn, whole-page memoryview) stretches covering every present page once, in PFN
+        order, when the source offers them (dmfemu.memory chunks()); else None."""
+        if self._chunks is None:
+            return None
+        chunks = []
+        index = 0
+        for first_pfn, view in self._chunks():
+            view = memoryview(view).cast("B")
+            count, rest = divmod(len(view), PAGE_SIZE)
+            if rest or not count or index + count > len(self.pfns) or self.pfns[index] != first_pfn \
+                    or self.pfns[index + count - 1] != first_pfn + count - 1:
+                return None         # not the shape we rely on: fall back to page by page
+            chunks.append(view)
+            index += count
+        return chunks if index == len(self.pfns) else None
+
     def runs(self) -> List[Tuple[int, int]]:
         runs: List[List[int]] = []
         for pfn in self.pfns:
@@ -79,6 +98,11 @@ class _Pages:
 
 
 def _write_pages(fileobj, pages: _Pages, pfns: Sequence[int]) -> None:
+    chunks = pages.chunk_views() if len(pfns) == len(pages.pfns) else None
+    if chunks is not None:
+        for view in chunks:             # whole contiguous stretches: megabytes per call
+            fileobj.write(view)
+        return
     writev = getattr(os, "writev", None)
     fileobj.flush()
     fd = fileobj.fileno() if writev is not None else None
