@@ -342,3 +342,22 @@ def test_parsing_dbgeng_text(monkeypatch):
                                                  ("dmfdemo!g_x86", 0x8A3B2C38)]
     assert PykdSymbols().search("nothing*") == []  # dbgCommand gives None for no output
     assert PykdTarget().name == "F:\\dumps\\MEMORY.DMP"
+
+
+def test_reads_outside_the_engine_signature_are_refused_without_a_call():
+    target, _ = _live_target()
+    fake.reset_counts()
+    for address, size in ((VA, -1), (VA, 1 << 32), (-8, 8), (1 << 64, 8)):
+        with pytest.raises(MemoryReadError):
+            target.read(address, size)
+    with pytest.raises(MemoryReadError):
+        target.read_physical(0, 1 << 33)
+    assert fake.engine_calls() == 0
+
+
+def test_pykd_available_for_a_live_user_mode_like_target(monkeypatch):
+    from dmfkd.targets.pykd import pykd_available
+
+    fake.attach(EmulatorTarget(Machine("x64")))
+    monkeypatch.setattr(fake, "isKernelDebugging", lambda: False)
+    assert pykd_available() is True  # ptrSize answers: some target is being debugged

@@ -30,6 +30,9 @@ from dmfkd.render import Output, ascii_safe
 from dmfkd.targets.base import BugCheck, TaggedBlob, Target
 from dmfkd.targets.symbols import Field, Symbols, TypeLayout
 
+# loadBytes takes an unsigned long count (pykd/pymod.cpp, kdlib memaccess.cpp)
+_MAX_ENGINE_READ = 0xFFFFFFFF
+
 # HRESULTs dbgeng answers ReadTagged with (spec/real-pykd-under-wine.md)
 _HRESULT_ZERO_SIZE = "0x80070057"
 _HRESULT_NO_SUCH_TAG = "0x80004002"
@@ -62,8 +65,11 @@ def pykd_available() -> bool:
     except ImportError:
         return False
     try:
-        return bool(pykd.isDumpAnalyzing() or pykd.isKernelDebugging())
-    except Exception:  # pykd.DbgException ("pykd is not initialized"), or a broken engine
+        if pykd.isDumpAnalyzing() or pykd.isKernelDebugging():
+            return True
+        # a live user-mode session (UMDF drivers use DMF too): any target answers ptrSize
+        return pykd.ptrSize() in (4, 8)
+    except Exception:  # pykd.DbgException ("pykd is not initialized", no target), or a broken engine
         return False
 
 
@@ -191,8 +197,10 @@ class PykdTarget(Target):
     def read(self, address: int, size: int) -> bytes:
         if size == 0:
             return b""  # pykd's loadBytes(va, 0) raises; an empty read needs no engine call
-        if size < 0:
-            raise MemoryReadError(address, size, reason="negative size")
+        if size < 0 or size > _MAX_ENGINE_READ or not 0 <= address < 1 << 64:
+            # pykd's C++ signature takes a 64-bit address and a 32-bit count; outside that boost.python
+            # would raise ArgumentError (a TypeError), not a DbgException
+            raise MemoryReadError(address, size, reason="outside what one engine read can ask for")
         pykd = self._pykd
         try:
             return bytes(pykd.loadBytes(address, size))
@@ -204,6 +212,9 @@ class PykdTarget(Target):
     def read_physical(self, address: int, size: int) -> bytes:
         if size == 0:
             return b""
+        if size < 0 or size > _MAX_ENGINE_READ or not 0 <= address < 1 << 64:
+            raise MemoryReadError(address, size, physical=True,
+                                  reason="outside what one engine read can ask for")
         pykd = self._pykd
         try:
             return bytes(pykd.loadBytes(address, size, True))
