@@ -361,3 +361,21 @@ def test_pykd_available_for_a_live_user_mode_like_target(monkeypatch):
     fake.attach(EmulatorTarget(Machine("x64")))
     monkeypatch.setattr(fake, "isKernelDebugging", lambda: False)
     assert pykd_available() is True  # ptrSize answers: some target is being debugged
+
+
+def test_repeated_guid_with_a_different_size(tmp_path):
+    """A repeat whose size differs from the first block: only .enumtag can tell (44 vs 192 bytes)."""
+    g1 = uuid.UUID("11111111-2222-3333-4444-555555555555")
+    g2 = uuid.UUID("5b2c1d0e-7a4f-4c3b-9e21-0a1b2c3d4e5f")
+    blobs = [(g1, bytes(range(192))), (uuid.UUID(int=0), b""), (g2, b"B" * 0x200), (g1, b"d" * 44)]
+    machine = Machine("x64")
+    path = str(tmp_path / "dup.dmp")
+    machine.write_dump(path, "bitmap", (0xDEADDEAD, 1, 2, 3, 4), blobs=blobs)
+    target, direct = pykd_target(path)
+    assert [(b.guid, b.size) for b in target.tagged()] == [(g, len(p)) for g, p in blobs]
+    assert [(b.guid, b.size) for b in direct.tagged()] == [(g, len(p)) for g, p in blobs]
+    assert target.read_blob(target.tagged()[0]) == bytes(range(192))
+    assert target.read_tagged(g1) == bytes(range(192))
+    with pytest.raises(TagNotFoundError):
+        target.read_blob(target.tagged()[3])
+    assert target.bugcheck() == direct.bugcheck()
