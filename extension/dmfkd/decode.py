@@ -66,7 +66,7 @@ class TypeDecoder(RecordDecoder):
         self.symbols = symbols
         self.name = type_name
         self.layout = symbols.type_layout(type_name)
-        self.columns = list(self.layout.fields)
+        self.columns = [f.name for f in sorted(self.layout.fields.values(), key=lambda f: f.offset)]
         self._nested = {}  # type: Dict[str, Any]
 
     def fields(self, data: bytes) -> Dict[str, Any]:

@@ -197,7 +197,7 @@ def walk_crashdump(target, driver: Optional[str] = None, dmf_version=None) -> Op
     if cfg is not None:
         expected = cfg["DataSourceCount"] + 1 if ds_count else 0
         if ds_count and expected != ds_count:
-            info.warnings.append("context DataSourceCount %d != config DataSourceCount %d + 1 (spec/dmf.md §6 inv. 9)"
+            info.warnings.append("context DataSourceCount %d != config DataSourceCount %d + 1 (spec/dmf.md sec. 6 inv. 9)"
                                  % (ds_count, cfg["DataSourceCount"]))
     array = ctx["DataSource"]
     if not ds_count:
@@ -312,7 +312,7 @@ def _data_source_row(walk: CrashDumpWalk, index: int, ds: dict, orphan: int, cfg
     key = bytes(ds["RingBufferEncryptionKey"])
     if not ring_handle:
         if guid != ZERO_GUID:
-            row.warnings.append("GUID set but no ring (spec/dmf.md §6 inv. 11)")
+            row.warnings.append("GUID set but no ring (spec/dmf.md sec. 6 inv. 11)")
         if writer or reader_fo:
             row.state = "destroyed, stale file object (spec/dmf.md Q-CD-5)"
         else:
@@ -320,9 +320,9 @@ def _data_source_row(walk: CrashDumpWalk, index: int, ds: dict, orphan: int, cfg
         return row
     row.state = "active"
     if index and writer == orphan:
-        row.state = "orphaned (writer closed its handle, spec/dmf.md §2.8)"
+        row.state = "orphaned (writer closed its handle, spec/dmf.md sec. 2.8)"
     if ds["RingBufferEncryptionKeySize"] != 32 or key[:32] != crashdump_key(guid) or key[32:33] not in (b"\0", b""):
-        row.warnings.append("encryption key %r does not match the GUID (spec/dmf.md §6 inv. 10)" % key[:33])
+        row.warnings.append("encryption key %r does not match the GUID (spec/dmf.md sec. 6 inv. 10)" % key[:33])
     if ds["CurrentRingBufferIndex"]:
         row.warnings.append("CurrentRingBufferIndex %d != 0: crash inside the XOR loop (inv. 13)"
                             % ds["CurrentRingBufferIndex"])

@@ -241,7 +241,7 @@ class ObjectReader:
         if not handle:
             raise DmfkdError("NULL DMFMODULE handle")
         if is_offset_handle(handle):
-            raise DmfkdError("0x%x is an offset handle, not a DMFMODULE (spec/dmf.md §4.2)" % handle)
+            raise DmfkdError("0x%x is an offset handle, not a DMFMODULE (spec/dmf.md sec. 4.2)" % handle)
         fx = object_from_handle(handle, self.ptr)
         head_size = L.dmf_object_head(self.arch).size
         try:
@@ -308,7 +308,7 @@ class ObjectReader:
         layout = self.layout_for(family, data, 0)
         obj = DmfObject(layout.get(data, "MemoryDmfObject"), address, data[:layout.size], layout)
         if expect_handle is not None and obj.handle != expect_handle:
-            obj.warnings.append("MemoryDmfObject 0x%x != handle 0x%x (spec/dmf.md §6 inv. 18)"
+            obj.warnings.append("MemoryDmfObject 0x%x != handle 0x%x (spec/dmf.md sec. 6 inv. 18)"
                                 % (obj.handle or 0, expect_handle))
         if names:
             self.read_names(obj)
@@ -350,7 +350,7 @@ class ObjectReader:
                 break
             parent = child.field("DmfObjectParent")
             if parent is not None and parent != obj.address:
-                child.warnings.append("DmfObjectParent 0x%x != 0x%x (spec/dmf.md §6 inv. 19)" % (parent, obj.address))
+                child.warnings.append("DmfObjectParent 0x%x != 0x%x (spec/dmf.md sec. 6 inv. 19)" % (parent, obj.address))
             out.append(child)
             entry = _u(child.raw, 0, self.ptr)  # ChildListEntry.Flink at offset 0
         if entry and entry != head and entry in seen:

@@ -217,7 +217,7 @@ def decode_crash_blob(blob, guid, entry_size: int, capacity: Optional[int] = Non
     if rem:
         truncated = True
         warnings.append("blob length %d is not a multiple of the entry size %d: cut inside record %d "
-                        "(MaximumAllowed truncation, spec/dmf.md §2.11; or a wrong entry size)"
+                        "(MaximumAllowed truncation, spec/dmf.md sec. 2.11; or a wrong entry size)"
                         % (length, s, full))
     if capacity is not None:
         if length < capacity * s:
@@ -225,7 +225,7 @@ def decode_crash_blob(blob, guid, entry_size: int, capacity: Optional[int] = Non
             notes.append("blob holds %d of the ring's %d*%d = %d bytes (cut to MaximumAllowed, "
                          "spec/dmf.md Q-CD-2)" % (length, capacity, s, capacity * s))
         elif length > capacity * s:
-            warnings.append("blob length %d exceeds the ring size N*S = %d*%d (spec/dmf.md §6 inv. 15)"
+            warnings.append("blob length %d exceeds the ring size N*S = %d*%d (spec/dmf.md sec. 6 inv. 15)"
                             % (length, capacity, s))
 
     available = full + (1 if rem else 0)
@@ -238,7 +238,7 @@ def decode_crash_blob(blob, guid, entry_size: int, capacity: Optional[int] = Non
                             "(spec/dmf.md Q-RB-1)" % (p, capacity))
         count = min(p, available)
         if p == 0 and length:
-            warnings.append("the ring holds no items but its blob has %d bytes (spec/dmf.md §6 inv. 15)"
+            warnings.append("the ring holds no items but its blob has %d bytes (spec/dmf.md sec. 6 inv. 15)"
                             % length)
         if inferred > p and p <= available:
             warnings.append("non-zero bytes after the ring's %d live records (records %d..%d): the blob "
@@ -250,7 +250,7 @@ def decode_crash_blob(blob, guid, entry_size: int, capacity: Optional[int] = Non
         zeros = _zero_record_indexes(data, s, min(inferred, full))
         if zeros:
             warnings.append("all-zero record(s) inside the live records (index %s): genuine zero records, "
-                            "so the present count is uncertain (spec/dmf.md §6 inv. 16)"
+                            "so the present count is uncertain (spec/dmf.md sec. 6 inv. 16)"
                             % ", ".join(str(i) for i in zeros))
     partial_size = rem if (rem and count == available) else None
     lost = max(0, present_value - count) if present_known else 0
@@ -484,6 +484,6 @@ def cross_check(blob_decode: RingDecode, live: RingDecode) -> List[str]:
     n = min(blob_decode.count, live.count)
     mismatched = [k for k in range(n) if blob_decode.data[k * s:(k + 1) * s] != live.data[k * s:(k + 1) * s]]
     if mismatched:
-        out.append("blob and memory disagree on record(s) %s (spec/dmf.md §6 inv. 17)"
+        out.append("blob and memory disagree on record(s) %s (spec/dmf.md sec. 6 inv. 17)"
                    % ", ".join(str(k) for k in mismatched[:8]))
     return out
