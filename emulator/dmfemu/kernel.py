@@ -323,6 +323,141 @@ def _build_x64(machine) -> _KernelState:
     return state
 
 
+# x86 (PAE) kernel: the same KDDEBUGGER_DATA64 block with sign-extended 32-bit pointers. The
+# offsets are self-consistent choices inside the sizes given (dbgeng takes them from the KDBG);
+# KPRCB.CurrentThread @4 and ProcessorState @0x18 (CONTEXT, then KSPECIAL_REGISTERS) follow x86
+# Windows.
+X86_OFFSETS = {
+    "OffsetKThreadNextProcessor": 0x134, "OffsetKThreadTeb": 0xA8, "OffsetKThreadKernelStack": 0x30,
+    "OffsetKThreadInitialStack": 0x18, "OffsetKThreadApcProcess": 0x70, "OffsetKThreadState": 0x68,
+    "SizeEProcess": 0x300, "OffsetEprocessPeb": 0x1A8, "OffsetEprocessParentCID": 0x140,
+    "OffsetEprocessDirectoryTableBase": 0x18, "SizePrcb": 0x4000, "OffsetPrcbDpcRoutine": 0x2E80,
+    "OffsetPrcbCurrentThread": 0x4, "OffsetPrcbMhz": 0x3C4, "OffsetPrcbCpuType": 0x3C0,
+    "OffsetPrcbVendorString": 0x3C8, "OffsetPrcbProcStateContext": 0x18, "OffsetPrcbNumber": 0x3CC,
+    "SizeEThread": 0x3C0, "SizePcr": 0x120, "OffsetPcrSelfPcr": 0x1C, "OffsetPcrCurrentPrcb": 0x20,
+    "OffsetPcrContainedPrcb": 0x120, "OffsetPrcbProcStateSpecialReg": 0x2E4, "GdtR0Code": 0x8,
+    "GdtR0Data": 0x10, "GdtR0Pcr": 0x30, "GdtR3Code": 0x1B, "GdtR3Data": 0x23, "GdtR3Teb": 0x3B,
+    "GdtLdt": 0x48, "GdtTss": 0x28, "Gdt64R3CmCode": 0x0, "Gdt64R3CmTeb": 0x0,
+    "OffsetPrcbContext": 0x3E00,
+}
+X86_GDT = {
+    0x08: 0x00CF9B000000FFFF,          # KGDT_R0_CODE
+    0x10: 0x00CF93000000FFFF,          # KGDT_R0_DATA
+    0x18: 0x00CFFB000000FFFF,          # KGDT_R3_CODE (0x1B)
+    0x20: 0x00CFF3000000FFFF,          # KGDT_R3_DATA (0x23)
+    0x38: 0x0040F30000000FFF,          # KGDT_R3_TEB (0x3B)
+}
+X86_GDT_LIMIT = 0x3FF
+KDBG_PAE_ENABLED = 0x36
+
+
+def _sign_extend(value: int, pointer_size: int) -> int:
+    if pointer_size == 4 and value & 0x80000000:
+        return value | 0xFFFFFFFF00000000
+    return value
+
+
+def _gdt_entry(base: int, limit: int, access: int, flags: int) -> int:
+    return ((limit & 0xFFFF) | ((base & 0xFFFFFF) << 16) | (access << 40) | (((limit >> 16) & 0xF) << 48)
+            | (flags << 52) | (((base >> 24) & 0xFF) << 56))
+
+
+def _build_x86(machine) -> _KernelState:
+    from dmfemu.memory import X86_PTE_BASE
+
+    space, pool, phys = machine.space, machine.pool, machine.phys
+    state = _KernelState()
+    offsets = X86_OFFSETS
+    base = pool.map_image("nt", KERNEL_IMAGE_SIZE)
+    state.kernel_base = base
+    space.write(base, _pe_headers("x86", base, KERNEL_IMAGE_SIZE, KERNEL_TIMESTAMP, RVA_KEBUGCHECKEX,
+                                  dll=False, checksum=KERNEL_CHECKSUM))
+    space.write(base + RVA_KEBUGCHECKEX, b"\xcc\xc3")
+    globals_va = base + RVA_GLOBALS
+    system_range_start, highest_user, user_probe = globals_va, globals_va + 4, globals_va + 8
+    space.write(globals_va, struct.pack("<III", 0x80000000, 0x7FFEFFFF, 0x7FFF0000))
+    state.module_list = globals_va + 0x20
+    state.process_head = globals_va + 0x30
+    processor_block = globals_va + 0x40
+    for head in (state.module_list, state.process_head):
+        space.write(head, struct.pack("<II", head, head))
+    build_lab = base + RVA_BUILD_LAB
+    space.write(build_lab, ("%d.1.x86fre.vb_release.191206-1406" % machine.build).encode("ascii") + b"\0")
+    csd_version = globals_va + 0x60
+
+    prcb = pool.allocate(offsets["SizePrcb"], tag=b"Prcb")
+    space.write(processor_block, struct.pack("<I", prcb))
+    process = pool.allocate(offsets["SizeEProcess"], tag=b"Proc")
+    thread = pool.allocate(offsets["SizeEThread"], tag=b"Thre")
+    stack = pool.allocate(STACK_SIZE, tag=b"Stak")
+    context_va = pool.allocate(L.CONTEXT_X86_SIZE, tag=b"Ctxt")
+    stack_base = stack + STACK_SIZE
+    esp = stack_base - 0x1000
+    space.write(esp, struct.pack("<I", base + RVA_KEBUGCHECKEX + 1))
+    state.context = dict(Eip=base + RVA_KEBUGCHECKEX, Esp=esp, Ebp=esp + 0x40, SegCs=0x8, SegSs=0x10,
+                         SegDs=0x23, SegEs=0x23, SegFs=0x30, SegGs=0, EFlags=0x246)
+    context = L.CONTEXT_X86.build(state.context)
+    space.write(context_va, context)
+    space.write(prcb + offsets["OffsetPrcbCurrentThread"], struct.pack("<I", thread))
+    space.write(prcb + offsets["OffsetPrcbCpuType"], struct.pack("<BBH", 6, 0, 0x9E0A))
+    space.write(prcb + offsets["OffsetPrcbMhz"], struct.pack("<I", 2400))
+    space.write(prcb + offsets["OffsetPrcbVendorString"], b"GenuineIntel\0")
+    space.write(prcb + offsets["OffsetPrcbContext"], struct.pack("<I", context_va))
+    space.write(prcb + offsets["OffsetPrcbProcStateContext"], context)
+
+    gdt = base + RVA_GDT
+    for selector, descriptor in X86_GDT.items():
+        space.write(gdt + selector, struct.pack("<Q", descriptor))
+    tss = pool.allocate(0x20AC, tag=b"Tss ")
+    space.write(gdt + offsets["GdtTss"], struct.pack("<Q", _gdt_entry(tss, 0x20AB, 0x89, 0)))
+    pcr = pool.allocate(offsets["SizePcr"], tag=b"Pcr ")
+    space.write(pcr + offsets["OffsetPcrSelfPcr"], struct.pack("<II", pcr, prcb))
+    space.write(gdt + offsets["GdtR0Pcr"], struct.pack("<Q", _gdt_entry(pcr, 0xFFF, 0x93, 0x4)))
+    special = prcb + offsets["OffsetPrcbProcStateSpecialReg"]
+    space.write(special, struct.pack("<IIII", 0x80010033, 0, space.dtb, 0x406E9))    # Cr0, Cr2, Cr3, Cr4
+    # KSPECIAL_REGISTERS (x86): Gdtr @+0x28 {Pad, Limit, Base}, Tr @+0x38
+    space.write(special + 0x2A, struct.pack("<HI", X86_GDT_LIMIT, gdt))
+    space.write(special + 0x38, struct.pack("<H", offsets["GdtTss"]))
+
+    space.write(thread + offsets["OffsetKThreadApcProcess"], struct.pack("<I", process))
+    space.write(thread + offsets["OffsetKThreadState"], struct.pack("<B", KTHREAD_STATE_RUNNING))
+    space.write(thread + offsets["OffsetKThreadInitialStack"], struct.pack("<I", stack_base - 0x210))
+    space.write(thread + offsets["OffsetKThreadKernelStack"], struct.pack("<I", esp))
+    space.write(process + offsets["OffsetEprocessDirectoryTableBase"], struct.pack("<I", space.dtb))
+
+    shared = KUSER_SHARED_DATA["x86"]
+    page = phys.allocate_pages(1)
+    space.map(shared, page, PAGE)
+    space.write(shared + KUSD_NT_SYSTEM_ROOT, "C:\\Windows".encode("utf-16-le") + b"\0\0")
+    space.write(shared + KUSD_NT_BUILD_NUMBER, struct.pack("<IIHH", 0xF0000000 | machine.build, PRODUCT_WIN_NT,
+                                                           1, 0))
+    space.write(shared + KUSD_NT_MAJOR_VERSION, struct.pack("<II", 10, 0))
+    space.write(shared + KUSD_SUITE_MASK, struct.pack("<I", SUITE_MASK))
+
+    kdbg = bytearray(KDBG_SIZE)
+    kdbg[KDBG_OWNER_TAG:KDBG_OWNER_TAG + 4] = b"KDBG"
+    struct.pack_into("<I", kdbg, KDBG_SIZE_FIELD, KDBG_SIZE)
+    struct.pack_into("<H", kdbg, KDBG_PAE_ENABLED, 1)
+    values = dict(KernBase=base, PsLoadedModuleList=state.module_list, PsActiveProcessHead=state.process_head,
+                  MmHighestUserAddress=highest_user, MmSystemRangeStart=system_range_start,
+                  MmUserProbeAddress=user_probe, NtBuildLab=build_lab, KiProcessorBlock=processor_block,
+                  CmNtCSDVersion=csd_version, KiBugcheckData=0, PteBase=X86_PTE_BASE)
+    for name, value in values.items():
+        struct.pack_into("<Q", kdbg, KDBG_POINTERS[name], _sign_extend(value, 4))
+    struct.pack_into("<Q", kdbg, KDBG_POINTERS["MmPageSize"], PAGE)
+    for name, value in offsets.items():
+        struct.pack_into("<H", kdbg, KDBG_U16[name], value)
+    state.kdbg_va = base + RVA_KDBG
+    kdbg[0:16] = struct.pack("<QQ", _sign_extend(state.kdbg_va, 4), _sign_extend(state.kdbg_va, 4))
+    space.write(state.kdbg_va, bytes(kdbg))
+    for name, va in (("KdDebuggerDataBlock", state.kdbg_va), ("PsLoadedModuleList", state.module_list),
+                     ("PsActiveProcessHead", state.process_head), ("KiProcessorBlock", processor_block),
+                     ("KeBugCheckEx", base + RVA_KEBUGCHECKEX)):
+        machine.add_symbol("nt", name, va)
+    _link_image(machine, state, "nt", base, KERNEL_IMAGE_SIZE, is_kernel=True)
+    return state
+
+
 def _x64_pte_base() -> int:
     from dmfemu.memory import X64_PTE_BASE
 
@@ -334,9 +469,7 @@ def prepare_dump(machine) -> Dict[str, object]:
     ``kdbg_va``, ``ps_loaded_module_list``, ``ps_active_process_head`` and ``context``."""
     state = getattr(machine, "_dmfemu_kernel", None)   # type: Optional[_KernelState]
     if state is None:
-        if machine.arch != "x64":
-            return {}
-        state = _build_x64(machine)
+        state = _build_x64(machine) if machine.arch == "x64" else _build_x86(machine)
         machine._dmfemu_kernel = state
     for name, (base, size) in sorted(machine.images.items(), key=lambda item: item[1][0]):
         if name not in state.listed:

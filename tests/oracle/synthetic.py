@@ -56,6 +56,10 @@ class Synthetic(NamedTuple):
     driver_size: int
 
 
+def dump_name(arch: str, dump_type: str, large_pages: bool = False) -> str:
+    return "%s-%s%s.dmp" % (arch, dump_type, "-large" if large_pages else "")
+
+
 def build(directory: str, arch: str, dump_type: str, large_pages: bool = False) -> Synthetic:
     machine = Machine(arch=arch, large_pages=large_pages)
     driver_size = 0x6000
@@ -74,8 +78,7 @@ def build(directory: str, arch: str, dump_type: str, large_pages: bool = False) 
         (big + 0x20F0, 0x10),
     ]
     unmapped = [base + driver_size + 0x10, base - 0x1000]
-    name = "%s-%s%s.dmp" % (arch, dump_type, "-large" if large_pages else "")
-    path = os.path.join(directory, name)
+    path = os.path.join(directory, dump_name(arch, dump_type, large_pages))
     machine.write_dump(path, dump_type, BUGCHECK if arch == "x64" else BUGCHECK_X86, blobs=blobs())
     return Synthetic(path, arch, dump_type, machine, reads, unmapped, base, driver_size)
 
