@@ -157,6 +157,7 @@ def test_kdmp_parser_agrees(x64_dump):
     assert header.KdDebuggerDataBlock == VA_4K + 0x100
     assert header.PsLoadedModuleList == VA_4K + 0x200 and header.PsActiveProcessHead == VA_4K + 0x300
     assert header.RequiredDumpSpace == size and header.SecondaryDataState == 0 and header.ProductType == 1
+    assert header.SuiteMask == 0x110 and header.WriterStatus == 0 and header.KdSecondaryVersion == 0
     assert header.PhysicalMemoryBlock.NumberOfPages == len(pages)
     assert header.Exception.ExceptionCode == 0x80000003 and header.Exception.ExceptionFlags == 1
     assert header.Exception.ExceptionAddress == CONTEXT["Rip"]

@@ -23,6 +23,7 @@ DUMP_TYPES = {"full": L.DumpType.FULL, "bitmap": L.DumpType.BITMAP_FULL,
 DEFAULT_SYSTEM_TIME = 133485408000000000
 DEFAULT_SYSTEM_UPTIME = 10 * 60 * 10 ** 7
 
+SUITE_MASK = 0x110                  # VER_SUITE_TERMINAL | VER_SUITE_SINGLEUSERTS, as in the real samples
 TRIAGE_PRCB_PLACEHOLDER = 0x100     # dmfemu models no KPRCB; the area only satisfies "PrcbOffset != 0"
 TRIAGE_MAX_STACK = 0x3000
 KDBG_COPY_MAX = 0x1000
@@ -228,7 +229,7 @@ def write_dump(path, *, arch: str, dump_type: str, pages, dtb: int, bugcheck=(0x
         BugCheckCode=code, BugCheckParameter1=p1, BugCheckParameter2=p2, BugCheckParameter3=p3,
         BugCheckParameter4=p4, KdDebuggerDataBlock=kdbg_va, ContextRecord=context_raw,
         Exception=_exception(pc, 8), DumpType=type_value, SystemTime=system_time,
-        SystemUpTime=system_uptime, SecondaryDataState=0, ProductType=1, WriterStatus=0,
+        SystemUpTime=system_uptime, SecondaryDataState=0, ProductType=1, SuiteMask=SUITE_MASK, WriterStatus=0,
         KdSecondaryVersion=0,
     )
     runs = page_view.runs()
@@ -337,7 +338,7 @@ def _write_x86_full(path, pages: _Pages, region: bytes, dtb: int, bugcheck, buil
         BugCheckParameter1=p1, BugCheckParameter2=p2, BugCheckParameter3=p3, BugCheckParameter4=p4,
         PaeEnabled=1, KdSecondaryVersion=0, KdDebuggerDataBlock=kdbg_va,
         PhysicalMemoryBlock=_run_block(runs, total, True), ContextRecord=context_raw,
-        Exception=_exception(pc, 4), DumpType=type_value, SecondaryDataState=0, ProductType=1,
+        Exception=_exception(pc, 4), DumpType=type_value, SecondaryDataState=0, ProductType=1, SuiteMask=SUITE_MASK,
         WriterStatus=0, RequiredDumpSpace=size, SystemUpTime=system_uptime, SystemTime=system_time,
     )
     with open(path, "wb") as f:
