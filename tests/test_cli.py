@@ -28,3 +28,11 @@ def test_no_arguments_prints_help(capsys):
 def test_python_dash_m_entry_point_runs():
     proc = subprocess.run([sys.executable, "-m", "dmfkd", "--version"], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.startswith("dmfkd ")
+
+
+def test_pykd_dump_without_pykd_exits_2_with_one_line():
+    # outside Windows there is no pykd: the standalone path must say so in one line, status 2
+    proc = subprocess.run([sys.executable, "-m", "dmfkd", "--pykd-dump", "x.dmp", "tags"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "pykd" in proc.stderr

@@ -126,6 +126,17 @@ def run(argv: Optional[List[str]] = None, output: Optional[Output] = None, targe
 def main(argv: Optional[List[str]] = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
+    code = _main(argv)
+    if "--pykd-dump" in argv or any(a.startswith("--pykd-dump=") for a in argv):
+        # standalone pykd's teardown throws during normal interpreter exit and turns every exit
+        # status into 3 (spec/real-pykd-under-wine.md): flush and leave at once with our own status
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _main(argv: List[str]) -> int:
     try:
         return run(argv)
     except DmfkdError as exc:
