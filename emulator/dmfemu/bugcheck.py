@@ -218,6 +218,10 @@ class BugCheckSystem(object):
         return [(read(i * 2 * self.ptr), read(i * 2 * self.ptr + self.ptr)) for i in range(used)]
 
     # -- the crash --------------------------------------------------------------------------------
+    def invoke(self, record_va: int, reason: int, data_va: int, data_len: int) -> None:
+        """Call the routine a record names, as nt does (for a test that drives one call alone)."""
+        self._call(record_va, reason, data_va, data_len)
+
     def _call(self, record_va: int, reason: int, data_va: int, data_len: int) -> None:
         routine = self.space.read_ptr(record_va + self.record.offsets["CallbackRoutine"])
         implementation = self._routines.get(routine)

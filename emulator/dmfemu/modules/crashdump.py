@@ -263,6 +263,10 @@ class CrashDump(object):
     def _ctx_ptr(self, name: str) -> int:
         return self.space.read_ptr(self._ctx_off(name))
 
+    def pool_tag(self, va: int) -> bytes:
+        """The pool tag of the block holding `va` (CDMo for DMF_CrashDump's own allocations)."""
+        return self.machine.pool.tag_of(va)
+
     @property
     def data_source_count(self) -> int:
         return self.space.read_u32(self._ctx_off("DataSourceCount"))
