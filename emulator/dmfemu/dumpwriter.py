@@ -305,8 +305,10 @@ def _write_triage64(path, pages: _Pages, region: bytes, header: dict, dtb: int, 
     valid_offset = place(L.TRIAGE_VALID, 4)
     size_of_dump = valid_offset + 4
 
-    fields = (L.TRIAGE_DUMP_CONTEXT | L.TRIAGE_DUMP_EXCEPTION | L.TRIAGE_DUMP_PRCB | L.TRIAGE_DUMP_STACK
-              | (L.TRIAGE_DUMP_DEBUGGER_DATA if kdbg else 0) | (L.TRIAGE_DUMP_DATA_BLOCKS if blocks else 0))
+    # dbgeng maps the data blocks / KDBG copy only when all of BASIC_INFO is claimed (checked with
+    # the dbgeng oracle: 0xC27 -> blocks unreadable, 0xCFF -> readable; the real samples carry 0xCFF)
+    fields = (L.TRIAGE_DUMP_BASIC_INFO | (L.TRIAGE_DUMP_DEBUGGER_DATA if kdbg else 0)
+              | (L.TRIAGE_DUMP_DATA_BLOCKS if blocks else 0))
     triage = L.TRIAGE_DUMP64.build(dict(
         SizeOfDump=size_of_dump, ValidOffset=valid_offset, ContextOffset=0x348, ExceptionOffset=0xF00,
         PrcbOffset=prcb_offset, CallStackOffset=stack_offset, SizeOfCallStack=len(stack),
