@@ -203,3 +203,18 @@ def test_save_refuses_to_overwrite_the_dump(tmp_path, capsys):
 def test_nonexistent_file(tmp_path, capsys):
     err = one_line_exit_2(capsys, ["tags", str(tmp_path / "nope.dmp")])
     assert "cannot open" in err
+
+
+def test_bytes_after_pages_without_dumpblob_are_reported(tmp_path, capsys):
+    source = small_full(tmp_path)
+    region = 0x2000 + 4 * P
+    path = patched(tmp_path, source, [(region, b"DumpBlub")])
+    with DumpFile(path) as dump:
+        assert dump.tagged() == [] and dump.blob_region_offset is None
+        assert "do not start with the DumpBlob signature" in dump.region_problem
+    assert main(["tags", path]) == 0
+    assert "no secondary data: 0x" in capsys.readouterr().out
+    assert main(["info", path]) == 0
+    assert "DumpBlob" in capsys.readouterr().out
+    with DumpFile(source) as dump:
+        assert dump.region_problem is None

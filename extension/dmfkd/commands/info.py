@@ -50,6 +50,8 @@ def info_fields(target):
     fields.append(("blobs", "blobs", len(blobs)))
     if dump is not None:
         fields.append(("blob_region_offset", "blob region offset", dump.blob_region_offset))
+        if dump.region_problem:
+            fields.append(("secondary_data_problem", "secondary data note", dump.region_problem))
     if any(b.truncated for b in blobs):
         fields.append(("truncated_blobs", "truncated blobs", sum(1 for b in blobs if b.truncated)))
     return fields

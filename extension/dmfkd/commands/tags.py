@@ -79,8 +79,9 @@ def tags(args, session):
             truncated.append(blob)
     notes = []
     region = getattr(target, "blob_region_offset", None)
+    problem = getattr(target, "region_problem", None)
     if not blobs:
-        notes.append("no secondary data")
+        notes.append("no secondary data" + (": " + problem if problem else ""))
     elif region is not None:
         notes.append("%d blobs; region at 0x%x" % (len(blobs), region))
     warnings = ["blob %d (%s) runs past the end of the file: %d of %d bytes present"

@@ -183,6 +183,7 @@ class DumpFile(Target):
         else:
             data_end = self._parse_bitmap_header()
         self.data_end = data_end
+        self.region_problem: Optional[str] = None
         self.blob_region_offset = self._locate_region(data_end)
 
     def _parse_runs(self) -> int:
@@ -273,8 +274,15 @@ class DumpFile(Target):
         # §3.2: the region is not referenced by any field; it starts where the primary data ends
         if offset > self.file_size:
             raise self._error("secondary-data region at 0x%x lies past the end of the file" % offset, offset)
-        if self._read_at(offset, 8) != L.BLOB_SIGNATURE:
-            return None             # "no secondary data" is not an error
+        head = self._read_at(offset, 8)
+        if head != L.BLOB_SIGNATURE:
+            # "no secondary data" is not an error; but bytes there that are not a region are worth
+            # telling (dbgeng is silent about them too)
+            if head:
+                self.region_problem = ("0x%x bytes follow the primary data at 0x%x but do not start with "
+                                       "the DumpBlob signature (found %r)"
+                                       % (self.file_size - offset, offset, head))
+            return None
         return offset
 
     # -- facts ----------------------------------------------------------------------------------
