@@ -359,3 +359,49 @@ def test_chunked_source_writes_the_same_file(tmp_path):
         write_dump(b, arch="x64", dump_type=kind, pages=Chunked(), dtb=P, blobs=BLOBS)
         with open(a, "rb") as fa, open(b, "rb") as fb:
             assert fa.read() == fb.read()
+
+
+def test_pcid_bits_in_dtb_and_transition_pte(tmp_path):
+    """DTB low bits (PCID) are masked (§4); a transition PTE (present 0, bit 11 set, bit 10 clear)
+    still names the page in RAM, as volatility3 reads it."""
+    pages = Pages({pfn: bytearray(data) for pfn, data in x64_pages().items()})
+    transition_va = VA_4K + 2 * P
+    pages.entry(4, (transition_va >> 12) & 0x1FF, 0x50 * P | 0x800)
+    prototype_va = VA_4K + 3 * P
+    pages.entry(4, (prototype_va >> 12) & 0x1FF, 0x51 * P | 0x800 | 0x400)
+    pages[0x50] = stamp(b"transition ")
+    pages[0x51] = stamp(b"prototype ")
+    frozen = {pfn: bytes(data) for pfn, data in pages.items()}
+    path = str(tmp_path / "pcid.dmp")
+    write_dump(path, arch="x64", dump_type="full", pages=frozen, dtb=P | 0x2, blobs=())
+    with DumpFile(path) as dump:
+        assert dump.dtb == P | 0x2
+        assert dump.read(VA_4K, 8) == frozen[PFN_4K[0]][:8]
+        assert dump.read(transition_va, 11) == b"transition "
+        with pytest.raises(MemoryReadError):
+            dump.read(prototype_va, 1)
+    parser = kdmp_parser.KernelDumpParser(path)
+    assert parser.directory_table_base == P
+    assert parser.translate_virtual(VA_4K) == PFN_4K[0] * P
+
+
+def test_x86_non_pae_full_dump(tmp_path):
+    """PaeEnabled 0: 2-level tables of u32 entries, 4 MiB pages at the PDE."""
+    pages = Pages()
+    va, va_4m = 0x80123000, 0x80800000
+    pages.entry(1, va >> 22, 2 * P | 3, size=4)
+    pages.entry(2, (va >> 12) & 0x3FF, 0x20 * P | 3, size=4)
+    pages.entry(1, va_4m >> 22, 0xC00000 | 0x83, size=4)
+    pages[0x20] = stamp(b"non-PAE ")
+    pages[0xC00000 // P + 1] = stamp(b"4M+1 ")
+    frozen = {pfn: bytes(data) for pfn, data in pages.items()}
+    path = str(tmp_path / "nopae.dmp")
+    write_dump(path, arch="x86", dump_type="full", pages=frozen, dtb=P, blobs=BLOBS[:1])
+    with open(path, "r+b") as f:
+        f.seek(0x5C)
+        f.write(b"\0")                                  # PaeEnabled = 0
+    with DumpFile(path) as dump:
+        assert dump.read(va + 3, 8) == frozen[0x20][3:11]
+        assert dump.read(va_4m + P, 5) == b"4M+1 "
+        with pytest.raises(MemoryReadError):
+            dump.read(0x80400000, 4)
