@@ -256,3 +256,22 @@ def test_ioctl_crash_driver_writes_the_private_bug_check(tmp_path, arch, dump_ty
     assert dump.bugcheck() == (0xDEADDEAD, (cd.handle, 0, 0, 0))
     assert [(b.guid, dump.read_blob(b)) for b in dump.tagged()] == [(G, WORKED)]
     assert kernel.crashed is crashed.value.result
+
+
+def test_records_are_linked_from_the_list_head_in_registration_order():
+    def cb(request):
+        return b"x"
+    cd = make(ring_buffer_data_guid=G, buffer_size=4, buffer_count=3, data_source_count=2,
+              ring_buffer_maximum_size=64, evt_crash_dump_query=cb, evt_crash_dump_write=cb)
+    fo1, fo2 = cd.file_create(), cd.file_create()
+    cd.ioctl(cdm.IOCTL_DATA_SOURCE_CREATE, cdm.pack_data_source_create(2, 4, G2), 0, fo1)
+    cd.ioctl(cdm.IOCTL_DATA_SOURCE_CREATE, cdm.pack_data_source_create(2, 4, G), 0, fo2)
+    kernel = cd.kernel
+    assert kernel.walk_list() == kernel.registered() == [
+        cd.record_va(0), cd._ctx_off("BugCheckCallbackRecordAdditional"), cd.record_va(1), cd.record_va(2)]
+    assert cd.machine.symbol("nt!KeBugCheckReasonCallbackListHead") == kernel.list_head
+    cd.ioctl(cdm.IOCTL_DATA_SOURCE_DESTROY, b"", 0, fo1)
+    assert kernel.walk_list() == [cd.record_va(0), cd._ctx_off("BugCheckCallbackRecordAdditional"),
+                                  cd.record_va(2)]
+    # the list is circular both ways: Blink of the head is the last record's Entry
+    assert cd.space.read_ptr(kernel.list_head + 8) == cd.record_va(2)

@@ -549,3 +549,15 @@ def test_close_destroys_everything_and_zeroes_count():
     cd.close()
     assert cd.kernel.registered() == []
     assert cd.space.read_u32(cd.ctx) == 0 and cd._ctx_ptr("DataSource") == 0
+
+
+def test_ioctl_handler_child_and_collection():
+    cd = aux(count=1)
+    child = cd.ioctl_handler
+    assert child.parent is cd.module and cd.module.children == [child]
+    assert child.field("DmfObjectParent") == cd.module.object_va
+    assert cd.module.field("NumberOfChildModules") == 1
+    collection = cd.driver.create_collection()
+    assert collection.modules == [cd.module]
+    assert cd.module.field("ModuleCollection") == child.field("ModuleCollection") == collection.va
+    assert make(buffer_size=4, buffer_count=2).ioctl_handler is None

@@ -118,6 +118,12 @@ class BugCheckSystem(object):
         self.crash_dump_type = "full"
         self.crash_maximum_allowed = None  # type: Optional[int]
         self.crashed = None     # type: Optional[BugCheckResult]
+        # nt!KeBugCheckReasonCallbackListHead: records are linked through their Entry in registration
+        # order, so a debugger can walk them (spec/dmf.md §4.5 entry point 2)
+        self.list_head = machine.pool.allocate(2 * self.ptr, tag=_EMULATOR_TAG)
+        machine.space.write_ptr(self.list_head, self.list_head)
+        machine.space.write_ptr(self.list_head + self.ptr, self.list_head)
+        machine.add_symbol("nt", "KeBugCheckReasonCallbackListHead", self.list_head)
 
     @classmethod
     def of(cls, machine) -> "BugCheckSystem":
@@ -138,8 +144,8 @@ class BugCheckSystem(object):
 
     def register(self, record_va: int, routine_va: int, reason: int, component_va: int) -> bool:
         """KeRegisterBugCheckReasonCallback: FALSE if the record is already inserted. Writes
-        CallbackRoutine/Component/Reason/State into the record; list links and Checksum are nt's own
-        and stay as they were (spec/dmf.md §5 byte-exactness checklist)."""
+        CallbackRoutine/Component/Reason/State into the record and links Entry at the tail of the
+        list; Checksum is nt's own and is left as it was (spec/dmf.md §5 byte-exactness checklist)."""
         rec = self.record
         if self.space.read_u8(record_va + rec.offsets["State"]) != BufferEmpty:
             return False
@@ -152,7 +158,31 @@ class BugCheckSystem(object):
         if record_va in self._records:
             self._records.remove(record_va)
         self._records.append(record_va)
+        self._link_tail(record_va + rec.offsets["Entry"])
         return True
+
+    def _link_tail(self, entry: int) -> None:
+        head, ptr, space = self.list_head, self.ptr, self.space
+        tail = space.read_ptr(head + ptr)
+        space.write_ptr(entry, head)
+        space.write_ptr(entry + ptr, tail)
+        space.write_ptr(tail, entry)
+        space.write_ptr(head + ptr, entry)
+
+    def _unlink(self, entry: int) -> None:
+        ptr, space = self.ptr, self.space
+        flink, blink = space.read_ptr(entry), space.read_ptr(entry + ptr)
+        space.write_ptr(blink, flink)
+        space.write_ptr(flink + ptr, blink)
+
+    def walk_list(self) -> List[int]:
+        """Record addresses found by walking the list head in memory (bounded)."""
+        out = []
+        entry = self.space.read_ptr(self.list_head)
+        while entry != self.list_head and len(out) < 4096:
+            out.append(entry - self.record.offsets["Entry"])
+            entry = self.space.read_ptr(entry)
+        return out
 
     def deregister(self, record_va: int) -> bool:
         """KeDeregisterBugCheckReasonCallback: FALSE unless inserted; State back to BufferEmpty,
@@ -162,6 +192,7 @@ class BugCheckSystem(object):
             return False
         self.space.write_u8(state_va, BufferEmpty)
         self._records.remove(record_va)
+        self._unlink(record_va + self.record.offsets["Entry"])
         return True
 
     def registered(self) -> List[int]:

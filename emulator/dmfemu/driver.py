@@ -58,6 +58,8 @@ class Driver(object):
         self._ring_factory = ring_factory
         self.crashdump = None
         self.modules = []       # type: List[object]
+        self._dynamic = []      # type: List[object]
+        self.collection = None
         # globals (CD.c:204; MOD.h:444-446)
         self.g_crashdump = self.global_variable("g_DmfModuleCrashDump", self.ptr)
         self.device = self._wdf_object(0x100)
@@ -135,16 +137,27 @@ class Driver(object):
 
     # -- DMF modules (H3's dmfemu.modules.dmfobject / ringbuffer) ------------------------------
     def create_module(self, module_name: str, config_bytes: bytes, context_size: int, *,
-                      dynamic: bool = False, instance_name: str = "", passive: bool = True):
-        """DMF_ModuleCreate of a module of this driver, parented to its WDFDEVICE; names the
-        `_WDF_DMF_CONTEXT_<Name>_TYPE_INFO` global (ContextSize identifies the layout, spec/dmf.md §2.4)."""
+                      dynamic: bool = False, instance_name: str = "", passive: bool = True, parent=None):
+        """DMF_ModuleCreate of a module of this driver, parented to its WDFDEVICE (or a child of
+        `parent`); names the `_WDF_DMF_CONTEXT_<Name>_TYPE_INFO` global (ContextSize identifies the
+        layout, spec/dmf.md §2.4)."""
         module = self.dmf.create_module(module_name, config=config_bytes, context_size=context_size,
                                         instance_name=instance_name, parent_device=self.device,
-                                        passive=passive, dynamic=dynamic)
+                                        passive=passive, dynamic=dynamic, parent=parent)
         if module.type_info_va:
             self.add_symbol("_WDF_DMF_CONTEXT_%s_TYPE_INFO" % module_name, module.type_info_va)
-        self.modules.append(module)
+        if parent is None:
+            self.modules.append(module)
+            if dynamic:
+                self._dynamic.append(module)
         return module
+
+    def create_collection(self):
+        """DMF_MODULE_COLLECTION of the driver's static top-level modules (dynamic ones excluded,
+        spec/dmf.md §4.4)."""
+        static = [m for m in self.modules if m not in self._dynamic]
+        self.collection = self.dmf.create_collection(static, client_device=self.device)
+        return self.collection
 
     def module_context_and_config(self, handle: int) -> Tuple[int, int]:
         """DMF_CONTEXT_GET / DMF_CONFIG_GET: handle -> WDFMEMORY buffer (the DMF_OBJECT) -> fields."""

@@ -138,6 +138,7 @@ class ScenarioRun(object):
         self.crashdump = cdm.CrashDump(self.driver, config, dynamic=bool(spec.get("dynamic", False)))
         if not cdm.nt_success(self.crashdump.create_status):
             raise DmfkdError("DMF_CrashDump_Create failed with 0x%08X" % self.crashdump.create_status)
+        self.driver.create_collection()
         if config.buffer_count and config.buffer_size:
             self.self_log = SourceLog("self", guid, config.buffer_size, config.buffer_count, "driver")
 

@@ -222,6 +222,13 @@ class CrashDump(object):
         self.ctx = self.module.context_va
         self.cfg = self.module.config_va
         driver.crashdump = self
+        if config.data_source_count > 0:
+            # ChildModulesAdd (CD.c:3846-3906): a DMF_IoctlHandler child exposes the IOCTLs. Its own
+            # config/context are not modelled (not in the spec); the tree link is.
+            self.ioctl_handler = driver.create_module("IoctlHandler", b"", 0, dynamic=False,
+                                                      parent=self.module)
+        else:
+            self.ioctl_handler = None
         if self.dynamic:
             # dynamic modules are opened inside DMF_ModuleCreate, before CD.c:4007 assigns the
             # global (Q-CD-7): callbacks registered by Open see a NULL g_DmfModuleCrashDump until then
