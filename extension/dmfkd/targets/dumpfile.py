@@ -118,8 +118,11 @@ class DumpFile(Target):
 
     def _read_at(self, offset: int, size: int) -> bytes:
         """Bytes at a file offset; the caller has checked the range lies inside the file."""
-        self._file.seek(offset)
-        return self._file.read(size)
+        try:
+            self._file.seek(offset)
+            return self._file.read(size)
+        except OSError as exc:
+            raise self._error("read failed (%s)" % (exc.strerror or exc), offset)
 
     def close(self) -> None:
         self._file.close()
