@@ -279,7 +279,7 @@ def summary_report(target, walk: Optional[CrashDumpWalk], args) -> Report:
     if others:
         notes.append("%d other secondary-data blob(s) (not DMF): dmfkd tags" % others)
         footer.append(Link("all blobs", "%s tags" % PY))
-    if target.bugcheck() is not None:
+    if not target.is_live and target.bugcheck() is not None:
         footer.append(Link("bug check", "%s bugcheck" % PY))
     document = {"dmf_present": True,
                 "crashdump": info.header() if info is not None else None,

@@ -156,7 +156,7 @@ def walk_crashdump(target, driver: Optional[str] = None, dmf_version=None) -> Op
         info.notes.append("%s is NULL: the driver has no CrashDump instance (never created, or destroyed)" % symbol)
         return walk
     try:
-        obj = reader.read(handle)
+        obj = reader.read(handle, names="module")
     except DmfkdError as exc:
         info.object_address = UNREADABLE
         info.warnings.append(str(exc).splitlines()[0])

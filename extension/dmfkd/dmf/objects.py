@@ -203,6 +203,14 @@ class ObjectReader:
         if self.dmf_version is not None:
             return ObjectLayout.from_layout(L.dmf_object(self.arch, self.dmf_version), self.dmf_version,
                                             "layouts.dmf v%s" % L.format_dmf_version(self.dmf_version))
+        if family != "<=1.1.80" and self._head_detected(window, offset):
+            # nothing but an appended field changed between 1.1.135 and HEAD (spec/dmf.md §0.3, §4.3):
+            # the HEAD offsets are certain, no symbol look-up (engine call) needed
+            self.detected = ">=1.1.135 (HEAD layout)"
+            layout = ObjectLayout.from_layout(L.dmf_object_head(self.arch), L.HEAD_VERSION,
+                                              "HEAD layout (v1.1.135+ detected)")
+            layout.dmf_version = None
+            return layout
         sym = self._layout_from_symbols()
         if sym is not None:
             return sym
@@ -210,19 +218,18 @@ class ObjectReader:
             self.detected = "<=1.1.80 (prefix)"
             return ObjectLayout.from_layout(L.dmf_object_prefix(self.arch, L.V1_1_80), None,
                                             "prefix <=1.1.80 (detected)")
-        # >= 1.1.81: the word after ClientModuleInstanceName is a size since v1.1.135 (pointer before)
-        head = L.dmf_object_head(self.arch)
-        size_off = head.offsets["ClientModuleInstanceNameSizeBytes"]
-        value = _u(window, offset + size_off, self.ptr) if offset + size_off + self.ptr <= len(window) else None
-        if value is not None and value < 0x10000:
-            # nothing but an appended field changed between 1.1.135 and HEAD (§0.3, §4.3)
-            self.detected = ">=1.1.135 (HEAD layout)"
-            layout = ObjectLayout.from_layout(head, L.HEAD_VERSION, "HEAD layout (v1.1.135+ detected)")
-            layout.dmf_version = None
-            return layout
         self.detected = "1.1.81-1.1.134 (prefix)"
         return ObjectLayout.from_layout(L.dmf_object_prefix(self.arch, L.V1_1_81), None,
                                         "prefix 1.1.81-1.1.134 (detected)")
+
+    def _head_detected(self, window: bytes, offset: int) -> bool:
+        """>= 1.1.81 prefix whose word after ClientModuleInstanceName is a size (v1.1.135+), not the
+        name pointer of 1.1.81-1.1.134."""
+        head = L.dmf_object_head(self.arch)
+        size_off = offset + head.offsets["ClientModuleInstanceNameSizeBytes"]
+        if size_off + self.ptr > len(window):
+            return False
+        return _u(window, size_off, self.ptr) < 0x10000
 
     # -- locating -----------------------------------------------------------------------------------
     def _scan(self, window: bytes, handle: int, start: int = 0) -> Optional[Tuple[int, str]]:
@@ -275,10 +282,12 @@ class ObjectReader:
         raise DmfkdError("DMFMODULE 0x%x: no DMF_OBJECT (Signature 0x%x and MemoryDmfObject == handle) "
                          "within 0x%x bytes of its FxObject 0x%x" % (handle, SIGNATURE, SCAN_WINDOW, fx))
 
-    def read(self, handle: int, names: bool = True) -> DmfObject:
-        """The DMF_OBJECT of a DMFMODULE handle (one scan read; +1 read per string when names)."""
+    def read(self, handle: int, names=True) -> DmfObject:
+        """The DMF_OBJECT of a DMFMODULE handle (one scan read; +1 read per string: names=True both,
+        "module" the module name only, False none)."""
         cached = self._cache.get(handle)
-        if cached is not None and (cached.module_name is not None or not names):
+        if cached is not None and (not names or (cached.module_name is not None and
+                                                 (names == "module" or cached.instance_name is not None))):
             return cached
         address, data, family = self.locate(handle)
         layout = self.layout_for(family, data, 0)
@@ -292,7 +301,7 @@ class ObjectReader:
         if len(raw) < layout.size:
             obj.warnings.append("only %d of %d DMF_OBJECT bytes readable" % (len(raw), layout.size))
         if names:
-            self.read_names(obj)
+            self.read_names(obj, names)
         self._cache[handle] = obj
         return obj
 
@@ -320,9 +329,10 @@ class ObjectReader:
                 return label
         return None
 
-    def read_names(self, obj: DmfObject) -> None:
+    def read_names(self, obj: DmfObject, which=True) -> None:
         obj.module_name = read_string(self.target, obj.field("ModuleName") or 0)
-        obj.instance_name = read_string(self.target, obj.field("ClientModuleInstanceName") or 0, 256)
+        if which != "module":
+            obj.instance_name = read_string(self.target, obj.field("ClientModuleInstanceName") or 0, 256)
 
     # -- trees --------------------------------------------------------------------------------------
     def children(self, obj: DmfObject) -> Tuple[List[DmfObject], List[str]]:
