@@ -368,6 +368,9 @@ def test_pack_rejects_unknown_field():
         dmf.ring_buffer("x64").pack({"NoSuchField": 1})
 
 
-def test_unpack_short_buffer():
+def test_unpack_and_parse_short_buffer():
     with pytest.raises(LayoutError):
         dmf.ring_buffer("x64").unpack_from(b"\0" * 63)
+    with pytest.raises(LayoutError, match="RING_BUFFER \\(x86\\) needs 40 bytes, 39 available"):
+        dmf.ring_buffer("x86").parse(b"\0" * 39)
+    assert dmf.ring_buffer("x86").parse(b"\0" * 41).ItemSize == 0

@@ -38,8 +38,14 @@ LLP64 with the same alignments; ``version`` is anything :func:`parse_dmf_version
     livekerneldump_config(arch, dmf_version), livekerneldump_context(arch, dmf_version, rs3=True)
     livekerneldump_data_buffer(arch), livekerneldump_client_structure(arch),
     livekerneldump_input_buffer(arch)
-    parse_dmf_version(text_or_tuple_or_int) -> (major, minor, build)
-    pointer_size(arch), memory_allocation_alignment(arch)
+    parse_dmf_version(text_or_tuple_or_int) -> (major, minor, build), format_dmf_version(v)
+    pointer_size(arch), memory_allocation_alignment(arch), file_object_orphan(arch), nt_success(status)
+
+The architecture-independent field lists (``RING_BUFFER``, ``DATA_SOURCE``,
+``CRASHDUMP_CONTEXT_SPECS[label]``, ``DMF_OBJECT_HEAD``, ...; each a ``_Spec`` with ``.name``,
+``.fields`` = [(name, type)], ``.pack``) are public too: dmfemu.isf turns them into ISF types.
+Constants: NTSTATUS values, IOCTL codes, CrashDump constants (spec/dmf.md §2.1), bug-check reasons,
+pool tags, ``module_state_values(version)``, ``DMF_OBJECT_SIGNATURE``, version tuples ``V1_1_85``...
 """
 import struct
 import uuid
@@ -350,7 +356,10 @@ class Layout:
 
     # construct-compatible surface
     def parse(self, data, **kw):
-        return self.construct.parse(bytes(data[:self.size]) if len(data) > self.size else data, **kw)
+        """construct parse of the first ``size`` bytes; short input is a LayoutError (one line)."""
+        if len(data) < self.size:
+            raise LayoutError("%s (%s) needs %d bytes, %d available" % (self.name, self.arch, self.size, len(data)))
+        return self.construct.parse(bytes(data[:self.size]), **kw)
 
     def build(self, obj=None, **kw):
         return self.construct.build({} if obj is None else obj, **kw)
