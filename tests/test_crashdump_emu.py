@@ -215,6 +215,8 @@ def test_triage_add_without_array_or_api():
     cd = cdm.CrashDump(Driver(machine), cdm.CrashDumpConfig(buffer_size=4, buffer_count=2,
                                                             triage_dump_data_array_size=2), triage_api=False)
     assert cd.create_status == NOT_IMPLEMENTED
+    assert cd._ctx_ptr("TriageDumpDataArrayMemory") == 0 and cd._ctx_ptr("TriageDumpDataArray") != 0
+    assert cd._ctx_ptr("DumpDataBlock") == 0
 
 
 # -- IOCTL rows (§2.7) ------------------------------------------------------------------------------

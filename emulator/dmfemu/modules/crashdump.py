@@ -381,16 +381,18 @@ class CrashDump(object):
         va, mem = self.driver.wdf_memory(length, MEMORY_TAG, parent=parent)
         self.space.write_ptr(self._ctx_off("TriageDumpDataArrayMemory"), mem)
         self.space.write_ptr(self._ctx_off("TriageDumpDataArray"), va)
-        if not self.triage_api:
-            return STATUS_NOT_IMPLEMENTED
-        status = self.kernel.initialize_triage_dump_data_array(va, length)
+        status = STATUS_NOT_IMPLEMENTED
+        if self.triage_api:
+            status = self.kernel.initialize_triage_dump_data_array(va, length)
+        if nt_success(status):
+            record = self._ctx_off("BugCheckCallbackRecordTriageDumpData")
+            if not self.kernel.register(record, self.driver.routine(ROUTINE_TRIAGE), bc.KbCallbackTriageDumpData,
+                                        self._cfg("ComponentName")):
+                status = STATUS_INVALID_PARAMETER
         if not nt_success(status):
-            return status
-        record = self._ctx_off("BugCheckCallbackRecordTriageDumpData")
-        if not self.kernel.register(record, self.driver.routine(ROUTINE_TRIAGE), bc.KbCallbackTriageDumpData,
-                                    self._cfg("ComponentName")):
-            return STATUS_INVALID_PARAMETER
-        return STATUS_SUCCESS
+            # the WDFMEMORY is deleted and its handle cleared; the array pointer stays stale (CD.c Exit path)
+            self.space.write_ptr(self._ctx_off("TriageDumpDataArrayMemory"), 0)
+        return status
 
     # -- data sources (CD.c:1227-1589) -------------------------------------------------------------
     def _data_source_create_internal(self, index: int, count: int, size: int, guid: uuid.UUID) -> int:
