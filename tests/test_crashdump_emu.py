@@ -352,8 +352,9 @@ def test_ioctl_unknown_code_and_non_administrator():
     cd = aux(count=1)
     fo = cd.file_create()
     assert cd.ioctl(0x0022A010, b"", 0, fo) == (NOT_SUPPORTED, 0, b"")
-    assert cd.ioctl(cdm.IOCTL_DATA_SOURCE_CREATE, create_input(2, 4, G), 0, fo, administrator=False) == \
-        (ACCESS_DENIED, 0, b"")
+    with pytest.raises(cdm.AccessDenied) as denied:
+        cd.file_create(administrator=False)
+    assert denied.value.status == ACCESS_DENIED
 
 
 def test_no_interface_without_data_sources():

@@ -67,6 +67,14 @@ def encryption_key(guid: uuid.UUID) -> bytes:
         "".join("%02X" % b for b in guid.bytes[8:]).encode("ascii") + b"\0"
 
 
+class AccessDenied(DmfkdError):
+    """CreateFile on the CrashDump interface by a non-administrator (STATUS_ACCESS_DENIED)."""
+    status = STATUS_ACCESS_DENIED
+
+    def __init__(self):
+        super().__init__("STATUS_ACCESS_DENIED: GUID_DEVINTERFACE_CrashDump is administrator-only (CD.c:3846-3906)")
+
+
 class CrashDumpConfig(object):
     """DMF_CONFIG_CrashDump as the client fills it. Callbacks are Python callables (or None).
 
@@ -576,10 +584,13 @@ class CrashDump(object):
         self.space.write_u8(self._ctx_off("SurpriseRemoved"), 1)
 
     # -- files and IOCTLs --------------------------------------------------------------------------
-    def file_create(self) -> int:
-        """A user-mode handle to GUID_DEVINTERFACE_CrashDump: a new WDFFILEOBJECT handle."""
+    def file_create(self, administrator: bool = True) -> int:
+        """A user-mode handle to GUID_DEVINTERFACE_CrashDump: a new WDFFILEOBJECT handle.
+        IoctlHandler_AccessModeFilterAdministratorOnly refuses the open itself for non-administrators."""
         if self._cfg("DataSourceCount") == 0:
             raise DmfkdError("no GUID_DEVINTERFACE_CrashDump interface: config DataSourceCount is 0 (CD.c:3846-3906)")
+        if not administrator:
+            raise AccessDenied()
         return self.driver.file_object()
 
     def file_close(self, fo: int) -> None:
@@ -587,8 +598,8 @@ class CrashDump(object):
         if not self.space.read_u8(self._ctx_off("SurpriseRemoved")):
             self.data_source_orphan_create(fo)
 
-    def ioctl(self, code: int, input_bytes: bytes = b"", output_size: int = 0, file_object: int = 0,
-              administrator: bool = True) -> Tuple[int, int, bytes]:
+    def ioctl(self, code: int, input_bytes: bytes = b"", output_size: int = 0,
+              file_object: int = 0) -> Tuple[int, int, bytes]:
         """One METHOD_BUFFERED DeviceIoControl: (NTSTATUS, Information, bytes copied back to the caller).
 
         The I/O manager copies min(Information, output_size) bytes of the system buffer back unless
@@ -602,9 +613,6 @@ class CrashDump(object):
             known += (IOCTL_CRASH_DRIVER,)
         if code not in known:
             return STATUS_NOT_SUPPORTED, 0, b""
-        if not administrator:
-            # IoctlHandler_AccessModeFilterAdministratorOnly (CD.c:3846-3906)
-            return STATUS_ACCESS_DENIED, 0, b""
         system_buffer = bytearray(max(len(input_bytes), output_size))
         system_buffer[:len(input_bytes)] = input_bytes
         status, information = self._dispatch(code, input_bytes, output_size, file_object, system_buffer)
