@@ -99,8 +99,6 @@ def modules(args, session):
         warnings.extend("%s 0x%s: %s" % (row.module_name, "%x" % row.object_address if isinstance(row.object_address, int)
                                          else row.object_address, w)
                         for w in row.warnings if not w.startswith("via "))
-    if reader.detected:
-        notes.append("DMF_OBJECT layout detected from the object: %s" % reader.detected)
     title = "DMF modules under %s 0x%x: %d module(s)" % (kind, value, len(out))
     return Report(rows=out, columns=COLUMNS, title=title, notes=notes, warnings=warnings,
                   document={"root": "0x%x" % value, "kind": kind, "modules": out, "warnings": warnings, "notes": notes})

@@ -1,0 +1,393 @@
+"""dmfkd crashdump / datasources / ringbuffer / modules / bugcheck end to end: the real Windows triage
+dumps (no DMF data), the emulator's demo dump, options, DML links, corrupt memory, and the same command
+three ways (CLI on the dump, stand-in pykd on the dump, stand-in pykd on the live machine before the crash)."""
+import csv
+import io
+import json
+import os
+import struct
+import sys
+
+import pytest
+
+from conftest import TRIAGE_ARM64, TRIAGE_X64
+from dmfkd.cli import main, run
+from dmfkd.render import Output
+from dmfkd.targets.dumpfile import DumpFile
+from dmfkd.targets.isf import IsfSymbols
+from dmfemu.demo import demo_scenario
+from dmfemu.driver import DMFDEMO_EVENT_FORMAT
+from dmfemu.isf import build_isf
+from dmfemu.scenario import ScenarioRun, run_scenario
+from dmfemu.target import EmulatorTarget
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("demo"))
+    expected = run_scenario(demo_scenario(), out)
+    return os.path.join(out, "MEMORY.DMP"), expected
+
+
+def cli(capsys, *args, code=0):
+    rc = main(list(args))
+    out = capsys.readouterr()
+    assert rc == code, out.err
+    return out
+
+
+def cli_json(capsys, *args):
+    return json.loads(cli(capsys, *(list(args) + ["--format", "json"])).out)
+
+
+# -- real Windows dumps: no DMF data, said in one line -----------------------------------------------
+
+@pytest.mark.parametrize("path,blobs", [(TRIAGE_X64, 20), (TRIAGE_ARM64, 42)])
+def test_real_triage_dumps_have_no_dmf_data(capsys, path, blobs):
+    out = cli(capsys, "crashdump", path)
+    lines = out.out.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("no DMF data present in ")
+    assert "%d secondary-data blob(s)" % blobs in lines[0] and out.err == ""
+    doc = cli_json(capsys, "crashdump", path)
+    assert doc["dmf_present"] is False and doc["blobs"] == blobs
+    assert cli(capsys, "datasources", path).out.startswith("no DMF CrashDump in ")
+
+
+def test_real_triage_bugcheck(capsys):
+    doc = cli_json(capsys, "bugcheck", TRIAGE_X64)
+    assert doc["code"] == 0x1000007E and doc["dmf_private"] is False and len(doc["parameters"]) == 4
+    assert doc["name"] == "SYSTEM_THREAD_EXCEPTION_NOT_HANDLED_M"
+
+
+def test_real_triage_guid_not_found(capsys):
+    out = cli(capsys, "crashdump", TRIAGE_X64, "--guid", "11111111-2222-3333-4444-555555555555", code=2)
+    assert out.err.startswith("dmfkd: ") and len(out.err.strip().splitlines()) == 1
+
+
+# -- the JSON contract and the summary ---------------------------------------------------------------
+
+def test_guid_json_contract(capsys, demo):
+    dump, expected = demo
+    for source in expected["sources"]:
+        doc = cli_json(capsys, "crashdump", dump, "--guid", source["guid"].upper(), "--entry-size",
+                       str(source["entry_size"]))
+        for key in ("guid", "entry_size", "capacity", "present", "present_known", "truncated", "records"):
+            assert key in doc
+        assert doc["guid"] == source["guid"]
+        assert doc["records"] == source["records"]
+        assert all(set(r) == {"index", "hex"} for r in doc["records"])
+
+
+def test_summary_rows_and_links(capsys, demo):
+    dump, expected = demo
+    buf = io.StringIO()
+    run(["crashdump", dump], Output(buf, dml=True))
+    text = buf.getvalue()
+    for source in expected["sources"]:
+        assert '<link cmd="!py -g -m dmfkd crashdump --guid %s">' % source["guid"] in text
+    assert '<link cmd="!py -g -m dmfkd datasources">' in text
+    assert '<link cmd="!py -g -m dmfkd modules 0x%x">' % expected["crashdump_handle"] in text
+    plain = cli(capsys, "crashdump", dump).out
+    assert "<link" not in plain and "orphan" in plain
+    doc = cli_json(capsys, "crashdump", dump)
+    assert doc["dmf_present"] and [d["index"] for d in doc["data_sources"]] == [0, 1, 2]
+    assert {b["kind"] for b in doc["blobs"]} == {"ring", "additional"}
+    rows = json.loads(cli(capsys, "crashdump", dump, "--format", "jsonl").out.splitlines()[0])
+    assert rows["kind"] == "source" and rows["role"] == "SELF"
+
+
+def test_last_and_grep(capsys, demo):
+    dump, expected = demo
+    self_source = expected["sources"][0]
+    doc = cli_json(capsys, "crashdump", dump, "--guid", self_source["guid"], "--last", "3")
+    assert doc["records"] == self_source["records"][-3:]
+    doc = cli_json(capsys, "crashdump", dump, "--guid", self_source["guid"], "--grep", "EVENT 30 seed")
+    assert [r["index"] for r in doc["records"]] == [i for i, r in enumerate(self_source["records"])
+                                                    if b"event 30 seed" in bytes.fromhex(r["hex"])]
+    assert len(doc["records"]) == 1
+    table = cli(capsys, "crashdump", dump, "--guid", self_source["guid"], "--last", "1").out
+    assert "dmfdemo event" in table  # the ASCII column
+
+
+def test_type_decodes_fields(capsys, demo):
+    dump, expected = demo
+    self_source = expected["sources"][0]
+    doc = cli_json(capsys, "crashdump", dump, "--guid", self_source["guid"], "--type", "dmfdemo!DMFDEMO_EVENT")
+    assert doc["decoder"] == "dmfdemo!DMFDEMO_EVENT"
+    for rec, want in zip(doc["records"], self_source["records"]):
+        ts, seq, event, level, message = DMFDEMO_EVENT_FORMAT.unpack(bytes.fromhex(want["hex"]))
+        assert (rec["Timestamp"], rec["Sequence"], rec["EventId"], rec["Level"]) == (ts, seq, event, level)
+        assert rec["hex"] == want["hex"]
+        assert message.rstrip(b"\0").decode() in str(rec["Message"])
+
+
+def test_schema_decodes_fields(capsys, demo, tmp_path):
+    dump, expected = demo
+    schema = tmp_path / "myschema.py"
+    schema.write_text("from construct import Struct, Int64ul, Int32ul, Int16ul, PaddedString\n"
+                      "EVENT = Struct('ts' / Int64ul, 'seq' / Int32ul, 'id' / Int16ul, 'level' / Int16ul,\n"
+                      "               'text' / PaddedString(48, 'ascii'))\n")
+    self_source = expected["sources"][0]
+    doc = cli_json(capsys, "crashdump", dump, "--guid", self_source["guid"], "--schema", "%s:EVENT" % schema)
+    for rec, want in zip(doc["records"], self_source["records"]):
+        ts, seq, _, _, message = DMFDEMO_EVENT_FORMAT.unpack(bytes.fromhex(want["hex"]))
+        assert rec["ts"] == ts and rec["seq"] == seq and rec["text"] == message.rstrip(b"\0").decode()
+    bad = cli(capsys, "crashdump", dump, "--guid", self_source["guid"], "--schema", "%s:NOPE" % schema, code=2)
+    assert "NOPE" in bad.err
+
+
+def test_out_formats_and_refusal(capsys, demo, tmp_path):
+    dump, expected = demo
+    source = expected["sources"][2]
+    g = source["guid"]
+    for ext in ("json", "jsonl", "csv", "bin"):
+        path = str(tmp_path / ("out." + ext))
+        cli(capsys, "crashdump", dump, "--guid", g, "--out", path)
+        data = open(path, "rb").read()
+        if ext == "json":
+            assert json.loads(data)["records"] == source["records"]
+        elif ext == "jsonl":
+            assert [json.loads(line) for line in data.decode().splitlines()] == source["records"]
+        elif ext == "csv":
+            rows = list(csv.DictReader(io.StringIO(data.decode())))
+            assert [r["hex"] for r in rows] == [r["hex"] for r in source["records"]]
+        else:
+            assert data == b"".join(bytes.fromhex(r["hex"]) for r in source["records"])
+    size = os.path.getsize(dump)
+    out = cli(capsys, "crashdump", dump, "--guid", g, "--out", dump + ".json", code=0)
+    link = str(tmp_path / "alias.bin")
+    os.symlink(dump, link)
+    out = cli(capsys, "crashdump", dump, "--guid", g, "--raw", "--out", link, code=2)
+    assert "refusing to overwrite the dump" in out.err and os.path.getsize(dump) == size
+    out = cli(capsys, "crashdump", dump, "--guid", g, "--out", str(tmp_path / "x.txt"), code=2)
+    assert "--out" in out.err
+
+
+def test_raw_is_the_blob(capsys, demo, tmp_path):
+    dump, expected = demo
+    blob = [b for b in expected["blobs"] if b["guid"] == expected["sources"][0]["guid"]][0]
+    doc = cli_json(capsys, "crashdump", dump, "--guid", blob["guid"], "--raw")
+    assert doc["hex"] == blob["hex"]
+    path = str(tmp_path / "raw.bin")
+    cli(capsys, "crashdump", dump, "--guid", blob["guid"], "--raw", "--out", path)
+    assert open(path, "rb").read().hex() == blob["hex"]
+
+
+def test_all_and_merge(capsys, demo):
+    dump, expected = demo
+    doc = cli_json(capsys, "crashdump", dump, "--all")
+    assert [s["guid"] for s in doc["sources"]] == [s["guid"] for s in expected["sources"]]
+    for got, want in zip(doc["sources"], expected["sources"]):
+        assert got["records"] == want["records"]
+    merged = cli_json(capsys, "crashdump", dump, "--merge-by", "index")
+    keys = [(r["index"], r["guid"]) for r in merged["records"]]
+    assert [k[0] for k in keys] == sorted(k[0] for k in keys)
+    assert len(keys) == sum(len(s["records"]) for s in expected["sources"])
+    order = [s["guid"] for s in expected["sources"]]
+    firsts = [g for i, g in keys if i == 0]
+    assert firsts == order  # ties keep source order
+
+
+def test_usage_errors(capsys, demo):
+    dump, _ = demo
+    for args in (["--guid", "nope"], ["--raw"], ["--all", "--guid", "5f3a1c2e-7b4d-4e8f-9a10-2b3c4d5e6f70"],
+                 ["--entry-size", "0", "--guid", "5f3a1c2e-7b4d-4e8f-9a10-2b3c4d5e6f70"], ["--out", "x.json"]):
+        out = cli(capsys, "crashdump", dump, *args, code=2)
+        assert out.err.startswith("dmfkd: ") and len(out.err.strip().splitlines()) == 1
+
+
+# -- other commands --------------------------------------------------------------------------------
+
+def test_datasources_modules_bugcheck(capsys, demo):
+    dump, expected = demo
+    rows = cli_json(capsys, "datasources", dump)
+    assert [r["guid"] for r in rows] == [s["guid"] for s in expected["sources"]]
+    assert rows[1]["writer"] == "orphan" and rows[2]["reader"].startswith("handle 0x")
+    mods = cli_json(capsys, "modules", dump)
+    names = [(m["module"], m["instance"]) for m in mods["modules"]]
+    assert names[0] == ("CrashDump", "CrashDump")
+    # its data-source rings (through DATA_SOURCE) and its child IoctlHandler (ChildObjectList)
+    assert sorted(names[1:]) == [("IoctlHandler", "IoctlHandler")] + [("RingBuffer", "DataSourceRingBuffer")] * 3
+    assert [m["depth"] for m in mods["modules"]] == [0, 1, 1, 1, 1]
+    assert all(m["state"] == "Opened" for m in mods["modules"] if m["module"] in ("CrashDump", "RingBuffer"))
+    assert all(m["detail"].startswith("N=") for m in mods["modules"] if m["module"] == "RingBuffer")
+    bc = cli_json(capsys, "bugcheck", dump)
+    assert bc["code"] == 0xDEADDEAD and bc["dmf_private"]
+    assert bc["parameters"][0] == expected["crashdump_handle"]
+    assert any("confirmed" in n for n in bc["notes"]) and any("g_DmfModuleCrashDump" in n for n in bc["notes"])
+
+
+def test_ringbuffer_command(capsys, demo):
+    dump, expected = demo
+    ds = cli_json(capsys, "datasources", dump)
+    self_row = ds[0]
+    by_handle = cli_json(capsys, "ringbuffer", dump, self_row["ring_handle"])
+    # memory holds the pre-crash ring (spec/dmf.md Q-CD-9): same records as the blob, oldest first
+    assert by_handle["records"] == expected["sources"][0]["records"]
+    assert by_handle["present_known"] and by_handle["ring"]["read_index"] == self_row["read_index"]
+    mods = cli_json(capsys, "modules", dump)
+    context = [m["context"] for m in mods["modules"] if m["handle"] == self_row["ring_handle"]][0]
+    by_address = cli_json(capsys, "ringbuffer", dump, context.replace("0x", ""))
+    assert by_address["records"] == by_handle["records"]
+    out = cli(capsys, "ringbuffer", dump, "dmfdemo!g_DmfModuleCrashDump", code=2)
+    assert "not RingBuffer" in out.err
+    out = cli(capsys, "ringbuffer", dump, "0x1234", code=2)
+    assert out.err.startswith("dmfkd: ")
+    out = cli(capsys, "ringbuffer", dump, "zz", code=2)
+    assert "not an address" in out.err
+
+
+# -- corrupt memory: warnings and partial records, never a traceback ---------------------------------
+
+def corrupt_dump(tmp_path, mutate):
+    """The demo dump with bytes of its memory image patched in the file (the crash itself ran on
+    sane memory): mutate(patch, walk) calls patch(va, bytes)."""
+    out = str(tmp_path)
+    run_scenario(demo_scenario(), out)
+    path = os.path.join(out, "MEMORY.DMP")
+    target = DumpFile(path)
+    target.symbols = IsfSymbols.load(os.path.join(out, "driver.isf.json"))
+    from dmfkd.dmf.crashdump import walk_crashdump
+
+    walk = walk_crashdump(target)
+    patches = []
+
+    def patch(va, data):
+        for i in range(len(data)):
+            pa = target.translate(va + i)
+            patches.append((target.page_offset(pa >> 12) + (pa & 0xFFF), data[i:i + 1]))
+
+    mutate(patch, walk)
+    target.close()
+    with open(path, "r+b") as f:
+        for offset, byte in patches:
+            f.seek(offset)
+            f.write(byte)
+    return path
+
+
+def test_corrupt_ring_context(tmp_path, capsys):
+    from dmfkd.layouts import dmf as L
+
+    def mutate(patch, walk):
+        ring = walk.rings[1]
+        layout = L.ring_buffer("x64")
+        # P > N and a ReadPointer off any slot boundary
+        patch(ring.context_address + layout.offsets["ItemsPresentCount"], struct.pack("<I", 99))
+        patch(ring.context_address + layout.offsets["ReadPointer"], struct.pack("<Q", 0x1234))
+
+    dump = corrupt_dump(tmp_path, mutate)
+    summary = cli_json(capsys, "crashdump", dump)
+    assert summary["data_sources"][1]["present"] == 99
+    g = summary["data_sources"][1]["guid"]
+    doc = cli_json(capsys, "crashdump", dump, "--guid", g)
+    assert doc["records"] and any("Q-RB-1" in w for w in doc["warnings"])
+    rb = cli_json(capsys, "ringbuffer", dump, summary["data_sources"][1]["ring_handle"])
+    assert any("ReadPointer" in w for w in rb["warnings"]) and any("Q-RB-1" in w for w in rb["warnings"])
+    assert rb["records"]  # storage order, flagged
+    assert "WARNING" in cli(capsys, "crashdump", dump, "--guid", g).out
+
+
+def test_corrupt_data_source_array(tmp_path, capsys):
+    from dmfkd.layouts import dmf as L
+
+    def mutate(patch, walk):
+        array = L.crashdump_context("x64", "V5").unpack_from(
+            walk.target.read(walk.info.context_address, 168))["DataSource"]
+        ds = L.data_source("x64")
+        # slot 2's ring handle points at nothing; slot 1's key no longer matches its GUID
+        patch(array + 2 * ds.size + ds.offsets["DmfModuleDataSourceRingBuffer"], struct.pack("<Q", 0x00001fff00000008))
+        patch(array + ds.size + ds.offsets["RingBufferEncryptionKey"], b"X" * 8)
+
+    dump = corrupt_dump(tmp_path, mutate)
+    doc = cli_json(capsys, "crashdump", dump)
+    rows = doc["data_sources"]
+    assert rows[2]["capacity"] == "unreadable" and rows[2]["ring_object"] == "unreadable"
+    assert any("encryption key" in w for w in rows[1]["warnings"])
+    assert "unreadable" in cli(capsys, "datasources", dump).out
+    # the blob of slot 2 still decodes with the size the user gives
+    out = cli(capsys, "crashdump", dump, "--guid", rows[2]["guid"], "--entry-size", "48")
+    assert "record(s) of 48 bytes" in out.out
+
+
+def test_null_global(tmp_path, capsys):
+    def mutate(patch, walk):
+        patch(walk.target.symbols.address_of("g_DmfModuleCrashDump"), bytes(8))
+
+    dump = corrupt_dump(tmp_path, mutate)
+    doc = cli_json(capsys, "crashdump", dump)
+    assert any("is NULL" in n for n in doc["notes"]) and doc["data_sources"] == []
+    # blobs are still there and recognised by the key signature
+    assert "ring?" in {b["kind"] for b in doc["blobs"]}
+
+
+def test_corrupt_dmf_object_signature(tmp_path, capsys):
+    def mutate(patch, walk):
+        obj = walk.info.object_address
+        patch(obj + 112, b"\0" * 8)  # Signature
+
+    dump = corrupt_dump(tmp_path, mutate)
+    doc = cli_json(capsys, "crashdump", dump)
+    assert doc["crashdump"]["object"] == "unreadable"
+    assert any("no DMF_OBJECT" in w for w in doc["warnings"])
+
+
+# -- three ways ------------------------------------------------------------------------------------
+
+@pytest.fixture
+def fake_pykd(monkeypatch):
+    import dmfemu.pykd as fake
+
+    monkeypatch.setitem(sys.modules, "pykd", fake)
+    yield fake
+    fake.detach()
+
+
+def run_json(argv, target):
+    buf = io.StringIO()
+    run(argv + ["--format", "json"], Output(buf), target=target)
+    return json.loads(buf.getvalue())
+
+
+def strip_source(doc):
+    return {k: v for k, v in doc.items() if k not in ("source", "length", "notes", "warnings", "lost", "truncated")}
+
+
+def test_three_ways_identical(tmp_path, fake_pykd):
+    from dmfkd.targets.pykd import PykdTarget
+
+    scenario = demo_scenario()
+    live = ScenarioRun(scenario)
+    for op in scenario["operations"]:
+        live.run(op)
+    live_symbols = IsfSymbols(build_isf(live.driver), source="live")
+    out = str(tmp_path)
+    expected = run_scenario(scenario, out)
+    dump_path = os.path.join(out, "MEMORY.DMP")
+    isf = IsfSymbols.load(os.path.join(out, "driver.isf.json"))
+
+    direct = DumpFile(dump_path)
+    direct.symbols = isf
+    fake_pykd.attach(DumpFile(dump_path), isf)
+    post_mortem = PykdTarget()
+    assert not post_mortem.is_live
+    views = {"cli": direct, "pykd-dump": post_mortem}
+    results = {name: {} for name in list(views) + ["pykd-live"]}
+    commands = [["crashdump", "--guid", s["guid"]] for s in expected["sources"]] + [["datasources"], ["modules"]]
+    for name, target in views.items():
+        for argv in commands:
+            results[name][" ".join(argv)] = run_json(argv, target)
+    fake_pykd.attach(EmulatorTarget(live.machine), live_symbols)
+    live_target = PykdTarget()
+    assert live_target.is_live
+    for argv in commands:
+        results["pykd-live"][" ".join(argv)] = run_json(argv, live_target)
+    for argv in commands:
+        key = " ".join(argv)
+        a, b, c = (results[n][key] for n in ("cli", "pykd-dump", "pykd-live"))
+        if argv[0] == "crashdump":
+            assert a["records"] == b["records"] == c["records"] == \
+                [s for s in expected["sources"] if s["guid"] == argv[2]][0]["records"]
+            assert strip_source(a) == strip_source(b) == strip_source(c)
+        else:
+            assert a == b == c, key
