@@ -143,3 +143,30 @@ def test_unreadable_va_names_the_address(x64):
 def test_triage_has_no_physical_memory(x64):
     with pytest.raises(MemoryReadError):
         x64.read_physical(0x1000, 8)
+
+
+# spec/dump-format.md §3.6: the known Windows tag prefixes
+SPEC_PREFIXES = ("f57308df 00afe9c4 b7631941 80cc79cf 4ee76bd8 9276c055 2b4ae195 2b88b710 b0692a5e 5bc8704a "
+                 "54c84888 f87e4a4c c939c73b da82441d 270a33fd 65755a40 00dae7ca bc5c008f 6c7ac389 d03dc06f "
+                 "e83b40d2 9282756a 0f1f53f3").split()
+
+
+def test_known_tag_owners(x64, arm64):
+    from dmfkd.known_tags import owner_of
+
+    assert len(SPEC_PREFIXES) == 23
+    seen = 0
+    for dump in (x64, arm64):
+        for blob in dump.tagged():
+            owner = owner_of(blob.guid)
+            if blob.guid_text[:8] in SPEC_PREFIXES:
+                assert owner and not owner.endswith("?"), blob.guid_text
+                seen += 1
+            else:
+                assert owner is None, blob.guid_text
+    assert seen >= 19
+    assert owner_of("2B4AE195-A64D-4F04-8EDE-7E4F981BD42A") == "nt!GUID_TRIAGEDUMP_DATA"
+    # prefix-only entries (not seen in a real dump) say they are unconfirmed
+    assert owner_of("5bc8704a-0000-0000-0000-000000000000").endswith("?")
+    # a full GUID is known: same prefix, other tail is not Windows' tag
+    assert owner_of("54c84888-0000-0000-0000-000000000000") is None
