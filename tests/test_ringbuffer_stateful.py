@@ -1,14 +1,15 @@
 """Hypothesis state machine: the emulated DMF_RingBuffer (state in emulated memory) against a plain
 index-based reference model written from spec/dmf.md §1.4, checking the invariants of §1.5 and
 §6 items 1-8 after every step. Modes 1 and 2 only (Mode 0 / >= 3 is Q-RB-1, tested separately)."""
-from hypothesis import HealthCheck, settings
+import pytest
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from dmfkd.layouts import dmf as L
 from dmfemu.machine import Machine
 from dmfemu.modules.dmfobject import Dmf
-from dmfemu.modules.ringbuffer import RingBuffer
+from dmfemu.modules.ringbuffer import RingBuffer, RingBufferCorruption
 
 SUCCESS = L.STATUS_SUCCESS
 UNSUCCESSFUL = L.STATUS_UNSUCCESSFUL
@@ -26,8 +27,10 @@ class Model:
         if self.p == self.n:
             if self.mode == 1:
                 return False
-            self.r = (self.r + 1) % self.n
-            self.p -= 1
+            if self.mode == 2:
+                self.r = (self.r + 1) % self.n
+                self.p -= 1
+            # other modes: written anyway, P grows past N (Q-RB-1)
         return True
 
     def write(self, data):
@@ -79,7 +82,9 @@ class Model:
             if r:
                 self.slots[self.n] = old[r - 1]
             self.r = 0
-            self.w = 0 if self.p == self.n else self.p
+            self.w = 0 if self.p == self.n else self.p   # past the end when P > N (Q-RB-1)
+        if self.p > self.n:
+            raise OverflowError("Q-RB-1")
         for i in range(self.p, self.n):
             self.slots[i] = bytes(self.s)
 
@@ -241,3 +246,44 @@ RingBufferMachine.TestCase.settings = settings(
     max_examples=75, stateful_step_count=30, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 TestRingBufferStateMachine = RingBufferMachine.TestCase
+
+
+@settings(max_examples=60, deadline=None)
+@given(mode=st.sampled_from([0, 3, 0xFFFFFFFF]), count=st.integers(1, 4), size=st.integers(1, 5),
+       program=st.lists(st.sampled_from(["write", "write", "write", "read", "enumerate", "reorder"]),
+                        max_size=25))
+def test_q_rb_1_unvalidated_modes_follow_the_model(mode, count, size, program):
+    """Modes 0 / >= 3: writes never fail on a full ring, P counts past N, Enumerate follows the
+    pointers; the first Reorder with P > N is refused after leaving r = 0, w = P (spec/dmf.md Q-RB-1)."""
+    machine = Machine("x64")
+    ring = RingBuffer(Dmf(machine), count, size, mode)
+    model = Model(count, size, mode)
+    layout = L.ring_buffer("x64")
+    for k, op in enumerate(program):
+        if op == "write":
+            payload = bytes([k + 1]) * size
+            assert ring.write(payload) == model.write(payload)
+        elif op == "read":
+            assert ring.read() == model.read()
+        elif op == "enumerate":
+            seen = []
+            ring.enumerate(True, lambda h, va, view, sz, cx: seen.append((va - ring.items_va) // sz) or True)
+            assert seen == model.enumerate(count + 1)
+        else:
+            try:
+                model.reorder()
+                refused = False
+            except OverflowError:
+                refused = True
+            if refused:
+                with pytest.raises(RingBufferCorruption):
+                    ring.reorder(True)
+            else:
+                ring.reorder(True)
+        c = layout.parse(machine.space.read(ring.context_va, layout.size))
+        assert ((c.ReadPointer - c.Items) // size, (c.WritePointer - c.Items) // size,
+                c.ItemsPresentCount) == (model.r, model.w, model.p)
+        raw = machine.space.read(ring.items_va, (count + 1) * size)
+        assert [raw[i * size:(i + 1) * size] for i in range(count + 1)] == model.slots
+        if op == "reorder" and refused:
+            break
