@@ -44,10 +44,13 @@ class RecordDecoder:
 _SIGNED = {"char", "signed char", "short", "int", "long", "long long", "__int64", "__int32", "__int16",
            "__int8", "short int", "long int", "long long int", "signed", "signed int", "signed short",
            "signed long", "CHAR", "SHORT", "INT", "LONG", "LONG64", "LONGLONG", "INT64", "INT32", "INT16",
-           "INT8", "NTSTATUS", "HRESULT", "int8_t", "int16_t", "int32_t", "int64_t"}
-_FLOAT = {"float": "<f", "double": "<d", "FLOAT": "<f", "DOUBLE": "<d"}
-_CHAR_ELEMENTS = {"char", "CHAR", "signed char"}
-_WCHAR_ELEMENTS = {"wchar_t", "WCHAR", "unsigned short", "wchar"}
+           "INT8", "NTSTATUS", "HRESULT", "int8_t", "int16_t", "int32_t", "int64_t",
+           # pykd's spellings of PDB base types (typeInfo(...).name())
+           "Int1B", "Int2B", "Int4B", "Int8B", "Long", "Char"}
+_FLOAT = {"float": "<f", "double": "<d", "FLOAT": "<f", "DOUBLE": "<d", "Float": "<f", "Double": "<d"}
+_CHAR_ELEMENTS = {"char", "CHAR", "signed char", "Char"}
+_WCHAR_ELEMENTS = {"wchar_t", "WCHAR", "unsigned short", "wchar", "WChar"}
+_BOOL = {"bool", "BOOLEAN", "_Bool", "Bool"}
 _ARRAY_RE = re.compile(r"^(.*)\[(\d+)\]$")
 _MAX_DEPTH = 4
 
@@ -80,10 +83,10 @@ class TypeDecoder(RecordDecoder):
 
     def _decode_field(self, type_name: str, size: Optional[int], data: bytes, offset: int, depth: int):
         t = type_name.strip()
-        if size is None:
-            size = 0
+        if not size:
+            return None  # a function, an incomplete type: no bytes to show
         chunk = data[offset:offset + size]
-        if size and len(chunk) < size:
+        if len(chunk) < size:
             return None  # field runs past a partial record
         bit = t.find(" : ")
         if bit >= 0:
@@ -108,7 +111,7 @@ class TypeDecoder(RecordDecoder):
             return struct.unpack(_FLOAT[t], chunk)[0]
         if t in ("_GUID", "GUID") and size == 16:
             return str(uuid.UUID(bytes_le=bytes(chunk)))
-        if t in ("bool", "BOOLEAN", "_Bool") and size == 1:
+        if t in _BOOL and size == 1:
             return bool(chunk[0])
         if size in (1, 2, 4, 8):
             try:
