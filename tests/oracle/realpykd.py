@@ -62,6 +62,7 @@ class PykdRun(NamedTuple):
     returncode: int
     stdout: str
     stderr: str
+    seconds: float = 0.0       # inside the Windows python (run_dmfkd_batch only)
 
 
 def ensure() -> Dict[str, str]:
@@ -112,22 +113,26 @@ def run_module(module: str, args: Sequence[str] = (), timeout: float = 300) -> P
 
 
 def run_dmfkd_batch(invocations: Sequence[Sequence[str]], timeout: float = 600) -> List[PykdRun]:
-    """Run several ``dmfkd`` command lines in ONE Windows python (one Wine start): each is
-    ``dmfkd.cli.main(argv)`` with stdout/stderr captured separately; the pykd session is closed
-    between invocations so each one opens its own dump (like a fresh `python -m dmfkd`)."""
+    """Run several ``dmfkd`` command lines in ONE Windows python (one Wine start): each goes
+    through the CLI's error handling (``dmfkd.cli._main``: ``main`` itself leaves the process with
+    os._exit after a --pykd-dump command, which is right for `python -m dmfkd` but would end the
+    batch) with stdout/stderr captured separately; the pykd session is closed between
+    invocations so each one opens its own dump (like a fresh `python -m dmfkd`)."""
     script = r'''
-import io, json, sys
+import io, json, sys, time
 import pykd
 from dmfkd import cli
+entry = getattr(cli, "_main")
 argvs = json.loads(sys.argv[1])
 results = []
 for argv in argvs:
     out, err = io.StringIO(), io.StringIO()
     real_out, real_err = sys.stdout, sys.stderr
+    started = time.perf_counter()
     sys.stdout, sys.stderr = out, err
     try:
         try:
-            code = cli.main(argv)
+            code = entry(argv)
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
         except BaseException as exc:
@@ -138,7 +143,8 @@ for argv in argvs:
         sys.stdout, sys.stderr = real_out, real_err
         if pykd.isDumpAnalyzing():
             pykd.closeDump()
-    results.append({"code": code, "stdout": out.getvalue(), "stderr": err.getvalue()})
+    results.append({"code": code, "stdout": out.getvalue(), "stderr": err.getvalue(),
+                    "seconds": time.perf_counter() - started})
 sys.stdout.write("\n@@DMFKD-BATCH@@" + json.dumps(results) + "\n")
 '''
     run = run_script(script, [json.dumps([list(a) for a in invocations])], timeout=timeout, name="dmfkd-batch")
@@ -147,7 +153,7 @@ sys.stdout.write("\n@@DMFKD-BATCH@@" + json.dumps(results) + "\n")
         raise AssertionError("dmfkd batch under the real pykd failed (exit %d): %s"
                              % (run.returncode, (run.stderr.strip().splitlines() or ["no output"])[-1]))
     results = json.loads(run.stdout[marker + len("@@DMFKD-BATCH@@"):])
-    return [PykdRun(r["code"], r["stdout"], r["stderr"]) for r in results]
+    return [PykdRun(r["code"], r["stdout"], r["stderr"], r["seconds"]) for r in results]
 
 
 def json_result(run: PykdRun) -> Optional[object]:
