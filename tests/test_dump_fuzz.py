@@ -1,5 +1,6 @@
 """Property tests: random byte mutations and truncations of the real fixtures and of synthetic dumps
 never make DumpFile raise anything but a DmfkdError, and the CLI answers 0 or 2 (one stderr line)."""
+import atexit
 import os
 import shutil
 import struct
@@ -21,6 +22,7 @@ SETTINGS = settings(max_examples=150, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 _WORKDIR = tempfile.mkdtemp(prefix="dmfkd-fuzz-")
+atexit.register(shutil.rmtree, _WORKDIR, True)      # also when the module is only collected
 
 
 def _synthetic():
@@ -173,7 +175,3 @@ def test_cli_exit_0_or_2_with_one_line(case, cmd, fmt):
         assert err.getvalue().startswith("dmfkd: ") and err.getvalue().count("\n") == 1
     else:
         assert err.getvalue() == ""
-
-
-def teardown_module(module):
-    shutil.rmtree(_WORKDIR, ignore_errors=True)
