@@ -143,7 +143,7 @@ class CrashDump(object):
     # -- creation (DMF_CrashDump_Create + DMF_ModuleCreate + Open) --------------------------------
     def __init__(self, driver, config: CrashDumpConfig, *, dmf_version=None,
                  dynamic: bool = False, debug_build: bool = True,
-                 triage_api: bool = True, crash_before_global_assignment: bool = False):
+                 triage_api: bool = True, crash_before_global_assignment: bool = False, parent=None):
         self.driver = driver
         self.machine = driver.machine
         self.space = driver.machine.space
@@ -165,6 +165,7 @@ class CrashDump(object):
         self.orphan = L.file_object_orphan(self.arch)
         self.rings = {}  # type: Dict[int, object]  ring DMFMODULE handle -> ring module code object
         self.module = None
+        self.parent = parent   # a parent DMF module (LiveKernelDump's ChildModulesAdd, spec/dmf.md §3.7)
         self.handle = 0
         self.create_status = None  # type: Optional[int]
         self.open_status = None    # type: Optional[int]
@@ -225,7 +226,8 @@ class CrashDump(object):
             self.create_status = STATUS_INVALID_PARAMETER
             return
         config_bytes = self.cfg_layout.pack(self._config_values(config))
-        self.module = driver.create_module("CrashDump", config_bytes, self.ctx_layout.size, dynamic=self.dynamic)
+        self.module = driver.create_module("CrashDump", config_bytes, self.ctx_layout.size, dynamic=self.dynamic,
+                                           parent=self.parent)
         self.handle = self.module.handle
         self.ctx = self.module.context_va
         self.cfg = self.module.config_va
