@@ -220,3 +220,14 @@ def test_scenario_destroy_and_recreate_moves_the_blob_last(tmp_path):
     assert [b["guid"] for b in expected["blobs"]] == [g2, g1]
     check_blobs(str(tmp_path), expected)
     assert [t["status"] for t in expected["transcript"] if t["op"] == "destroy"] == [0]
+
+
+def test_scenario_errors_are_one_line(tmp_path, capsys):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"crashdump": {"data_source_count": 1, "ring_buffer_maximum_size": 64},
+                                "operations": [{"op": "open", "handle": "a"}, {"op": "create", "handle": "a"}]}))
+    assert cli.main(["scenario", str(path), "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "operation #1 (create)" in err and len(err.strip().splitlines()) == 1
+    path.write_text("[1, 2]")
+    assert cli.main(["scenario", str(path), "-o", str(tmp_path / "o")]) == 2

@@ -313,10 +313,21 @@ class ScenarioRun(object):
 def run_scenario(scenario: dict, out_dir: str) -> dict:
     """Replay `scenario`, write DIR/MEMORY.DMP, DIR/driver.isf.json, DIR/expected.json; return the
     expected document."""
-    os.makedirs(out_dir, exist_ok=True)
-    run = ScenarioRun(scenario)
-    for op in scenario.get("operations", []):
-        run.run(op)
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as exc:
+        raise UsageError("cannot create output directory %s: %s" % (out_dir, exc.strerror or exc))
+    try:
+        run = ScenarioRun(scenario)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise UsageError("scenario: bad driver configuration (%s: %s)" % (type(exc).__name__, exc))
+    for number, op in enumerate(scenario.get("operations", [])):
+        if not isinstance(op, dict):
+            raise UsageError("scenario operation #%d is not an object" % number)
+        try:
+            run.run(op)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise UsageError("scenario operation #%d (%s): %s: %s" % (number, op.get("op"), type(exc).__name__, exc))
     write_isf(os.path.join(out_dir, "driver.isf.json"), run.driver)
     result = run.crash(out_dir)
     expected = run.expected(result)
