@@ -231,3 +231,25 @@ def test_scenario_errors_are_one_line(tmp_path, capsys):
     assert "operation #1 (create)" in err and len(err.strip().splitlines()) == 1
     path.write_text("[1, 2]")
     assert cli.main(["scenario", str(path), "-o", str(tmp_path / "o")]) == 2
+
+
+def test_scenario_short_writes_to_full_rings_lose_the_oldest_record(tmp_path):
+    g = "bbbbbbbb-0000-0000-0000-000000000001"
+    scenario = {
+        "crashdump": {"ring_buffer_data_guid": "bbbbbbbb-0000-0000-0000-000000000002", "buffer_size": 4,
+                      "buffer_count": 2, "data_source_count": 1, "ring_buffer_maximum_size": 64},
+        "operations": [
+            {"op": "write_self", "hex": "01010101"}, {"op": "write_self", "hex": "02020202"},
+            {"op": "write_self", "hex": "0303"},                        # fails, drops 01.. (Q-RB-2)
+            {"op": "open", "handle": "a"},
+            {"op": "create", "handle": "a", "guid": g, "entries": 2, "entry_size": 4},
+            {"op": "write", "handle": "a", "hex": "0a0a0a0a"}, {"op": "write", "handle": "a", "hex": "0b0b0b0b"},
+            {"op": "write", "handle": "a", "hex": "0c0c"},              # fails, drops 0a..
+            {"op": "write", "handle": "a", "hex": "0d0d0d0d0d"},        # BUFFER_OVERFLOW, ring untouched
+        ],
+    }
+    expected = run_scenario(scenario, str(tmp_path))
+    check_blobs(str(tmp_path), expected)
+    records = {s["name"]: [r["hex"] for r in s["records"]] for s in expected["sources"]}
+    assert records == {"self": ["02020202"], "a": ["0b0b0b0b"]}
+    assert [t.get("status") for t in expected["transcript"] if t["op"] == "write"] == [0, 0, 0xC0000001, 0x80000005]

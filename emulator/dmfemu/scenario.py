@@ -60,6 +60,11 @@ class SourceLog(object):
             self.live.popleft()  # DeleteOldestIfFullOnWrite: the creator's documented mode (§2.7)
         self.live.append(bytes(record))
 
+    def failed_write(self, record: bytes) -> None:
+        """A write of the wrong size to a full ring still drops the oldest record (spec/dmf.md Q-RB-2)."""
+        if len(record) != self.entry_size and len(self.live) == self.capacity:
+            self.live.popleft()
+
 
 def _hex(data: bytes) -> str:
     return bytes(data).hex()
@@ -156,8 +161,11 @@ class ScenarioRun(object):
         if kind == "write_self":
             data = bytes.fromhex(op["hex"])
             status = cd.write_self(data)
-            if cdm.nt_success(status) and self.self_log is not None:
-                self.self_log.wrote(data)
+            if self.self_log is not None:
+                if cdm.nt_success(status):
+                    self.self_log.wrote(data)
+                else:
+                    self.self_log.failed_write(data)
             entry["status"] = status
         elif kind == "open":
             self.handles[op["handle"]] = cd.file_create()
@@ -191,8 +199,11 @@ class ScenarioRun(object):
             status, info, _ = cd.ioctl(cdm.IOCTL_DATA_SOURCE_WRITE, data, 0, fo)
             entry.update(status=status, information=info)
             log = self.writers.get(op["handle"])
-            if cdm.nt_success(status) and log is not None:
-                log.wrote(data)
+            if log is not None:
+                if cdm.nt_success(status):
+                    log.wrote(data)
+                elif status == cdm.STATUS_UNSUCCESSFUL:   # reached the ring (shorter than S)
+                    log.failed_write(data)
         elif kind == "open_source":
             fo = self._handle(op)
             guid = parse_guid(op["guid"])
