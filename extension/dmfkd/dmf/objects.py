@@ -81,6 +81,8 @@ class ObjectLayout:
         self.source = source
         self.dmf_version = dmf_version
         self.complete = complete
+        #: the DMF version whose ModuleStateType numbering applies (PreCreate since 1.1.136, §4.3)
+        self.state_version = dmf_version or L.HEAD_VERSION
 
     def has(self, name: str) -> bool:
         return name in self.offsets
@@ -94,7 +96,8 @@ class ObjectLayout:
     @classmethod
     def from_layout(cls, layout, dmf_version, source: str) -> "ObjectLayout":
         offsets = {name: (off, layout.sizes[name]) for name, off in layout.offsets.items()}
-        return cls(offsets, layout.size, source, L.parse_dmf_version(dmf_version), layout.complete)
+        return cls(offsets, layout.size, source, L.parse_dmf_version(dmf_version) if dmf_version else None,
+                   layout.complete)
 
     @classmethod
     def from_symbols(cls, symbols, pointer_size: int) -> Optional["ObjectLayout"]:
@@ -120,7 +123,11 @@ class ObjectLayout:
                 pass
         if "MemoryDmfObject" not in offsets or "Signature" not in offsets:
             return None
-        return cls(offsets, tl.size, "symbols (DMF_OBJECT type)", None, True)
+        layout = cls(offsets, tl.size, "symbols (DMF_OBJECT type)", None, True)
+        # the type's own fields tell its era (spec/dmf.md §0.3, §4.3)
+        if "ModuleConfigMemory" in offsets:
+            layout.state_version = L.V1_1_80 if "ReferenceCountLock" not in offsets else (1, 1, 134)
+        return layout
 
 
 def prefix_families(arch: str) -> List[Tuple[str, int, int]]:
@@ -167,8 +174,7 @@ class DmfObject:
         value = self.field("ModuleState")
         if value is None:
             return None
-        version = self.layout.dmf_version or L.HEAD_VERSION
-        names = {v: k for k, v in L.module_state_values(version).items()}
+        names = {v: k for k, v in L.module_state_values(self.layout.state_version).items()}
         return names.get(value, "state %d" % value)
 
 
@@ -216,11 +222,15 @@ class ObjectReader:
             return sym
         if family == "<=1.1.80":
             self.detected = "<=1.1.80 (prefix)"
-            return ObjectLayout.from_layout(L.dmf_object_prefix(self.arch, L.V1_1_80), None,
-                                            "prefix <=1.1.80 (detected)")
+            layout = ObjectLayout.from_layout(L.dmf_object_prefix(self.arch, L.V1_1_80), None,
+                                              "prefix <=1.1.80 (detected)")
+            layout.state_version = L.V1_1_80
+            return layout
         self.detected = "1.1.81-1.1.134 (prefix)"
-        return ObjectLayout.from_layout(L.dmf_object_prefix(self.arch, L.V1_1_81), None,
-                                        "prefix 1.1.81-1.1.134 (detected)")
+        layout = ObjectLayout.from_layout(L.dmf_object_prefix(self.arch, L.V1_1_81), None,
+                                          "prefix 1.1.81-1.1.134 (detected)")
+        layout.state_version = (1, 1, 134)
+        return layout
 
     def _head_detected(self, window: bytes, offset: int) -> bool:
         """>= 1.1.81 prefix whose word after ClientModuleInstanceName is a size (v1.1.135+), not the
