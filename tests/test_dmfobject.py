@@ -38,7 +38,12 @@ def test_head_object_placement(arch):
     assert obj["Signature"] == 0x12345678
     assert obj["MemoryDmfObject"] == module.handle
     assert read_cstring(machine, obj["ModuleName"]) == "CrashDump"
-    assert obj["ModuleDescriptor.ModuleName"] == obj["ModuleName"]
+    # the descriptor copy starts from DMF's generic descriptor: its name is "Generic" (CORE.c)
+    assert read_cstring(machine, obj["ModuleDescriptor.ModuleName"]) == "Generic"
+    assert machine.pool.tag_of(obj["ModuleDescriptor.CallbacksDmf"]) == b"Dmf2"
+    assert machine.pool.tag_of(obj["ModuleDescriptor.CallbacksWdf"]) == b"Dmf3"
+    assert struct.unpack("<I", machine.space.read(obj["ModuleDescriptor.CallbacksWdf"], 4))[0] == (
+        240 if arch == "x64" else 120)
     assert obj["ModuleConfigSize"] == len(config) == obj["ModuleDescriptor.ModuleConfigSize"]
     assert machine.space.read(obj["ModuleConfig"], len(config)) == config
     assert machine.pool.tag_of(obj["ModuleConfig"]) == b"Dmf1"

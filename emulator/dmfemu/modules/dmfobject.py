@@ -14,7 +14,9 @@ selectable; only the prefix up to ``Signature`` of those versions is known (spec
 their objects fill the prefix of that version (``ModuleConfigMemory`` /
 ``ClientModuleInstanceNameMemory`` WDFMEMORY handles before v1.1.135), keep the rest of the block
 zero (block size = the HEAD size, as the real older size is not tabulated), and keep parent/child
-and collection links in Python only (their offsets are unknown for those versions).
+and collection links in Python only (their offsets are unknown for those versions). HEAD objects
+also get their CallbacksDmf / CallbacksWdf pool blocks (Dmf2 / Dmf3) and a ModuleDescriptor that,
+as in CORE.c, starts from DMF's generic descriptor (ModuleDescriptor.ModuleName -> "Generic").
 
 API::
 
@@ -23,7 +25,8 @@ API::
         .literal(text) -> va                     # string literal in the driver image
         .context_type(module_name, size) -> va   # _WDF_DMF_CONTEXT_<Name>_TYPE_INFO global
         .create_module(module_name, config=b"", context_size=0, instance_name="", parent=None,
-                       parent_device=0, module_options=0, open_option=0, passive=True,
+                       parent_device=0, module_options=DMF_MODULE_OPTIONS_PASSIVE,
+                       open_option=DMF_MODULE_OPEN_OPTION_OPEN_Create, passive=True,
                        dynamic=True, state="Created") -> DmfModule
         .create_collection(modules, client_device=0) -> DmfCollection
         .module_from_handle(handle) -> DmfModule
@@ -43,11 +46,19 @@ from typing import Dict, List, Optional, Sequence
 from dmfkd.layouts import dmf as L
 from dmfemu.wdf import StaticArea, Wdf, WdfMemory
 
-# DMF_MODULE_OPTIONS_* (MOD.h): DISPATCH modules get spin locks, PASSIVE wait locks (spec/dmf.md §1.3).
-DMF_MODULE_OPTIONS_PASSIVE = 0x0000
-DMF_MODULE_OPTIONS_DISPATCH = 0x0001
-DMF_MODULE_OPTIONS_DISPATCH_MAXIMUM = 0x0002
-DMF_MODULE_OPEN_OPTION_OPEN_Create = 1
+# DMF_MODULE_OPTIONS_* and DmfModuleOpenOption (MOD.h): DISPATCH modules get spin locks, PASSIVE
+# wait locks (spec/dmf.md §1.3).
+DMF_MODULE_OPTIONS_PASSIVE = 0x00000001
+DMF_MODULE_OPTIONS_DISPATCH = 0x00000002
+DMF_MODULE_OPTIONS_DISPATCH_MAXIMUM = 0x00000004
+DMF_MODULE_OPTIONS_TRANSPORT_REQUIRED = 0x00000008
+DMF_MODULE_OPEN_OPTION_OPEN_PrepareHardware = 1
+DMF_MODULE_OPEN_OPTION_NOTIFY_PrepareHardware = 2
+DMF_MODULE_OPEN_OPTION_OPEN_D0EntrySystemPowerUp = 3
+DMF_MODULE_OPEN_OPTION_OPEN_D0Entry = 4
+DMF_MODULE_OPEN_OPTION_NOTIFY_D0Entry = 5
+DMF_MODULE_OPEN_OPTION_OPEN_Create = 6
+DMF_MODULE_OPEN_OPTION_NOTIFY_Create = 7
 
 
 class DmfModule:
@@ -247,9 +258,19 @@ class Dmf:
             values["ModuleContext"] = module.context_va   # cached "for debugging" (CORE.c:1320-1333)
         if layout.complete:
             descriptor = L.dmf_object_head(arch)
+            # CORE.c: ModuleDescriptor starts as a copy of DmfModuleDescriptor_Generic (ModuleName
+            # "Generic"); only options, open option, config size and a few hooks are copied from the
+            # module's own descriptor. CallbacksDmf / CallbacksWdf are per-module pool blocks (Dmf2 /
+            # Dmf3, spec/dmf.md §4.1) holding only their Size here (no code to point at).
+            callbacks_dmf = self._pool_copy(L.layout_of(L.DMF_CALLBACKS_DMF, arch).pack(
+                {"Size": descriptor.sizes["InternalCallbacksDmf"]}), L.TAG_CALLBACKS_DMF)
+            callbacks_wdf = self._pool_copy(L.layout_of(L.DMF_CALLBACKS_WDF, arch).pack(
+                {"Size": descriptor.sizes["InternalCallbacksWdf"]}), L.TAG_CALLBACKS_WDF)
             values.update({
                 "ModuleDescriptor.Size": descriptor.sizes["ModuleDescriptor"],
-                "ModuleDescriptor.ModuleName": module.module_name_va,
+                "ModuleDescriptor.ModuleName": self.literal("Generic"),
+                "ModuleDescriptor.CallbacksDmf": callbacks_dmf,
+                "ModuleDescriptor.CallbacksWdf": callbacks_wdf,
                 "ModuleDescriptor.ModuleOptions": module_options,
                 "ModuleDescriptor.OpenOption": open_option,
                 "ModuleDescriptor.ModuleConfigSize": module.config_size,

@@ -56,7 +56,7 @@ import construct as cs
 from dmfkd.errors import LayoutError
 
 __all__ = [
-    "Layout", "parse_dmf_version", "pointer_size", "memory_allocation_alignment",
+    "Layout", "layout_of", "parse_dmf_version", "pointer_size", "memory_allocation_alignment",
     "ring_buffer", "dmf_config_ring_buffer", "data_source", "crashdump_context",
     "crashdump_context_for_dmf", "crashdump_context_version", "crashdump_context_label_for_dmf",
     "crashdump_config", "crashdump_config_nested", "crashdump_config_for_dmf", "dmf_object",
@@ -935,6 +935,11 @@ LIVEKERNELDUMP_INPUT_BUFFER = _Spec("LIVEKERNELDUMP_INPUT_BUFFER", [
 # --------------------------------------------------------------------------------------------------
 # Accessors
 # --------------------------------------------------------------------------------------------------
+
+def layout_of(spec: _Spec, arch: str) -> Layout:
+    """The Layout of any public spec (e.g. ``DMF_CALLBACKS_WDF``) for an architecture."""
+    return _layout(spec, arch)
+
 
 def ring_buffer(arch: str) -> Layout:
     """RING_BUFFER = DMF_CONTEXT_RingBuffer (spec/dmf.md §1.2)."""
