@@ -249,6 +249,9 @@ def test_ioctl_create():
     assert (ring.item_count, ring.item_size, ring.mode) == (4, 8, 2)
     rb = cd.driver.dmf.module_from_handle(ring.handle)
     assert rb.instance_name == "DataSourceRingBuffer" and rb.field("ParentDevice") == cd.driver.device
+    # a dynamic module parented to the WDFDEVICE: in no module list (spec/dmf.md §4.4)
+    assert rb.field("DynamicModuleImmediate") == 1 and rb.parent is None and rb.field("DmfObjectParent") == 0
+    assert rb.module_name == "RingBuffer" and cd.pool_tag(ring.items_va) == b"RBMo"
     record = cd.kernel.record_fields(cd.record_va(1))
     assert (record["State"], record["Reason"]) == (1, 2)
     assert record["CallbackRoutine"] == cd.driver.machine.symbol(
