@@ -123,3 +123,20 @@ def test_context_type_at_given_va_and_two_wdf_instances():
     assert L.wdf_object_context_type_info("x64").unpack_from(machine.space.read(va, 40))["ContextSize"] == 168
     other = Wdf(machine)
     assert other.static.base != wdf.static.base
+
+
+@pytest.mark.parametrize("arch", ["x64", "x86"])
+def test_context_type_from_object_attributes_uses_first_header(arch):
+    machine = Machine(arch)
+    wdf = Wdf(machine)
+    type_info = wdf.context_type("DMF_DEVICE_CONTEXT", 56 if arch == "x64" else 28)
+    mem = wdf.memory_create(0x30, b"Test", context_type_info_va=type_info, context_size=56)
+    header = L.wdf_context_header(arch)
+    first = header.unpack_from(machine.space.read(mem.first_header_va, header.size))
+    assert first["ContextTypeInfo"] == type_info and first["Object"] == mem.fx_object_va
+    context_va = mem.first_header_va + (48 if arch == "x64" else 24)
+    assert wdf.find_context(mem, type_info) == context_va
+    # the inline context lies inside the object's pool block and is zeroed
+    block = machine.pool.block_of(mem.fx_object_va)
+    assert block.va <= context_va and context_va + 56 <= block.va + block.size
+    assert machine.space.read(context_va, 56) == bytes(56)
