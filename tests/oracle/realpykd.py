@@ -107,6 +107,11 @@ def run_script(source: str, args: Sequence[str] = (), timeout: float = 300, name
         os.remove(path)
 
 
+def run_file(path: str, args: Sequence[str] = (), timeout: float = 300) -> PykdRun:
+    """Run a Python file (as __main__) with the real pykd, initialised, no dump loaded."""
+    return _run("script", env.wine_path(path), list(args), timeout)
+
+
 def run_module(module: str, args: Sequence[str] = (), timeout: float = 300) -> PykdRun:
     """`python -m module args...` with the real pykd (e.g. run_module("dmfkd", ["--pykd-dump", d, "tags"]))."""
     return _run("module", module, list(args), timeout)

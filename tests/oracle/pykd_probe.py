@@ -1,0 +1,133 @@
+"""A probe of every pykd call dmfkd makes (extension/dmfkd/targets/pykd.py), run unchanged against
+the real pykd 0.3.4.15 (Windows CPython 3.9 under Wine) and against dmfemu.pykd, the stand-in.
+
+Each call becomes one record {"call", "type", "value"} or {"call", "exception", "mro", "message"};
+values are made comparable (bytes -> length + sha1, enum -> str). Only the standard library and the
+module passed as `pykd` are used: this file runs inside the Windows python too.
+"""
+import hashlib
+import json
+import os
+import re
+
+ENUMTAG_HEADER = re.compile(r"^\{([0-9A-Fa-f-]+)\}\s+-\s+0x([0-9A-Fa-f]+)\s+bytes\s*$")
+
+
+def _describe(value):
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, int) and 0 <= v < 256 for v in value) \
+            and len(value) > 16:
+        raw = bytes(value)
+        return {"type": type(value).__name__, "len": len(raw), "sha1": hashlib.sha1(raw).hexdigest()}
+    if isinstance(value, (list, tuple)):
+        return {"type": type(value).__name__, "value": [_plain(v) for v in value]}
+    return {"type": type(value).__name__, "value": _plain(value)}
+
+
+def _plain(value):
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int) and type(value) in (int, bool):
+        return value
+    if isinstance(value, int):          # boost.python enums are int subclasses
+        return "%s(%d)" % (str(value), int(value))
+    return str(value)
+
+
+def _call(records, pykd, label, func, *args):
+    try:
+        value = func(*args)
+    except Exception as exc:  # every pykd failure is recorded, never raised
+        records.append({"call": label, "exception": type(exc).__name__,
+                        "mro": [c.__name__ for c in type(exc).__mro__[:3]],
+                        "message": str(exc)})
+        return None
+    record = {"call": label}
+    record.update(_describe(value))
+    records.append(record)
+    return value
+
+
+def probe_dump(pykd, path, reads, physical):
+    """Records for one dump: open it, query it like dmfkd does, close it."""
+    records = []
+    call = lambda label, func, *args: _call(records, pykd, label, func, *args)  # noqa: E731
+    call("isDumpAnalyzing (before)", pykd.isDumpAnalyzing)
+    call("loadDump", pykd.loadDump, path)
+    call("isDumpAnalyzing", pykd.isDumpAnalyzing)
+    call("isKernelDebugging", pykd.isKernelDebugging)
+    call("isWindbgExt", pykd.isWindbgExt)
+    call("ptrSize", pykd.ptrSize)
+    call("getCPUType", pykd.getCPUType)
+    call("bugCheckData", pykd.bugCheckData)
+    version = call("getSystemVersion", lambda: type(pykd.getSystemVersion()).__name__)
+    if version is not None:
+        info = pykd.getSystemVersion()
+        call("getSystemVersion().buildNumber", lambda: info.buildNumber)
+        call("getSystemVersion().win32Major/Minor", lambda: (info.win32Major, info.win32Minor))
+    tags = call("enumTagged", pykd.enumTagged) or []
+    for guid in sorted(set(tags), key=tags.index):
+        call("loadTaggedBuffer(%s)" % guid, pykd.loadTaggedBuffer, guid)
+    if tags:
+        call("loadTaggedBuffer(upper)", pykd.loadTaggedBuffer, tags[0].upper())
+        call("loadTaggedBuffer({braced})", pykd.loadTaggedBuffer, "{%s}" % tags[0])
+    call("loadTaggedBuffer(missing)", pykd.loadTaggedBuffer, "00000000-0000-0000-0000-000000000099")
+    call("loadTaggedBuffer(not a guid)", pykd.loadTaggedBuffer, "not-a-guid")
+    for va, size in reads:
+        call("loadBytes(0x%x, %d)" % (va, size), pykd.loadBytes, va, size)
+    for pa, size in physical:
+        call("loadBytes(0x%x, %d, phys)" % (pa, size), pykd.loadBytes, pa, size, True)
+    text = call("dbgCommand(.enumtag) type", lambda: type(pykd.dbgCommand(".enumtag")).__name__)
+    if text is not None:
+        headers = []
+        for line in (pykd.dbgCommand(".enumtag") or "").splitlines():
+            match = ENUMTAG_HEADER.match(line.strip())
+            if match:
+                headers.append((match.group(1).lower(), int(match.group(2), 16)))
+        records.append({"call": "dbgCommand(.enumtag) headers", "type": "list", "value": headers})
+    systems = call("dbgCommand(||) type", lambda: type(pykd.dbgCommand("||")).__name__)
+    if systems is not None:
+        lines = [line for line in (pykd.dbgCommand("||") or "").splitlines() if "dump:" in line.lower()]
+        records.append({"call": "dbgCommand(||) dump file", "type": "str",
+                        "value": [os.path.basename(line.replace("\\", "/")).strip() for line in lines]})
+    call("dbgCommand(x *!g_DmfModuleCrashDump)", pykd.dbgCommand, "x *!g_DmfModuleCrashDump")
+    call("getOffset(dmfdemo!g_DmfModuleCrashDump)", pykd.getOffset, "dmfdemo!g_DmfModuleCrashDump")
+    call("typeInfo(dmfdemo!DMF_OBJECT)", lambda: type(pykd.typeInfo("dmfdemo!DMF_OBJECT")).__name__)
+    call("closeDump", pykd.closeDump)
+    call("isDumpAnalyzing (after close)", pykd.isDumpAnalyzing)
+    return records
+
+
+def probe_session(pykd, missing, not_a_dump, dump):
+    records = []
+    call = lambda label, func, *args: _call(records, pykd, label, func, *args)  # noqa: E731
+    call("loadDump(missing file)", pykd.loadDump, missing)
+    call("loadDump(not a dump)", pykd.loadDump, not_a_dump)
+    call("isDumpAnalyzing (no dump)", pykd.isDumpAnalyzing)
+    # a second loadDump while one is open, then closeDump() until nothing is open
+    call("loadDump(A)", pykd.loadDump, dump)
+    call("loadDump(A) again while open", pykd.loadDump, dump)
+    call("closeDump() #1", pykd.closeDump)
+    call("isDumpAnalyzing after closeDump #1", pykd.isDumpAnalyzing)
+    call("closeDump() #2", pykd.closeDump)
+    call("isDumpAnalyzing after closeDump #2", pykd.isDumpAnalyzing)
+    call("dprint", pykd.dprint, "")
+    call("MemoryException mro", lambda: [c.__name__ for c in pykd.MemoryException.__mro__[:3]])
+    return records
+
+
+def run(pykd, plan):
+    """plan: {"dumps": [{"path", "reads": [[va, n]], "physical": [[pa, n]]}], "missing", "not_a_dump"}"""
+    out = {"session": probe_session(pykd, plan["missing"], plan["not_a_dump"], plan["dumps"][0]["path"]),
+           "dumps": []}
+    for dump in plan["dumps"]:
+        out["dumps"].append(probe_dump(pykd, dump["path"], [tuple(r) for r in dump["reads"]],
+                                       [tuple(p) for p in dump["physical"]]))
+    return out
+
+
+if __name__ == "__main__":
+    import sys
+
+    import pykd as real_pykd
+
+    print("@@PROBE@@" + json.dumps(run(real_pykd, json.loads(sys.argv[1]))))

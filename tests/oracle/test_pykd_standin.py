@@ -1,0 +1,120 @@
+"""The stand-in dmfemu.pykd against the real pykd 0.3.4.15: one probe script (tests/oracle/
+pykd_probe.py) makes every pykd call dmfkd makes, on the same dumps, in both; names, return types,
+values, exception classes (with MRO) and messages must be equal.
+
+Disagreements found are listed in KNOWN with who is right; each is a strict xfail, so fixing the
+stand-in turns it into a failure that asks for the entry to be removed."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from dmfkd.targets.dumpfile import DumpFile
+from oracle import pykd_probe
+
+pytestmark = pytest.mark.oracle
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+TRIAGE_X64 = os.path.join(REPO, "tests", "data", "windows-triage", "triage_x64.dmp")
+TRIAGE_ARM64 = os.path.join(REPO, "tests", "data", "windows-triage", "triage_arm64.dmp")
+
+# call label -> why the two differ (the real pykd is the reference: it is what WinDbg users run)
+KNOWN = {
+    "loadDump(A) again while open":
+        "real: returns the next id (1) and keeps both dumps open (dbgeng opens a second system); "
+        "stand-in raises WaitForEvent 0xd0000147 as spec/real-pykd-under-wine.md says - the spec "
+        "is wrong for this build/sequence; real is right",
+    "isDumpAnalyzing after closeDump #1":
+        "real: closeDump() closes one of the two systems, a dump stays open (True); stand-in False",
+    "dbgCommand(x *!g_DmfModuleCrashDump)":
+        "real: `x` matching nothing prints nothing and dbgCommand returns None; stand-in without "
+        "symbols raises SymbolException('no symbols are loaded for the target')",
+    "getOffset(dmfdemo!g_DmfModuleCrashDump)":
+        "real: DbgException \"Failed to find module 'dmfdemo'\" when the module is not loaded, "
+        "SymbolException 'g_DmfModuleCrashDump symbol is not found' when it is (no PDB); stand-in "
+        "SymbolException 'no symbols are loaded for the target'",
+    "typeInfo(dmfdemo!DMF_OBJECT)":
+        "real: DbgException \"Failed to find module 'dmfdemo'\" / SymbolException \"'DMF_OBJECT' - "
+        "symbol not found\"; stand-in TypeException \"'dmfdemo!DMF_OBJECT' - type not found\"",
+}
+
+
+def _reads(path):
+    with DumpFile(path) as dump:
+        kdbg = dump.header.KdDebuggerDataBlock
+    # a KDBG read, one crossing its end, an unmapped VA, address 0, a zero-length read
+    return [[kdbg, 64], [kdbg + 0x378, 16], [0xFFFFF80099990000, 8], [0, 8], [kdbg, 0]]
+
+
+@pytest.fixture(scope="module")
+def plan(oracle_tmp):
+    directory = os.path.join(str(oracle_tmp), "probe")
+    os.makedirs(directory, exist_ok=True)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([os.path.join(REPO, "extension"), os.path.join(REPO, "emulator")])
+    dumps = [TRIAGE_X64, TRIAGE_ARM64]
+    for arch in ("x64", "x86"):
+        out = os.path.join(directory, "demo-" + arch)
+        subprocess.run([sys.executable, "-m", "dmfemu", "demo", "-o", out, "--arch", arch], check=True,
+                       env=env, stdout=subprocess.DEVNULL, timeout=300)
+        # no driver.isf.json beside it: both sides see a dump without symbols
+        bare = os.path.join(directory, "demo-%s.dmp" % arch)
+        shutil.copy(os.path.join(out, "MEMORY.DMP"), bare)
+        dumps.append(bare)
+    not_a_dump = os.path.join(directory, "not-a-dump.bin")
+    with open(not_a_dump, "wb") as handle:
+        handle.write(b"not a dump " * 100)
+    return {"missing": os.path.join(directory, "missing.dmp"), "not_a_dump": not_a_dump,
+            "dumps": [{"path": p, "reads": _reads(p), "physical": [[0x1000, 16], [0x5000, 8]]} for p in dumps]}
+
+
+@pytest.fixture(scope="module")
+def both(plan, real_pykd):
+    run = real_pykd.run_file(os.path.join(HERE, "pykd_probe.py"), [json.dumps(plan)])
+    marker = run.stdout.find("@@PROBE@@")
+    assert marker >= 0, run.stderr[-2000:]
+    real = json.loads(run.stdout[marker + len("@@PROBE@@"):])
+    import dmfemu.pykd as stand_in
+
+    stand_in.detach()
+    stand_in.initialize()       # the runner initialises the real one the same way
+    try:
+        mine = json.loads(json.dumps(pykd_probe.run(stand_in, plan)))
+    finally:
+        stand_in.detach()
+    return real, mine
+
+
+def _pairs(both):
+    real, mine = both
+    yield "session", real["session"], mine["session"]
+    for index, (a, b) in enumerate(zip(real["dumps"], mine["dumps"])):
+        yield "dump %d" % index, a, b
+
+
+def _differences(both):
+    out = {}
+    for where, real, mine in _pairs(both):
+        assert [r["call"] for r in real] == [r["call"] for r in mine], where
+        for a, b in zip(real, mine):
+            if a != b:
+                out.setdefault(a["call"], []).append((where, a, b))
+    return out
+
+
+def test_every_call_agrees_except_the_known(both):
+    differences = _differences(both)
+    unexplained = {call: diffs for call, diffs in differences.items() if call not in KNOWN}
+    assert not unexplained, json.dumps(unexplained, indent=1)[:4000]
+    calls = {r["call"] for _, real, _ in _pairs(both) for r in real}
+    assert any(c.startswith("loadTaggedBuffer(") for c in calls) and any(c.startswith("loadBytes(") for c in calls)
+
+
+@pytest.mark.parametrize("call", sorted(KNOWN))
+@pytest.mark.xfail(strict=True, reason="known disagreement, see KNOWN (stand-in: helper H6)")
+def test_known_disagreement_is_fixed(both, call):
+    assert call not in _differences(both), KNOWN[call]
