@@ -175,13 +175,21 @@ def _nonzero_extent(data, start: int, end: int) -> int:
 
 
 def _zero_record_indexes(data, size: int, count: int, limit: int = 8) -> List[int]:
+    """Indexes of all-zero records among the first `count`: a C-level search for `size` zero bytes,
+    kept when it starts on a record boundary (no per-record Python loop)."""
     zero = bytes(size)
     found = []
-    for i in range(count):
-        if data[i * size:(i + 1) * size] == zero:
-            found.append(i)
-            if len(found) >= limit:
-                break
+    end = count * size
+    pos = 0
+    while len(found) < limit:
+        hit = data.find(zero, pos, end)
+        if hit < 0:
+            break
+        if hit % size == 0:
+            found.append(hit // size)
+            pos = hit + size
+        else:
+            pos = (hit // size + 1) * size
     return found
 
 
@@ -210,7 +218,8 @@ def decode_crash_blob(blob, guid, entry_size: int, capacity: Optional[int] = Non
     head_len = min(s, length)
     head_raw = bytes(raw[:head_len])
     head = xor_with_key(head_raw, key)
-    data = head + bytes(raw[head_len:]) if length > head_len else head
+    # one copy of the blob: the decoded first record joined to a view of the rest
+    data = b"".join((head, memoryview(raw)[head_len:])) if length > head_len else head
 
     full, rem = divmod(length, s)
     truncated = False
