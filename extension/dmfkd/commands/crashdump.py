@@ -261,11 +261,12 @@ def summary_report(target, walk: Optional[CrashDumpWalk], args) -> Report:
     title = "DMF CrashDump"
     footer = []
     if info is not None:
-        title = ("DMF CrashDump %s: handle %s, DMF_OBJECT %s, context %s (%s), config %s, component %s, "
-                 "%s data source(s)" % (info.symbol, hex_or(info.handle), hex_or(info.object_address),
-                                         info.context_version, info.context_evidence or "-",
-                                         info.config_variant or "-", info.component_name,
-                                         info.data_source_count))
+        parts = [("handle", hex_or(info.handle)), ("DMF_OBJECT", hex_or(info.object_address)),
+                 ("context", None if info.context_version is None else "%s (%s)" % (
+                     info.context_version, info.context_evidence or "-")),
+                 ("config", info.config_variant), ("component", info.component_name),
+                 ("data sources", info.data_source_count)]
+        title = "DMF CrashDump %s: %s" % (info.symbol, ", ".join("%s %s" % (k, v) for k, v in parts if v is not None))
         warnings.extend(info.warnings)
         notes.extend(info.notes)
         for ds in info.data_sources:
