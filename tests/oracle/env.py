@@ -27,8 +27,10 @@ import time
 import zipfile
 from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence
 
-WINE64 = "/usr/lib/wine/wine64"
-WINESERVER = "/usr/lib/wine/wineserver"
+# Debian's 64-bit loader (calling it directly avoids the "wine32 is missing" notice); DMFKD_WINE64 /
+# DMFKD_WINESERVER point elsewhere on other distributions
+WINE64 = os.environ.get("DMFKD_WINE64", "/usr/lib/wine/wine64")
+WINESERVER = os.environ.get("DMFKD_WINESERVER", os.path.join(os.path.dirname(WINE64), "wineserver"))
 # how long our prefix's wineserver stays up after its last client (saves ~0.5 s per Wine run)
 SERVER_LINGER_SECONDS = 20
 MINGW_GCC = "x86_64-w64-mingw32-gcc"
