@@ -373,7 +373,12 @@ def test_three_ways_identical(tmp_path, fake_pykd):
     assert not post_mortem.is_live
     views = {"cli": direct, "pykd-dump": post_mortem}
     results = {name: {} for name in list(views) + ["pykd-live"]}
-    commands = [["crashdump", "--guid", s["guid"]] for s in expected["sources"]] + [["datasources"], ["modules"]]
+    self_guid = expected["sources"][0]["guid"]
+    commands = [["crashdump", "--guid", s["guid"]] for s in expected["sources"]] + [
+        ["crashdump", "--guid", self_guid, "--type", "dmfdemo!DMFDEMO_EVENT", "--last", "4"],
+        ["crashdump", "--all"], ["datasources"], ["modules"]]
+    ring_handle = run_json(["datasources"], direct)[0]["ring_handle"]
+    commands.append(["ringbuffer", ring_handle, "--type", "dmfdemo!DMFDEMO_EVENT"])
     for name, target in views.items():
         for argv in commands:
             results[name][" ".join(argv)] = run_json(argv, target)
@@ -385,9 +390,36 @@ def test_three_ways_identical(tmp_path, fake_pykd):
     for argv in commands:
         key = " ".join(argv)
         a, b, c = (results[n][key] for n in ("cli", "pykd-dump", "pykd-live"))
-        if argv[0] == "crashdump":
-            assert a["records"] == b["records"] == c["records"] == \
-                [s for s in expected["sources"] if s["guid"] == argv[2]][0]["records"]
+        if argv[:2] == ["crashdump", "--all"]:
+            assert [x["records"] for x in a["sources"]] == [x["records"] for x in b["sources"]] == \
+                [x["records"] for x in c["sources"]] == [x["records"] for x in expected["sources"]]
+        elif argv[0] == "crashdump":
+            assert a["records"] == b["records"] == c["records"]
+            if "--type" not in argv:
+                assert a["records"] == [s for s in expected["sources"] if s["guid"] == argv[2]][0]["records"]
+            else:
+                assert a["records"][-1]["Message"].startswith("dmfdemo event")
             assert strip_source(a) == strip_source(b) == strip_source(c)
         else:
             assert a == b == c, key
+
+
+def test_modules_of_a_collection_and_live_bugcheck():
+    from dmfemu.driver import Driver
+    from dmfemu.machine import Machine
+
+    m = Machine("x64")
+    d = Driver(m)
+    top = d.dmf.create_module("LiveKernelDump", b"", 0, state="Opened")
+    d.dmf.create_module("RingBuffer", b"", 64, instance_name="DataBufferSource", parent=top, state="Opened")
+    coll = d.dmf.create_collection([top])
+    target = EmulatorTarget(m, symbols=None)
+    doc = run_json(["modules", "0x%x" % coll.handle], target)
+    assert doc["kind"] == "DMFCOLLECTION"
+    assert [(x["depth"], x["module"], x["instance"]) for x in doc["modules"]] == [
+        (0, "LiveKernelDump", "LiveKernelDump"), (1, "RingBuffer", "DataBufferSource")]
+    assert doc["modules"][1]["detail"].startswith("N=0 S=0")
+    assert run_json(["bugcheck"], target)["code"] is None
+    # the driver image has g_DmfModuleCrashDump but never created the module: said, not guessed
+    doc = run_json(["crashdump"], target)
+    assert doc["data_sources"] == [] and any("is NULL" in n for n in doc["notes"])

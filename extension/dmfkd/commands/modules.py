@@ -2,6 +2,8 @@
 collection (spec/dmf.md §4.3-§4.4): module names, instance names, states, contexts, configs. Default
 root: the driver's CrashDump module (g_DmfModuleCrashDump); its data-source rings are listed under it
 (they are dynamic modules parented to the WDFDEVICE, reachable only through DATA_SOURCE, §4.4)."""
+import os
+import re
 from typing import List
 
 from dmfkd.commands import command
@@ -14,6 +16,13 @@ from dmfkd.errors import DmfkdError, LayoutError, MemoryReadError
 from dmfkd.layouts import dmf as L
 from dmfkd.records import UNREADABLE, ModuleRow, hex_or
 from dmfkd.render import Link, Report
+
+_HANDLE_RE = re.compile(r"^(0x)?[0-9a-fA-F`]+$|^[A-Za-z_][\w.]*![\w]+$")
+
+
+def _looks_like_handle(text: str) -> bool:
+    return bool(_HANDLE_RE.match(text.strip()))
+
 
 COLUMNS = [("tree", "module"), ("instance", "instance"), ("handle", "DMFMODULE"), ("object", "DMF_OBJECT"),
            ("state", "state"), ("context", "context"), ("config_size", "config size"), ("detail", "detail")]
@@ -30,6 +39,9 @@ def _ring_detail(target, arch: str, context: int) -> str:
 
 @command("modules", help="the DMF module tree under a DMFMODULE or DMFCOLLECTION (default: the CrashDump module)")
 def modules(args, session):
+    # one positional inside WinDbg: argparse gives it to DUMP; a handle is not a file (spec/pykd.md §7)
+    if args.root is None and args.dump and not os.path.exists(args.dump) and _looks_like_handle(args.dump):
+        args.root, args.dump = args.dump, None
     target = session.target
     reader = ObjectReader(target, args.dmf_version)
     arch = reader.arch
