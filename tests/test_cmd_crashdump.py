@@ -423,3 +423,14 @@ def test_modules_of_a_collection_and_live_bugcheck():
     # the driver image has g_DmfModuleCrashDump but never created the module: said, not guessed
     doc = run_json(["crashdump"], target)
     assert doc["data_sources"] == [] and any("is NULL" in n for n in doc["notes"])
+
+
+def test_blob_and_memory_disagree(tmp_path, capsys):
+    def mutate(patch, walk):
+        st = walk.rings[2].state
+        patch(st.items + st.item_size * ((st.read_index + 1) % st.items_count), b"\xEE" * 4)
+
+    dump = corrupt_dump(tmp_path, mutate)
+    rows = cli_json(capsys, "crashdump", dump)["data_sources"]
+    doc = cli_json(capsys, "crashdump", dump, "--guid", rows[2]["guid"])
+    assert any("inv. 17" in w and "record(s) 1" in w for w in doc["warnings"])

@@ -75,6 +75,9 @@ def test_round_trip_with_symbols(tmp_path, capsys, case):
         partial = [r for r in doc["records"] if r.get("partial")]
         assert doc["lost"] == lost - len(partial)
         assert doc["truncated"] == (source["blob_length"] < source["capacity"] * source["entry_size"])
+        if not doc["truncated"]:
+            # blob and pre-crash memory agree record for record (spec/dmf.md §6 inv. 17)
+            assert doc["warnings"] == []
     summary = cli_json(capsys, "crashdump", dump)
     assert summary["crashdump"]["context_version"] == expected["context_version"]
     assert summary["crashdump"]["handle"] == "0x%x" % expected["crashdump_handle"]
