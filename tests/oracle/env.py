@@ -110,22 +110,30 @@ def wine_environment() -> Dict[str, str]:
 
 
 def ensure_prefix() -> None:
-    """Create the dedicated Wine prefix once (``wineboot -i`` takes a few seconds the first time)."""
+    """Create the dedicated Wine prefix once (``wineboot -i`` takes a few seconds the first time).
+
+    Our own marker says the prefix is ready: wineserver writes system.reg lazily (when it exits),
+    so that file can still be missing right after a successful wineboot."""
     require_wine()
     env = wine_environment()
-    marker = os.path.join(env["WINEPREFIX"], "system.reg")
+    marker = os.path.join(env["WINEPREFIX"], ".dmfkd-prefix-ready")
     if os.path.exists(marker):
         return
     with cache_lock():
         if os.path.exists(marker):
             return
         try:
-            subprocess.run([WINE64, "wineboot", "-i"], env=env, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, timeout=180, check=False)
+            proc = subprocess.run([WINE64, "wineboot", "-i"], env=env, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=300, check=False)
         except subprocess.TimeoutExpired:
-            raise OracleUnavailable("wineboot -i did not finish within 180 s")
-        if not os.path.exists(marker):
-            raise OracleUnavailable("wineboot -i did not create a Wine prefix in %s" % env["WINEPREFIX"])
+            raise OracleUnavailable("wineboot -i did not finish within 300 s")
+        system32 = os.path.join(env["WINEPREFIX"], "drive_c", "windows", "system32")
+        if proc.returncode != 0 or not os.path.isdir(system32):
+            last = (proc.stderr.decode("utf-8", "replace").strip().splitlines() or ["no output"])[-1]
+            raise OracleUnavailable("wineboot -i failed in %s (exit %d): %s"
+                                    % (env["WINEPREFIX"], proc.returncode, last[:160]))
+        with open(marker, "w") as handle:
+            handle.write("wineboot -i done\n")
 
 
 def _pip_download(args: List[str], what: str) -> None:
