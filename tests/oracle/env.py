@@ -16,7 +16,6 @@ that into a skip.
 import contextlib
 import fcntl
 import glob
-import hashlib
 import os
 import selectors
 import shutil
@@ -259,11 +258,6 @@ def _unzip(archive: str, dest: str) -> None:
         os.rmdir(tmp)
     else:
         os.rename(tmp, dest)
-
-
-def file_sha(path: str) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.sha1(handle.read()).hexdigest()
 
 
 class WineResult(NamedTuple):
