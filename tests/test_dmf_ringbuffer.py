@@ -245,3 +245,29 @@ def test_memory_captured_after_callbacks_is_decoded():
 def test_ring_state_parse_short():
     with pytest.raises(DmfkdError):
         RingState.parse(b"\0" * 10, "x64")
+
+
+# -- hostile input: never a traceback ------------------------------------------------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=600), st.integers(1, 80), st.one_of(st.none(), st.integers(0, 50)),
+       st.one_of(st.none(), st.integers(0, 60)))
+def test_blob_decoder_total(blob, s, n, p):
+    d = decode_crash_blob(blob, G, s, capacity=n, present=p)
+    assert 0 <= d.count and len(d.data) >= sum(len(r) for r in d.records())
+    assert all(len(r) == s for r in d.records()[:-1])
+    try:
+        got, _ = infer_entry_size(blob, G)
+        assert len(blob) % got == 0
+    except DmfkdError:
+        pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(min_size=64, max_size=64), st.binary(max_size=300), st.sampled_from(["x64", "x86"]))
+def test_live_decoder_total(context, storage, arch):
+    d = decode_live_ring(context, storage, arch, guid=G)
+    assert d.count >= 0 and isinstance(d.warnings, list)

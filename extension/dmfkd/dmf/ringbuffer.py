@@ -387,21 +387,30 @@ def check_ring_state(state: RingState, pointer_size: int = 8) -> Tuple[List[str]
     return w, notes
 
 
-def ring_record_order(state: RingState) -> Tuple[List[int], List[str]]:
-    """Storage slots of the live records, oldest first: r, r+1, ... mod N, P of them (§4.5)."""
+def ring_record_order(state: RingState, available_slots: Optional[int] = None) -> Tuple[List[int], List[str]]:
+    """Storage slots of the live records, oldest first: r, r+1, ... mod N, P of them (§4.5). Only slots
+    below `available_slots` (what the storage read holds) are listed, so a hostile N or P never makes
+    the list longer than the bytes behind it."""
     s, n, p = state.item_size, state.items_count, state.items_present_count
     problems = []
     if s <= 0 or n <= 0 or state.items == 0:
         return [], problems
     count = min(p, n)
+    avail = n if available_slots is None else max(0, min(n, available_slots))
     r, wi = state.read_index, state.write_index
     if r is None and wi is not None and p <= n:
         r = (wi - p) % n
         problems.append("record order taken from WritePointer - P (ReadPointer unusable)")
     if r is None:
         problems.append("no usable read/write pointer: records shown in storage order, oldest unknown")
-        return list(range(count)), problems
-    return [(r + k) % n for k in range(count)], problems
+        return list(range(min(count, avail))), problems
+    # slots r .. N-1 then 0 .. r-1, each run cut at what the storage holds
+    order = list(range(r, max(r, min(n, avail)))[:count])
+    if len(order) < count and min(n, avail) >= r:
+        order.extend(range(0, min(r, avail, count - len(order))))
+    elif len(order) < count and r > avail:
+        order.extend(range(0, min(avail, count)))
+    return order, problems
 
 
 def decode_live_ring(ring_context_bytes, storage_bytes, arch: str, guid=None,
@@ -426,7 +435,7 @@ def decode_live_ring(ring_context_bytes, storage_bytes, arch: str, guid=None,
         return RingDecode(guid, max(s, 0), capacity, p, True, False, b"", 0, source="memory",
                           warnings=warnings, notes=notes, state=state)
     storage = bytes(storage_bytes)
-    order, problems = ring_record_order(state)
+    order, problems = ring_record_order(state, -(-len(storage) // s) if s > 0 else 0)
     warnings.extend(problems)
     truncated = False
     need = n * s if s > 0 and n > 0 else 0
