@@ -14,10 +14,10 @@ import io
 import json
 import os
 import uuid
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 from dmfkd.commands import command
-from dmfkd.decode import (RecordDecoder, ascii_text, grep_records, make_decoder, merge_rows, record_dicts,
+from dmfkd.decode import (RecordDecoder, grep_records, make_decoder, merge_rows, record_dicts,
                           records_jsonl)
 from dmfkd.dmf.crashdump import CrashDumpWalk, classify_blobs, walk_crashdump
 from dmfkd.dmf.ringbuffer import RingDecode, cross_check, decode_crash_blob, infer_entry_size

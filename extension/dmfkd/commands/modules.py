@@ -4,7 +4,6 @@ root: the driver's CrashDump module (g_DmfModuleCrashDump); its data-source ring
 (they are dynamic modules parented to the WDFDEVICE, reachable only through DATA_SOURCE, §4.4)."""
 import os
 import re
-from typing import List
 
 from dmfkd.commands import command
 from dmfkd.commands.crashdump import drill
@@ -14,7 +13,7 @@ from dmfkd.dmf.objects import ObjectReader
 from dmfkd.dmf.ringbuffer import RingState
 from dmfkd.errors import DmfkdError, LayoutError, MemoryReadError
 from dmfkd.layouts import dmf as L
-from dmfkd.records import UNREADABLE, ModuleRow, hex_or
+from dmfkd.records import UNREADABLE, hex_or
 from dmfkd.render import Link, Report
 
 _HANDLE_RE = re.compile(r"^(0x)?[0-9a-fA-F`]+$|^[A-Za-z_][\w.]*![\w]+$")
