@@ -9,6 +9,7 @@
 ``records_jsonl`` is the fast path for the default decoder: one ``bytes.hex`` over all records and
 no per-record dict (1,000,000 records per second class, scripts/bench_decode.py).
 """
+import binascii
 import json
 import os
 import re
@@ -227,31 +228,59 @@ def record_dicts(ring, decoder: Optional[RecordDecoder] = None, indexes=None, gu
     return out
 
 
-def records_jsonl(ring, first: int = 0, count: Optional[int] = None) -> str:
-    """JSONL of records [first, first+count) with the default decoder: {"index":i,"hex":"..."} per line.
-    One hex conversion over the whole range and a join; no per-record dict or json.dumps."""
+def _digit_columns(first: int, n: int, width: int) -> List[bytes]:
+    """Column k (most significant first) of the right-aligned decimal numbers first..first+n-1, with
+    spaces for leading zeros: digit patterns repeat with period 10*place, so each column is a slice of
+    a repeated block - no per-number work."""
+    cols = []
+    for k in range(width):
+        place = 10 ** (width - 1 - k)
+        block = b"".join(bytes([48 + d]) * place for d in range(10))
+        offset = (first // place) % 10 * place + first % place
+        col = bytearray((block * ((offset + n) // len(block) + 1))[offset:offset + n])
+        if place > 1 and first < place:
+            lead = min(n, place - first)
+            col[0:lead] = b" " * lead
+        cols.append(bytes(col))
+    return cols
+
+
+def records_jsonl_bytes(ring, first: int = 0, count: Optional[int] = None) -> bytearray:
+    """JSONL of records [first, first+count) with the default decoder, one {"index":i,"hex":"..."} per
+    line. Built without a per-record Python object: one hexlify with a separator byte between records,
+    one replace that turns each separator into the line frame, and the index digits written column by
+    column. The index is right-aligned with spaces (insignificant JSON whitespace) so every line has the
+    same width; a partial last record gets a json.dumps line with "partial": true."""
     end = ring.count if count is None else min(ring.count, first + count)
+    out = bytearray()
     if end <= first:
-        return ""
+        return out
     s = ring.entry_size
     full_end = end
-    tail = ""
+    tail = b""
     if ring.partial_size is not None and end == ring.count:
         full_end = end - 1
-        tail = json.dumps({"index": full_end, "hex": ring.data[full_end * s:full_end * s + ring.partial_size].hex(),
-                           "partial": True}, separators=(",", ":")) + "\n"
+        tail = (json.dumps({"index": full_end, "hex": ring.data[full_end * s:full_end * s + ring.partial_size].hex(),
+                            "partial": True}, separators=(",", ":")) + "\n").encode("ascii")
     n = full_end - first
-    if n <= 0:
-        return tail
-    text = ring.data[first * s:full_end * s].hex()
-    step = 2 * s
-    parts = [None] * (4 * n)  # type: List[Any]
-    parts[0::4] = ['"}\n{"index":'] * n
-    parts[0] = '{"index":'
-    parts[1::4] = map(str, range(first, full_end))
-    parts[2::4] = [',"hex":"'] * n
-    parts[3::4] = [text[i:i + step] for i in range(0, len(text), step)]
-    return "".join(parts) + '"}\n' + tail
+    if n > 0:
+        width = len(str(full_end - 1))
+        head = b'{"index":'
+        pre = head + b" " * width + b',"hex":"'
+        hexed = binascii.hexlify(memoryview(ring.data)[first * s:full_end * s], b"\0", s)
+        out += pre
+        out += hexed.replace(b"\0", b'"}\n' + pre)
+        out += b'"}\n'
+        line = len(pre) + 2 * s + 3
+        for k, col in enumerate(_digit_columns(first, n, width)):
+            out[len(head) + k::line] = col
+    out += tail
+    return out
+
+
+def records_jsonl(ring, first: int = 0, count: Optional[int] = None) -> str:
+    """records_jsonl_bytes as text."""
+    return records_jsonl_bytes(ring, first, count).decode("ascii")
 
 
 def grep_records(ring, text: str, decoder: Optional[RecordDecoder] = None) -> List[int]:
