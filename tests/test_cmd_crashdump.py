@@ -434,3 +434,14 @@ def test_blob_and_memory_disagree(tmp_path, capsys):
     rows = cli_json(capsys, "crashdump", dump)["data_sources"]
     doc = cli_json(capsys, "crashdump", dump, "--guid", rows[2]["guid"])
     assert any("inv. 17" in w and "record(s) 1" in w for w in doc["warnings"])
+
+
+def test_driver_option(capsys, demo):
+    dump, expected = demo
+    out = cli(capsys, "crashdump", dump, "--driver", "otherdrv", code=2)
+    assert "otherdrv" in out.err and len(out.err.strip().splitlines()) == 1
+    doc = cli_json(capsys, "crashdump", dump, "--driver", "DMFDEMO")
+    assert doc["crashdump"]["symbol"] == "DMFDEMO!g_DmfModuleCrashDump"
+    buf = io.StringIO()
+    run(["crashdump", dump, "--driver", "dmfdemo"], Output(buf, dml=True))
+    assert "crashdump --guid %s --driver dmfdemo" % expected["sources"][0]["guid"] in buf.getvalue()

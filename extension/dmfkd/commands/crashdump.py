@@ -196,6 +196,8 @@ def crashdump(args, session):
     if args.raw and not args.guid:
         raise UsageError("--raw needs --guid G")
     walk = walk_crashdump(target, args.driver, args.dmf_version)
+    if walk is None and args.driver:
+        raise DmfkdError("--driver %s: no symbol %s!g_DmfModuleCrashDump" % (args.driver, args.driver))
     decoder = make_decoder(args.type, args.schema, target.symbols) if (args.type or args.schema) else RecordDecoder()
     if args.guid:
         return guid_report(target, walk, args, decoder)

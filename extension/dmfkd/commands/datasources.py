@@ -4,6 +4,7 @@ ring N, S, P and pointers. Needs the driver's symbols (a PDB in WinDbg, --isf of
 from dmfkd.commands import command
 from dmfkd.commands.crashdump import drill
 from dmfkd.dmf.crashdump import walk_crashdump
+from dmfkd.errors import DmfkdError
 from dmfkd.records import hex_or
 from dmfkd.render import Link, Report
 
@@ -19,6 +20,8 @@ MEMORY_FIELDS = [k for k, _ in COLUMNS] + ["ring_object", "read_pointer", "write
 def datasources(args, session):
     target = session.target
     walk = walk_crashdump(target, args.driver, args.dmf_version)
+    if walk is None and args.driver:
+        raise DmfkdError("--driver %s: no symbol %s!g_DmfModuleCrashDump" % (args.driver, args.driver))
     if walk is None:
         line = ("no DMF CrashDump in %s: no g_DmfModuleCrashDump symbol (data sources need the driver's "
                 "symbols; blobs alone: dmfkd crashdump)" % target.name)
