@@ -186,6 +186,12 @@ def test_all_and_merge(capsys, demo):
     order = [s["guid"] for s in expected["sources"]]
     firsts = [g for i, g in keys if i == 0]
     assert firsts == order  # ties keep source order
+    assert merged["records"] and not any("no record has" in w for w in merged.get("warnings", []))
+    out = cli(capsys, "crashdump", dump, "--merge-by", "Timestamp")
+    assert "no record has a field 'Timestamp'" in out.out
+    typed = cli_json(capsys, "crashdump", dump, "--merge-by", "Timestamp", "--type", "dmfdemo!DMFDEMO_EVENT")
+    stamps = [r["Timestamp"] for r in typed["records"] if r["guid"] == order[0]]
+    assert stamps == sorted(stamps) and len(stamps) == len(expected["sources"][0]["records"])
 
 
 def test_usage_errors(capsys, demo):

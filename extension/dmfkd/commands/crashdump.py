@@ -17,8 +17,8 @@ import uuid
 from typing import Any, List, Optional, Tuple
 
 from dmfkd.commands import command
-from dmfkd.decode import (RecordDecoder, grep_records, make_decoder, merge_rows, record_dicts,
-                          records_jsonl)
+from dmfkd.decode import (RecordDecoder, grep_records, make_decoder, merge_rows, parse_field_path,
+                          record_dicts, records_jsonl)
 from dmfkd.dmf.crashdump import CrashDumpWalk, classify_blobs, walk_crashdump
 from dmfkd.dmf.ringbuffer import RingDecode, cross_check, decode_crash_blob, infer_entry_size
 from dmfkd.errors import DmfkdError, TagNotFoundError, UsageError
@@ -367,8 +367,7 @@ def all_records_report(target, walk, args, decoder) -> Report:
         documents.append(doc)
     if args.merge_by:
         rows = merge_rows(per_source, args.merge_by)
-        if per_source and all(r.get(args.merge_by) is None and "." not in args.merge_by for _, rs in per_source for r in rs) \
-                and any(rs for _, rs in per_source):
+        if rows and all(parse_field_path(r, args.merge_by) is None for r in rows):
             warnings.append("no record has a field %r (decode with --type or --schema)" % args.merge_by)
     else:
         rows = []
