@@ -8,8 +8,12 @@ Structure offsets are Windows 10 19041 x64's where dbgeng takes them from the KD
 ``Offset*``/``Size*`` fields tell the debugger where to look, so using the real build's values keeps
 the emulated objects readable with real symbols too); field positions of KDDEBUGGER_DATA64 follow
 the public KDDEBUGGER_DATA64 declaration (the DEBUG_DATA_* indices of dbgeng.h are these offsets;
-spec/dump-format.md §1.6). Every structure is built once per machine; each call refreshes the
-loaded-module list so images added later are listed too.
+spec/dump-format.md §1.6). x86 machines get the same block with sign-extended 32-bit pointers and
+PAE set, over self-consistent x86 offsets. Every structure is built once per machine; each call
+refreshes the loaded-module list so images added later are listed too.
+
+What dbgeng 10.0.15063 still prints on these dumps, and why, is listed in
+tests/oracle/test_dbgeng_synthetic.py (EXPECTED_MESSAGES).
 """
 import struct
 from typing import Dict, List, Optional, Tuple
@@ -55,18 +59,16 @@ X64_OFFSETS = {
     "OffsetEprocessDirectoryTableBase": 0x28, "SizePrcb": 0xAF00, "OffsetPrcbDpcRoutine": 0x312A,
     "OffsetPrcbCurrentThread": 0x8, "OffsetPrcbMhz": 0x44, "OffsetPrcbCpuType": 0x40,
     "OffsetPrcbVendorString": 0x8590, "OffsetPrcbProcStateContext": 0x1F0, "OffsetPrcbNumber": 0x24,
-    "SizeEThread": 0x900, "SizePcr": 0xB080, "OffsetPcrSelfPcr": 0x18, "OffsetPcrCurrentPrcb": 0x20,
+    "SizeEThread": 0x898, "SizePcr": 0xB080, "OffsetPcrSelfPcr": 0x18, "OffsetPcrCurrentPrcb": 0x20,
     "OffsetPcrContainedPrcb": 0x180, "OffsetPrcbProcStateSpecialReg": 0x100, "GdtR0Code": 0x10,
     "GdtR0Data": 0x18, "GdtR0Pcr": 0x0, "GdtR3Code": 0x33, "GdtR3Data": 0x2B, "GdtR3Teb": 0x0,
     "GdtLdt": 0x0, "GdtTss": 0x40, "Gdt64R3CmCode": 0x23, "Gdt64R3CmTeb": 0x53,
     "OffsetPrcbContext": 0x85C0,
 }
-X64_KTHREAD_STACK_LIMIT = 0x30
-X64_KTHREAD_STACK_BASE = 0x38
+X64_KTHREAD_STACK_LIMIT = 0x30              # StackLimit, then StackBase @0x38
 X64_EPROCESS_UNIQUE_PROCESS_ID = 0x440
 X64_EPROCESS_ACTIVE_PROCESS_LINKS = 0x448
 X64_EPROCESS_IMAGE_FILE_NAME = 0x5A8
-X64_SPECIAL_REGISTERS_CR3 = 0x10            # KSPECIAL_REGISTERS.Cr3 (Cr0 @0, Cr4 @0x18)
 KTHREAD_STATE_RUNNING = 2
 
 # KLDR_DATA_TABLE_ENTRY (x64 size 0xA0, x86 0x5C)
@@ -225,7 +227,7 @@ def _build_x64(machine) -> _KernelState:
     state.kernel_base = base
     space.write(base, _pe_headers("x64", base, KERNEL_IMAGE_SIZE, KERNEL_TIMESTAMP, RVA_KEBUGCHECKEX, dll=False,
                                   checksum=KERNEL_CHECKSUM))
-    # x64 `ret` bytes at the saved RIP, so a disassembly at the context's PC shows real code
+    # `int3; ret` at the saved RIP, so a disassembly at the context's PC shows real code
     space.write(base + RVA_KEBUGCHECKEX, b"\xcc\xc3")
 
     globals_va = base + RVA_GLOBALS
