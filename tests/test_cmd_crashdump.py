@@ -451,3 +451,15 @@ def test_driver_option(capsys, demo):
     buf = io.StringIO()
     run(["crashdump", dump, "--driver", "dmfdemo"], Output(buf, dml=True))
     assert "crashdump --guid %s --driver dmfdemo" % expected["sources"][0]["guid"] in buf.getvalue()
+
+
+@pytest.mark.parametrize("extra", [[], ["--last", "3"], ["--grep", "dmfdemo event 3"]])
+def test_jsonl_format_matches_the_json_records(capsys, demo, extra):
+    """--format jsonl (the vectorised writer for contiguous ranges, row rendering otherwise) carries
+    exactly the records of --format json."""
+    path, expected = demo
+    guid = expected["sources"][0]["guid"]
+    doc = cli_json(capsys, "crashdump", path, "--guid", guid, *extra)
+    lines = cli(capsys, "crashdump", path, "--guid", guid, "--format", "jsonl", *extra).out.splitlines()
+    assert [json.loads(line) for line in lines] == [{k: r[k] for k in ("index", "hex")} for r in doc["records"]]
+    assert len(lines) == len(doc["records"]) > 0

@@ -310,6 +310,10 @@ def guid_report(target, walk, args, decoder) -> Report:
                       rows=[doc], columns=[("guid", "GUID"), ("size", "size"), ("hex", "hex")])
     ring = ring_for_guid(target, walk, guid, args.entry_size)
     indexes = selected_indexes(ring, args, decoder)
+    if args.format == "jsonl" and not args.out and type(decoder) is RecordDecoder and _contiguous(indexes):
+        # a million-record ring: the vectorised JSONL writer, no per-record row objects
+        return Report(jsonl=records_jsonl(ring, indexes[0] if indexes else 0, len(indexes)),
+                      warnings=ring.warnings, notes=ring.notes)
     table = args.format == "table" and not args.out
     rows = record_dicts(ring, decoder, indexes, ascii_column=table and type(decoder) is RecordDecoder)
     document = ring.summary()
@@ -345,6 +349,10 @@ def guid_report(target, walk, args, decoder) -> Report:
     footer = [Link("all sources", drill("crashdump", args))]
     return Report(rows=rows, columns=columns, document=document, title=title, warnings=ring.warnings,
                   notes=ring.notes, footer_links=footer)
+
+
+def _contiguous(indexes: List[int]) -> bool:
+    return not indexes or indexes[-1] - indexes[0] + 1 == len(indexes)
 
 
 def all_records_report(target, walk, args, decoder) -> Report:

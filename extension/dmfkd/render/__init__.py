@@ -72,7 +72,7 @@ class Report:
                  document: Any = None, title: Optional[str] = None,
                  notes: Sequence[str] = (), warnings: Sequence[str] = (),
                  footer_links: Sequence[Link] = (), text: Optional[str] = None,
-                 binary: Optional[bytes] = None):
+                 binary: Optional[bytes] = None, jsonl: Optional[str] = None):
         self.rows = rows if rows is not None else []
         self.columns = list(columns) if columns is not None else (
             [(k, k) for k in self.rows[0].keys()] if self.rows else [])
@@ -83,6 +83,7 @@ class Report:
         self.footer_links = list(footer_links)
         self.text = text          # a preformatted body (hexdumps, trees) shown in table view
         self.binary = binary      # raw bytes for --format bin / --save
+        self.jsonl = jsonl        # pre-rendered JSON Lines (large rings), used as is by --format jsonl
 
 
 def _plain(value):
@@ -171,6 +172,8 @@ def render(report: Report, fmt: str, out: Output) -> None:
     elif fmt == "json":
         doc = report.document if report.document is not None else report.rows
         out.write(json.dumps(json_ready(doc), indent=2) + "\n")
+    elif fmt == "jsonl" and report.jsonl is not None:
+        out.write(report.jsonl)
     elif fmt == "jsonl":
         for row in report.rows:
             out.write(json.dumps(json_ready(row), separators=(",", ":")) + "\n")
