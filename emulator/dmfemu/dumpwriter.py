@@ -24,9 +24,11 @@ DEFAULT_SYSTEM_TIME = 133485408000000000
 DEFAULT_SYSTEM_UPTIME = 10 * 60 * 10 ** 7
 
 SUITE_MASK = 0x110                  # VER_SUITE_TERMINAL | VER_SUITE_SINGLEUSERTS, as in the real samples
-TRIAGE_PRCB_PLACEHOLDER = 0x100     # dmfemu models no KPRCB; the area only satisfies "PrcbOffset != 0"
+TRIAGE_PRCB_PLACEHOLDER = 0x100     # no KDBG/PRCB in memory: the area only satisfies "PrcbOffset != 0"
 TRIAGE_MAX_STACK = 0x3000
 KDBG_COPY_MAX = 0x1000
+TRIAGE_BUILD_LAB_MAX = 0x100
+TRIAGE_MAX_DRIVERS = 4096          # bounds the PsLoadedModuleList walk (a corrupt list may not end)
 
 
 class _Pages:
@@ -268,13 +270,135 @@ def write_dump(path, *, arch: str, dump_type: str, pages, dtb: int, bugcheck=(0x
             f.write(region)
         return size
 
-    return _write_triage64(path, page_view, region, header, dtb, kdbg_va, context, triage_blocks)
+    return _write_triage64(path, page_view, region, header, dtb, kdbg_va, context, triage_blocks,
+                           ps_loaded_module_list)
+
+
+def _u16(data: bytes, offset: int) -> int:
+    return int.from_bytes(data[offset:offset + 2], "little")
+
+
+def _u64(data: bytes, offset: int) -> int:
+    return int.from_bytes(data[offset:offset + 8], "little")
+
+
+class _TriageSource:
+    """What a triage dump copies out of memory, located the way the kernel's triage writer does:
+    through the KDBG (KiProcessorBlock[0] -> PRCB -> CurrentThread -> ApcState.Process, with the
+    sizes the KDBG gives; spec/dump-format.md §2.5) and PsLoadedModuleList for the driver list."""
+
+    def __init__(self, pages: _Pages, dtb: int, kdbg_va: int, module_list: int, rsp: int):
+        self.pages, self.dtb = pages, dtb
+        self.kdbg = self._kdbg(kdbg_va)
+        self.prcb_va = self.thread_va = self.process_va = 0
+        self.prcb = self.thread = self.process = b""
+        kd = self.kdbg
+        if len(kd) >= L.KDBG_MIN_SIZE:
+            prcb_array = _u64(kd, L.KDBG_KI_PROCESSOR_BLOCK)
+            head = self.read(prcb_array, 8) if prcb_array else None
+            self.prcb_va = _u64(head, 0) if head else 0
+            self.prcb = self.read(self.prcb_va, _u16(kd, L.KDBG_SIZE_PRCB)) or b""
+            current = L.KDBG_OFFSET_PRCB_CURRENT_THREAD
+            if self.prcb and len(self.prcb) >= _u16(kd, current) + 8:
+                self.thread_va = _u64(self.prcb, _u16(kd, current))
+                self.thread = self.read(self.thread_va, _u16(kd, L.KDBG_SIZE_ETHREAD)) or b""
+            apc_process = _u16(kd, L.KDBG_OFFSET_KTHREAD_APC_PROCESS)
+            if self.thread and len(self.thread) >= apc_process + 8:
+                self.process_va = _u64(self.thread, apc_process)
+                self.process = self.read(self.process_va, _u16(kd, L.KDBG_SIZE_EPROCESS)) or b""
+        self.stack = self._stack(rsp)
+        self.drivers = self._drivers(module_list)
+
+    def kernel_blocks(self) -> List[Tuple[int, bytes]]:
+        """Data blocks the kernel adds to every minidump before the drivers' ones (the real
+        triage_x64 sample maps nt's header page): the kernel image's headers, so the debugger can
+        check the module's timestamp, and the NtBuildLab string ("Built by:")."""
+        out = []
+        if len(self.kdbg) < L.KDBG_MIN_SIZE:
+            return out
+        kern_base = _u64(self.kdbg, L.KDBG_KERN_BASE)
+        header = self.read(kern_base, PAGE_SIZE)
+        if header is not None:
+            out.append((kern_base, header))
+        lab_va = _u64(self.kdbg, L.KDBG_NT_BUILD_LAB)
+        lab = self.read(lab_va, min(TRIAGE_BUILD_LAB_MAX, PAGE_SIZE - (lab_va & 0xFFF))) if lab_va else None
+        if lab is not None and b"\0" in lab:
+            out.append((lab_va, lab[:lab.index(b"\0") + 1]))
+        return out
+
+    def read(self, va: int, size: int) -> Optional[bytes]:
+        if not va or size <= 0:
+            return None
+        return _read_virtual(self.pages, self.dtb, va, size, "x64")
+
+    def _kdbg(self, kdbg_va: int) -> bytes:
+        head = self.read(kdbg_va, 0x18)
+        if head is None or head[L.KDBG_OWNER_TAG_OFFSET:L.KDBG_OWNER_TAG_OFFSET + 4] != b"KDBG":
+            return b""
+        size = min(int.from_bytes(head[L.KDBG_SIZE_OFFSET:L.KDBG_SIZE_OFFSET + 4], "little"), KDBG_COPY_MAX)
+        return self.read(kdbg_va, max(size, 0x18)) or b""
+
+    def _stack(self, rsp: int) -> bytes:
+        """From the saved Rsp up to the thread's InitialStack (else the end of Rsp's page), at most
+        TRIAGE_MAX_STACK bytes: the frames above the bug check, as the real dumps carry them."""
+        if not rsp:
+            return b""
+        end = (rsp | 0xFFF) + 1
+        initial = L.KDBG_OFFSET_KTHREAD_INITIAL_STACK
+        if self.thread and len(self.kdbg) >= L.KDBG_MIN_SIZE and len(self.thread) >= _u16(self.kdbg, initial) + 8:
+            top = _u64(self.thread, _u16(self.kdbg, initial))
+            if rsp < top <= rsp + TRIAGE_MAX_STACK:
+                end = top
+        end = min(end, rsp + TRIAGE_MAX_STACK)
+        out = []
+        va = rsp
+        while va < end:                     # page by page: an unmapped page ends the copy
+            take = min(end - va, PAGE_SIZE - (va & 0xFFF))
+            data = self.read(va, take)
+            if data is None:
+                break
+            out.append(data)
+            va += take
+        return b"".join(out)
+
+    def _drivers(self, head: int) -> List[Tuple[str, dict]]:
+        """(full name, DUMP_DRIVER_ENTRY64 fields) for each PsLoadedModuleList entry."""
+        from dmfemu.kernel import LDR64
+
+        out = []
+        seen = set()
+        link = self.read(head, 8)
+        entry = _u64(link, 0) if link else 0
+        while entry and entry != head and entry not in seen and len(out) < TRIAGE_MAX_DRIVERS:
+            seen.add(entry)
+            raw = self.read(entry, LDR64["size"])
+            if raw is None:
+                break
+            name = ""
+            length, buffer = int.from_bytes(raw[LDR64["full_name"]:LDR64["full_name"] + 2], "little"), \
+                _u64(raw, LDR64["full_name"] + 8)
+            text = self.read(buffer, length) if length else None
+            if text is not None:
+                name = text.decode("utf-16-le", "replace")
+            out.append((name, dict(
+                DllBase=_u64(raw, LDR64["dll_base"]), EntryPoint=_u64(raw, LDR64["entry_point"]),
+                SizeOfImage=int.from_bytes(raw[LDR64["size_of_image"]:LDR64["size_of_image"] + 4], "little"),
+                Flags=int.from_bytes(raw[LDR64["flags"]:LDR64["flags"] + 4], "little"),
+                LoadCount=_u16(raw, LDR64["load_count"]),
+                CheckSum=int.from_bytes(raw[LDR64["checksum"]:LDR64["checksum"] + 4], "little"),
+                TimeDateStamp=int.from_bytes(raw[LDR64["time_date_stamp"]:LDR64["time_date_stamp"] + 4],
+                                             "little"))))
+            entry = _u64(raw, 0)
+        return out
 
 
 def _write_triage64(path, pages: _Pages, region: bytes, header: dict, dtb: int, kdbg_va: int,
-                    context: Optional[dict], triage_blocks) -> int:
-    """Type 4 (§2.5): TRIAGE_DUMP64 at 0x2000, then PRCB placeholder, call stack, KDBG copy, data
-    blocks and their array; `TRGD` at SizeOfDump - 4; secondary data at SizeOfDump."""
+                    context: Optional[dict], triage_blocks, module_list: int) -> int:
+    """Type 4 (§2.5) laid out in the order of the real kernel minidumps: TRIAGE_DUMP64 at 0x2000,
+    PRCB (KDBG.SizePrcb bytes of KiProcessorBlock[0]), process, thread, call stack, KDBG copy,
+    driver list and its string pool, data blocks and their array; `TRGD` at SizeOfDump - 4;
+    secondary data at SizeOfDump. Without a usable KDBG (unit tests' bare page sets) the PRCB is
+    a placeholder that only satisfies "PrcbOffset != 0"."""
     body = bytearray()
     base = L.HEADER64_SIZE + L.TRIAGE_DUMP64.sizeof()
 
@@ -284,21 +408,31 @@ def _write_triage64(path, pages: _Pages, region: bytes, header: dict, dtb: int, 
         body.extend(data)
         return offset
 
-    prcb_offset = place(bytes(TRIAGE_PRCB_PLACEHOLDER))
     rsp = (context or {}).get("Rsp", 0)
-    stack = b""
-    if rsp:
-        stack = _read_virtual(pages, dtb, rsp, min(TRIAGE_MAX_STACK, PAGE_SIZE - (rsp & 0xFFF)), "x64") or b""
-    stack_offset = place(stack if stack else bytes(8))
-    kdbg = b""
-    if kdbg_va:
-        head = _read_virtual(pages, dtb, kdbg_va, 0x18, "x64")
-        if head is not None and head[0x10:0x14] == b"KDBG":
-            size = min(int.from_bytes(head[0x14:0x18], "little"), KDBG_COPY_MAX)
-            kdbg = _read_virtual(pages, dtb, kdbg_va, max(size, 0x18), "x64") or b""
-    kdbg_offset = place(kdbg) if kdbg else 0
+    src = _TriageSource(pages, dtb, kdbg_va, module_list, rsp)
+    prcb_offset = place(src.prcb or bytes(TRIAGE_PRCB_PLACEHOLDER))
+    process_offset = place(src.process) if src.process else 0
+    thread_offset = place(src.thread) if src.thread else 0
+    stack_offset = place(src.stack if src.stack else bytes(8))
+    kdbg_offset = place(src.kdbg) if src.kdbg else 0
+    driver_offset = pool_offset = 0
+    pool_size = 0
+    if src.drivers:
+        entry_size = L.DUMP_DRIVER_ENTRY64.sizeof()
+        driver_offset = place(bytes(entry_size * len(src.drivers)))
+        pool_offset = base + len(body)
+        entries = []
+        for name, fields in src.drivers:
+            text = name.encode("utf-16-le")
+            name_offset = place(len(name).to_bytes(4, "little") + text + b"\0\0")
+            entries.append(L.DUMP_DRIVER_ENTRY64.build(dict(fields, DriverNameOffset=name_offset)))
+        pool_size = base + len(body) - pool_offset
+        body[driver_offset - base:driver_offset - base + entry_size * len(entries)] = b"".join(entries)
+    # the unloaded-driver list: a u64 count, then DUMP_UNLOADED_DRIVERS64 entries; dmfemu unloads
+    # nothing. Without one dbgeng says "Mini Kernel Dump does not contain unloaded driver list".
+    unloaded_offset = place(bytes(8))
     blocks = []
-    for va, data in triage_blocks:
+    for va, data in src.kernel_blocks() + list(triage_blocks):
         data = bytes(data)
         blocks.append(dict(Address=va, Offset=place(data), Size=len(data)))
     blocks_offset = place(b"".join(L.TRIAGE_DATA_BLOCK64.build(b) for b in blocks)) if blocks else 0
@@ -307,12 +441,14 @@ def _write_triage64(path, pages: _Pages, region: bytes, header: dict, dtb: int, 
 
     # dbgeng maps the data blocks / KDBG copy only when all of BASIC_INFO is claimed (checked with
     # the dbgeng oracle: 0xC27 -> blocks unreadable, 0xCFF -> readable; the real samples carry 0xCFF)
-    fields = (L.TRIAGE_DUMP_BASIC_INFO | (L.TRIAGE_DUMP_DEBUGGER_DATA if kdbg else 0)
+    fields = (L.TRIAGE_DUMP_BASIC_INFO | (L.TRIAGE_DUMP_DEBUGGER_DATA if src.kdbg else 0)
               | (L.TRIAGE_DUMP_DATA_BLOCKS if blocks else 0))
     triage = L.TRIAGE_DUMP64.build(dict(
         SizeOfDump=size_of_dump, ValidOffset=valid_offset, ContextOffset=0x348, ExceptionOffset=0xF00,
-        PrcbOffset=prcb_offset, CallStackOffset=stack_offset, SizeOfCallStack=len(stack),
-        TopOfStack=rsp if stack else 0, DebuggerDataOffset=kdbg_offset, DebuggerDataSize=len(kdbg),
+        UnloadedDriversOffset=unloaded_offset, PrcbOffset=prcb_offset, ProcessOffset=process_offset, ThreadOffset=thread_offset,
+        CallStackOffset=stack_offset, SizeOfCallStack=len(src.stack), TopOfStack=rsp if src.stack else 0,
+        DriverListOffset=driver_offset, DriverCount=len(src.drivers), StringPoolOffset=pool_offset,
+        StringPoolSize=pool_size, DebuggerDataOffset=kdbg_offset, DebuggerDataSize=len(src.kdbg),
         DataBlocksOffset=blocks_offset, DataBlocksCount=len(blocks)))
     size = size_of_dump + len(region)
     header.update(MiniDumpFields=fields, RequiredDumpSpace=size)

@@ -2,8 +2,15 @@
 and virtual/physical reads; on x64 (dmfemu.kernel's KDBG, module list, context) `lm` lists the
 emulated driver at its base, `r` shows the saved registers and dbgeng prints only the messages
 listed in EXPECTED_MESSAGES (each with the reason it cannot go away). x86 the same through
-dmfemu.kernel's x86 (PAE) structures."""
+dmfemu.kernel's x86 (PAE) structures. x64 triage (type 4) dumps, synthetic and `dmfemu demo
+--dump-type triage`: dbgeng opens them as a Mini Kernel Dump, lists the same tags and modules, and
+ReadVirtual of every VA-mapped region (thread, process, stack, KDBG copy, DMF triage data blocks)
+equals DumpFile's reads."""
+import json
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -160,14 +167,144 @@ def test_only_expected_messages(answers, name):
         assert problem_lines(answers[name].command_text(cmd)) == set()
 
 
-@pytest.mark.xfail(strict=True, reason="H1: the triage writer stores a 0x100-byte PRCB placeholder; with "
-                   "dmfemu.kernel's KDBG (SizePrcb 0xAF00) dbgeng refuses the dump: 'ERROR: PRCB only "
-                   "partially present in dump' (OpenDumpFile 0x80070570). Fix: copy KDBG.SizePrcb bytes "
-                   "from KiProcessorBlock[0]")
-def test_emulator_triage_dump_opens(oracle_tmp, dbgeng_oracle):
+# -- triage (type 4): the emulator's kernel minidumps ----------------------------------------------
+# A triage dump carries no image pages, so dbgeng cannot load ntoskrnl.exe from the dump; the real
+# Windows minidumps (tests/data/windows-triage) print exactly this line too.
+TRIAGE_MESSAGES = EXPECTED_MESSAGES | {"Unable to load image \\SystemRoot\\system32\\ntoskrnl.exe, Win32 error 0n2"}
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _kernel_objects(machine):
+    """VAs and sizes of KPRCB, current thread and process as dmfemu.kernel built them."""
+    from dmfemu import kernel
+
+    space = machine.space
+    prcb = space.read_u64(machine.symbol("KiProcessorBlock"))
+    thread = space.read_u64(prcb + kernel.X64_OFFSETS["OffsetPrcbCurrentThread"])
+    process = space.read_u64(thread + kernel.X64_OFFSETS["OffsetKThreadApcProcess"])
+    return dict(prcb=(prcb, kernel.X64_OFFSETS["SizePrcb"]), thread=(thread, kernel.X64_OFFSETS["SizeEThread"]),
+                process=(process, kernel.X64_OFFSETS["SizeEProcess"]))
+
+
+@pytest.fixture(scope="module")
+def triage(oracle_tmp, dbgeng_oracle):
     s = synthetic.build(str(oracle_tmp), "x64", "triage")
-    answer = dbgeng_oracle.query_one(s.path, commands=["r"])
+    objects = _kernel_objects(s.machine)
+    state = s.machine._dmfemu_kernel
+    thread, thread_size = objects["thread"]
+    process, process_size = objects["process"]
+    reads = [(thread, 0x40), (thread + thread_size - 8, 8), (process, 0x40), (process + process_size - 8, 8),
+             (state.context["Rsp"], 0x80), (state.kdbg_va, 0x380), (state.kernel_base, 0x400)]
+    # not in a triage dump: the PRCB (dbgeng does not map it), image bytes, pool outside the regions
+    unmapped = [objects["prcb"][0], s.driver_base, thread + thread_size, process - 8]
+    answer = dbgeng_oracle.query_one(s.path, reads=reads + [(va, 8) for va in unmapped],
+                                     commands=["lm", "r", ".enumtag"], modules=True, regs=True)
+    return s, reads, unmapped, answer
+
+
+def test_emulator_triage_dump_opens(triage):
+    s, _, _, answer = triage
     assert answer.opened, answer.open_text
+    assert answer.open["wait_hr"] == 0
+    assert answer.open["class"] == 1 and answer.open["qualifier"] == 1024     # DEBUG_KERNEL_SMALL_DUMP
+    assert "Mini Kernel Dump File" in answer.open_text
     assert "PRCB only partially present" not in answer.open_text
+    assert "Built by: 19041.1.amd64fre" in answer.open_text     # NtBuildLab travels as a data block
     with DumpFile(s.path) as dump:
         assert [(t["guid"], t["size"]) for t in answer.tags] == [(b.guid_text, b.size) for b in dump.tagged()]
+        code, params = dump.bugcheck()
+    assert answer.open["bugcheck"] == [code] + list(params)
+
+
+def test_emulator_triage_only_expected_messages(triage):
+    _, _, _, answer = triage
+    assert problem_lines(answer.open_text) == TRIAGE_MESSAGES
+    for cmd in ("lm", "r", ".enumtag"):
+        assert problem_lines(answer.command_text(cmd)) == set(), cmd
+
+
+def test_emulator_triage_driver_list_and_context(triage):
+    s, _, _, answer = triage
+    modules = {m["module"]: (m["base"], m["size"]) for m in answer.modules}
+    assert modules == {name: image for name, image in s.machine.images.items()}
+    context = s.machine._dmfemu_kernel.context
+    assert answer.regs["ip"] == context["Rip"] and answer.regs["sp"] == context["Rsp"]
+    assert "rip=%016x" % context["Rip"] in answer.command_text("r")
+
+
+def test_emulator_triage_reads_equal(triage):
+    s, reads, unmapped, answer = triage
+    assert len(answer.reads) == len(reads) + len(unmapped)
+    with DumpFile(s.path) as dump:
+        for (va, size), reply in zip(reads, answer.reads):
+            assert reply["hr"] == 0, hex(va)
+            assert bytes.fromhex(reply["hex"]) == dump.read(va, size) == s.machine.space.read(va, size)
+        for va, reply in zip(unmapped, answer.reads[len(reads):]):
+            assert reply["hr"] != 0, hex(va)
+            with pytest.raises(MemoryReadError):
+                dump.read(va, 8)
+
+
+@pytest.fixture(scope="module")
+def demo_triage(oracle_tmp, dbgeng_oracle):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([os.path.join(REPO, "extension"), os.path.join(REPO, "emulator")])
+    directory = os.path.join(str(oracle_tmp), "dbgeng-demo-triage")
+    subprocess.run([sys.executable, "-m", "dmfemu", "demo", "-o", directory, "--dump-type", "triage"],
+                   check=True, env=env, stdout=subprocess.DEVNULL, timeout=300)
+    path = os.path.join(directory, "MEMORY.DMP")
+    with open(os.path.join(directory, "expected.json")) as handle:
+        expected = json.load(handle)
+    ranges = [(item["address"], item["size"]) for item in expected["triage_ranges"]]
+    with DumpFile(path) as dump:
+        regions = dump.triage_regions()
+    # every region DumpFile maps, at both ends, besides the driver's own triage ranges
+    edges = [(start, min(0x40, end - start)) for start, end, _ in regions]
+    edges += [(end - 8, 8) for start, end, _ in regions if end - start >= 8]
+    past = [end for _, end, _ in regions if not any(s <= end < e for s, e, _ in regions)]
+    answer = dbgeng_oracle.query_one(path, reads=ranges + edges + [(va, 1) for va in past],
+                                     commands=["lm", ".enumtag"], modules=True)
+    return path, expected, ranges, edges, past, answer
+
+
+def test_demo_triage_opens_with_only_expected_messages(demo_triage):
+    path, expected, _, _, _, answer = demo_triage
+    assert answer.opened, answer.open_text
+    assert answer.open["qualifier"] == 1024
+    assert problem_lines(answer.open_text) == TRIAGE_MESSAGES
+    assert problem_lines(answer.command_text("lm")) == set()
+    modules = {m["module"]: m["base"] for m in answer.modules}
+    assert modules[expected["module"]] == expected["image_base"]
+
+
+def test_demo_triage_tags_equal(demo_triage):
+    path, expected, _, _, _, answer = demo_triage
+    with DumpFile(path) as dump:
+        mine = [(b.guid_text, b.size) for b in dump.tagged()]
+        assert [(t["guid"], t["size"]) for t in answer.tags] == mine
+        assert mine == [(b["guid"], b["length"]) for b in expected["blobs"]]
+        for guid, _, data in answer.tag_bytes():
+            assert data == dump.read_tagged(guid)
+    # .enumtag prints each GUID (with its display quirk: the last hyphen missing)
+    text = answer.command_text(".enumtag").upper()
+    for guid, _ in mine:
+        assert "{%s%s}" % (guid[:23].upper(), guid[24:].upper()) in text
+
+
+def test_demo_triage_data_blocks_read_equal(demo_triage):
+    """The DMF triage data (TriageDumpDataAdd ranges) and every region dmfkd maps: dbgeng's
+    ReadVirtual returns DumpFile's bytes; the byte after a region is unreadable in both."""
+    path, expected, ranges, edges, past, answer = demo_triage
+    assert ranges and answer.reads
+    replies = answer.reads
+    with DumpFile(path) as dump:
+        for (va, size), reply in zip(ranges + edges, replies):
+            assert reply["hr"] == 0, hex(va)
+            assert bytes.fromhex(reply["hex"]) == dump.read(va, size)
+        for va, reply in zip(past, replies[len(ranges) + len(edges):]):
+            assert reply["hr"] != 0, hex(va)
+            with pytest.raises(MemoryReadError):
+                dump.read(va, 1)
+    for item, reply in zip(expected["triage_ranges"], replies):
+        if "hex" in item:                  # what the driver put there at setup time
+            assert reply["hex"] == item["hex"]

@@ -352,6 +352,61 @@ TRIAGE_DUMP_DATAPAGE = 0x200
 TRIAGE_DUMP_DEBUGGER_DATA = 0x400
 TRIAGE_DUMP_DATA_BLOCKS = 0x800
 
+# DUMP_DRIVER_ENTRY64 of a triage dump's driver list (§2.5): u32 DriverNameOffset (file offset of
+# a DUMP_STRING: u32 length in WCHARs, the name, a NUL), then the loader entry as the debugger's
+# fixed KLDR_DATA_TABLE_ENTRY64 (0x88 bytes; list links and name buffers zero, as in the real
+# triage_x64 sample, TimeDateStamp at +0x80 whatever the running kernel's own layout is)
+DUMP_DRIVER_ENTRY64 = Struct(
+    "DriverNameOffset" / Int32ul,
+    "_pad" / Default(Int32ul, 0),
+    "_links_to_debug_info" / Default(Bytes(0x30), bytes(0x30)),
+    "DllBase" / Int64ul,                    # entry +0x38 = loader entry +0x30
+    "EntryPoint" / Default(Int64ul, 0),
+    "SizeOfImage" / Int64ul,
+    "_names" / Default(Bytes(0x20), bytes(0x20)),
+    "Flags" / Default(Int32ul, 0),
+    "LoadCount" / Default(Int16ul, 0),
+    "_pad2" / Default(Int16ul, 0),
+    "SectionPointer" / Default(Int64ul, 0),
+    "CheckSum" / Default(Int64ul, 0),
+    "TimeDateStamp" / Default(Int64ul, 0),
+)
+
+# KDDEBUGGER_DATA64 fields a triage writer/reader needs (§1.6; public KDDEBUGGER_DATA64 order)
+KDBG_OWNER_TAG_OFFSET = 0x10
+KDBG_SIZE_OFFSET = 0x14
+KDBG_KERN_BASE = 0x18
+KDBG_NT_BUILD_LAB = 0x208
+KDBG_KI_PROCESSOR_BLOCK = 0x218         # u64 VA of KiProcessorBlock[]
+KDBG_OFFSET_KTHREAD_INITIAL_STACK = 0x29E
+KDBG_OFFSET_KTHREAD_APC_PROCESS = 0x2A0
+KDBG_SIZE_EPROCESS = 0x2A8
+KDBG_SIZE_PRCB = 0x2B0
+KDBG_OFFSET_PRCB_CURRENT_THREAD = 0x2B4
+KDBG_SIZE_ETHREAD = 0x2C0
+KDBG_MIN_SIZE = 0x2C2                   # through SizeEThread
+
+# DUMP_FILE_ATTRIBUTES bits (header 0x1050 x64 / 0x8A0 x86; mindumpdef.h, §1.1)
+DUMP_ATTRIBUTE_NAMES = (
+    "HiberCrash", "DumpDevicePowerOff", "InsufficientDumpfileSize", "KernelGeneratedTriageDump",
+    "LiveDumpGeneratedDump", "DumpIsGeneratedOffline", "FilterDumpFile", "EarlyBootCrash",
+    "EncryptedDumpData", "DecryptedDump",
+)
+DUMP_ATTRIBUTE_LIVE_DUMP = 1 << 4
+
+
+def attribute_names(value):
+    """Names of the DUMP_FILE_ATTRIBUTES bits set in `value` (bits without a name as 'bit N');
+    None when the field is the PAGE fill (the kernel's crash writer leaves it unset, §1.1)."""
+    if value is None or value == PAGE_U32:
+        return None
+    names = []
+    for bit in range(32):
+        if value >> bit & 1:
+            names.append(DUMP_ATTRIBUTE_NAMES[bit] if bit < len(DUMP_ATTRIBUTE_NAMES) else "bit %d" % bit)
+    return names
+
+
 # -- secondary data region (§3.1) -----------------------------------------------------------------
 
 DUMP_BLOB_FILE_HEADER = Struct(

@@ -506,11 +506,49 @@ class DumpFile(Target):
             # the stored stack runs upward from TopOfStack ([SAMPLE]: TopOfStack + SizeOfCallStack
             # ends on a page boundary above the saved Rsp)
             add(tri.TopOfStack, tri.CallStackOffset, tri.SizeOfCallStack, self.header_size + 0x28)
+        for va, offset, size, where in self._triage_thread_process(limit):
+            add(va, offset, size, where)
         if tri.DataPageOffset and tri.DataPageAddress:
             add(tri.DataPageAddress, tri.DataPageOffset, tri.DataPageSize, self.header_size + (0x50 if x86 else 0x68))
         regions.sort()
         self._triage_regions = regions
         self._triage_starts = [r[0] for r in regions]
+
+    def _triage_thread_process(self, limit: int) -> List[Tuple[int, int, int, int]]:
+        """(va, file offset, size, field offset) of the current thread and its process, which
+        dbgeng maps at their VAs (checked with the oracle; the PRCB itself it does not map): the
+        thread VA is PRCB.CurrentThread, the process VA KTHREAD.ApcState.Process, offsets and
+        sizes from the dump's own KDBG copy (§1.6, §2.5)."""
+        tri = self.triage
+        ps = self.pointer_size
+        if not (tri.DebuggerDataOffset and tri.PrcbOffset and tri.ThreadOffset) \
+                or tri.DebuggerDataSize < L.KDBG_MIN_SIZE or tri.DebuggerDataOffset + L.KDBG_MIN_SIZE > limit:
+            return []
+        kdbg = self._read_at(tri.DebuggerDataOffset, L.KDBG_MIN_SIZE)
+
+        def u16(offset):
+            return int.from_bytes(kdbg[offset:offset + 2], "little")
+
+        def pointer_at(offset):
+            if offset + ps > limit:
+                return None
+            return int.from_bytes(self._read_at(offset, ps), "little")
+
+        out = []
+        thread_field = u16(L.KDBG_OFFSET_PRCB_CURRENT_THREAD)
+        if thread_field + ps > u16(L.KDBG_SIZE_PRCB):
+            return out
+        thread_va = pointer_at(tri.PrcbOffset + thread_field)
+        thread_size = u16(L.KDBG_SIZE_ETHREAD)
+        if not thread_va:
+            return out
+        out.append((thread_va, tri.ThreadOffset, thread_size, self.header_size + 0x24))
+        process_field = u16(L.KDBG_OFFSET_KTHREAD_APC_PROCESS)
+        if tri.ProcessOffset and process_field + ps <= thread_size:
+            process_va = pointer_at(tri.ThreadOffset + process_field)
+            if process_va:
+                out.append((process_va, tri.ProcessOffset, u16(L.KDBG_SIZE_EPROCESS), self.header_size + 0x20))
+        return out
 
     def triage_regions(self) -> List[Tuple[int, int, int]]:
         """(va_start, va_end, file_offset) of every VA-mapped region of a triage dump."""
