@@ -38,7 +38,7 @@ class Driver(object):
     """One driver image on an emulated machine (dmfemu.machine.Machine)."""
 
     def __init__(self, machine, name: str = "dmfdemo", dmf_version=L.HEAD_VERSION,
-                 ring_factory: Optional[Callable] = None, pool_tag: bytes = b"Demo"):
+                 ring_factory: Optional[Callable] = None, pool_tag: bytes = b"Demo", native_image=None):
         self.machine = machine
         self.space = machine.space
         self.arch = machine.arch
@@ -46,7 +46,11 @@ class Driver(object):
         self.name = name
         self.dmf_version = L.parse_dmf_version(dmf_version)
         self.pool_tag = pool_tag
-        self.base = machine.add_image(name, IMAGE_SIZE)
+        self.native_image = native_image if native_image is not None else _native_image_from_environment(
+            name, self.arch)
+        self.base = machine.add_image(name, _image_size(self.native_image))
+        if self.native_image is not None:
+            _install_native_image(self)
         self.static = W.StaticArea(self.space, self.base + DATA_RVA, IMAGE_SIZE - DATA_RVA)
         self.wdf = W.Wdf(machine, static_area=self.static)
         from dmfemu.modules.dmfobject import Dmf
@@ -179,3 +183,33 @@ class Driver(object):
     def delete_ring_buffer(self, ring) -> None:
         """WdfObjectDelete of the ring module: Close (Q-RB-10) then the object goes away."""
         ring.close()
+
+
+# -- optional native image (dmfemu.pdb): a real PE + PDB for this driver, so dbgeng resolves its
+# symbols and types by name. Without one (the default) nothing below runs.
+
+def _native_image_from_environment(name: str, arch: str):
+    """$DMFEMU_NATIVE_IMAGE (a `<name>.sys` built by dmfemu.pdb.build) when it is this driver's."""
+    import os
+
+    from dmfemu import pdb
+
+    if not os.environ.get(pdb.NATIVE_IMAGE_ENV):
+        return None
+    return pdb.native_image_for(name, arch)
+
+
+def _image_size(native_image) -> int:
+    if native_image is None:
+        return IMAGE_SIZE
+    return max(IMAGE_SIZE, native_image.size_of_image)
+
+
+def _install_native_image(driver: "Driver") -> None:
+    """The native PE headers (with its RSDS debug record) and its sections above IMAGE_SIZE; the
+    emulator's code and data below IMAGE_SIZE are laid out at the RVAs the PDB names."""
+    from dmfemu import kernel
+
+    size = driver.machine.images[driver.name][1]
+    driver.native_image.install(driver.space, driver.base, size, keep_below=IMAGE_SIZE,
+                                timestamp=kernel.DRIVER_TIMESTAMP, checksum=kernel.DRIVER_CHECKSUM)
