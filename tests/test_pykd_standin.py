@@ -101,7 +101,8 @@ def test_version_and_exception_hierarchy():
 def test_boost_enums():
     assert isinstance(pykd.dumpType.KernelFull, int)
     assert str(pykd.dumpType.KernelSmall) == "KernelSmall"
-    assert repr(pykd.dumpType.KernelSmall) == "pykd.dumpType.KernelSmall"
+    assert repr(pykd.dumpType.KernelSmall) == "pykd.pykd.dumpType.KernelSmall"  # observed on the real one
+    assert int(pykd.dumpType.KernelFull) == 1026 and pykd.dumpType.values[1024].name == "KernelSmall"
     assert pykd.CPUType.AMD64.name == "AMD64"
     assert set(pykd.dumpType.names) == {"Small", "Default", "Full", "Image", "KernelSmall", "Kernel", "KernelFull"}
 
@@ -130,13 +131,50 @@ def test_load_and_close_dump(dumps, tmp_path):
     dump_id = pykd.loadDump(dumps["full"])
     assert dump_id == 0 and type(dump_id) is int
     assert pykd.isDumpAnalyzing() is True
-    with pytest.raises(pykd.DbgException) as info:
-        pykd.loadDump(dumps["full"])
-    assert message(info) == "Call IDebugControl::WaitForEvent failed\nHRESULT 0xd0000147"
     assert pykd.closeDump(dump_id) is None
     assert pykd.isDumpAnalyzing() is False
     assert pykd.loadDump(dumps["bitmap"]) == 0
     assert pykd.closeDump() is None
+
+
+def _systems():
+    """`||` as [(current?, id, file)]."""
+    text = pykd.dbgCommand("||") or ""
+    return [(line[0] == ".", int(line[1:4]), line.rsplit(": ", 1)[1]) for line in text.splitlines()]
+
+
+def test_several_dumps_open_at_once(dumps):
+    # observed on the real 0.3.4.15 (tests/oracle/test_pykd_standin.py): a loadDump while another dump
+    # is open opens one more system with the lowest free id and makes it current; closeDump() closes
+    # the current one, closeDump(id) that one; then the lowest remaining id is current
+    pykd.initialize()
+    assert pykd.loadDump(dumps["full"]) == 0
+    assert pykd.loadDump(dumps["x86"]) == 1
+    assert pykd.ptrSize() == 4  # the new one is current
+    assert pykd.loadDump(dumps["bitmap"]) == 2
+    assert _systems() == [(False, 0, dumps["full"]), (False, 1, dumps["x86"]), (True, 2, dumps["bitmap"])]
+    assert pykd.closeDump(1) is None
+    assert _systems() == [(True, 0, dumps["full"]), (False, 2, dumps["bitmap"])]
+    assert pykd.loadDump(dumps["x86"]) == 1  # the freed id again
+    assert pykd.closeDump() is None          # the current one (1)
+    assert pykd.isDumpAnalyzing() is True
+    assert _systems() == [(True, 0, dumps["full"]), (False, 2, dumps["bitmap"])]
+    assert pykd.ptrSize() == 8
+    with pytest.raises(pykd.DbgException) as info:
+        pykd.closeDump(7)
+    assert type(info.value) is pykd.DbgException
+    assert message(info) == "Call IDebugSystemObjects::SetCurrentProcessId failed\nHRESULT 0x80004002"
+    with pytest.raises(OverflowError) as info:
+        pykd.closeDump(-1)
+    assert message(info) == "can't convert negative value to unsigned int"
+    pykd.closeDump()
+    pykd.closeDump()
+    assert pykd.isDumpAnalyzing() is False
+    assert pykd.dbgCommand("||") is None     # no system: no output
+    with pytest.raises(pykd.DbgException) as info:
+        pykd.closeDump()
+    assert message(info) == "Call IDebugClient::TerminateCurrentProcess failed\nHRESULT 0x8000ffff"
+    assert pykd.loadDump(dumps["full"]) == 0
 
 
 def test_load_dump_errors(tmp_path):
@@ -370,7 +408,7 @@ def test_dbg_command(dumps):
     assert pykd.dbgCommand("as !dmftags !py -g -m dmfkd tags") is None  # empty output -> None
     assert pykd.aliases() == {"!dmftags": "!py -g -m dmfkd tags"}
     systems = pykd.dbgCommand("||")
-    assert systems.startswith(". 0 64-bit ") and systems.rstrip().endswith(dumps["bitmap"])
+    assert systems == ".  0 64-bit Kernel bitmap dump: %s\n" % dumps["bitmap"]  # dbgeng's spacing
     assert pykd.dbgCommand(".bugcheck").startswith("Bugcheck code DEADDEAD\nArguments 00001fff`8a3b2c38 ")
     with pytest.raises(pykd.DbgException) as info:
         pykd.dbgCommand("r")
@@ -431,8 +469,9 @@ def test_symbols_and_types():
     assert info.Flags.isBitField() and (info.Flags.bitOffset(), info.Flags.bitWidth()) == (3, 2)
     with pytest.raises(pykd.TypeException):
         info.fieldOffset("Nope")
-    with pytest.raises(pykd.TypeException):
+    with pytest.raises(pykd.SymbolException) as info:
         pykd.typeInfo("dmfdemo!_NOPE")
+    assert type(info.value) is pykd.SymbolException and message(info) == "'_NOPE' - symbol not found"
 
     var = pykd.typedVar("dmfdemo!_DEMO_RECORD", record_va)
     assert var.getAddress() == record_va and var.sizeof() == 48
@@ -448,6 +487,105 @@ def test_symbols_and_types():
     assert pykd.typedVar("UInt4B", [0x11, 0x22, 0x33, 0x44]) == 0x44332211  # pykd test/scripts/typedvar.py
     assert "dmfdemo!g_DemoRecord" in pykd.dbgCommand("x dmfdemo!g_*")
     assert pykd.dbgCommand("x dmfdemo!nothing*") is None
+
+
+# -- which modules are loaded decides the exception (observed on the real 0.3.4.15) -------------------------
+
+def _raised(call, *args):
+    """(exact class name, message) of what call(*args) raises."""
+    try:
+        call(*args)
+    except Exception as exc:  # noqa: the point is to see which class
+        return type(exc).__name__, str(exc)
+    raise AssertionError("%s%r did not raise" % (getattr(call, "__name__", call), args))
+
+
+@pytest.fixture(scope="module")
+def driver_dumps(tmp_path_factory):
+    """Dumps of a machine with a driver image "dmfdemo" (dmfemu.kernel lists it in PsLoadedModuleList),
+    no symbols: what WinDbg sees on a dmfemu demo dump without the PDB."""
+    folder = tmp_path_factory.mktemp("drivers")
+    out = {}
+    for arch in ("x64", "x86"):
+        machine = Machine(arch)
+        machine.add_image("dmfdemo", 0x10000)
+        out[arch] = str(folder / ("%s.dmp" % arch))
+        machine.write_dump(out[arch], "full", BUGCHECK if arch == "x64" else (0xDEADDEAD, 1, 0, 0, 0))
+    return out
+
+
+@pytest.mark.parametrize("arch", ["x64", "x86"])
+def test_module_loaded_without_symbols(driver_dumps, arch):
+    attach_dump(driver_dumps[arch])
+    assert _raised(pykd.getOffset, "dmfdemo!g_DmfModuleCrashDump") == (
+        "SymbolException", "g_DmfModuleCrashDump symbol is not found")
+    assert _raised(pykd.getOffset, "DMFDEMO!g_DmfModuleCrashDump")[0] == "SymbolException"  # case-insensitive
+    assert _raised(pykd.getOffset, "nt!KiBugCheckData") == ("SymbolException", "KiBugCheckData symbol is not found")
+    assert _raised(pykd.getOffset, "nosuch!x") == ("DbgException", "Failed to find module 'nosuch'")
+    assert _raised(pykd.getOffset, "dmfdemo.sys!x") == ("DbgException", "Failed to find module 'dmfdemo.sys'")
+    assert _raised(pykd.getOffset, "ntoskrnl!x") == ("DbgException", "Failed to find module 'ntoskrnl'")
+    assert _raised(pykd.getOffset, "g_DmfModuleCrashDump") == (
+        "SymbolException", "failed to find module for symbol: g_DmfModuleCrashDump")
+    assert _raised(pykd.getOffset, "dmfdemo!") == ("SymbolException", "invalid symbol name: dmfdemo!")
+    assert _raised(pykd.getOffset, "") == ("SymbolException", "invalid symbol name: ")
+    assert _raised(pykd.typeInfo, "dmfdemo!DMF_OBJECT") == ("SymbolException", "'DMF_OBJECT' - symbol not found")
+    assert _raised(pykd.typeInfo, "dmfdemo!DMF_OBJECT*") == ("SymbolException", "DMF_OBJECT symbol is not found")
+    assert _raised(pykd.typeInfo, "dmfdemo!DMF_OBJECT[2]") == ("SymbolException", "DMF_OBJECT symbol is not found")
+    assert _raised(pykd.typeInfo, "DMF_OBJECT") == ("SymbolException", "failed to find module for symbol: DMF_OBJECT")
+    assert _raised(pykd.typeInfo, "nosuch!T") == ("DbgException", "Failed to find module 'nosuch'")
+    assert _raised(pykd.typeInfo, "nt!UInt4B") == ("SymbolException", "'UInt4B' - symbol not found")
+    assert _raised(pykd.sizeof, "dmfdemo!DMF_OBJECT") == ("SymbolException", "'DMF_OBJECT' - symbol not found")
+    assert pykd.typeInfo("UInt4B").size() == 4 and pykd.typeInfo("Char*").size() == pykd.ptrSize()
+    # `x`: nothing found -> None; a module without wildcards that is not loaded -> the command fails
+    for pattern in ("*!g_DmfModuleCrashDump", "dmfdemo!*", "g_Dmf*", "nt!Ki*", ""):
+        assert pykd.dbgCommand(("x " + pattern).strip()) is None, pattern
+    assert _raised(pykd.dbgCommand, "x nosuch!*") == (
+        "DbgException", "Call IDebugControl::ExecuteWide failed\nHRESULT 0x80040205")
+
+
+def test_module_list_of_a_triage_dump():
+    attach_dump(TRIAGE_X64)  # its driver list: ntoskrnl.exe, hal.dll, kd.dll, ... (151 drivers)
+    assert _raised(pykd.getOffset, "dmfdemo!g_DmfModuleCrashDump") == ("DbgException", "Failed to find module 'dmfdemo'")
+    assert _raised(pykd.getOffset, "nt!KiBugCheckData") == ("SymbolException", "KiBugCheckData symbol is not found")
+    assert _raised(pykd.getOffset, "hal!x") == ("SymbolException", "x symbol is not found")
+    assert _raised(pykd.getOffset, "CLFS!x") == ("SymbolException", "x symbol is not found")
+    assert _raised(pykd.typeInfo, "dmfdemo!DMF_OBJECT") == ("DbgException", "Failed to find module 'dmfdemo'")
+    assert _raised(pykd.typeInfo, "nt!_LIST_ENTRY") == ("SymbolException", "'_LIST_ENTRY' - symbol not found")
+    assert _raised(pykd.dbgCommand, "x dmfdemo!*")[0] == "DbgException"
+    assert pykd.dbgCommand("x *!g_DmfModuleCrashDump") is None
+
+
+def test_symbols_module_counts_as_loaded():
+    # a live machine without that image: the ISF's module is the "PDB" of a loaded module
+    machine, record_va, _ = _isf_machine()
+    pykd.attach(EmulatorTarget(machine), IsfSymbols.load(SMALL_ISF))
+    assert pykd.getOffset("DMFDEMO!g_DemoRecord") == record_va
+    assert pykd.getOffset("g_DemoRecord") == record_va  # no module: every module is searched
+    assert _raised(pykd.getOffset, "dmfdemo!g_Missing") == ("SymbolException", "g_Missing symbol is not found")
+    assert _raised(pykd.getOffset, "other!g_DemoRecord") == ("DbgException", "Failed to find module 'other'")
+    assert pykd.typeInfo("_DEMO_RECORD").size() == 48
+    assert _raised(pykd.dbgCommand, "x other!*")[0] == "DbgException"
+
+
+@pytest.mark.parametrize("path,lab", [
+    (TRIAGE_X64, "19041.1.amd64fre.vb_release.191206-1406"),
+    (TRIAGE_ARM64, "22000.1.arm64fre.co_release.210604-1628"),
+])
+def test_system_version_build_string(path, lab):
+    # the real one's str(getSystemVersion()) on these dumps (tests/oracle probe)
+    attach_dump(path)
+    version = pykd.getSystemVersion()
+    assert version.buildString == "Built by: " + lab and version.servicePack == 0
+    assert str(version) == "Major Version: 10\nMinor Version: 0\nBuild: %s\nDescription: Built by: %s\n" % (
+        lab.split(".")[0], lab)
+
+
+def test_alias_listing(dumps):
+    attach_dump(dumps["full"])
+    assert pykd.dbgCommand("al") == "No aliases\n"
+    pykd.dbgCommand("as !dmfzz !py -g -m dmfkd tags")
+    assert pykd.dbgCommand("al") == ("  Alias            Value  \n -------          ------- \n"
+                                     " !dmfzz           !py -g -m dmfkd tags \n")
 
 
 # -- engine-call counting --------------------------------------------------------------------------------------

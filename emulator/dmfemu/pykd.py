@@ -34,7 +34,6 @@ the real pykd knows which lines are guesses):
   (the real one's answer to `r` on a dump without context).
 - ``initialize()`` succeeds the first time (Windows behaviour; under Wine the real one raises
   'CLRCreateInstance failed' but initialises anyway) and raises 'pykd is already initialized' after.
-- ``dumpType``/``CPUType`` numeric values are not known; compare them by name.
 
 Every public function call is counted under its name (``call_counts()``), including output
 (dprint, each write is one engine output call inside WinDbg) and symbol look-ups; object methods
@@ -124,14 +123,15 @@ class _BoostEnum(int):
     name = ""
 
     def __repr__(self) -> str:
-        return "pykd.%s.%s" % (type(self).__name__, self.name)
+        # boost.python registers the enums in the extension module pykd.pykd (observed repr)
+        return "pykd.pykd.%s.%s" % (type(self).__name__, self.name)
 
     def __str__(self) -> str:
         return self.name
 
 
 def _enum(type_name: str, doc: str, members):
-    cls = type(type_name, (_BoostEnum,), {"__doc__": doc, "__module__": "pykd", "values": {}, "names": {}})
+    cls = type(type_name, (_BoostEnum,), {"__doc__": doc, "__module__": "pykd.pykd", "values": {}, "names": {}})
     for name, value in members:
         item = int.__new__(cls, value)
         item.name = name
@@ -142,8 +142,10 @@ def _enum(type_name: str, doc: str, members):
 
 
 CPUType = _enum("CPUType", "type of CPU", [("I386", 0), ("AMD64", 1), ("ARM64", 2), ("ARM", 3)])
-dumpType = _enum("dumpType", "Dump type", [("Small", 0), ("Default", 1), ("Full", 2), ("Image", 3),
-                                           ("KernelSmall", 4), ("Kernel", 5), ("KernelFull", 6)])
+# dbgeng's DEBUG_DUMP_* / DEBUG_KERNEL_*_DUMP qualifiers; user and kernel names share values, and
+# `values` maps each value to the kernel name (observed on the real 0.3.4.15)
+dumpType = _enum("dumpType", "Dump type", [("Small", 1024), ("Default", 1025), ("Full", 1026), ("Image", 1027),
+                                           ("KernelSmall", 1024), ("Kernel", 1025), ("KernelFull", 1026)])
 outputFlag = _enum("outputFlag", "Output flags", [("Normal", 1), ("Error", 2), ("Warning", 4),
                                                   ("Verbose", 8), ("Prompt", 16), ("PromptRegister", 32),
                                                   ("ExtensionWarning", 64), ("Debuggee", 128),
@@ -160,15 +162,48 @@ _DUMP_TYPE = {1: dumpType.KernelFull, 2: dumpType.Kernel, 4: dumpType.KernelSmal
 # ---------------------------------------------------------------------------------------------
 # state and engine-call counting
 
+class _System(object):
+    """One debuggee dbgeng holds (`||` lists them): a target with its symbols."""
+
+    def __init__(self, target, symbols, path: Optional[str], opened_by_us: bool):
+        self.target = target
+        self.symbols = symbols
+        self.path = path
+        self.opened_by_us = opened_by_us
+        self.modules = None  # type: Optional[Dict[str, str]]  (lower-case name -> name), filled on use
+
+
 class _State:
     def __init__(self) -> None:
         self.initialized = False
-        self.target = None
-        self.symbols = None
-        self.dump_path = None       # path of a dump opened by loadDump (closeDump closes it)
-        self.opened_by_us = False
+        # dbgeng keeps every opened dump as a system with an id (loadDump returns it); one is current
+        self.systems = collections.OrderedDict()  # type: Dict[int, _System]
+        self.current = None         # type: Optional[int]
         self.symbol_path = ""
         self.aliases = collections.OrderedDict()  # type: Dict[str, str]
+
+    def system(self) -> Optional[_System]:
+        return self.systems.get(self.current) if self.current is not None else None
+
+    @property
+    def target(self):
+        system = self.system()
+        return system.target if system is not None else None
+
+    @property
+    def symbols(self):
+        system = self.system()
+        return system.symbols if system is not None else None
+
+    @property
+    def dump_path(self) -> Optional[str]:
+        system = self.system()
+        return system.path if system is not None else None
+
+    @property
+    def opened_by_us(self) -> bool:
+        system = self.system()
+        return system.opened_by_us if system is not None else False
 
 
 _state = _State()
@@ -202,21 +237,28 @@ def reset_counts() -> None:
 
 
 def attach(target, symbols=None, path: Optional[str] = None) -> None:
-    """Make `target` the debugger's current target, as WinDbg would after opening it.
+    """Make `target` the debugger's one and current target (system 0), as WinDbg after opening it.
 
     `symbols` (a dmfkd Symbols, e.g. IsfSymbols) plays the PDBs; default: target.symbols.
     `path` is what `||` reports (default: target.path when the target has one)."""
+    _close_all()
     _state.initialized = True
-    _state.target = target
-    _state.symbols = symbols if symbols is not None else getattr(target, "symbols", None)
-    _state.dump_path = path if path is not None else getattr(target, "path", None)
-    _state.opened_by_us = False
+    _state.systems[0] = _System(target, symbols if symbols is not None else getattr(target, "symbols", None),
+                                path if path is not None else getattr(target, "path", None), False)
+    _state.current = 0
+
+
+def _close_all() -> None:
+    for system in _state.systems.values():
+        if system.opened_by_us:
+            system.target.close()
+    _state.systems.clear()
+    _state.current = None
 
 
 def detach() -> None:
-    """Forget the target and the initialisation (back to a freshly imported pykd)."""
-    if _state.opened_by_us and _state.target is not None:
-        _state.target.close()
+    """Forget the targets and the initialisation (back to a freshly imported pykd)."""
+    _close_all()
     _state.__init__()
 
 
@@ -340,8 +382,6 @@ def loadDump(path):
     from dmfkd.targets.dumpfile import DumpFile
 
     _state.initialized = True  # kdlib's loadDump initialises the engine itself
-    if _state.target is not None:
-        raise _hresult_error("IDebugControl::WaitForEvent", DBG_E_WAIT)
     if not os.path.exists(path):
         raise _hresult_error("IDebugClient4::OpenDumpFileWide", ERROR_FILE_NOT_FOUND)
     try:
@@ -355,22 +395,46 @@ def loadDump(path):
         from dmfkd.targets.isf import IsfSymbols
 
         symbols = IsfSymbols.load(beside)
-    _state.target = target
-    _state.symbols = symbols
-    _state.dump_path = path
-    _state.opened_by_us = True
-    return 0
+    # A dump opened while another is open becomes one more system with the lowest free id, and the
+    # current one; both stay open (observed on the real 0.3.4.15: ids 0, 1, 2; after closeDump(1) the
+    # next loadDump gets 1 again)
+    dump_id = 0
+    while dump_id in _state.systems:
+        dump_id += 1
+    _state.systems[dump_id] = _System(target, symbols, path, True)
+    _state.current = dump_id
+    return dump_id
 
 
 @_engine
-def closeDump(id=0):
+def closeDump(id=None):
     """Close crash dump"""
-    if _state.opened_by_us and _state.target is not None:
-        _state.target.close()
-    _state.target = None
-    _state.symbols = None
-    _state.dump_path = None
-    _state.opened_by_us = False
+    # closeDump([unsigned long id]) - no id: the current system. Observed on the real one: the closed
+    # system is gone from `||` and the lowest remaining id becomes current; nothing open ->
+    # TerminateCurrentProcess fails; an unknown id -> SetCurrentProcessId fails (E_NOINTERFACE)
+    if id is not None:
+        id = _check_closedump_id(id)
+    if id is None:
+        if _state.current is None:
+            raise _hresult_error("IDebugClient::TerminateCurrentProcess", E_UNEXPECTED)
+        id = _state.current
+    elif id not in _state.systems:
+        raise _hresult_error("IDebugSystemObjects::SetCurrentProcessId", E_NOINTERFACE)
+    system = _state.systems.pop(id)
+    if system.opened_by_us:
+        system.target.close()
+    _state.current = min(_state.systems) if _state.systems else None
+
+
+def _check_closedump_id(value) -> int:
+    if not isinstance(value, int):
+        raise ArgumentError("Python argument types in\n    pykd.closeDump(%s)\ndid not match C++ signature"
+                            % type(value).__name__)
+    if value < 0:
+        raise OverflowError("can't convert negative value to unsigned int")
+    if value >> 32:
+        raise OverflowError("value too large to convert to unsigned int")
+    return value
 
 
 @_engine
@@ -504,7 +568,7 @@ class systemVersion(object):
             self.win32Major, self.win32Minor, self.buildNumber, self.buildString)
 
 
-systemVersion.__module__ = "pykd"
+systemVersion.__module__ = "pykd.pykd"
 
 
 def _windows_version(build: int) -> Tuple[int, int]:
@@ -515,11 +579,41 @@ def _windows_version(build: int) -> Tuple[int, int]:
     return (5, 0)
 
 
+_KDBG_NT_BUILD_LAB = 0x208   # KDDEBUGGER_DATA64.NtBuildLab (dmfemu/kernel.py KDBG_POINTERS)
+_MAX_BUILD_LAB = 0x100
+
+
+def _build_lab(target) -> str:
+    """The kernel's NtBuildLab string through the KDBG, "" when unreadable (dbgeng's buildString is
+    "Built by: " + this, observed on triage and emulator dumps alike)."""
+    kdbg = getattr(target, "kdbg_va", 0)
+    if not kdbg:
+        kernel = getattr(getattr(target, "machine", None), "_dmfemu_kernel", None)
+        kdbg = getattr(kernel, "kdbg_va", 0)
+    if not kdbg:
+        return ""
+    try:
+        pointer = _target_va(struct.unpack("<Q", _read_virtual(_target_va(kdbg) + _KDBG_NT_BUILD_LAB, 8))[0])
+        if int(target.pointer_size) == 4:
+            pointer &= 0xFFFFFFFF
+        data = b""
+        while len(data) < _MAX_BUILD_LAB:
+            here = pointer + len(data)
+            data += _read_virtual(here, min(_PAGE - (here & (_PAGE - 1)), _MAX_BUILD_LAB - len(data)))
+            if b"\0" in data:
+                break
+    except MemoryException:
+        return ""
+    text = data.split(b"\0", 1)[0].decode("latin-1")
+    return text
+
+
 @_engine
 def getSystemVersion():
     """Return systemVersion"""
     target = _target()
-    return systemVersion(int(getattr(target, "build", 0) or 0))
+    lab = _build_lab(target)
+    return systemVersion(int(getattr(target, "build", 0) or 0), ("Built by: " + lab) if lab else "")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -992,22 +1086,37 @@ _DUMP_KIND = {1: "Full kernel dump", 2: "Kernel summary dump", 4: "Kernel triage
               5: "Kernel bitmap dump", 6: "Kernel bitmap dump"}
 
 
-def _systems_text() -> str:
-    target = _target()
-    bits = "64-bit" if _ptr_size() == 8 else "32-bit"
+def _system_line(system_id: int, system: _System) -> str:
+    target = system.target
+    bits = "64-bit" if int(target.pointer_size) == 8 else "32-bit"
+    # the current system is marked with "." (dbgeng also marks the last event's system with "#",
+    # which the stand-in does not track)
+    mark = "." if system_id == _state.current else " "
     if target.is_live:
-        return ". 0 %s Local kernel\n" % bits
+        return "%s%3d %s Local kernel\n" % (mark, system_id, bits)
     kind = _DUMP_KIND.get(getattr(target, "dump_type", None), "Kernel dump")
-    return ". 0 %s %s: %s\n" % (bits, kind, _state.dump_path or getattr(target, "name", ""))
+    return "%s%3d %s %s: %s\n" % (mark, system_id, bits, kind, system.path or getattr(target, "name", ""))
+
+
+def _systems_text() -> str:
+    # every open system, by id (observed: ".  0 64-bit Full kernel dump: Z:\\...\\demo-x64.dmp")
+    return "".join(_system_line(i, system) for i, system in sorted(_state.systems.items()))
 
 
 def _x_text(pattern: str) -> str:
-    symbols = _symbols()
+    """`x [mod!]glob`: nothing found is no output (dbgCommand -> None); a module part without
+    wildcards naming a module that is not loaded makes the command fail (observed)."""
     from dmfkd.errors import SymbolError
 
+    module, bang, _ = pattern.partition("!")
+    if bang and module and not any(c in module for c in "*?[") and module.lower() not in _loaded_modules():
+        raise _hresult_error("IDebugControl::ExecuteWide", DBG_E_EXECUTE)
+    symbols = _state.symbols
+    if symbols is None:
+        return ""
     try:
         found = symbols.search(pattern)
-    except SymbolError:
+    except (SymbolError, NotImplementedError, AttributeError):
         return ""
     return "".join("%s %s = <no type information>\n" % (_hex_addr(addr), name) for name, addr in found)
 
@@ -1026,8 +1135,8 @@ def _run_command(command: str) -> str:
         return _systems_text()
     if word == ".enumtag":
         return _enumtag_text()
-    if word == "x" and rest:
-        return _x_text(rest)
+    if word == "x":
+        return _x_text(rest) if rest else ""
     if word == ".bugcheck":
         _target()
         return _bugcheck_text()
@@ -1046,10 +1155,11 @@ def _run_command(command: str) -> str:
             _state.aliases.pop(name, None)
         return ""
     if word == "al":
+        # dbgeng's text, trailing blanks included (observed on the real one)
         if not _state.aliases:
-            return "No Alias\n"
+            return "No aliases\n"
         lines = ["  Alias            Value  ", " -------          ------- "]
-        lines += [" %-16s %s" % (k, v) for k, v in _state.aliases.items()]
+        lines += [" %-16s %s " % (k, v) for k, v in _state.aliases.items()]
         return "\n".join(lines) + "\n"
     raise _hresult_error("IDebugControl::ExecuteWide", DBG_E_EXECUTE)
 
@@ -1057,8 +1167,11 @@ def _run_command(command: str) -> str:
 @_engine
 def dbgCommand(command, suppressOutput=True, outputMask=outputFlag.Normal):
     """Run a debugger's command and return it's result as a string"""
-    _target()
-    text = _run_command(str(command))
+    if str(command).strip() == "||" and _state.initialized:
+        text = _systems_text()  # answers with no system open too (observed: None)
+    else:
+        _target()
+        text = _run_command(str(command))
     if not suppressOutput and text:
         sys.stdout.write(text)
     # pydbgeng.h debugCommand: an empty output comes back as None, not ""
@@ -1073,15 +1186,148 @@ def aliases() -> Dict[str, str]:
 # ---------------------------------------------------------------------------------------------
 # symbols and types (spec/pykd.md §3), backed by a dmfkd Symbols (IsfSymbols for full types)
 
+# Which modules are "loaded" - dbgeng's answer decides between "Failed to find module 'mod'"
+# (DbgException) and "<sym> symbol is not found" (SymbolException) in getOffset/typeInfo and whether
+# `x mod!...` fails. The stand-in's list is the union of:
+# - "nt": dbgeng names the kernel image nt and lists it in every kernel session (lm on triage and
+#   emulator dumps alike);
+# - the dump's own module list: the triage dump's driver list (TRIAGE_DUMP.DriverListOffset), else
+#   the kernel's PsLoadedModuleList walked in memory (dmfemu.kernel builds one in every emulator
+#   dump); a live EmulatorTarget: its machine's images;
+# - the attached Symbols' module (the "PDB" dmfkd was given is for a module that is loaded).
+# Names as dbgeng derives them: the file name without extension (dmfdemo.sys -> dmfdemo), matched
+# case-insensitively; "dmfdemo.sys!x" and "ntoskrnl!x" are not found (observed on the real one).
+
+_KERNEL_IMAGES = ("ntoskrnl", "ntkrnlmp", "ntkrnlpa", "ntkrpamp")
+_MAX_MODULES = 4096            # bound for a hostile/cyclic module list
+_LDR_BASE_NAME = {8: 0x58, 4: 0x2C}   # KLDR_DATA_TABLE_ENTRY.BaseDllName (dmfemu/kernel.py LDR64/LDR32)
+_TRIAGE_DRIVER_ENTRY = 0x90    # DUMP_DRIVER_ENTRY64: DriverNameOffset, pad, KLDR_DATA_TABLE_ENTRY (x64/arm64)
+
+
+def _module_name(file_name: str) -> str:
+    base = file_name.replace("\\", "/").rsplit("/", 1)[-1]
+    stem = base.rsplit(".", 1)[0] if "." in base else base
+    return "nt" if stem.lower() in _KERNEL_IMAGES else stem
+
+
+def _triage_driver_names(target) -> List[str]:
+    triage = getattr(target, "triage", None)
+    path = getattr(target, "path", None)
+    if triage is None or path is None:
+        return []
+    names = []
+    try:
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            count = min(int(triage["DriverCount"]), size // _TRIAGE_DRIVER_ENTRY, _MAX_MODULES)
+            handle.seek(int(triage["DriverListOffset"]))
+            table = handle.read(count * _TRIAGE_DRIVER_ENTRY)
+            for index in range(len(table) // _TRIAGE_DRIVER_ENTRY):
+                name_offset = struct.unpack_from("<I", table, index * _TRIAGE_DRIVER_ENTRY)[0]
+                handle.seek(name_offset)
+                head = handle.read(4)
+                if len(head) != 4:
+                    continue
+                length = min(struct.unpack("<I", head)[0], 512)  # DUMP_STRING: ULONG Length (chars), WCHAR[]
+                names.append(handle.read(2 * length).decode("utf-16-le", "replace"))
+    except (OSError, KeyError, TypeError, ValueError, struct.error):
+        return names
+    return names
+
+
+def _module_list_names(target) -> List[str]:
+    """BaseDllName of every entry of the PsLoadedModuleList in the target's memory (bounded)."""
+    header = getattr(target, "header", None)
+    head = getattr(header, "PsLoadedModuleList", 0) if header is not None else 0
+    if not head:
+        kernel = getattr(getattr(target, "machine", None), "_dmfemu_kernel", None)
+        head = getattr(kernel, "module_list", 0)
+    psize = int(target.pointer_size)
+    if not head or psize not in _LDR_BASE_NAME:
+        return []
+    fmt = "<Q" if psize == 8 else "<I"
+    names = []
+    try:
+        head = _target_va(head)
+        entry = _target_va(struct.unpack(fmt, _read_virtual(head, psize))[0])
+        seen = set()
+        while entry != head and entry and entry not in seen and len(names) < _MAX_MODULES:
+            seen.add(entry)
+            raw = _read_virtual(entry + _LDR_BASE_NAME[psize], 2 * psize)
+            length = struct.unpack_from("<H", raw, 0)[0]
+            buffer = _target_va(struct.unpack_from(fmt, raw, psize)[0])
+            if 0 < length <= 512:
+                names.append(_read_virtual(buffer, length & ~1).decode("utf-16-le", "replace"))
+            entry = _target_va(struct.unpack(fmt, _read_virtual(entry, psize))[0])
+    except MemoryException:
+        pass
+    return names
+
+
+def _loaded_modules() -> Dict[str, str]:
+    """lower-case module name -> module name, for the current system (computed once per system)."""
+    target = _target()
+    system = _state.system()
+    if system.modules is not None:
+        return system.modules
+    files = _triage_driver_names(target) or _module_list_names(target)
+    machine = getattr(target, "machine", None)
+    if not files and machine is not None:
+        files = list(getattr(machine, "images", {}) or {})
+    names = ["nt"] + [_module_name(f) for f in files]
+    module = getattr(system.symbols, "module", None)
+    if module:
+        names.append(str(module))
+    system.modules = collections.OrderedDict((n.lower(), n) for n in names)
+    return system.modules
+
+
+def _split_symbol(name: str) -> Tuple[Optional[str], str]:
+    """("mod", "sym") for "mod!sym", (None, "sym") for "sym" or "!sym"; SymbolException for "" and
+    "mod!" (kdlib: 'invalid symbol name: ...')."""
+    module, bang, bare = name.partition("!")
+    if not bang:
+        module, bare = "", name
+    if not bare:
+        raise SymbolException("invalid symbol name: %s" % name)
+    return (module or None), bare
+
+
+def _require_module(module: str) -> None:
+    if module.lower() not in _loaded_modules():
+        raise DbgException("Failed to find module '%s'" % module)
+
+
+def _symbols_module_is(module: str) -> bool:
+    symbols = _state.symbols
+    own = getattr(symbols, "module", None)
+    return symbols is not None and (own is None or str(own).lower() == module.lower())
+
+
 @_engine
 def getOffset(name):
     """Return traget virtual address for specified symbol"""
     from dmfkd.errors import SymbolError
 
-    try:
-        return _symbols().address_of(str(name))
-    except SymbolError:
-        raise SymbolException("'%s' - symbol not found" % (name,))
+    name = str(name)
+    module, bare = _split_symbol(name)
+    _target()
+    symbols = _state.symbols
+    if module is None:
+        # without a module dbgeng searches every module's symbols
+        if symbols is not None:
+            try:
+                return symbols.address_of(bare)
+            except SymbolError:
+                pass
+        raise SymbolException("failed to find module for symbol: %s" % bare)
+    _require_module(module)
+    if _symbols_module_is(module):
+        try:
+            return symbols.address_of("%s!%s" % (getattr(symbols, "module", None) or module, bare))
+        except SymbolError:
+            pass
+    raise SymbolException("%s symbol is not found" % bare)
 
 
 @_engine
@@ -1188,26 +1434,42 @@ class _TypeFactory(object):
         size = getattr(self.symbols, "pointer_size", None)
         return size if size in (4, 8) else _ptr_size()
 
-    def by_name(self, name: str) -> _Type:
+    def by_name(self, name: str, derived: bool = False) -> _Type:
+        """A type by the name pykd users type: "UInt4B", "mod!T", "T" (any module), "mod!T*",
+        "mod!T[2]". Failures as the real 0.3.4.15 words them (observed): module not loaded ->
+        DbgException "Failed to find module 'mod'"; loaded but no such type -> SymbolException
+        "'T' - symbol not found" ("T symbol is not found" under * or [n]); no module given and no
+        module has it -> SymbolException "failed to find module for symbol: T". Base-type names
+        only exist without a module ("nt!UInt4B" is not found)."""
         from dmfkd.errors import SymbolError
 
         text = name.strip()
         if text.endswith("*"):
-            return _pointer_to(self.by_name(text[:-1]), self.pointer_size)
+            return _pointer_to(self.by_name(text[:-1], True), self.pointer_size)
         match = re.match(r"^(.*)\[(\d+)\]$", text)
         if match:
-            return _array_of(self.by_name(match.group(1)), int(match.group(2)))
-        bare = text.split("!", 1)[1] if "!" in text else text
-        if bare in _BASE_NAMES:
-            return _named_base(bare)
+            return _array_of(self.by_name(match.group(1), True), int(match.group(2)))
         if text in self.cache:
             return self.cache[text]
-        if self.symbols is None:
-            raise TypeException("'%s' - type not found" % name)
-        try:
-            built = self._user(text)
-        except SymbolError:
-            raise TypeException("'%s' - type not found" % name)
+        module, bare = _split_symbol(text)
+        if module is None and bare in _BASE_NAMES:
+            return _named_base(bare)
+        if module is not None:
+            _require_module(module)
+        built = None
+        symbols = self.symbols
+        if symbols is not None and (module is None or _symbols_module_is(module)):
+            own = getattr(symbols, "module", None)
+            try:
+                built = self._user(bare if module is None else "%s!%s" % (own or module, bare))
+            except SymbolError:
+                built = None
+        if built is None:
+            if module is None:
+                raise SymbolException("failed to find module for symbol: %s" % bare)
+            if derived:
+                raise SymbolException("%s symbol is not found" % bare)
+            raise SymbolException("'%s' - symbol not found" % bare)
         self.cache[text] = built
         return built
 
@@ -1409,7 +1671,7 @@ class typeInfo(object):
         return "\n".join(lines)
 
 
-typeInfo.__module__ = "pykd"
+typeInfo.__module__ = "pykd.pykd"
 
 
 def _numeric(method_name: str):
@@ -1618,7 +1880,7 @@ class typedVar(object):
         return "<pykd.typedVar %s>" % self._type.name
 
 
-typedVar.__module__ = "pykd"
+typedVar.__module__ = "pykd.pykd"
 for _op in ("add", "sub", "mul", "floordiv", "truediv", "mod", "and_", "or_", "xor", "lshift", "rshift",
             "lt", "le", "gt", "ge"):
     _fwd, _bwd = _numeric(_op)
@@ -1633,7 +1895,8 @@ def sizeof(name):
     """Return a size of the type or variable"""
     try:
         return _resolve_type(name).size
-    except TypeException:
+    except SymbolException:
+        # not a type: the size of a variable (a plain DbgException - module not loaded - stays)
         symbols = _state.symbols
         if symbols is not None and hasattr(symbols, "symbol_type"):
             from dmfkd.errors import SymbolError

@@ -23,24 +23,12 @@ TRIAGE_X64 = os.path.join(REPO, "tests", "data", "windows-triage", "triage_x64.d
 TRIAGE_ARM64 = os.path.join(REPO, "tests", "data", "windows-triage", "triage_arm64.dmp")
 
 # call label -> why the two differ (the real pykd is the reference: it is what WinDbg users run)
-KNOWN = {
-    "loadDump(A) again while open":
-        "real: returns the next id (1) and keeps both dumps open (dbgeng opens a second system); "
-        "stand-in raises WaitForEvent 0xd0000147 as spec/real-pykd-under-wine.md says - the spec "
-        "is wrong for this build/sequence; real is right",
-    "isDumpAnalyzing after closeDump #1":
-        "real: closeDump() closes one of the two systems, a dump stays open (True); stand-in False",
-    "dbgCommand(x *!g_DmfModuleCrashDump)":
-        "real: `x` matching nothing prints nothing and dbgCommand returns None; stand-in without "
-        "symbols raises SymbolException('no symbols are loaded for the target')",
-    "getOffset(dmfdemo!g_DmfModuleCrashDump)":
-        "real: DbgException \"Failed to find module 'dmfdemo'\" when the module is not loaded, "
-        "SymbolException 'g_DmfModuleCrashDump symbol is not found' when it is (no PDB); stand-in "
-        "SymbolException 'no symbols are loaded for the target'",
-    "typeInfo(dmfdemo!DMF_OBJECT)":
-        "real: DbgException \"Failed to find module 'dmfdemo'\" / SymbolException \"'DMF_OBJECT' - "
-        "symbol not found\"; stand-in TypeException \"'dmfdemo!DMF_OBJECT' - type not found\"",
-}
+KNOWN = {}  # type: dict
+# Fixed in the stand-in (F1), each now compared call by call like every other record:
+# - a 2nd loadDump while one is open returns the next id and keeps both; closeDump() closes one;
+# - `x` matching nothing -> None; getOffset/typeInfo: DbgException "Failed to find module 'mod'"
+#   when mod is not loaded, SymbolException "<sym> symbol is not found" / "'<T>' - symbol not found"
+#   when it is (the spec's "WaitForEvent 0xd0000147" for a 2nd loadDump was wrong for 0.3.4.15).
 
 
 def _reads(path):
@@ -115,6 +103,6 @@ def test_every_call_agrees_except_the_known(both):
 
 
 @pytest.mark.parametrize("call", sorted(KNOWN))
-@pytest.mark.xfail(strict=True, reason="known disagreement, see KNOWN (stand-in: helper H6)")
+@pytest.mark.xfail(strict=True, reason="known disagreement, see KNOWN")
 def test_known_disagreement_is_fixed(both, call):
     assert call not in _differences(both), KNOWN[call]
