@@ -198,7 +198,7 @@ def write_dump(path, *, arch: str, dump_type: str, pages, dtb: int, bugcheck=(0x
                ps_loaded_module_list: int = 0, ps_active_process_head: int = 0, context=None,
                system_time: int = DEFAULT_SYSTEM_TIME, system_uptime: int = DEFAULT_SYSTEM_UPTIME,
                processors: int = 1, triage_blocks: Sequence[Tuple[int, bytes]] = (),
-               dump_type_value: Optional[int] = None) -> int:
+               dump_type_value: Optional[int] = None, attributes: Optional[int] = None) -> int:
     """Write a kernel dump to `path` and return its size in bytes.
 
     arch "x64" (types full, bitmap, bitmap-kernel, triage) or "x86" (full; PAE paging).
@@ -206,7 +206,13 @@ def write_dump(path, *, arch: str, dump_type: str, pages, dtb: int, bugcheck=(0x
     `blobs`: (GUID, payload) in the order the bug check produced them (§3.7: ReadTagged sees the
     first of duplicate GUIDs). `triage_blocks`: (kernel VA, bytes) regions a triage dump carries
     (KeAddTriageDumpDataBlock). `dump_type_value` overrides the DumpType number written.
+    `attributes`: DUMP_FILE_ATTRIBUTES (header 0x1050 x64 / 0x8A0 x86; e.g.
+    dmfkd.layouts.dumpfile.DUMP_ATTRIBUTE_LIVE_DUMP for a live dump); None leaves the field as the
+    kernel's crash writer does, `PAGE`-filled (both real minidumps in tests/data, §1.1).
     """
+    if attributes is not None and not 0 <= attributes <= 0xFFFFFFFF:
+        raise ValueError("attributes must be a u32, not %r" % (attributes,))
+    optional = {} if attributes is None else {"Attributes": attributes}
     if arch not in ("x64", "x86"):
         raise ValueError("arch must be 'x64' or 'x86', not %r" % (arch,))
     if dump_type not in DUMP_TYPES:
@@ -221,7 +227,7 @@ def write_dump(path, *, arch: str, dump_type: str, pages, dtb: int, bugcheck=(0x
     if arch == "x86":
         return _write_x86_full(path, page_view, region, dtb, (code, p1, p2, p3, p4), build, kdbg_va,
                                ps_loaded_module_list, ps_active_process_head, context, system_time,
-                               system_uptime, processors, type_value)
+                               system_uptime, processors, type_value, optional)
 
     context_raw, pc = _context64(context)
     header = dict(
@@ -232,7 +238,7 @@ def write_dump(path, *, arch: str, dump_type: str, pages, dtb: int, bugcheck=(0x
         BugCheckParameter4=p4, KdDebuggerDataBlock=kdbg_va, ContextRecord=context_raw,
         Exception=_exception(pc, 8), DumpType=type_value, SystemTime=system_time,
         SystemUpTime=system_uptime, SecondaryDataState=0, ProductType=1, SuiteMask=SUITE_MASK, WriterStatus=0,
-        KdSecondaryVersion=0,
+        KdSecondaryVersion=0, **optional
     )
     runs = page_view.runs()
     total = len(page_view.pfns)
@@ -459,7 +465,8 @@ def _write_triage64(path, pages: _Pages, region: bytes, header: dict, dtb: int, 
 
 def _write_x86_full(path, pages: _Pages, region: bytes, dtb: int, bugcheck, build: int, kdbg_va: int,
                     ps_loaded_module_list: int, ps_active_process_head: int, context,
-                    system_time: int, system_uptime: int, processors: int, type_value: int) -> int:
+                    system_time: int, system_uptime: int, processors: int, type_value: int,
+                    optional: dict) -> int:
     runs = pages.runs()
     if len(runs) > L.MAX_RUNS32:
         raise ValueError("an x86 full dump holds at most %d runs; these pages form %d" % (L.MAX_RUNS32, len(runs)))
@@ -477,7 +484,7 @@ def _write_x86_full(path, pages: _Pages, region: bytes, dtb: int, bugcheck, buil
         PaeEnabled=1, KdSecondaryVersion=0, KdDebuggerDataBlock=kdbg_va,
         PhysicalMemoryBlock=_run_block(runs, total, True), ContextRecord=context_raw,
         Exception=_exception(pc, 4), DumpType=type_value, SecondaryDataState=0, ProductType=1, SuiteMask=SUITE_MASK,
-        WriterStatus=0, RequiredDumpSpace=size, SystemUpTime=system_uptime, SystemTime=system_time,
+        WriterStatus=0, RequiredDumpSpace=size, SystemUpTime=system_uptime, SystemTime=system_time, **optional
     )
     with open(path, "wb") as f:
         f.write(L.DUMP_HEADER32.build(header))

@@ -308,3 +308,42 @@ def test_demo_triage_data_blocks_read_equal(demo_triage):
     for item, reply in zip(expected["triage_ranges"], replies):
         if "hex" in item:                  # what the driver put there at setup time
             assert reply["hex"] == item["hex"]
+
+
+# -- DUMP_FILE_ATTRIBUTES: dbgeng's `.dumpdebug` prints an "Attributes" line only when the field is set
+ATTRIBUTE_DUMPS = [("x64", "bitmap-kernel", 0x10), ("x86", "full", 0x10), ("x64", "triage", 0x18),
+                   ("x64", "full", None), ("windows", "triage_x64.dmp", None)]
+
+
+@pytest.fixture(scope="module")
+def attribute_answers(oracle_tmp, dbgeng_oracle):
+    from dmfemu.machine import Machine
+
+    paths = []
+    for arch, dump_type, attributes in ATTRIBUTE_DUMPS:
+        if arch == "windows":                      # a real minidump: Windows left the field unset
+            paths.append(os.path.join(REPO, "tests", "data", "windows-triage", dump_type))
+            continue
+        machine = Machine(arch=arch)
+        machine.add_image(synthetic.DRIVER, 0x4000)
+        path = os.path.join(str(oracle_tmp), "attributes-%s-%s-%s.dmp" % (arch, dump_type, attributes))
+        machine.write_dump(path, dump_type, (0x161, 1, 2, 3, 4), attributes=attributes)
+        paths.append(path)
+    answers = dbgeng_oracle.query([dbgeng_oracle.DumpQuery(p, commands=[".dumpdebug"]) for p in paths])
+    return list(zip(paths, answers))
+
+
+@pytest.mark.parametrize("index", range(len(ATTRIBUTE_DUMPS)),
+                         ids=["%s-%s-%s" % k for k in ATTRIBUTE_DUMPS])
+def test_dumpdebug_attributes_equal(attribute_answers, index):
+    path, answer = attribute_answers[index]
+    assert answer.opened, answer.open_text
+    text = answer.command_text(".dumpdebug")
+    assert "WriterStatus" in text                  # the header dump is there
+    shown = re.findall(r"(?m)^Attributes\s+([0-9a-fA-F]+)\s*$", text)
+    with DumpFile(path) as dump:
+        if dump.attribute_names() is None:
+            assert shown == []                     # PAGE fill: not shown, like the real minidumps
+        else:
+            assert [int(v, 16) for v in shown] == [dump.attributes]
+            assert dump.attribute_names()[-1] == "LiveDumpGeneratedDump"

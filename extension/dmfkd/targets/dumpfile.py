@@ -295,6 +295,17 @@ class DumpFile(Target):
                                          h.BugCheckParameter3, h.BugCheckParameter4))
 
     @property
+    def attributes(self) -> int:
+        """DUMP_FILE_ATTRIBUTES as stored (0x45474150, the `PAGE` fill, when the writer left it
+        unset, as Windows' crash writer does; §1.1)."""
+        return self.header.Attributes
+
+    def attribute_names(self) -> Optional[List[str]]:
+        """Names of the attribute bits set (e.g. ["LiveDumpGeneratedDump"]); None when the field
+        is the `PAGE` fill, i.e. not written."""
+        return L.attribute_names(self.header.Attributes)
+
+    @property
     def dump_type_name(self) -> str:
         return L.DumpType(self.dump_type).name.lower().replace("_", "-")
 
