@@ -1,0 +1,258 @@
+"""The symbol path dmfkd takes inside WinDbg, for real: the emulated driver gets a real PE image and
+PDB (dmfemu.pdb, clang-cl + lld-link), Microsoft's dbgeng loads that PDB for `dmfdemo` from the
+symbol path (no ISF anywhere), and
+
+- dbgeng's `x` / `dt` / `?? sizeof` agree with the ISF (symbol RVAs, every type's member offsets and
+  size) - i.e. with dmfkd.layouts.dmf, which the ISF and the C source are generated from;
+- the real pykd's getOffset / typeInfo / typedVar resolve them;
+- `python -m dmfkd --pykd-dump DUMP datasources` and `crashdump --guid G [--type dmfdemo!DMFDEMO_EVENT]`
+  through the real pykd (symbols from the PDB only) give the same rows as the CLI reading the file
+  with the ISF; without the PDB on the symbol path the same pykd run finds no DMF data (the control).
+
+Skips with one line when clang/lld (apt-get install clang-14 lld-14), Wine or a download is missing.
+Built images and PDBs live in the oracle cache (``pdb/``), never in the repository.
+"""
+import contextlib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from dmfkd import cli
+
+from oracle import env
+
+pytestmark = pytest.mark.oracle
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DEMOS = [("x64", "full"), ("x64", "bitmap"), ("x86", "full")]
+SELF_GUID = "5f3a1c2e-7b4d-4e8f-9a10-2b3c4d5e6f70"
+_DT_LINE = re.compile(r"^\s*\+0x([0-9a-f]+)\s+(\w+)\s+:")
+# x64: "unsigned int64 0x3d0"; x86: "unsigned int 0x218", and small values in decimal ("unsigned int 8")
+_SIZEOF = re.compile(r"unsigned int(?:64)? (0x[0-9a-f]+|\d+)\b")
+
+
+def _sign_extend(arch, va):
+    return va | 0xFFFFFFFF00000000 if arch == "x86" and va & 0x80000000 else va
+
+
+def _demo(directory, arch, dump_type, native_image=None):
+    environment = dict(os.environ)
+    environment["PYTHONPATH"] = os.pathsep.join([os.path.join(REPO, "extension"), os.path.join(REPO, "emulator")])
+    environment.pop("DMFEMU_NATIVE_IMAGE", None)
+    if native_image:
+        environment["DMFEMU_NATIVE_IMAGE"] = native_image
+    subprocess.run([sys.executable, "-m", "dmfemu", "demo", "-o", directory, "--arch", arch, "--dump-type",
+                    dump_type], check=True, env=environment, stdout=subprocess.DEVNULL, timeout=300)
+    with open(os.path.join(directory, "driver.isf.json")) as handle:
+        return json.load(handle)
+
+
+class PdbDemo(object):
+    """One emulator dump whose driver has a native image; the dump alone in `bare` (no ISF beside
+    it), the PDB alone in `symbols`."""
+
+    def __init__(self, arch, dump_type, isf, build, dump, isf_path, symbols):
+        self.arch, self.dump_type = arch, dump_type
+        self.isf, self.build, self.dump, self.isf_path, self.symbols = isf, build, dump, isf_path, symbols
+        self.base = isf["metadata"]["dmfkd"]["image_base"]
+
+    def va(self, name):
+        return _sign_extend(self.arch, self.base + self.isf["symbols"][name]["address"])
+
+
+@contextlib.contextmanager
+def _symbol_path(folder):
+    """Point the oracle's Wine processes (_NT_SYMBOL_PATH, and pykd.setSymbolPath in the real-pykd
+    bootstrap) at `folder` instead of the empty one."""
+    original = env.symbol_dir
+    env.symbol_dir = lambda: folder
+    try:
+        yield
+    finally:
+        env.symbol_dir = original
+
+
+@pytest.fixture(scope="module")
+def pdb_demos(oracle_tmp, dbgeng_oracle, real_pykd):
+    from dmfemu import pdb
+
+    try:
+        pdb.find_tools()
+    except pdb.ToolsMissing as exc:
+        pytest.skip("oracle: %s" % exc)
+    out = {}
+    for arch, dump_type in DEMOS:
+        name = "pdb-%s-%s" % (arch, dump_type)
+        plain = os.path.join(str(oracle_tmp), name + "-plain")
+        isf = _demo(plain, arch, dump_type)
+        with env.cache_lock():
+            build = pdb.build(isf, os.path.join(env.cache_dir(), "pdb"))
+        native = os.path.join(str(oracle_tmp), name + "-native")
+        native_isf = _demo(native, arch, dump_type, native_image=build.image)
+        # the native image changes nothing the ISF describes (same RVAs, same types)
+        assert native_isf["symbols"] == isf["symbols"] and native_isf["user_types"] == isf["user_types"]
+        bare = os.path.join(str(oracle_tmp), name + "-bare")
+        symbols = os.path.join(str(oracle_tmp), name + "-symbols")
+        for folder in (bare, symbols):
+            shutil.rmtree(folder, ignore_errors=True)
+            os.makedirs(folder)
+        shutil.copy(os.path.join(native, "MEMORY.DMP"), bare)
+        shutil.copy(build.pdb, symbols)
+        out[(arch, dump_type)] = PdbDemo(arch, dump_type, native_isf, build, os.path.join(bare, "MEMORY.DMP"),
+                                         os.path.join(native, "driver.isf.json"), symbols)
+    return out
+
+
+@pytest.fixture(scope="module")
+def dbgeng_answers(pdb_demos, dbgeng_oracle):
+    answers = {}
+    for key, demo in pdb_demos.items():
+        types = sorted(demo.isf["user_types"])
+        # symbols load lazily: `lm` says "(deferred)" until something asked for one
+        commands = (["x dmfdemo!*", "lm m dmfdemo"] + ["dt dmfdemo!%s" % t for t in types]
+                    + ["?? sizeof(dmfdemo!%s)" % t for t in types])
+        with _symbol_path(demo.symbols):
+            answers[key] = dbgeng_oracle.query_one(demo.dump, tags=False, commands=commands)
+    return answers
+
+
+@pytest.mark.parametrize("kind", DEMOS, ids=["-".join(k) for k in DEMOS])
+def test_dbgeng_loads_the_pdb_and_finds_every_symbol_at_its_isf_rva(pdb_demos, dbgeng_answers, kind):
+    demo, answer = pdb_demos[kind], dbgeng_answers[kind]
+    assert answer.opened, answer.open_text
+    lm = answer.command_text("lm m dmfdemo")
+    assert "private pdb symbols" in lm and "dmfdemo.pdb" in lm, lm
+    found = {}
+    for line in answer.command_text("x dmfdemo!*").splitlines():
+        match = re.match(r"^([0-9a-f`]+)\s+dmfdemo!(\w+)", line)
+        if match:
+            found[match.group(2)] = int(match.group(1).replace("`", ""), 16)
+    # `x` prints 32-bit targets' addresses with 8 digits (not sign-extended)
+    width = 0xFFFFFFFF if demo.arch == "x86" else (1 << 64) - 1
+    assert found == {name: demo.va(name) & width for name in demo.isf["symbols"]}
+
+
+@pytest.mark.parametrize("kind", DEMOS, ids=["-".join(k) for k in DEMOS])
+def test_dbgeng_type_layouts_equal_the_isf(pdb_demos, dbgeng_answers, kind):
+    demo, answer = pdb_demos[kind], dbgeng_answers[kind]
+    problems = []
+    for name, user in sorted(demo.isf["user_types"].items()):
+        members = {}
+        for line in answer.command_text("dt dmfdemo!%s" % name).splitlines():
+            match = _DT_LINE.match(line)
+            if match:
+                members[match.group(2)] = int(match.group(1), 16)
+        expected = {field: spec["offset"] for field, spec in user["fields"].items()}
+        if members != expected:
+            problems.append("%s: dbgeng %s, ISF %s" % (name, sorted(members.items()), sorted(expected.items())))
+        size = _SIZEOF.search(answer.command_text("?? sizeof(dmfdemo!%s)" % name))
+        if size is None or int(size.group(1), 0) != user["size"]:
+            problems.append("%s: sizeof %s, ISF %d" % (name, size and size.group(0), user["size"]))
+    assert not problems, "\n".join(problems)
+
+
+PYKD_SYMBOLS_SCRIPT = r'''
+import json, sys
+import pykd
+pykd.loadDump(sys.argv[1])
+out = {"crashdump": pykd.getOffset("dmfdemo!g_DmfModuleCrashDump"),
+       "type_info": pykd.getOffset("dmfdemo!_WDF_DMF_CONTEXT_CrashDump_TYPE_INFO")}
+types = {}
+for name in json.loads(sys.argv[2]):
+    info = pykd.typeInfo("dmfdemo!" + name)
+    types[name] = {"size": info.size(), "fields": {f: info.fieldOffset(f) for f, _ in info.fields()}}
+out["types"] = types
+var = pykd.typedVar("dmfdemo!_WDF_OBJECT_CONTEXT_TYPE_INFO", out["type_info"])
+out["context_size"] = int(var.ContextSize)
+out["unique_type"] = int(var.UniqueType)
+out["handle"] = int(pykd.typedVar("dmfdemo!g_DmfModuleCrashDump"))
+try:
+    pykd.getOffset("dmfdemo!NoSuchSymbol")
+    out["missing"] = None
+except pykd.DbgException as exc:
+    out["missing"] = type(exc).__name__
+print("@@PDB@@" + json.dumps(out))
+'''
+
+
+@pytest.mark.parametrize("kind", [DEMOS[0], DEMOS[2]], ids=["x64", "x86"])
+def test_real_pykd_resolves_symbols_and_types_from_the_pdb(pdb_demos, real_pykd, kind):
+    demo = pdb_demos[kind]
+    types = sorted(demo.isf["user_types"])
+    with _symbol_path(demo.symbols):
+        run = real_pykd.run_script(PYKD_SYMBOLS_SCRIPT, [demo.dump, json.dumps(types)], name="pdb-symbols")
+    marker = run.stdout.rfind("@@PDB@@")
+    assert marker >= 0, run.stderr
+    got = json.loads(run.stdout[marker + len("@@PDB@@"):])
+    assert got["crashdump"] == demo.va("g_DmfModuleCrashDump")
+    assert got["type_info"] == demo.va("_WDF_DMF_CONTEXT_CrashDump_TYPE_INFO")
+    for name in types:
+        user = demo.isf["user_types"][name]
+        assert got["types"][name] == {"size": user["size"],
+                                      "fields": {f: s["offset"] for f, s in user["fields"].items()}}, name
+    # typedVar over the dump's memory: the CrashDump context's WDF type info points at itself and
+    # names the context size of the DMF version's layout (spec/dmf.md §2.4)
+    from dmfkd.layouts import dmf as L
+
+    label = L.crashdump_context_label_for_dmf(L.parse_dmf_version(demo.isf["metadata"]["dmfkd"]["dmf_version"]))
+    assert got["context_size"] == L.crashdump_context(demo.arch, label).size
+    assert got["unique_type"] == got["type_info"]
+    assert got["handle"] != 0
+    assert got["missing"] == "SymbolException" or got["missing"] == "DbgException"
+
+
+def _run_cli(argv):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(argv)
+    return code, out.getvalue(), err.getvalue()
+
+
+def _invocations(demo):
+    calls = [["datasources", "--format", "json"],
+             ["crashdump", "--guid", SELF_GUID, "--type", "dmfdemo!DMFDEMO_EVENT", "--format", "json"]]
+    code, out, _ = _run_cli(["datasources", demo.dump, "--isf", demo.isf_path, "--format", "json"])
+    assert code == 0
+    for row in json.loads(out)[1:]:
+        if row.get("guid"):
+            calls.append(["crashdump", "--guid", row["guid"], "--format", "json"])
+    return calls
+
+
+@pytest.mark.parametrize("kind", DEMOS, ids=["-".join(k) for k in DEMOS])
+def test_datasources_and_crashdump_through_real_pykd_with_only_the_pdb(pdb_demos, real_pykd, kind):
+    demo = pdb_demos[kind]
+    calls = _invocations(demo)
+    assert not os.path.exists(os.path.join(os.path.dirname(demo.dump), "driver.isf.json"))
+    with _symbol_path(demo.symbols):
+        runs = real_pykd.run_dmfkd_batch([["--pykd-dump", demo.dump] + argv for argv in calls])
+    problems = []
+    for argv, run in zip(calls, runs):
+        code, out, err = _run_cli(argv[:1] + [demo.dump, "--isf", demo.isf_path] + argv[1:])
+        label = " ".join(argv[:3])
+        if code != 0 or run.returncode != 0:
+            problems.append("%s: exit %d through the file (%s), %d through pykd (%s)"
+                            % (label, code, err.strip(), run.returncode, run.stderr.strip()[-300:]))
+            continue
+        if json.loads(run.stdout) != json.loads(out):
+            problems.append("%s: pykd+PDB %s\n  CLI+ISF %s" % (label, run.stdout[:600], out[:600]))
+    assert not problems, "\n".join(problems)
+    rows = json.loads(runs[0].stdout)
+    assert [r["role"] for r in rows][:1] == ["SELF"] and len(rows) >= 3
+    decoded = json.loads(runs[1].stdout)["records"]
+    assert decoded and all("Sequence" in r and "Message" in r for r in decoded)
+
+
+def test_without_the_pdb_pykd_finds_no_dmf_data(pdb_demos, real_pykd):
+    """The control: same dump, same pykd, the empty symbol folder -> no g_DmfModuleCrashDump."""
+    demo = pdb_demos[DEMOS[0]]
+    run = real_pykd.run_dmfkd_batch([["--pykd-dump", demo.dump, "datasources", "--format", "json"]])[0]
+    code, out, _ = _run_cli(["datasources", demo.dump, "--isf", demo.isf_path, "--format", "json"])
+    assert code == 0
+    assert run.returncode != 0 or json.loads(run.stdout or "null") != json.loads(out)
