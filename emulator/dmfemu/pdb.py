@@ -122,6 +122,8 @@ class _Types(object):
             return self.pointer_size
         if kind == "array":
             return self.align(desc["subtype"])
+        if kind != "struct":
+            raise NativeBuildError("ISF type kind %r not supported" % kind)
         name = desc["name"]
         if name not in self._align:
             fields = self.user_types[name]["fields"].values()
@@ -238,6 +240,8 @@ def _pieces(isf: dict, types: _Types, text_rva: int, image_size: int, routine_sl
     pieces = []  # type: List[_Piece]
     cursor = text_rva
     for index, (rva, name, code, desc) in enumerate(entries):
+        if rva >= image_size:
+            raise NativeBuildError("symbol %s at RVA 0x%x is past the image (0x%x)" % (name, rva, image_size))
         if rva < cursor:
             raise NativeBuildError("symbol %s at RVA 0x%x overlaps the previous one (ends 0x%x)" % (name, rva, cursor))
         following = entries[index + 1][0] if index + 1 < len(entries) else image_size
