@@ -12,6 +12,7 @@ the live-dump path (Q-LKD-3: they live in the driver's .data under names the spe
 import uuid
 from typing import List, Optional, Sequence, Tuple
 
+from dmfkd.errors import MemoryReadError
 from dmfkd.layouts import dmf as L
 
 from dmfemu.modules import crashdump as cdm
@@ -27,6 +28,20 @@ TRIAGE_BLOCK_OVERHEAD = L.LIVEKERNELDUMP_TRIAGE_BLOCK_OVERHEAD  # 8
 REPORT_TYPE_CHARS = L.LIVEKERNELDUMP_REPORT_TYPE_CHARS     # 12
 CRASHDUMP_TRIAGE_BLOCKS = 1024
 ZERO_GUID = uuid.UUID(int=0)
+# DUMP_FILE_ATTRIBUTES.LiveDumpGeneratedDump (bit 4, spec/dump-format.md §7)
+LIVE_DUMP_ATTRIBUTES = 1 << 4
+# live dump codes a client may pass as BugCheckCode ([DOCS] LkmdTelCreateReport, dump-format.md §7)
+LIVE_SYSTEM_DUMP = 0x161
+SOC_SUBSYSTEM_FAILURE_LIVEDUMP = 0x15D
+
+
+def _writer_accepts(keyword: str) -> bool:
+    """dmfemu.dumpwriter.write_dump grows keywords over time (Attributes: helper F2)."""
+    import inspect
+
+    from dmfemu import dumpwriter
+
+    return keyword in inspect.signature(dumpwriter.write_dump).parameters
 
 
 class LiveKernelDumpConfig(object):
@@ -49,6 +64,9 @@ class LiveDumpReport(object):
         self.triage_blocks = []   # type: List[Tuple[int, int]]
         self.secondary = None     # type: Optional[Tuple[uuid.UUID, bytes]]
         self.path = None          # type: Optional[str]
+        self.dump_type = None     # type: Optional[str]
+        self.attributes = None    # type: Optional[int]
+        self.unreadable_blocks = []   # type: List[Tuple[int, int]]
 
 
 class LiveKernelDump(object):
@@ -78,6 +96,9 @@ class LiveKernelDump(object):
         self.module = driver.create_module("LiveKernelDump", self.cfg_layout.pack(values), self.ctx_layout.size)
         self.ctx = self.module.context_va
         self._pending = []   # BufferQueue entries left over by a failed insertion (Q-LKD-4)
+        #: every DataBufferSource call in order: ("add" | "remove", address, size) - the callers' own
+        #: log, kept apart from the ring so that tests can model the ring independently (Q-LKD-1/2)
+        self.calls = []      # type: List[Tuple[str, int, int]]
         self._child_modules_add()
         self.module.set_state("Opened")
 
@@ -137,12 +158,14 @@ class LiveKernelDump(object):
 
     # -- data-buffer source (LKD.c:132-301) ---------------------------------------------------------
     def data_buffer_source_add(self, address: int, size: int) -> int:
+        self.calls.append(("add", address, size))
         status = self.ring.write(self.entry.pack({"Address": address, "Size": size, "Valid": 1}))
         # DmfDataSize grows even when the ring just dropped its oldest entry (Q-LKD-1)
         self._ctx_write("DmfDataSize", self._ctx_field("DmfDataSize") + size + TRIAGE_BLOCK_OVERHEAD)
         return status
 
     def data_buffer_source_remove(self, address: int, size: int) -> None:
+        self.calls.append(("remove", address, size))
         key = self.entry.pack({"Address": address, "Size": size, "Valid": 1})
         valid = self.entry.offsets["Valid"]
 
@@ -217,17 +240,37 @@ class LiveKernelDump(object):
         if secondary_size and self.config.guid_secondary_data != ZERO_GUID:
             report.secondary = (self.config.guid_secondary_data, self.space.read(secondary_va, secondary_size))
         if path is not None:
+            self.write_live_dump(report, path, dump_type)
+        return STATUS_SUCCESS, report
+
+    def write_live_dump(self, report: LiveDumpReport, path: str, dump_type: str = "triage") -> int:
+        """The file LkmdTelSubmitReport leaves behind (spec/dump-format.md §7): BugCheckCode = the live
+        dump code and P1..P4 as LkmdTelCreateReport got them, Attributes with LiveDumpGeneratedDump
+        (when dmfemu.dumpwriter can write the field), the report's secondary data as the only blob.
+        "triage" = a live minidump (type 4, x64) holding exactly the inserted triage data blocks;
+        "bitmap-kernel" = a full live dump (bitmap type 6); x86 dumps are "full" (type 1), the only
+        kind dmfemu writes for x86. Returns the file size."""
+        if self.arch == "x86" and dump_type != "full":
+            raise ValueError("x86 live dumps: only dump_type 'full' is supported by dmfemu.dumpwriter")
+        kw = {}
+        if dump_type == "triage":
             blocks = []
             for address, size in report.triage_blocks:
                 try:
                     blocks.append((address, self.space.read(address, size)))
-                except Exception:
-                    continue
-            kw = {"triage_blocks": blocks} if dump_type == "triage" else {}
-            self.machine.write_dump(path, dump_type, (code,) + report.parameters,
-                                    blobs=[report.secondary] if report.secondary else [], **kw)
-            report.path = path
-        return STATUS_SUCCESS, report
+                except MemoryReadError:
+                    # a block the OS cannot read is not in the file (the real copy would fault or be
+                    # skipped; no source says which) - the report still lists it
+                    report.unreadable_blocks.append((address, size))
+            kw["triage_blocks"] = blocks
+        if _writer_accepts("attributes"):
+            kw["attributes"] = LIVE_DUMP_ATTRIBUTES
+            report.attributes = LIVE_DUMP_ATTRIBUTES
+        size = self.machine.write_dump(path, dump_type, (report.code,) + report.parameters,
+                                       blobs=[report.secondary] if report.secondary else [], **kw)
+        report.path = path
+        report.dump_type = dump_type
+        return size
 
     def ioctl(self, code: int, input_bytes: bytes, output_size: int = 0, file_object: int = 0, **kw):
         """IOCTL_LIVEKERNELDUMP_CREATE with a packed LIVEKERNELDUMP_INPUT_BUFFER: (NTSTATUS, report)."""

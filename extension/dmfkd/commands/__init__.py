@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "dmfkd.commands.ringbuffer",
     "dmfkd.commands.modules",
     "dmfkd.commands.bugcheck",
+    "dmfkd.commands.livedump",
 ]
 
 

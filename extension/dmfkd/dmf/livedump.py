@@ -1,0 +1,605 @@
+"""DMF_LiveKernelDump in a target (spec/dmf.md §3, §4.5 entry point 5): the module's context and
+config, its DataBufferSource ring of DATA_BUFFER entries, the framework data it records (§3.6), and
+what a live kernel dump made through it contains.
+
+A live dump made by DMF_LiveKernelDump carries BugCheckCode = the client's live dump code,
+P1 = the client's parameter and P2 = the DMFCOLLECTION handle unless the caller set ExcludeDmfData
+(§3.5 step 2). A triage live minidump (type 4) holds exactly the buffers LkmdTelInsertTriageDataBlock
+was given: the valid DATA_BUFFER entries, then the caller's client structures (§3.5 steps 3-4) - the
+ring's own storage is module heap memory and is never among them (§3.6), so there the list comes
+from the dump's triage data blocks. A full live dump (bitmap type 6), a crash dump or a live target
+has all memory: the list comes from the ring, invalid (removed) entries included.
+
+Readers return plain rows; nothing here prints. Reads are bulk: one per DMF_OBJECT, one per context,
+one for the whole ring storage, one per buffer when its readability is checked.
+"""
+import os
+from typing import Any, Dict, List, Optional, Tuple
+
+from dmfkd.dmf.objects import DmfObject, ObjectReader, context_type_size, object_from_handle
+from dmfkd.dmf.ringbuffer import RingState, decode_live_ring
+from dmfkd.errors import DmfkdError, FormatError, LayoutError, MemoryReadError, SymbolError
+from dmfkd.layouts import dmf as L
+from dmfkd.records import UNREADABLE, ModuleRow, hex_or
+
+#: bug-check codes that only ever name live dumps ([DOCS] Kernel Live Dump Code Reference,
+#: LkmdTelCreateReport; spec/dump-format.md §7). A DMF client may pass any code.
+LIVE_DUMP_CODES = {
+    0x0000015D: "SOC_SUBSYSTEM_FAILURE_LIVEDUMP",
+    0x00000161: "LIVE_SYSTEM_DUMP",
+    0x00000198: "UFX_LIVEDUMP",
+    0x000001D4: "UCMUCSI_LIVEDUMP",
+}
+#: DUMP_FILE_ATTRIBUTES.LiveDumpGeneratedDump (spec/dump-format.md §7)
+ATTRIBUTE_LIVE_DUMP = 1 << 4
+#: the header's unwritten-field fill ("PAGE"), spec/dump-format.md §1.1
+PAGE_FILL = 0x45474150
+DUMP_TYPE_TRIAGE = 4
+#: one readability probe reads at most this much; longer buffers get their first and last byte read
+READ_CHECK_LIMIT = 1 << 20
+MAX_TREE = 2048
+MAX_TRIAGE_BLOCKS = 1 << 16
+DATA_BUFFER_COUNT = L.LIVEKERNELDUMP_DATA_BUFFER_COUNT
+
+
+def _arch(target) -> str:
+    return target.arch if target.arch in ("x64", "x86") else ("x86" if target.pointer_size == 4 else "x64")
+
+
+def _u(data: bytes, offset: int, size: int) -> int:
+    return int.from_bytes(data[offset:offset + size], "little")
+
+
+# -- what the dump file says -----------------------------------------------------------------------
+
+class DumpFacts(object):
+    """Bug check, dump type, Attributes and the triage data blocks (file order) of a dump target."""
+
+    def __init__(self, code: Optional[int] = None, parameters=(0, 0, 0, 0), dump_type: Optional[int] = None,
+                 attributes: Optional[int] = None, triage_blocks: Optional[List[Tuple[int, int]]] = None):
+        self.code = code
+        self.parameters = tuple(parameters)
+        self.dump_type = dump_type
+        self.attributes = attributes
+        self.triage_blocks = triage_blocks
+
+    @property
+    def live_dump_attribute(self) -> Optional[bool]:
+        """LiveDumpGeneratedDump bit; None when the header does not say (field unwritten or unknown)."""
+        if self.attributes is None:
+            return None
+        return bool(self.attributes & ATTRIBUTE_LIVE_DUMP)
+
+    @property
+    def looks_live(self) -> bool:
+        return bool(self.live_dump_attribute) or self.code in LIVE_DUMP_CODES
+
+    def as_dict(self) -> Dict[str, Any]:
+        return {"code": self.code, "code_name": LIVE_DUMP_CODES.get(self.code) if self.code is not None else None,
+                "parameters": list(self.parameters), "dump_type": self.dump_type,
+                "attributes": self.attributes, "live_dump_attribute": self.live_dump_attribute,
+                "triage_blocks": None if self.triage_blocks is None else len(self.triage_blocks)}
+
+
+def _dump_file_of(target):
+    """The dmfkd DumpFile behind a target: itself, or the file a pykd session opened (for the
+    triage block table and header fields dbgeng does not expose through pykd)."""
+    if hasattr(target, "header") and hasattr(target, "dump_type"):
+        return target, False
+    path = getattr(target, "_dump_path", None)
+    if not path and not target.is_live:
+        path = getattr(target, "name", None)
+    if path and os.path.isfile(path):
+        from dmfkd.targets.dumpfile import DumpFile
+
+        try:
+            return DumpFile(path), True
+        except FormatError:
+            return None, False
+    return None, False
+
+
+def triage_data_blocks(dump) -> Optional[List[Tuple[int, int]]]:
+    """(VA, size) of a triage dump's data blocks in file order (the order they were inserted);
+    None for other dump types. Bounded by the file: a hostile count cannot make it allocate."""
+    own = getattr(dump, "triage_data_blocks", None)
+    if callable(own):
+        return [(int(a), int(s)) for a, s in own()]
+    tri = getattr(dump, "triage", None)
+    if tri is None:
+        return None
+    count = int(tri.DataBlocksCount or 0)
+    if not count:
+        return []
+    from dmfkd.layouts import dumpfile as D
+
+    layout = D.TRIAGE_DATA_BLOCK32 if getattr(dump, "pointer_size", 8) == 4 else D.TRIAGE_DATA_BLOCK64
+    entry = layout.sizeof()
+    offset = int(tri.DataBlocksOffset)
+    size = getattr(dump, "file_size", None) or os.path.getsize(dump.path)
+    if count > MAX_TRIAGE_BLOCKS or offset + count * entry > size:
+        raise FormatError(dump.path, "%d triage data blocks at 0x%x do not fit in the file" % (count, offset), offset)
+    with open(dump.path, "rb") as f:
+        f.seek(offset)
+        raw = f.read(count * entry)
+    out = []
+    for i in range(count):
+        block = layout.parse(raw[i * entry:(i + 1) * entry])
+        out.append((int(block.Address), int(block.Size)))
+    return out
+
+
+def dump_facts(target) -> DumpFacts:
+    """What the target's dump header says; all None on a live target."""
+    if target.is_live:
+        return DumpFacts()
+    bc = target.bugcheck()
+    facts = DumpFacts(bc.code if bc is not None else None, bc.parameters if bc is not None else (0, 0, 0, 0))
+    dump, opened = _dump_file_of(target)
+    if dump is None:
+        return facts
+    try:
+        facts.dump_type = int(dump.dump_type)
+        attributes = getattr(dump.header, "Attributes", None)
+        if attributes is not None and int(attributes) != PAGE_FILL:
+            facts.attributes = int(attributes)
+        facts.triage_blocks = triage_data_blocks(dump)
+    finally:
+        if opened:
+            dump.close()
+    return facts
+
+
+# -- the module --------------------------------------------------------------------------------------
+
+class ContextVariant(object):
+    def __init__(self, layout, label: str, evidence: str):
+        self.layout = layout
+        self.label = label
+        self.evidence = evidence
+
+
+def context_variants(arch: str) -> List[Tuple[int, bool, bool]]:
+    """(size, v1.1.85+, RS3) of every DMF_CONTEXT_LiveKernelDump layout (spec/dmf.md §3.2)."""
+    out = []
+    for v85 in (True, False):
+        for rs3 in (True, False):
+            layout = L.livekerneldump_context(arch, L.V1_1_85 if v85 else L.V1_1_80, rs3=rs3)
+            out.append((layout.size, v85, rs3))
+    return out
+
+
+def choose_context_variant(arch: str, context_size: Optional[int], config_size: Optional[int],
+                           dmf_version=None) -> ContextVariant:
+    """The context layout by its size; ties (x86: 20 bytes = v1.1.84 RS3 or v1.1.85 without RS3) are
+    broken by the config size (72/64 since v1.1.85, 64/60 before) or the DMF version."""
+    cfg_v85 = None
+    full_cfg = L.livekerneldump_config(arch).size
+    old_cfg = L.livekerneldump_config(arch, L.V1_1_80).size
+    if config_size == full_cfg:
+        cfg_v85 = True
+    elif config_size == old_cfg:
+        cfg_v85 = False
+    if dmf_version is not None:
+        cfg_v85 = L.parse_dmf_version(dmf_version) >= L.V1_1_85
+    if context_size is None:
+        v85 = True if cfg_v85 is None else cfg_v85
+        label = "%s RS3 (assumed: context size unknown)" % ("v1.1.85+" if v85 else "<=v1.1.84")
+        return ContextVariant(L.livekerneldump_context(arch, L.V1_1_85 if v85 else L.V1_1_80, rs3=True), label,
+                              "context size unknown")
+    matches = [(v85, rs3) for size, v85, rs3 in context_variants(arch) if size == context_size]
+    if len(matches) > 1 and cfg_v85 is not None:
+        matches = [m for m in matches if m[0] == cfg_v85] or matches
+    if not matches:
+        raise LayoutError("DMF_CONTEXT_LiveKernelDump of %d bytes: unknown layout (spec/dmf.md sec. 3.2)" % context_size)
+    v85, rs3 = matches[0]
+    label = "%s%s" % ("v1.1.85+" if v85 else "<=v1.1.84", " RS3" if rs3 else " without RS3")
+    evidence = "context %d bytes" % context_size
+    if len(matches) > 1:
+        evidence += ", ambiguous (config size unknown): first match taken"
+    elif cfg_v85 is not None:
+        evidence += ", config %s bytes" % config_size
+    return ContextVariant(L.livekerneldump_context(arch, L.V1_1_85 if v85 else L.V1_1_80, rs3=rs3), label, evidence)
+
+
+class DataBufferRow(object):
+    """One DATA_BUFFER entry (or, in a triage live dump, one inserted triage data block)."""
+
+    def __init__(self, index: int, address: int, size: int, valid: Optional[bool], source: str):
+        self.index = index
+        self.address = address
+        self.size = size
+        self.valid = valid
+        self.source = source
+        self.what = ""
+        self.module = None      # type: Optional[int]  DMFMODULE the structure belongs to
+        self.module_name = None  # type: Optional[str]
+        self.readable = None     # type: Optional[str]
+
+    def as_row(self) -> Dict[str, Any]:
+        return {"index": self.index, "address": "0x%x" % self.address, "size": self.size,
+                "valid": self.valid, "what": self.what, "module": hex_or(self.module),
+                "module_name": self.module_name, "readable": self.readable, "source": self.source}
+
+
+class LiveKernelDumpInfo(object):
+    """The LiveKernelDump module as read from memory."""
+
+    def __init__(self, obj: DmfObject):
+        self.obj = obj
+        self.handle = obj.handle
+        self.object_address = obj.address
+        self.context_address = obj.module_context
+        self.config_address = obj.module_config
+        self.config_size = obj.config_size
+        self.context = None       # type: Optional[Dict[str, Any]]
+        self.variant = None       # type: Optional[ContextVariant]
+        self.config = None        # type: Optional[Dict[str, Any]]
+        self.ring_handle = None   # type: Optional[int]
+        self.ring_object = None   # type: Optional[DmfObject]
+        self.ring_state = None    # type: Optional[RingState]
+        self.entries = None       # type: Optional[List[DataBufferRow]]
+        self.entries_problem = None  # type: Optional[str]
+        self.warnings = []        # type: List[str]
+        self.notes = []           # type: List[str]
+
+    def header(self) -> Dict[str, Any]:
+        ctx = self.context or {}
+        cfg = self.config or {}
+        st = self.ring_state
+        return {"handle": hex_or(self.handle), "object": hex_or(self.object_address),
+                "context": hex_or(self.context_address), "context_variant": self.variant.label if self.variant else None,
+                "context_evidence": self.variant.evidence if self.variant else None,
+                "config": hex_or(self.config_address), "config_size": self.config_size,
+                "report_type": cfg.get("report_type"), "guid_secondary_data": cfg.get("guid_secondary_data"),
+                "guid_device_interface": cfg.get("guid_device_interface"),
+                "include_dmf_data_in_bugcheck_triage_dump": cfg.get("include_dmf_data_in_bugcheck_triage_dump"),
+                "data_buffer_source": hex_or(self.ring_handle),
+                "bugcheck_parameter_dmf_collection": hex_or(ctx.get("BugCheckParameterDmfCollection")),
+                "dmf_data_size": ctx.get("DmfDataSize"), "crashdump_module": hex_or(ctx.get("CrashDumpModule")),
+                "number_of_data_buffers": ctx.get("NumberOfDataBuffers"),
+                "telemetry_data_size": ctx.get("TelemetryDataSize"),
+                "ring": None if st is None else {"items": hex_or(st.items), "item_size": st.item_size,
+                                                 "items_count": st.items_count, "present": st.items_present_count,
+                                                 "read_index": st.read_index, "write_index": st.write_index}}
+
+
+def read_config(target, info: LiveKernelDumpInfo, arch: str) -> None:
+    size = info.config_size
+    if not info.config_address:
+        return
+    layout = L.livekerneldump_config(arch) if size != L.livekerneldump_config(arch, L.V1_1_80).size \
+        else L.livekerneldump_config(arch, L.V1_1_80)
+    try:
+        raw = target.read(info.config_address, layout.size)
+    except MemoryReadError:
+        info.warnings.append("config at 0x%x unreadable" % info.config_address)
+        return
+    v = layout.unpack_from(raw)
+    report = bytes(v["ReportType"]).decode("utf-16-le", "replace").split("\0", 1)[0]
+    info.config = {"report_type": report, "guid_secondary_data": str(v["GuidSecondaryData"]),
+                   "guid_device_interface": str(v["GuidDeviceInterface"]),
+                   "include_dmf_data_in_bugcheck_triage_dump":
+                       bool(v["IncludeDmfDataInBugCheckTriageDump"]) if "IncludeDmfDataInBugCheckTriageDump" in v
+                       else None}
+
+
+def _symbol_context_size(target) -> Optional[int]:
+    symbols = getattr(target, "symbols", None)
+    if symbols is None:
+        return None
+    try:
+        return symbols.type_layout("DMF_CONTEXT_LiveKernelDump").size
+    except (SymbolError, NotImplementedError, AttributeError, DmfkdError):
+        return None
+
+
+def read_livekerneldump(target, reader: ObjectReader, obj: DmfObject,
+                        known_sizes: Optional[Dict[int, int]] = None) -> LiveKernelDumpInfo:
+    """Context (layout by size: symbols, the WDF context header, or the size the framework data
+    recorded for it), config, and the DataBufferSource ring with its entries when its storage is
+    readable. `known_sizes`: {address: size} of recorded buffers (DATA_BUFFERs / triage blocks)."""
+    arch = reader.arch
+    info = LiveKernelDumpInfo(obj)
+    read_config(target, info, arch)
+    size = _symbol_context_size(target)
+    if size is None and info.context_address:
+        size = context_type_size(target, info.context_address, object_from_handle(obj.handle or 0, reader.ptr)
+                                 if obj.handle else None)
+    if size is None and known_sizes and info.context_address in known_sizes:
+        # §3.6: the framework data records the context with sizeof(DMF_CONTEXT_LiveKernelDump)
+        size = known_sizes[info.context_address]
+    try:
+        info.variant = choose_context_variant(arch, size, info.config_size, reader.dmf_version)
+    except LayoutError as exc:
+        info.warnings.append(str(exc))
+        info.variant = choose_context_variant(arch, None, info.config_size, reader.dmf_version)
+    if not info.context_address:
+        info.warnings.append("ModuleContext is NULL")
+        return info
+    layout = info.variant.layout
+    try:
+        raw = target.read(info.context_address, layout.size)
+    except MemoryReadError:
+        info.warnings.append("context at 0x%x unreadable" % info.context_address)
+        return info
+    info.context = layout.unpack_from(raw)
+    info.ring_handle = info.context.get("DataBufferSource")
+    _read_ring(target, reader, info)
+    return info
+
+
+def _read_ring(target, reader: ObjectReader, info: LiveKernelDumpInfo) -> None:
+    arch = reader.arch
+    handle = info.ring_handle
+    if not handle:
+        info.entries_problem = "DataBufferSource is NULL"
+        return
+    # through the child list first: a triage live dump holds the DMF_OBJECTs but not the FxObjects
+    kids, _ = reader.children(info.obj)
+    ring_obj = next((k for k in kids if k.handle == handle), None)
+    if ring_obj is None:
+        try:
+            ring_obj = reader.read(handle)
+        except DmfkdError as exc:
+            info.entries_problem = "DataBufferSource 0x%x: %s" % (handle, str(exc).splitlines()[0])
+            return
+    else:
+        reader.read_names(ring_obj)
+    info.ring_object = ring_obj
+    context = ring_obj.module_context
+    if not context:
+        info.entries_problem = "DataBufferSource ring has no context"
+        return
+    try:
+        ring_raw = target.read(context, L.ring_buffer(arch).size)
+        state = RingState.parse(ring_raw, arch, address=context)
+    except (MemoryReadError, LayoutError) as exc:
+        info.entries_problem = "DataBufferSource RING_BUFFER at 0x%x unreadable" % context
+        return
+    info.ring_state = state
+    entry = L.livekerneldump_data_buffer(arch)
+    if state.item_size != entry.size or state.items_count != DATA_BUFFER_COUNT:
+        info.warnings.append("DataBufferSource ring has N=%d S=%d, expected N=%d S=%d (spec/dmf.md sec. 3.3)"
+                             % (state.items_count, state.item_size, DATA_BUFFER_COUNT, entry.size))
+    if state.item_size != entry.size or not 0 < state.items_count <= 4 * DATA_BUFFER_COUNT:
+        info.entries_problem = "DataBufferSource ring is not a DATA_BUFFER ring"
+        return
+    try:
+        storage = target.read(state.items, state.storage_size)
+    except MemoryReadError:
+        info.entries_problem = ("DataBufferSource storage (%d bytes at 0x%x) is not in this %s"
+                                % (state.storage_size, state.items, "target" if target.is_live else "dump"))
+        return
+    ring = decode_live_ring(ring_raw, storage, arch, state=state)
+    info.warnings.extend("DataBufferSource: %s" % w for w in ring.warnings)
+    rows = []
+    for i, record in enumerate(ring.records()):
+        if len(record) < entry.size:
+            break
+        v = entry.unpack_from(record)
+        rows.append(DataBufferRow(i, v["Address"], v["Size"], bool(v["Valid"]), "DataBufferSource"))
+    info.entries = rows
+
+
+# -- the collection and the module tree ------------------------------------------------------------------
+
+class CollectionInfo(object):
+    def __init__(self, handle: Optional[int], address: Optional[int], modules: List[int], problems: List[str]):
+        self.handle = handle
+        self.address = address
+        self.modules = modules      # top-level DMF_OBJECT addresses
+        self.problems = problems
+        self.array = None           # type: Optional[int]
+        self.count = None           # type: Optional[int]
+
+
+def collection_at(target, reader: ObjectReader, address: int, handle: Optional[int] = None) -> Optional[CollectionInfo]:
+    """A DMF_MODULE_COLLECTION known by its address (DMF_OBJECT.ModuleCollection, a recorded
+    buffer); None when the bytes there are not one (or not the one of `handle`)."""
+    layout = L.dmf_module_collection(reader.arch)
+    try:
+        raw = target.read(address, layout.size)
+    except MemoryReadError:
+        return None
+    v = layout.unpack_from(raw)
+    if handle is not None and v["ModuleCollectionHandleMemory"] != handle:
+        return None
+    count, array = v["NumberOfClientDriverDmfModules"], v["ClientDriverDmfModules"]
+    if not 0 < count <= 1024 or not array:
+        return None
+    info = CollectionInfo(v["ModuleCollectionHandleMemory"], address, [], [])
+    info.array, info.count = array, count
+    try:
+        raw = target.read(array, count * reader.ptr)
+    except MemoryReadError:
+        info.problems.append("module array at 0x%x unreadable" % array)
+        return info
+    info.modules = [_u(raw, i * reader.ptr, reader.ptr) for i in range(count)]
+    return info
+
+
+def find_collection(target, reader: ObjectReader, handle: int,
+                    candidates: List[Tuple[int, int]] = ()) -> CollectionInfo:
+    """DMFCOLLECTION handle -> its DMF_MODULE_COLLECTION: after the FxObject (ObjectReader), else
+    among recorded buffers of sizeof(DMF_MODULE_COLLECTION) whose first field is the handle (a
+    triage live dump holds the collection but not the WDF object around it, §3.6)."""
+    try:
+        address, modules, problems = reader.collection(handle)
+        info = CollectionInfo(handle, address, modules, problems)
+        found = collection_at(target, reader, address, handle)
+        if found is not None:
+            info.array, info.count = found.array, found.count
+        return info
+    except DmfkdError as exc:
+        first_error = str(exc).splitlines()[0]
+    size = L.dmf_module_collection(reader.arch).size
+    for address, length in candidates:
+        if length == size:
+            found = collection_at(target, reader, address, handle)
+            if found is not None:
+                return found
+    raise DmfkdError(first_error)
+
+
+def walk_objects(reader: ObjectReader, roots: List[DmfObject]) -> Tuple[List[Tuple[DmfObject, int]], List[str]]:
+    """(object, depth) depth-first under `roots` (parents before children), each object once, bounded."""
+    out = []   # type: List[Tuple[DmfObject, int]]
+    problems = []
+    seen = set()
+
+    def visit(obj: DmfObject, depth: int) -> None:
+        if obj.address in seen or len(out) >= MAX_TREE:
+            return
+        seen.add(obj.address)
+        out.append((obj, depth))
+        kids, issues = reader.children(obj)
+        problems.extend("%s 0x%x: %s" % (obj.module_name, obj.address, p) for p in issues)
+        for kid in kids:
+            visit(kid, depth + 1)
+
+    for root in roots:
+        visit(root, 0)
+    return out, problems
+
+
+class StructureIndex(object):
+    """What a recorded buffer is: a DMF structure of the tree (§3.6), a ring's storage, or none."""
+
+    def __init__(self):
+        self._by_address = {}   # type: Dict[int, List[Tuple[str, Optional[int], Optional[int], Optional[str]]]]
+        self._ranges = []       # type: List[Tuple[int, int, str, Optional[int], Optional[str]]]
+
+    def add(self, address: Optional[int], label: str, size: Optional[int], module: Optional[int] = None,
+            module_name: Optional[str] = None) -> None:
+        if not address:
+            return
+        self._by_address.setdefault(address, []).append((label, size, module, module_name))
+        if size:
+            self._ranges.append((address, address + size, label, module, module_name))
+
+    def resolve(self, address: int, size: int) -> Tuple[str, Optional[int], Optional[str]]:
+        hits = self._by_address.get(address)
+        if hits:
+            for label, expected, module, name in hits:
+                if expected is None or expected == size:
+                    return label, module, name
+            label, expected, module, name = hits[0]
+            return "%s (recorded %d bytes, structure %d)" % (label, size, expected), module, name
+        for start, end, label, module, name in self._ranges:
+            if start < address < end:
+                return "inside %s +0x%x" % (label, address - start), module, name
+        return "", None, None
+
+
+def build_index(target, reader: ObjectReader, objects: List[Tuple[DmfObject, int]],
+                collection: Optional[CollectionInfo]) -> StructureIndex:
+    index = StructureIndex()
+    arch = reader.arch
+    if collection is not None and collection.address:
+        index.add(collection.address, "DMF_MODULE_COLLECTION", L.dmf_module_collection(arch).size)
+        if collection.array:
+            # recorded with count x sizeof(ULONG64) even on x86 (spec/dmf.md Q-LKD-5)
+            index.add(collection.array, "ClientDriverDmfModules", (collection.count or 0) * 8)
+    for obj, _ in objects:
+        name = display_name(obj)
+        index.add(obj.address, "DMF_OBJECT " + name, obj.layout.size if obj.layout.complete else None,
+                  obj.handle, obj.module_name)
+        index.add(obj.module_config, "config " + name, obj.config_size, obj.handle, obj.module_name)
+        if isinstance(obj.instance_name, str) and obj.instance_name != UNREADABLE:
+            index.add(obj.field("ClientModuleInstanceName"), "instance name " + name, len(obj.instance_name) + 1,
+                      obj.handle, obj.module_name)
+        context = obj.module_context
+        size = None
+        if obj.module_name == "RingBuffer" and context:
+            size = L.ring_buffer(arch).size
+            try:
+                st = RingState.parse(target.read(context, size), arch)
+                if st.items and st.item_size > 0 and 0 < st.items_count:
+                    index.add(st.items, "ring storage " + name, st.storage_size, obj.handle, obj.module_name)
+            except (MemoryReadError, LayoutError):
+                pass
+        index.add(context, "context " + name, size, obj.handle, obj.module_name)
+    return index
+
+
+def check_readable(target, address: int, size: int) -> str:
+    """"yes" / "partial" / "no": whether the buffer's bytes are in the target (one bulk read; the
+    first and last byte only for buffers over READ_CHECK_LIMIT)."""
+    if size == 0:
+        return "empty"
+    try:
+        if size <= READ_CHECK_LIMIT:
+            target.read(address, size)
+        else:
+            target.read(address, 1)
+            target.read(address + size - 1, 1)
+        return "yes"
+    except MemoryReadError:
+        pass
+    try:
+        target.read(address, 1)
+        return "partial"
+    except MemoryReadError:
+        return "no"
+
+
+def module_rows(reader: ObjectReader, objects: List[Tuple[DmfObject, int]]) -> List[ModuleRow]:
+    rows = []
+    for obj, depth in objects:
+        row = reader.module_row(obj, depth)
+        rows.append(row)
+    return rows
+
+
+def display_name(obj: DmfObject) -> str:
+    """"Module/instance"; a triage live dump records the instance name but not the ModuleName
+    literal in the driver image (§3.6), so the instance name alone stands in for it there."""
+    module = obj.module_name if isinstance(obj.module_name, str) and obj.module_name != UNREADABLE else None
+    instance = obj.instance_name if isinstance(obj.instance_name, str) and obj.instance_name != UNREADABLE else None
+    if module and instance and instance != module:
+        return "%s/%s" % (module, instance)
+    return module or instance or "?"
+
+
+def find_livekerneldump_object(reader: ObjectReader, objects: List[Tuple[DmfObject, int]]) -> Optional[DmfObject]:
+    """The feature module is a top-level module of the collection, found by its ModuleName as
+    DMF_ModuleCollectionFeatureHandleGet does (COLL.c); when ModuleName is not in the dump, by its
+    instance name (a copy of ModuleName for DMF's own modules) or its "DataBufferSource" child."""
+    for obj, _ in objects:
+        if obj.module_name == "LiveKernelDump":
+            return obj
+    for i, (obj, depth) in enumerate(objects):
+        if isinstance(obj.module_name, str) and obj.module_name != UNREADABLE:
+            continue
+        if obj.instance_name == "LiveKernelDump":
+            return obj
+        for kid, kid_depth in objects[i + 1:]:
+            if kid_depth <= depth:
+                break
+            if kid_depth == depth + 1 and kid.instance_name == "DataBufferSource":
+                return obj
+    return None
+
+
+def names_from_recorded(target, objects: List[Tuple[DmfObject, int]], recorded: Dict[int, int]) -> None:
+    """Instance names the generic string read could not get because a triage live dump holds just
+    the recorded bytes (strlen + 1, §3.6): read exactly the recorded size."""
+    for obj, _ in objects:
+        address = obj.field("ClientModuleInstanceName")
+        if obj.instance_name == UNREADABLE and address in recorded and 0 < recorded[address] <= 4096:
+            try:
+                raw = target.read(address, recorded[address])
+            except MemoryReadError:
+                continue
+            obj.instance_name = raw.split(b"\0", 1)[0].decode("latin-1")
+
+
+def read_roots(reader: ObjectReader, addresses: List[int]) -> Tuple[List[DmfObject], List[str]]:
+    roots, problems = [], []
+    for address in addresses:
+        try:
+            roots.append(reader.read_at(address))
+        except DmfkdError as exc:
+            problems.append("module 0x%x: %s" % (address, str(exc).splitlines()[0]))
+    return roots, problems

@@ -1,0 +1,306 @@
+"""`dmfkd livedump` (dmfkd.dmf.livedump, dmfkd.commands.livedump) against emulated DMF live kernel dumps
+(dmfemu.livedump_scenario, spec/dmf.md §3, §4.5 entry point 5) and the real Windows triage dumps.
+
+Expected rows come from the DataBufferSource callers' own log (`LiveKernelDump.calls`) run through the
+spec's rules (dmfemu.livedump_scenario.model_data_buffers: 256 entries, oldest dropped, Remove invalidates
+every equal entry) and from what the IOCTL caller passed - never from the ring in emulated memory.
+"""
+import io
+import json
+import os
+import sys
+
+import pytest
+
+from dmfkd import cli
+from dmfkd.errors import DmfkdError
+from dmfkd.render import Output
+from dmfkd.targets.dumpfile import DumpFile
+from dmfkd.targets.isf import IsfSymbols
+
+from dmfemu import pykd as standin
+from dmfemu.isf import write_isf
+from dmfemu.livedump_scenario import LiveDumpRun, demo_live_dump, model_data_buffers
+from dmfemu.modules import livekerneldump as lkd
+from dmfemu.target import EmulatorTarget
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TRIAGE = [os.path.join(HERE, "data", "windows-triage", name) for name in ("triage_x64.dmp", "triage_arm64.dmp")]
+
+
+def run_cli(argv, target=None):
+    buf = io.StringIO()
+    assert cli.run(argv, output=Output(buf), target=target) == 0
+    return buf.getvalue()
+
+
+def run_pykd(argv, pykd_target, symbols=None):
+    """`!py -g -m dmfkd ...` inside a WinDbg session, through the pykd stand-in."""
+    buf = io.StringIO()
+    saved = sys.modules.get("pykd")
+    try:
+        sys.modules["pykd"] = standin
+        standin.attach(pykd_target, symbols=symbols)
+        assert cli.run(argv, output=Output(buf)) == 0
+    finally:
+        standin.detach()
+        if saved is None:
+            sys.modules.pop("pykd", None)
+        else:
+            sys.modules["pykd"] = saved
+    return buf.getvalue()
+
+
+def doc_of(argv, **kw):
+    return json.loads(run_cli(argv + ["--format", "json"], **kw))
+
+
+def triples(doc):
+    return [(int(r["address"], 16), r["size"], r["valid"]) for r in doc["data_buffers"]]
+
+
+def pairs(doc):
+    return [(int(r["address"], 16), r["size"]) for r in doc["data_buffers"]]
+
+
+def model_triples(expected):
+    return [(e["address"], e["size"], e["valid"]) for e in expected["data_buffers"]]
+
+
+def contains_run(haystack, needle):
+    n = len(needle)
+    return any(haystack[i:i + n] == needle for i in range(len(haystack) - n + 1))
+
+
+def category(label):
+    """The kind of structure a label names (the emulator's and dmfkd's name formats differ in triage dumps,
+    where the ModuleName literal is not recorded)."""
+    return label.split(" ", 1)[0] if label else label
+
+
+def build(tmp_path, arch="x64", dump_type=None, buffers=3, remove=(1,), exclude=False, structures=1,
+          duplicates=False, extra_adds=0, secondary=b"DMFDEMO SECONDARY DATA 0123456789"):
+    run = LiveDumpRun(arch)
+    added = [run.add_client_buffer("buffer%d" % n, b"DMFDEMO CLIENT BUFFER %02d " % n + bytes(range(20)))
+             for n in range(buffers)]
+    if duplicates:                      # the same buffer twice: one Remove invalidates both (Q-LKD-2)
+        run.add(*added[0])
+    for n in range(extra_adds):         # more than 256 entries: the oldest are dropped (Q-LKD-1)
+        run.add_client_buffer("extra%d" % n, b"EXTRA %04d" % n)
+    for i in remove:
+        run.remove(*added[i])
+    for n in range(structures):
+        run.client_structure("state%d" % n, b"CLIENT STRUCTURE %d\0" % n)
+    path = str(tmp_path / "LIVEDUMP.DMP")
+    report = run.live_dump(path, exclude_dmf_data=exclude, secondary=secondary, dump_type=dump_type)
+    isf = str(tmp_path / "driver.isf.json")
+    write_isf(isf, run.driver)
+    return run, run.expected(report), path, isf
+
+
+# -- emulator model vs emulated ring (the model is what the tests below trust) ---------------------------
+
+def test_model_equals_the_emulated_ring_after_overflow_and_removes(tmp_path):
+    run = LiveDumpRun()
+    bufs = [run.add_client_buffer("b%d" % n, b"x" * (n % 5 + 1)) for n in range(270)]
+    run.remove(*bufs[-1])
+    run.remove(*bufs[100])
+    entries, size = model_data_buffers(run.lkd.calls)
+    ring = [(e["Address"], e["Size"], bool(e["Valid"])) for e in run.lkd.entries()]
+    assert ring == [(e["address"], e["size"], e["valid"]) for e in entries]
+    assert len(ring) == 256
+    assert run.lkd.ctx_read()["DmfDataSize"] == size
+
+
+# -- live kernel dumps ----------------------------------------------------------------------------------
+
+def test_triage_live_dump_header_collection_tree_and_blocks(tmp_path):
+    run, expected, path, isf = build(tmp_path)
+    doc = doc_of(["livedump", path])
+    assert doc["dmf_present"] is True
+    live = doc["live_dump"]
+    assert (live["code"], live["parameters"]) == (expected["bugcheck"]["code"], expected["bugcheck"]["parameters"])
+    assert live["code_name"] == "SOC_SUBSYSTEM_FAILURE_LIVEDUMP" and live["dump_type"] == 4
+    assert doc["found_by"] == "bug-check parameter 2"
+    assert int(doc["collection"]["handle"], 16) == expected["collection"]
+    assert int(doc["collection"]["address"], 16) == expected["collection_address"]
+    # the triage blocks DMF inserted (valid entries, then the client structures) appear in that order
+    assert doc["source"] == "triage blocks"
+    wanted = [(b["address"], b["size"]) for b in expected["triage_blocks"]]
+    assert contains_run(pairs(doc), wanted)
+    removed = [(e["address"], e["size"]) for e in expected["data_buffers"] if not e["valid"]]
+    assert removed and not set(removed) & set(pairs(doc))
+    labels = {(e["address"], e["size"]): e["what"] for e in expected["data_buffers"]}
+    for row in doc["data_buffers"]:
+        key = (int(row["address"], 16), row["size"])
+        if labels.get(key) and not labels[key].startswith("client"):
+            assert category(row["what"]) == category(labels[key]), row
+        assert row["readable"] == "yes"
+    # the module tree from P2: the feature module and its children, the client's ring
+    names = [m["instance"] for m in doc["modules"]]
+    assert names == ["LiveKernelDump", "DataBufferSource", "LiveKernelDumpBufferQueue", "IoctlHandler",
+                     "DmfDemoEvents"]
+    lk = doc["livekerneldump"]
+    assert int(lk["handle"], 16) == expected["livekerneldump_handle"]
+    assert lk["report_type"] == "DMFDEMO" and lk["dmf_data_size"] == expected["dmf_data_size"]
+    assert doc["secondary_data"] == {"guid": expected["secondary"]["guid"], "size": len(bytes.fromhex(
+        expected["secondary"]["hex"]))}
+
+
+def test_triage_live_dump_attributes_when_the_writer_has_them(tmp_path):
+    run, expected, path, isf = build(tmp_path)
+    with DumpFile(path) as dump:
+        attributes = dump.header.Attributes
+    text = run_cli(["livedump", path])
+    if lkd._writer_accepts("attributes"):
+        assert attributes & lkd.LIVE_DUMP_ATTRIBUTES
+        assert "LiveDumpGeneratedDump" in text.splitlines()[0]
+    assert "triage live minidump (type 4)" in text.splitlines()[0]
+
+
+@pytest.mark.parametrize("arch,dump_type", [("x64", "bitmap-kernel"), ("x86", "full")])
+def test_full_live_dump_rows_equal_the_client_log(tmp_path, arch, dump_type):
+    run, expected, path, isf = build(tmp_path, arch=arch, dump_type=dump_type, duplicates=True, remove=(0, 1))
+    doc = doc_of(["livedump", path])
+    assert doc["source"] == "DataBufferSource"
+    assert triples(doc) == model_triples(expected)
+    # Q-LKD-2: the duplicate and the original went invalid together
+    first = expected["client_buffers"][0]
+    assert [v for a, s, v in triples(doc) if a == first["address"]] == [False, False]
+    for row, want in zip(doc["data_buffers"], expected["data_buffers"]):
+        if want["what"].startswith("client"):
+            assert row["what"] == "client buffer"
+        else:
+            assert row["what"] == want["what"]
+        assert row["readable"] == "yes"
+    assert doc["livekerneldump"]["dmf_data_size"] == expected["dmf_data_size"]
+    with DumpFile(path) as dump:
+        assert dump.dump_type == (6 if dump_type == "bitmap-kernel" else 1)
+
+
+def test_q_lkd_1_overflow_drops_the_oldest_framework_entries(tmp_path):
+    run, expected, path, isf = build(tmp_path, dump_type="bitmap-kernel", extra_adds=260)
+    doc = doc_of(["livedump", path])
+    rows = triples(doc)
+    assert len(rows) == 256 and rows == model_triples(expected)
+    # the DMF_MODULE_COLLECTION entry was the first recorded and is gone
+    assert (expected["collection_address"], 104) not in [(a, s) for a, s, _ in rows]
+    assert doc["livekerneldump"]["ring"]["present"] == 256
+    # DmfDataSize kept growing for the dropped entries
+    assert doc["livekerneldump"]["dmf_data_size"] == expected["dmf_data_size"]
+    assert expected["dmf_data_size"] > sum(s + 8 for _, s, v in rows if v)
+
+
+def test_exclude_dmf_data_is_said_plainly(tmp_path):
+    run, expected, path, isf = build(tmp_path, exclude=True, structures=2)
+    assert expected["bugcheck"]["parameters"][1] == 0
+    text = run_cli(["livedump", path])
+    assert "P2 is 0" in text and "ExcludeDmfData" in text
+    doc = doc_of(["livedump", path])
+    assert doc["dmf_present"] is False and doc["excluded_dmf_data"] is True
+    assert contains_run(pairs(doc), [(s["address"], s["size"]) for s in expected["client_structures"]])
+    # no DMF structure is in it
+    assert (expected["collection_address"], 104) not in pairs(doc)
+
+
+def test_csv_and_jsonl_carry_the_rows(tmp_path):
+    run, expected, path, isf = build(tmp_path, dump_type="bitmap-kernel")
+    lines = run_cli(["livedump", path, "--format", "jsonl"]).splitlines()
+    assert [(int(json.loads(l)["address"], 16), json.loads(l)["size"], json.loads(l)["valid"]) for l in lines] == \
+        model_triples(expected)
+    csv_lines = run_cli(["livedump", path, "--format", "csv", "--no-check"]).splitlines()
+    assert csv_lines[0] == "index,address,size,valid,what,readable,source"
+    assert len(csv_lines) == 1 + len(expected["data_buffers"])
+
+
+def test_unreadable_buffer_is_marked(tmp_path):
+    run = LiveDumpRun()
+    run.add(0xFFFFF00000DEAD00, 64)          # nothing mapped there
+    path = str(tmp_path / "L.DMP")
+    run.live_dump(path, dump_type="bitmap-kernel")
+    doc = doc_of(["livedump", path])
+    row = [r for r in doc["data_buffers"] if int(r["address"], 16) == 0xFFFFF00000DEAD00]
+    assert row and row[0]["readable"] == "no" and row[0]["what"] == "client buffer"
+
+
+# -- live targets and crash dumps -----------------------------------------------------------------------
+
+def test_live_emulator_explicit_handles(tmp_path):
+    run, expected, path, isf = build(tmp_path, dump_type="bitmap-kernel")
+    target = EmulatorTarget(run.machine)
+    for handle in (expected["livekerneldump_handle"], expected["collection"], run.events.handle):
+        doc = doc_of(["livedump", "0x%x" % handle], target=target)
+        assert doc["live_dump"] is None
+        assert triples(doc) == model_triples(expected), hex(handle)
+    # nothing to start from without an argument or a CrashDump anchor: said, not a traceback
+    text = run_cli(["livedump"], target=target)
+    assert "no DMF live-dump data" in text or "no LiveKernelDump" in text
+
+
+def test_not_a_module_is_one_line_error(tmp_path):
+    run, expected, path, isf = build(tmp_path)
+    with pytest.raises(DmfkdError) as err:
+        run_cli(["livedump", path, "0x1234"])
+    assert "neither a DMFMODULE nor a DMFCOLLECTION" in str(err.value)
+
+
+def test_crash_dump_of_a_driver_with_livekerneldump_via_crashdump_anchor(tmp_path):
+    run = LiveDumpRun(include_dmf_data_in_bugcheck_triage_dump=True)
+    buf = run.add_client_buffer("state", b"DMFDEMO STATE BEFORE THE CRASH")
+    assert run.driver.read_global_crashdump() == run.lkd.crashdump.handle
+    path = str(tmp_path / "MEMORY.DMP")
+    run.lkd.crashdump.kernel.bugcheck(0x1E, 0xC0000005, 0, 0, 0, dump_type="full", path=path)
+    isf = str(tmp_path / "driver.isf.json")
+    write_isf(isf, run.driver)
+    doc = doc_of(["livedump", path, "--isf", isf])
+    assert doc["found_by"].endswith("g_DmfModuleCrashDump -> ModuleCollection")
+    assert triples(doc) == model_triples(run.expected())
+    assert any("not a live dump code" in n for n in doc["notes"])
+    assert int(doc["livekerneldump"]["crashdump_module"], 16) == run.lkd.crashdump.handle
+    assert (buf[0], buf[1], True) in triples(doc)
+
+
+# -- the pykd stand-in (WinDbg) gives the CLI's rows -------------------------------------------------------
+
+@pytest.mark.parametrize("dump_type", ["bitmap-kernel", "triage"])
+def test_pykd_standin_on_the_dump_equals_cli(tmp_path, dump_type):
+    run, expected, path, isf = build(tmp_path, dump_type=dump_type)
+    symbols = IsfSymbols.load(isf)
+    cli_doc = doc_of(["livedump", path, "--isf", isf])
+    with DumpFile(path) as dump:
+        via = json.loads(run_pykd(["livedump", "--format", "json"], dump, symbols=symbols))
+    assert via["data_buffers"] == cli_doc["data_buffers"]
+    assert via["modules"] == cli_doc["modules"]
+    assert via["live_dump"]["parameters"] == expected["bugcheck"]["parameters"]
+    if dump_type == "bitmap-kernel":
+        assert triples(via) == model_triples(expected)
+
+
+def test_pykd_standin_live_machine_equals_the_client_log(tmp_path):
+    run, expected, path, isf = build(tmp_path, dump_type="bitmap-kernel")
+    symbols = IsfSymbols.load(isf)
+    text = run_pykd(["livedump", "0x%x" % expected["collection"], "--format", "json"],
+                    EmulatorTarget(run.machine), symbols=symbols)
+    assert triples(json.loads(text)) == model_triples(expected)
+
+
+# -- real Windows dumps: no DMF live-dump data, said plainly ------------------------------------------------
+
+@pytest.mark.parametrize("path", TRIAGE, ids=["x64", "arm64"])
+def test_real_windows_triage_dumps_have_no_dmf_live_dump_data(path):
+    text = run_cli(["livedump", path])
+    assert text.startswith("no DMF live-dump data in %s:" % path)
+    assert len(text.splitlines()) == 1
+    doc = doc_of(["livedump", path])
+    assert doc["dmf_present"] is False and doc["data_buffers"] == []
+
+
+def test_demo_live_dump_cli_writes_the_three_files(tmp_path):
+    from dmfemu import livedump_scenario
+
+    assert livedump_scenario.main(["-o", str(tmp_path), "--dump-type", "bitmap-kernel"]) == 0
+    expected = json.load(open(str(tmp_path / "expected.json")))
+    doc = doc_of(["livedump", str(tmp_path / "LIVEDUMP.DMP")])
+    assert triples(doc) == model_triples(expected)
+    assert livedump_scenario.main(["-o", str(tmp_path / "x"), "--arch", "x86", "--dump-type", "triage"]) == 2
+    assert demo_live_dump(str(tmp_path / "y"))["dump_type"] == "triage"
