@@ -5,7 +5,8 @@ symbol path (no ISF anywhere), and
 - dbgeng's `x` / `dt` / `?? sizeof` agree with the ISF (symbol RVAs, every type's member offsets and
   size) - i.e. with dmfkd.layouts.dmf, which the ISF and the C source are generated from;
 - the real pykd's getOffset / typeInfo / typedVar resolve them;
-- `python -m dmfkd --pykd-dump DUMP datasources` and `crashdump --guid G [--type dmfdemo!DMFDEMO_EVENT]`
+- `python -m dmfkd --pykd-dump DUMP datasources`, `crashdump --guid G [--type dmfdemo!DMFDEMO_EVENT]`,
+  `crashdump --all`, `modules` (DMF objects read with the PDB's DMF_OBJECT type) and `bugcheck`
   through the real pykd (symbols from the PDB only) give the same rows as the CLI reading the file
   with the ISF; without the PDB on the symbol path the same pykd run finds no DMF data (the control).
 
@@ -30,7 +31,10 @@ from oracle import env
 pytestmark = pytest.mark.oracle
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEMOS = [("x64", "full"), ("x64", "bitmap"), ("x86", "full")]
+# (arch, dump type, DMF version): HEAD layouts, and DMF 1.0 (V1 context, flat config, the <=1.1.80
+# DMF_OBJECT) whose PDB type dmfkd then reads DMF objects with (ObjectLayout.from_symbols)
+DEMOS = [("x64", "full", "1.1.154"), ("x64", "bitmap", "1.1.154"), ("x86", "full", "1.1.154"), ("x64", "full", "1.0")]
+IDS = ["-".join(k) for k in DEMOS]
 SELF_GUID = "5f3a1c2e-7b4d-4e8f-9a10-2b3c4d5e6f70"
 _DT_LINE = re.compile(r"^\s*\+0x([0-9a-f]+)\s+(\w+)\s+:")
 # x64: "unsigned int64 0x3d0"; x86: "unsigned int 0x218", and small values in decimal ("unsigned int 8")
@@ -41,14 +45,14 @@ def _sign_extend(arch, va):
     return va | 0xFFFFFFFF00000000 if arch == "x86" and va & 0x80000000 else va
 
 
-def _demo(directory, arch, dump_type, native_image=None):
+def _demo(directory, arch, dump_type, version, native_image=None):
     environment = dict(os.environ)
     environment["PYTHONPATH"] = os.pathsep.join([os.path.join(REPO, "extension"), os.path.join(REPO, "emulator")])
     environment.pop("DMFEMU_NATIVE_IMAGE", None)
     if native_image:
         environment["DMFEMU_NATIVE_IMAGE"] = native_image
     subprocess.run([sys.executable, "-m", "dmfemu", "demo", "-o", directory, "--arch", arch, "--dump-type",
-                    dump_type], check=True, env=environment, stdout=subprocess.DEVNULL, timeout=300)
+                    dump_type, "--dmf-version", version], check=True, env=environment, stdout=subprocess.DEVNULL, timeout=300)
     with open(os.path.join(directory, "driver.isf.json")) as handle:
         return json.load(handle)
 
@@ -57,8 +61,8 @@ class PdbDemo(object):
     """One emulator dump whose driver has a native image; the dump alone in `bare` (no ISF beside
     it), the PDB alone in `symbols`."""
 
-    def __init__(self, arch, dump_type, isf, build, dump, isf_path, symbols):
-        self.arch, self.dump_type = arch, dump_type
+    def __init__(self, arch, dump_type, version, isf, build, dump, isf_path, symbols):
+        self.arch, self.dump_type, self.version = arch, dump_type, version
         self.isf, self.build, self.dump, self.isf_path, self.symbols = isf, build, dump, isf_path, symbols
         self.base = isf["metadata"]["dmfkd"]["image_base"]
 
@@ -87,14 +91,14 @@ def pdb_demos(oracle_tmp, dbgeng_oracle, real_pykd):
     except pdb.ToolsMissing as exc:
         pytest.skip("oracle: %s" % exc)
     out = {}
-    for arch, dump_type in DEMOS:
-        name = "pdb-%s-%s" % (arch, dump_type)
+    for arch, dump_type, version in DEMOS:
+        name = "pdb-%s-%s-%s" % (arch, dump_type, version)
         plain = os.path.join(str(oracle_tmp), name + "-plain")
-        isf = _demo(plain, arch, dump_type)
+        isf = _demo(plain, arch, dump_type, version)
         with env.cache_lock():
             build = pdb.build(isf, os.path.join(env.cache_dir(), "pdb"))
         native = os.path.join(str(oracle_tmp), name + "-native")
-        native_isf = _demo(native, arch, dump_type, native_image=build.image)
+        native_isf = _demo(native, arch, dump_type, version, native_image=build.image)
         # the native image changes nothing the ISF describes (same RVAs, same types)
         assert native_isf["symbols"] == isf["symbols"] and native_isf["user_types"] == isf["user_types"]
         bare = os.path.join(str(oracle_tmp), name + "-bare")
@@ -104,7 +108,7 @@ def pdb_demos(oracle_tmp, dbgeng_oracle, real_pykd):
             os.makedirs(folder)
         shutil.copy(os.path.join(native, "MEMORY.DMP"), bare)
         shutil.copy(build.pdb, symbols)
-        out[(arch, dump_type)] = PdbDemo(arch, dump_type, native_isf, build, os.path.join(bare, "MEMORY.DMP"),
+        out[(arch, dump_type, version)] = PdbDemo(arch, dump_type, version, native_isf, build, os.path.join(bare, "MEMORY.DMP"),
                                          os.path.join(native, "driver.isf.json"), symbols)
     return out
 
@@ -122,7 +126,7 @@ def dbgeng_answers(pdb_demos, dbgeng_oracle):
     return answers
 
 
-@pytest.mark.parametrize("kind", DEMOS, ids=["-".join(k) for k in DEMOS])
+@pytest.mark.parametrize("kind", DEMOS, ids=IDS)
 def test_dbgeng_loads_the_pdb_and_finds_every_symbol_at_its_isf_rva(pdb_demos, dbgeng_answers, kind):
     demo, answer = pdb_demos[kind], dbgeng_answers[kind]
     assert answer.opened, answer.open_text
@@ -138,7 +142,7 @@ def test_dbgeng_loads_the_pdb_and_finds_every_symbol_at_its_isf_rva(pdb_demos, d
     assert found == {name: demo.va(name) & width for name in demo.isf["symbols"]}
 
 
-@pytest.mark.parametrize("kind", DEMOS, ids=["-".join(k) for k in DEMOS])
+@pytest.mark.parametrize("kind", DEMOS, ids=IDS)
 def test_dbgeng_type_layouts_equal_the_isf(pdb_demos, dbgeng_answers, kind):
     demo, answer = pdb_demos[kind], dbgeng_answers[kind]
     problems = []
@@ -181,7 +185,7 @@ print("@@PDB@@" + json.dumps(out))
 '''
 
 
-@pytest.mark.parametrize("kind", [DEMOS[0], DEMOS[2]], ids=["x64", "x86"])
+@pytest.mark.parametrize("kind", [DEMOS[0], DEMOS[2], DEMOS[3]], ids=[IDS[0], IDS[2], IDS[3]])
 def test_real_pykd_resolves_symbols_and_types_from_the_pdb(pdb_demos, real_pykd, kind):
     demo = pdb_demos[kind]
     types = sorted(demo.isf["user_types"])
@@ -216,7 +220,10 @@ def _run_cli(argv):
 
 def _invocations(demo):
     calls = [["datasources", "--format", "json"],
-             ["crashdump", "--guid", SELF_GUID, "--type", "dmfdemo!DMFDEMO_EVENT", "--format", "json"]]
+             ["crashdump", "--guid", SELF_GUID, "--type", "dmfdemo!DMFDEMO_EVENT", "--format", "json"],
+             # the DMF object tree read with the PDB's DMF_OBJECT type; every blob; the crash
+             ["modules", "--format", "json"], ["crashdump", "--all", "--format", "json"],
+             ["bugcheck", "--format", "json"]]
     code, out, _ = _run_cli(["datasources", demo.dump, "--isf", demo.isf_path, "--format", "json"])
     assert code == 0
     for row in json.loads(out)[1:]:
@@ -225,7 +232,7 @@ def _invocations(demo):
     return calls
 
 
-@pytest.mark.parametrize("kind", DEMOS, ids=["-".join(k) for k in DEMOS])
+@pytest.mark.parametrize("kind", DEMOS, ids=IDS)
 def test_datasources_and_crashdump_through_real_pykd_with_only_the_pdb(pdb_demos, real_pykd, kind):
     demo = pdb_demos[kind]
     calls = _invocations(demo)
