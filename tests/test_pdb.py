@@ -228,3 +228,14 @@ def test_env_image_of_another_driver_or_arch_is_ignored(tools, out_dir, monkeypa
     machine = Machine("x64")
     drv = D.Driver(machine, name="otherdrv")
     assert drv.native_image is None and machine.images["otherdrv"][1] == D.IMAGE_SIZE
+
+
+def test_python_m_dmfemu_pdb_demo_writes_the_dump_and_its_symbols(tools, out_dir, tmp_path, monkeypatch):
+    monkeypatch.delenv(pdb.NATIVE_IMAGE_ENV, raising=False)
+    target = str(tmp_path / "demo")
+    assert pdb.main(["demo", "-o", target, "--cache", out_dir]) == 0
+    assert sorted(os.listdir(os.path.join(target, "symbols"))) == ["dmfdemo.pdb", "dmfdemo.sys"]
+    with open(os.path.join(target, "driver.isf.json")) as handle:
+        assert json.load(handle)["symbols"] == _isf()["symbols"]
+    assert pdb.NATIVE_IMAGE_ENV not in os.environ          # the hook's variable does not leak
+    assert pdb.main(["demo", "-o", target, "--arch", "x86", "--dump-type", "bitmap"]) == 2

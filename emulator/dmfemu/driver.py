@@ -5,6 +5,10 @@ demo to show decoded records (spec/dmf.md §4.5 entry points).
 
 Image map (RVA): 0x0 header page (PE headers written by dmfemu.kernel when present), 0x1000 .text (one 0x40-byte slot per routine, INT3-filled),
 0x4000 .data/.rdata (globals and strings, a dmfemu.wdf.StaticArea).
+With a native image (dmfemu.pdb: a real PE + PDB built from this driver's ISF, given as
+``native_image=`` or $DMFEMU_NATIVE_IMAGE) the header page holds that PE's headers and the image
+grows by the linker's sections above IMAGE_SIZE (its debug directory naming the PDB); nothing below
+IMAGE_SIZE changes.
 """
 import struct
 

@@ -509,3 +509,75 @@ def native_image_for(module: str, arch: str) -> Optional[NativeImage]:
     if image.module.lower() != module.lower() or image.arch != arch:
         return None
     return image
+
+
+# --------------------------------------------------------------------------------------------------
+# `python -m dmfemu.pdb demo -o DIR`: the demo dump with real symbols, for WinDbg / dbgeng
+# --------------------------------------------------------------------------------------------------
+
+def demo_with_pdb(out_dir: str, arch: str = "x64", dmf_version: str = "1.1.154", dump_type: str = "full",
+                  cache: Optional[str] = None) -> NativeBuild:
+    """The `dmfemu demo` scenario twice: once to learn the driver's ISF (RVAs, types), then with the
+    native image built from it. Leaves DIR/MEMORY.DMP, DIR/driver.isf.json, DIR/expected.json and
+    DIR/symbols/<module>.pdb (+ .sys): open the dump with the symbol path DIR/symbols."""
+    import json
+    import tempfile
+
+    from dmfemu.demo import demo_scenario
+    from dmfemu.scenario import run_scenario
+
+    if arch == "x86" and dump_type != "full":
+        raise NativeBuildError("x86 dumps are full dumps only (--dump-type full)")
+    scenario = demo_scenario(arch, dmf_version, dump_type)
+    previous = os.environ.pop(NATIVE_IMAGE_ENV, None)
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            run_scenario(scenario, scratch)
+            with open(os.path.join(scratch, "driver.isf.json")) as handle:
+                isf = json.load(handle)
+        build_result = build(isf, cache or os.path.join(out_dir, "native-build"))
+        os.environ[NATIVE_IMAGE_ENV] = build_result.image
+        run_scenario(demo_scenario(arch, dmf_version, dump_type), out_dir)
+    finally:
+        os.environ.pop(NATIVE_IMAGE_ENV, None)
+        if previous is not None:
+            os.environ[NATIVE_IMAGE_ENV] = previous
+    with open(os.path.join(out_dir, "driver.isf.json")) as handle:
+        if json.load(handle)["symbols"] != isf["symbols"]:
+            raise NativeBuildError("the demo laid out its driver differently with the native image")
+    symbols = os.path.join(out_dir, "symbols")
+    os.makedirs(symbols, exist_ok=True)
+    for path in (build_result.pdb, build_result.image):
+        shutil.copy(path, symbols)
+    return build_result
+
+
+def main(argv=None) -> int:
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m dmfemu.pdb",
+                                     description="The dmfemu demo dump with a real PDB for its driver.")
+    sub = parser.add_subparsers(dest="command")
+    demo = sub.add_parser("demo", help="write DIR/MEMORY.DMP and DIR/symbols/dmfdemo.pdb")
+    demo.add_argument("-o", "--output", required=True, metavar="DIR")
+    demo.add_argument("--arch", choices=("x64", "x86"), default="x64")
+    demo.add_argument("--dmf-version", default="1.1.154")
+    demo.add_argument("--dump-type", choices=("full", "bitmap"), default="full")
+    demo.add_argument("--cache", metavar="DIR", help="where builds are kept (default DIR/native-build)")
+    args = parser.parse_args(argv)
+    if args.command != "demo":
+        parser.print_help()
+        return 2
+    try:
+        result = demo_with_pdb(args.output, args.arch, args.dmf_version, args.dump_type, args.cache)
+    except DmfkdError as exc:
+        sys.stderr.write("dmfemu.pdb: %s\n" % str(exc).splitlines()[0])
+        return 2
+    sys.stdout.write("%s/MEMORY.DMP with symbols in %s/symbols (%s)\n"
+                     % (args.output, args.output, os.path.basename(result.pdb)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
