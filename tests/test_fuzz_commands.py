@@ -1,0 +1,176 @@
+"""Every dmfkd command survives hostile DMF data (ARCHITECTURE.md "Rules of the house").
+
+The engine is scripts/fuzz_commands.py (the long campaign): the emulator's demo dump with its DMF
+structures (DMF_OBJECTs, CrashDump context/config, DATA_SOURCEs, RING_BUFFERs and storage, the
+g_DmfModuleCrashDump global, the TYPE_INFO), its blobs and its ISF file mutated; each command run
+through `dmfkd.cli.main` on the file and through the pykd stand-in attached to it. Accepted: exit 0, or
+exit 2 / a DmfkdError with one line "dmfkd: ..."; anything else (another exception, a hang, a call
+growing the process by more than 200 MiB) fails. Budgets are small (the suite runs twice in CI); the
+campaign script runs the same checks for as long as one likes.
+
+Then one regression test per reader fix, each feeding the minimal input that crashed.
+"""
+import importlib.util
+import io
+import os
+import shutil
+import struct
+import sys
+import tempfile
+import atexit
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dmfkd.cli import run
+from dmfkd.errors import DmfkdError
+from dmfkd.render import Output
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_spec = importlib.util.spec_from_file_location("fuzz_commands", os.path.join(ROOT, "scripts", "fuzz_commands.py"))
+F = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(F)
+
+SETTINGS = settings(max_examples=60, deadline=None, database=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+HANG_SECONDS = 60.0   # a hang guard, not a timing assertion: a healthy call takes milliseconds
+
+_WORKDIR = tempfile.mkdtemp(prefix="dmfkd-fuzz-cmd-")
+atexit.register(shutil.rmtree, _WORKDIR, True)
+_BASES = {}
+
+
+def bases():
+    if not _BASES:
+        for base in F.build_bases(_WORKDIR, F.BASE_CONFIGS):
+            _BASES[base.name] = base
+    return _BASES
+
+
+def example_dir() -> str:
+    d = os.path.join(_WORKDIR, "example")
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+# -- strategies (data mutations, as scripts/fuzz_commands.py describes them) ----------------------------
+
+@st.composite
+def field_mutation(draw, base):
+    name = draw(st.sampled_from(base.hot_fields))
+    bits = 8 * min(base.field_sizes[name], 8)
+    value = draw(st.one_of(st.sampled_from(F.INTERESTING), st.sampled_from(sorted(base.addresses)),
+                           st.sampled_from(base.ring_handles), st.integers(0, (1 << bits) - 1)))
+    return ["field", name, value % (1 << bits)]
+
+
+@st.composite
+def splat_mutation(draw, base):
+    name = draw(st.sampled_from(base.region_names))
+    total = sum(n for _, n in base.regions[name])
+    return ["splat", name, draw(st.integers(0, max(total - 1, 0))), draw(st.binary(min_size=1, max_size=32)).hex()]
+
+
+@st.composite
+def blob_mutation(draw, base):
+    blob_fields = [n for n in base.field_names if n.startswith(("Blob[", "DumpBlob."))]
+    if draw(st.booleans()):
+        name = draw(st.sampled_from(blob_fields))
+        return ["field", name, draw(st.sampled_from(F.INTERESTING))]
+    payloads = [n for n in base.region_names if n.startswith("Blob[")]
+    (offset, size), = base.regions[draw(st.sampled_from(payloads))][:1]
+    return ["truncate", draw(st.integers(max(0, offset - 40), offset + size + 8))]
+
+
+# ISF values the validator of targets/isf.py must refuse or the readers must survive. A dict or list
+# where a type *name* belongs crashes the validator (test_isf_unhashable_type_name below): kept out of
+# the random draw until targets/isf.py is fixed by its owner.
+_ISF_SCALARS = (None, 0, -1, 1, 8, 0x7FFFFFFF, 1 << 64, "x", "", "dmfdemo", "1.1.84", "9.9.9", True, 1.5)
+
+
+@st.composite
+def isf_mutation(draw, base):
+    path = draw(st.sampled_from(base.isf_paths))
+    if draw(st.integers(0, 9)) == 0:
+        return ["isf_del", path]
+    last = path[-1]
+    if last == "offset":
+        size = base.isf["user_types"][path[1]]["size"]
+        value = draw(st.integers(0, size))
+    elif last in ("address", "size", "image_base", "count"):
+        value = draw(st.one_of(st.sampled_from((0, 8, 0x4000, 0x4008, 0x4028, 1 << 32)), st.integers(0, 1 << 16)))
+    elif last == "name":
+        value = draw(st.sampled_from(sorted(base.isf["user_types"]) + sorted(base.isf["base_types"]) + ["NOPE"]))
+    else:
+        value = draw(st.sampled_from(_ISF_SCALARS))
+    return ["isf_set", path, value]
+
+
+def _check(base, mutations, lines, pykd=True):
+    dump, isf = F.apply(base, mutations, example_dir())
+    try:
+        F.run_all(base, dump, isf, lines=lines, pykd=pykd, seconds=HANG_SECONDS, memory="rss")
+    except F.Finding as finding:
+        pytest.fail("%s\nmutations: %r" % (finding, mutations))
+
+
+def _lines(draw, base, k):
+    lines = F.command_lines(base)
+    return [draw(st.sampled_from(lines)) for _ in range(k)]
+
+
+@SETTINGS
+@given(st.data())
+def test_commands_survive_mutated_dmf_structures(data):
+    base = data.draw(st.sampled_from(sorted(bases().values(), key=lambda b: b.name)), label="base")
+    mutations = data.draw(st.lists(st.one_of(field_mutation(base), field_mutation(base), splat_mutation(base)),
+                                   min_size=1, max_size=4), label="mutations")
+    _check(base, mutations, _lines(data.draw, base, 3))
+
+
+@settings(SETTINGS, max_examples=40)
+@given(st.data())
+def test_commands_survive_mutated_blobs_and_isf(data):
+    base = data.draw(st.sampled_from(sorted(bases().values(), key=lambda b: b.name)), label="base")
+    mutations = data.draw(st.lists(st.one_of(blob_mutation(base), isf_mutation(base), field_mutation(base)),
+                                   min_size=1, max_size=3), label="mutations")
+    _check(base, mutations, _lines(data.draw, base, 3))
+
+
+def test_every_command_on_the_pristine_dumps_exits_0():
+    """The harness itself: unmutated, every command line of every base succeeds both ways."""
+    for base in bases().values():
+        dump, isf = F.apply(base, [], example_dir())
+        codes = F.run_all(base, dump, isf, seconds=HANG_SECONDS)
+        assert set(codes) == {0}, base.name
+
+
+def test_harness_reports_a_traceback(monkeypatch):
+    """A reader raising something other than DmfkdError is a finding, not a pass."""
+    import dmfkd.commands.crashdump as cd
+
+    def broken(*a, **k):
+        raise ZeroDivisionError("planted")
+
+    base = bases()["x64-1.1.154-full"]
+    monkeypatch.setattr(cd, "classify_blobs", broken)
+    dump, isf = F.apply(base, [], example_dir())
+    with pytest.raises(F.Finding) as info:
+        F.run_cli(["crashdump", dump])
+    assert info.value.key.startswith("ZeroDivisionError")
+
+
+# -- unowned: targets/isf.py ---------------------------------------------------------------------------
+
+@pytest.mark.xfail(strict=True, raises=TypeError,
+                   reason="targets/isf.py _validate_descriptor looks an unhashable name up in a dict "
+                          "(found by scripts/fuzz_commands.py; file not owned by F6)")
+def test_isf_unhashable_type_name():
+    base = bases()["x64-1.1.154-full"]
+    dump, isf = F.apply(base, [["isf_set", ["user_types", "DMFDEMO_EVENT", "fields", "Timestamp", "type", "name"],
+                                {"kind": "struct"}]], example_dir())
+    from dmfkd.targets.isf import IsfSymbols
+
+    with pytest.raises(DmfkdError):
+        IsfSymbols.load(isf)
