@@ -275,6 +275,45 @@ def test_x86_pae_full_dump(tmp_path):
             dump.read(0x10000000, 4)
 
 
+@pytest.mark.parametrize("dump_type,type_value", [("bitmap", 5), ("bitmap-kernel", 6)])
+def test_x86_pae_bitmap_dump(tmp_path, dump_type, type_value):
+    """x86 bitmap: the `SDMP` sub-header right after the 0x1000-byte header (dbgeng agrees:
+    tests/oracle/test_dbgeng_synthetic.py), pages in PFN order from FirstPage."""
+    pages = x86_pages()
+    path = str(tmp_path / "x86-bitmap.dmp")
+    size = write_dump(path, arch="x86", dump_type=dump_type, pages=pages, dtb=X86_PDPT_PA,
+                      bugcheck=(0x7E, 1, 2, 3, 4), blobs=BLOBS[:3], build=7601)
+    with open(path, "rb") as f:
+        raw = f.read()
+    assert len(raw) == size and raw[:8] == b"PAGEDUMP"
+    assert struct.unpack_from("<I", raw, 0xF88)[0] == type_value
+    assert struct.unpack_from("<Q", raw, 0xFA0)[0] == size
+    # independent reading of the sub-header at 0x1000 per spec §2.2 offsets
+    assert raw[0x1000:0x1008] == b"SDMPDUMP"
+    first_page, present, bits = struct.unpack_from("<QQQ", raw, 0x1020)
+    pfns = sorted(pages)
+    assert first_page % P == 0 and present == len(pfns) and bits % 64 == 0 and bits > pfns[-1]
+    bitmap = raw[0x1038:0x1038 + bits // 8]
+    assert [i for i in range(bits) if bitmap[i >> 3] >> (i & 7) & 1] == pfns
+    for rank, pfn in enumerate(pfns):
+        assert raw[first_page + rank * P:first_page + (rank + 1) * P] == pages[pfn]
+    assert raw[first_page + len(pfns) * P:first_page + len(pfns) * P + 8] == b"DumpBlob"
+    with DumpFile(path) as dump:
+        assert (dump.arch, dump.dump_type, dump.build) == ("x86", type_value, 7601)
+        assert dump.blob_region_offset == first_page + P * len(pfns)
+        assert [dump.read_blob(b) for b in dump.tagged()] == [d for _, d in BLOBS[:3]]
+        assert dump.read_physical(0x40 * P, P) == pages[0x40]
+        assert dump.read(X86_VA + P - 4, 8) == pages[0x20][-4:] + pages[0x40][:4]
+        assert dump.read(X86_VA_2M + 2 * P + 1, 5) == pages[0x600000 // P + 2][1:6]
+        with pytest.raises(MemoryReadError):
+            dump.read(0x10000000, 4)
+
+
+def test_x86_triage_is_refused(tmp_path):
+    with pytest.raises(ValueError):
+        write_dump(str(tmp_path / "t.dmp"), arch="x86", dump_type="triage", pages=x86_pages(), dtb=X86_PDPT_PA)
+
+
 # -- triage (type 4) ----------------------------------------------------------------------------
 
 def test_triage_dump_written_and_read(tmp_path):

@@ -1,7 +1,7 @@
 """Write Windows kernel dump files the way the kernel does (spec/dump-format.md §1-§3, §8).
 
 `write_dump` builds a KeInitializeCrashDumpHeader-style header (the whole header pre-filled with
-`PAGE`, §1.1), one of the bodies full (1, x64 and x86 PAE), bitmap (5/6) or triage (4, x64), and the
+`PAGE`, §1.1), one of the bodies full (1) or bitmap (5/6) (x64 and x86 PAE) or triage (4, x64), and the
 secondary-data region of §3.7 right after the primary data; the file ends there.
 
 Page data is streamed: pages are gathered into large batches and written with few system calls
@@ -201,7 +201,8 @@ def write_dump(path, *, arch: str, dump_type: str, pages, dtb: int, bugcheck=(0x
                dump_type_value: Optional[int] = None, attributes: Optional[int] = None) -> int:
     """Write a kernel dump to `path` and return its size in bytes.
 
-    arch "x64" (types full, bitmap, bitmap-kernel, triage) or "x86" (full; PAE paging).
+    arch "x64" (types full, bitmap, bitmap-kernel, triage) or "x86" (full, bitmap, bitmap-kernel; PAE
+    paging).
     `pages`: {pfn: 4096 bytes} or an object with present_pfns()/page(pfn) (dmfemu.memory snapshot).
     `blobs`: (GUID, payload) in the order the bug check produced them (§3.7: ReadTagged sees the
     first of duplicate GUIDs). `triage_blocks`: (kernel VA, bytes) regions a triage dump carries
@@ -217,17 +218,17 @@ def write_dump(path, *, arch: str, dump_type: str, pages, dtb: int, bugcheck=(0x
         raise ValueError("arch must be 'x64' or 'x86', not %r" % (arch,))
     if dump_type not in DUMP_TYPES:
         raise ValueError("dump_type must be one of %s, not %r" % (", ".join(DUMP_TYPES), dump_type))
-    if arch == "x86" and dump_type != "full":
-        raise ValueError("x86 dumps: only dump_type 'full' is supported")
+    if arch == "x86" and dump_type == "triage":
+        raise ValueError("x86 dumps: dump_type 'full', 'bitmap' or 'bitmap-kernel' (no triage)")
     code, p1, p2, p3, p4 = (tuple(bugcheck) + (0, 0, 0, 0))[:5]
     page_view = _Pages(pages)
     region = blob_region(blobs, build)
     type_value = DUMP_TYPES[dump_type] if dump_type_value is None else dump_type_value
 
     if arch == "x86":
-        return _write_x86_full(path, page_view, region, dtb, (code, p1, p2, p3, p4), build, kdbg_va,
-                               ps_loaded_module_list, ps_active_process_head, context, system_time,
-                               system_uptime, processors, type_value, optional)
+        return _write_x86(path, dump_type, page_view, region, dtb, (code, p1, p2, p3, p4), build, kdbg_va,
+                          ps_loaded_module_list, ps_active_process_head, context, system_time,
+                          system_uptime, processors, type_value, optional)
 
     context_raw, pc = _context64(context)
     header = dict(
@@ -257,27 +258,36 @@ def write_dump(path, *, arch: str, dump_type: str, pages, dtb: int, bugcheck=(0x
         return size
 
     if dump_type in ("bitmap", "bitmap-kernel"):
-        span = (page_view.pfns[-1] + 1) if page_view.pfns else 0
-        bits = -(-span // 64) * 64              # LeechCore ignores bits past the last full u64 (§5.4)
-        bitmap = bytearray(bits // 8)
-        for pfn in page_view.pfns:
-            bitmap[pfn >> 3] |= 1 << (pfn & 7)
-        first_page = -(-(L.HEADER64_SIZE + L.BITMAP_HEADER_SIZE + len(bitmap)) // PAGE_SIZE) * PAGE_SIZE
         if len(runs) <= L.MAX_RUNS64:           # informational for bitmap dumps (§1.4)
             header["PhysicalMemoryBlock"] = _run_block(runs, total, False)
-        size = first_page + PAGE_SIZE * total + len(region)
-        header["RequiredDumpSpace"] = size
-        sub = L.BITMAP_DUMP_HEADER.build(dict(Signature=b"SDMP", FirstPage=first_page,
-                                              TotalPresentPages=total, Pages=bits))
-        with open(path, "wb") as f:
-            head = L.DUMP_HEADER64.build(header) + sub + bytes(bitmap)
-            f.write(head + bytes(first_page - len(head)))
-            _write_pages(f, page_view, page_view.pfns)
-            f.write(region)
-        return size
+        return _write_bitmap(path, page_view, region, L.DUMP_HEADER64, header)
 
     return _write_triage64(path, page_view, region, header, dtb, kdbg_va, context, triage_blocks,
                            ps_loaded_module_list)
+
+
+def _write_bitmap(path, pages: _Pages, region: bytes, layout, header: dict) -> int:
+    """Bitmap body (§2.2) after a header of `layout` (0x2000 x64, 0x1000 x86: the same 0x38-byte
+    `SDMP` sub-header follows whichever header there is; dbgeng reads x86 ones so, see
+    tests/oracle/test_dbgeng_synthetic.py), pages from a 4 KiB-aligned FirstPage, then the region."""
+    header_size = layout.sizeof()
+    span = (pages.pfns[-1] + 1) if pages.pfns else 0
+    bits = -(-span // 64) * 64              # LeechCore ignores bits past the last full u64 (§5.4)
+    bitmap = bytearray(bits // 8)
+    for pfn in pages.pfns:
+        bitmap[pfn >> 3] |= 1 << (pfn & 7)
+    total = len(pages.pfns)
+    first_page = -(-(header_size + L.BITMAP_HEADER_SIZE + len(bitmap)) // PAGE_SIZE) * PAGE_SIZE
+    size = first_page + PAGE_SIZE * total + len(region)
+    header["RequiredDumpSpace"] = size
+    sub = L.BITMAP_DUMP_HEADER.build(dict(Signature=b"SDMP", FirstPage=first_page, TotalPresentPages=total,
+                                          Pages=bits))
+    with open(path, "wb") as f:
+        head = layout.build(header) + sub + bytes(bitmap)
+        f.write(head + bytes(first_page - len(head)))
+        _write_pages(f, pages, pages.pfns)
+        f.write(region)
+    return size
 
 
 def _u16(data: bytes, offset: int) -> int:
@@ -463,29 +473,34 @@ def _write_triage64(path, pages: _Pages, region: bytes, header: dict, dtb: int, 
     return size
 
 
-def _write_x86_full(path, pages: _Pages, region: bytes, dtb: int, bugcheck, build: int, kdbg_va: int,
-                    ps_loaded_module_list: int, ps_active_process_head: int, context,
-                    system_time: int, system_uptime: int, processors: int, type_value: int,
-                    optional: dict) -> int:
+def _write_x86(path, dump_type: str, pages: _Pages, region: bytes, dtb: int, bugcheck, build: int,
+               kdbg_va: int, ps_loaded_module_list: int, ps_active_process_head: int, context,
+               system_time: int, system_uptime: int, processors: int, type_value: int,
+               optional: dict) -> int:
     runs = pages.runs()
-    if len(runs) > L.MAX_RUNS32:
-        raise ValueError("an x86 full dump holds at most %d runs; these pages form %d" % (L.MAX_RUNS32, len(runs)))
-    if pages.pfns and pages.pfns[-1] >= 1 << 32:
-        raise ValueError("x86 run list holds 32-bit PFNs")
     total = len(pages.pfns)
+    fits = len(runs) <= L.MAX_RUNS32 and not (pages.pfns and pages.pfns[-1] >= 1 << 32)
+    if dump_type == "full" and len(runs) > L.MAX_RUNS32:
+        raise ValueError("an x86 full dump holds at most %d runs; these pages form %d" % (L.MAX_RUNS32, len(runs)))
+    if dump_type == "full" and not fits:
+        raise ValueError("x86 run list holds 32-bit PFNs")
     context_raw, pc = _context32(context)
     code, p1, p2, p3, p4 = bugcheck
-    size = L.HEADER32_SIZE + PAGE_SIZE * total + len(region)
     header = dict(
         MajorVersion=0xF, MinorVersion=build, DirectoryTableBase=dtb,
         PsLoadedModuleList=ps_loaded_module_list, PsActiveProcessHead=ps_active_process_head,
         MachineImageType=L.MACHINE_I386, NumberProcessors=processors, BugCheckCode=code,
         BugCheckParameter1=p1, BugCheckParameter2=p2, BugCheckParameter3=p3, BugCheckParameter4=p4,
-        PaeEnabled=1, KdSecondaryVersion=0, KdDebuggerDataBlock=kdbg_va,
-        PhysicalMemoryBlock=_run_block(runs, total, True), ContextRecord=context_raw,
+        PaeEnabled=1, KdSecondaryVersion=0, KdDebuggerDataBlock=kdbg_va, ContextRecord=context_raw,
         Exception=_exception(pc, 4), DumpType=type_value, SecondaryDataState=0, ProductType=1, SuiteMask=SUITE_MASK,
-        WriterStatus=0, RequiredDumpSpace=size, SystemUpTime=system_uptime, SystemTime=system_time, **optional
+        WriterStatus=0, SystemUpTime=system_uptime, SystemTime=system_time, **optional
     )
+    if fits:                                    # for bitmap dumps informational only (§1.4)
+        header["PhysicalMemoryBlock"] = _run_block(runs, total, True)
+    if dump_type != "full":
+        return _write_bitmap(path, pages, region, L.DUMP_HEADER32, header)
+    size = L.HEADER32_SIZE + PAGE_SIZE * total + len(region)
+    header["RequiredDumpSpace"] = size
     with open(path, "wb") as f:
         f.write(L.DUMP_HEADER32.build(header))
         _write_pages(f, pages, pages.pfns)

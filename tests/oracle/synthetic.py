@@ -15,6 +15,8 @@ KINDS = [
     ("x64", "bitmap-kernel", False),
     ("x64", "bitmap", True),
     ("x86", "full", False),
+    ("x86", "bitmap", False),
+    ("x86", "bitmap-kernel", False),
 ]
 
 BUGCHECK = (0xDEADDEAD, 0x1FFF8A3B2C38, 0x2, 0xFFFFF80012345678, 0x4)

@@ -222,9 +222,9 @@ class DumpFile(Target):
         return self.header_size + PAGE_SIZE * pages
 
     def _parse_bitmap_header(self) -> int:
-        if self.header_size != L.HEADER64_SIZE:
-            raise self._error("bitmap dump with a 32-bit header", 0xF88)
-        start = L.HEADER64_SIZE
+        # the sub-header follows the header, 0x2000 (x64/ARM64) or 0x1000 (x86; dbgeng reads x86
+        # bitmap dumps so, checked with the oracle)
+        start = self.header_size
         raw = self._read_at(start, L.BITMAP_HEADER_SIZE)
         if len(raw) < L.BITMAP_HEADER_SIZE:
             raise self._error("bitmap dump header cut short (%d of 0x%x bytes)"
@@ -381,7 +381,7 @@ class DumpFile(Target):
                 ranks.append(total)
             if total != self.bitmap_header.TotalPresentPages:
                 raise self._error("bitmap has %d pages set but TotalPresentPages says %d"
-                                  % (total, self.bitmap_header.TotalPresentPages), L.HEADER64_SIZE + 0x28)
+                                  % (total, self.bitmap_header.TotalPresentPages), self.header_size + 0x28)
             self._ranks = ranks
         elif self.triage is not None:
             self._build_triage_map()
