@@ -102,3 +102,20 @@ def test_unloaded_driver_list_is_empty(triage):
     dump = triage["dump"]
     assert dump.triage.UnloadedDriversOffset
     assert _file(dump, dump.triage.UnloadedDriversOffset, 8) == bytes(8)
+
+
+def test_kdbg_sizes_larger_than_the_dump_clip_not_fail(triage, tmp_path):
+    """A KDBG copy whose SizeEThread overshoots SizeOfDump: the thread region ends at SizeOfDump;
+    the rest of the dump stays readable."""
+    dump = triage["dump"]
+    with open(dump.path, "rb") as handle:
+        raw = bytearray(handle.read())
+    struct.pack_into("<H", raw, dump.triage.DebuggerDataOffset + L.KDBG_SIZE_ETHREAD, 0xFFFF)
+    path = tmp_path / "big-thread.dmp"
+    path.write_bytes(bytes(raw))
+    space = triage["machine"].space
+    with DumpFile(str(path)) as broken:
+        assert broken.read(triage["thread"], 0x40) == space.read(triage["thread"], 0x40)
+        assert broken.read(triage["block"], 0x90) == bytes(range(0x90))
+        end = [e for s, e, _ in broken.triage_regions() if s == triage["thread"]]
+        assert end == [triage["thread"] + broken.triage.SizeOfDump - broken.triage.ThreadOffset]

@@ -461,7 +461,8 @@ def _write_triage64(path, pages: _Pages, region: bytes, header: dict, dtb: int, 
               | (L.TRIAGE_DUMP_DATA_BLOCKS if blocks else 0))
     triage = L.TRIAGE_DUMP64.build(dict(
         SizeOfDump=size_of_dump, ValidOffset=valid_offset, ContextOffset=0x348, ExceptionOffset=0xF00,
-        UnloadedDriversOffset=unloaded_offset, PrcbOffset=prcb_offset, ProcessOffset=process_offset, ThreadOffset=thread_offset,
+        UnloadedDriversOffset=unloaded_offset, PrcbOffset=prcb_offset, ProcessOffset=process_offset,
+        ThreadOffset=thread_offset,
         CallStackOffset=stack_offset, SizeOfCallStack=len(src.stack), TopOfStack=rsp if src.stack else 0,
         DriverListOffset=driver_offset, DriverCount=len(src.drivers), StringPoolOffset=pool_offset,
         StringPoolSize=pool_size, DebuggerDataOffset=kdbg_offset, DebuggerDataSize=len(src.kdbg),

@@ -518,7 +518,10 @@ class DumpFile(Target):
             # ends on a page boundary above the saved Rsp)
             add(tri.TopOfStack, tri.CallStackOffset, tri.SizeOfCallStack, self.header_size + 0x28)
         for va, offset, size, where in self._triage_thread_process(limit):
-            add(va, offset, size, where)
+            # sizes come from the KDBG copy, not from the triage header: a copy that disagrees
+            # with the stored object loses the part past SizeOfDump rather than the whole map
+            if offset < limit:
+                add(va, offset, min(size, limit - offset), where)
         if tri.DataPageOffset and tri.DataPageAddress:
             add(tri.DataPageAddress, tri.DataPageOffset, tri.DataPageSize, self.header_size + (0x50 if x86 else 0x68))
         regions.sort()
