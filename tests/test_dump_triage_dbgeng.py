@@ -66,3 +66,27 @@ def test_dbgeng_reads_the_triage_regions_like_dumpfile(answer):
             assert reply["hr"] == 0, hex(va)
             assert bytes.fromhex(reply["hex"]) == dump.read(va, size)
     assert result.reads[-1]["hr"] != 0            # not in any region: unreadable in both
+
+
+@pytest.mark.parametrize("name", ["triage_x64.dmp", "triage_arm64.dmp"])
+def test_real_minidumps_thread_and_process_read_like_dbgeng(name):
+    """Windows' own minidumps: the current thread (PRCB.CurrentThread) and its process are mapped
+    at their VAs by dbgeng; DumpFile maps the same bytes there (sizes from the dump's KDBG copy)."""
+    try:
+        from oracle import dbgeng, env
+    except ImportError as exc:
+        pytest.skip("oracle helpers unavailable: %s" % exc)
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "windows-triage", name)
+    with DumpFile(path) as dump:
+        stored = (dump.triage.ThreadOffset, dump.triage.ProcessOffset)
+        objects = [(start, end) for start, end, offset in dump.triage_regions() if offset in stored]
+    assert len(objects) == 2
+    reads = [(start, 0x40) for start, _ in objects] + [(end - 8, 8) for _, end in objects]
+    try:
+        result = dbgeng.query_one(path, reads=reads)
+    except env.OracleUnavailable as exc:
+        pytest.skip("oracle: %s" % str(exc).splitlines()[0])
+    with DumpFile(path) as dump:
+        for (va, size), reply in zip(reads, result.reads):
+            assert reply["hr"] == 0, hex(va)
+            assert bytes.fromhex(reply["hex"]) == dump.read(va, size)
