@@ -92,7 +92,7 @@ def _popcount(data: bytes) -> int:
 
 
 class DumpFile(Target):
-    """MEMORY.DMP / minidump of type 1, 4, 5 or 6; x64, x86 (full) and ARM64 headers."""
+    """MEMORY.DMP / minidump of type 1, 4, 5 or 6; x64, x86 (full, bitmap) and ARM64 headers."""
 
     def __init__(self, path):
         self.path = os.fspath(path)
