@@ -61,8 +61,9 @@ class PdbDemo(object):
     """One emulator dump whose driver has a native image; the dump alone in `bare` (no ISF beside
     it), the PDB alone in `symbols`."""
 
-    def __init__(self, arch, dump_type, version, isf, build, dump, isf_path, symbols):
+    def __init__(self, arch, dump_type, version, isf, build, dump, isf_path, symbols, plain_dump):
         self.arch, self.dump_type, self.version = arch, dump_type, version
+        self.plain_dump = plain_dump   # the same scenario without the native image (no RSDS in memory)
         self.isf, self.build, self.dump, self.isf_path, self.symbols = isf, build, dump, isf_path, symbols
         self.base = isf["metadata"]["dmfkd"]["image_base"]
 
@@ -109,7 +110,8 @@ def pdb_demos(oracle_tmp, dbgeng_oracle, real_pykd):
         shutil.copy(os.path.join(native, "MEMORY.DMP"), bare)
         shutil.copy(build.pdb, symbols)
         out[(arch, dump_type, version)] = PdbDemo(arch, dump_type, version, native_isf, build, os.path.join(bare, "MEMORY.DMP"),
-                                         os.path.join(native, "driver.isf.json"), symbols)
+                                         os.path.join(native, "driver.isf.json"), symbols,
+                                                   os.path.join(plain, "MEMORY.DMP"))
     return out
 
 
@@ -122,7 +124,9 @@ def dbgeng_answers(pdb_demos, dbgeng_oracle):
         commands = (["x dmfdemo!*", "lm m dmfdemo"] + ["dt dmfdemo!%s" % t for t in types]
                     + ["?? sizeof(dmfdemo!%s)" % t for t in types])
         with _symbol_path(demo.symbols):
-            answers[key] = dbgeng_oracle.query_one(demo.dump, tags=False, commands=commands)
+            answers[key], answers[key + ("plain",)] = dbgeng_oracle.query([
+                dbgeng_oracle.DumpQuery(demo.dump, tags=False, commands=commands),
+                dbgeng_oracle.DumpQuery(demo.plain_dump, tags=False, commands=["x dmfdemo!*", "lm m dmfdemo"])])
     return answers
 
 
@@ -131,7 +135,12 @@ def test_dbgeng_loads_the_pdb_and_finds_every_symbol_at_its_isf_rva(pdb_demos, d
     demo, answer = pdb_demos[kind], dbgeng_answers[kind]
     assert answer.opened, answer.open_text
     lm = answer.command_text("lm m dmfdemo")
-    assert "private pdb symbols" in lm and "dmfdemo.pdb" in lm, lm
+    # an exact match: no "M" (mismatched) flag - the image's RSDS record names this PDB's GUID/age
+    assert re.search(r"dmfdemo\s+\(private pdb symbols\)\s+\S*dmfdemo\.pdb", lm), lm
+    # the control: without the native headers dbgeng 10.0.15063 still loads dmfdemo.pdb by the
+    # module's name, but flags it mismatched
+    plain = dbgeng_answers[kind + ("plain",)].command_text("lm m dmfdemo")
+    assert re.search(r"dmfdemo\s+M\s+\(private pdb symbols\)", plain), plain
     found = {}
     for line in answer.command_text("x dmfdemo!*").splitlines():
         match = re.match(r"^([0-9a-f`]+)\s+dmfdemo!(\w+)", line)
