@@ -5,6 +5,7 @@ import uuid
 import pytest
 
 from dmfkd.layouts import dmf as L
+from dmfkd.layouts import dumpfile as L_dump
 from dmfkd.targets.dumpfile import DumpFile
 
 from dmfemu.driver import Driver
@@ -131,3 +132,36 @@ def test_bugcheck_triage_path_with_crashdump_child_and_q_cd_7():
     # the driver cannot also have its own DMF_CrashDump (single instance, Q-CD-7)
     own = cdm.CrashDump(m.driver, cdm.CrashDumpConfig(buffer_size=4, buffer_count=2))
     assert own.create_status == L.STATUS_INVALID_PARAMETER
+
+
+def test_write_live_dump_kinds_and_blocks(tmp_path):
+    """LkmdTelSubmitReport's file (spec/dump-format.md §7): triage type 4 holds the inserted blocks in
+    insertion order (after the OS's own), full live dumps are bitmap type 6, x86 only type 1."""
+    from dmfemu.livedump_scenario import LiveDumpRun
+
+    run = LiveDumpRun()
+    a = run.add_client_buffer("a", b"AAAA" * 5)
+    run.client_structure("s", b"STRUCT")
+    path = str(tmp_path / "t.dmp")
+    report = run.live_dump(path, code=lkd.LIVE_SYSTEM_DUMP, parameter=7)
+    with DumpFile(path) as dump:
+        assert dump.dump_type == 4
+        assert dump.bugcheck() == (lkd.LIVE_SYSTEM_DUMP, (7, run.collection.handle, 0, 0))
+        tri = dump.triage
+        raw = open(path, "rb").read()
+        block = L_dump.TRIAGE_DATA_BLOCK64
+        blocks = [block.parse(raw[tri.DataBlocksOffset + i * block.sizeof():])
+                  for i in range(tri.DataBlocksCount)]
+        got = [(b.Address, b.Size) for b in blocks]
+        assert got[-len(report.triage_blocks):] == report.triage_blocks
+        assert report.triage_blocks[-2:] == [a, run.client_structures[0]]
+        assert dump.read(a[0], a[1]) == b"AAAA" * 5
+        if lkd._writer_accepts("attributes"):
+            assert dump.header.Attributes == lkd.LIVE_DUMP_ATTRIBUTES
+    full = str(tmp_path / "f.dmp")
+    run.live_dump(full, dump_type="bitmap-kernel")
+    with DumpFile(full) as dump:
+        assert dump.dump_type == 6 and dump.read(a[0], a[1]) == b"AAAA" * 5
+    x86 = LiveDumpRun("x86")
+    with pytest.raises(ValueError):
+        x86.live_dump(str(tmp_path / "x.dmp"), dump_type="triage")

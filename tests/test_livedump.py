@@ -304,3 +304,74 @@ def test_demo_live_dump_cli_writes_the_three_files(tmp_path):
     assert triples(doc) == model_triples(expected)
     assert livedump_scenario.main(["-o", str(tmp_path / "x"), "--arch", "x86", "--dump-type", "triage"]) == 2
     assert demo_live_dump(str(tmp_path / "y"))["dump_type"] == "triage"
+
+
+# -- DMF versions and context layouts (spec/dmf.md §3.2, §4.3) ----------------------------------------------
+
+@pytest.mark.parametrize("arch,version,dump_type", [("x64", "1.1.84", "triage"), ("x64", "1.1.134", "bitmap-kernel"),
+                                                    ("x86", "1.1.84", "full")])
+def test_older_dmf_versions(tmp_path, arch, version, dump_type):
+    run = LiveDumpRun(arch, version)
+    run.add_client_buffer("state", b"OLD DMF CLIENT STATE")
+    path = str(tmp_path / "L.DMP")
+    report = run.live_dump(path, dump_type=dump_type)
+    expected = run.expected(report)
+    doc = doc_of(["livedump", path, "--dmf-version", version])
+    v85 = tuple(int(x) for x in version.split(".")) >= (1, 1, 85)
+    assert doc["livekerneldump"]["context_variant"] == ("v1.1.85+ RS3" if v85 else "<=v1.1.84 RS3")
+    assert doc["livekerneldump"]["report_type"] == "DMFDEMO"
+    if dump_type == "triage":
+        assert contains_run(pairs(doc), [(b["address"], b["size"]) for b in expected["triage_blocks"]])
+    else:
+        assert triples(doc) == model_triples(expected)
+    # every framework entry is explained, children included: the pre-1.1.135 child lists need symbols,
+    # so recorded DMF_OBJECTs are recognised by their Signature
+    got = {(int(r["address"], 16), r["size"]): r["what"] for r in doc["data_buffers"]}
+    for e in expected["data_buffers"]:
+        if e["valid"] and not e["what"].startswith("client"):
+            assert category(got[(e["address"], e["size"])]) == category(e["what"]), e
+
+
+@pytest.mark.parametrize("arch,context,config,label", [
+    ("x64", 56, 72, "v1.1.85+ RS3"), ("x64", 40, 64, "<=v1.1.84 RS3"), ("x64", 32, 72, "v1.1.85+ without RS3"),
+    ("x64", 24, 64, "<=v1.1.84 without RS3"), ("x86", 32, 64, "v1.1.85+ RS3"),
+    # x86 20 bytes is both <=1.1.84 with RS3 and 1.1.85+ without: the config size decides
+    ("x86", 20, 60, "<=v1.1.84 RS3"), ("x86", 20, 64, "v1.1.85+ without RS3")])
+def test_context_variant_by_size(arch, context, config, label):
+    from dmfkd.dmf.livedump import choose_context_variant
+
+    variant = choose_context_variant(arch, context, config)
+    assert variant.label == label and variant.layout.size == context
+
+
+def test_unknown_context_size_is_a_layout_error():
+    from dmfkd.dmf.livedump import choose_context_variant
+    from dmfkd.errors import LayoutError
+
+    with pytest.raises(LayoutError):
+        choose_context_variant("x64", 200, 72)
+
+
+def test_dml_links_inside_windbg(tmp_path):
+    run, expected, path, isf = build(tmp_path, dump_type="bitmap-kernel")
+    buf = io.StringIO()
+    assert cli.run(["livedump", path], output=Output(buf, dml=True)) == 0
+    text = buf.getvalue()
+    assert '<link cmd="!py -g -m dmfkd modules 0x%x">module tree</link>' % expected["collection"] in text
+    assert '<link cmd="!py -g -m dmfkd ringbuffer 0x%x">' % expected["data_buffer_source_handle"] in text
+    assert '<link cmd="!py -g -m dmfkd ringbuffer 0x%x">DMF_OBJECT RingBuffer/DmfDemoEvents</link>' % \
+        run.events.handle in text
+
+
+def test_recorded_blocks_view_gives_short_reads_only_at_block_ends(tmp_path):
+    from dmfkd.dmf.livedump import RecordedBlocks
+    from dmfkd.errors import MemoryReadError
+
+    run, expected, path, isf = build(tmp_path)
+    with DumpFile(path) as dump:
+        block = expected["triage_blocks"][-1]
+        view = RecordedBlocks(dump, [(block["address"], block["size"])])
+        assert view.read(block["address"], block["size"] + 100) == dump.read(block["address"], block["size"])
+        with pytest.raises(MemoryReadError):
+            view.read(block["address"] - 0x10000000, 8)
+        assert view.tagged() == dump.tagged() and view.bugcheck() == dump.bugcheck()

@@ -10,7 +10,7 @@ LiveKernelDump module, found from an explicit handle or through the driver's mod
 """
 import os
 import uuid
-from typing import Any, Dict, List, Optional
+from typing import Dict, List, Optional
 
 from dmfkd.commands import command
 from dmfkd.commands.crashdump import PY, drill
@@ -19,7 +19,7 @@ from dmfkd.commands.ringbuffer import parse_address
 from dmfkd.dmf import livedump as LD
 from dmfkd.dmf.crashdump import find_crashdump_symbol
 from dmfkd.dmf.objects import ObjectReader
-from dmfkd.errors import DmfkdError, MemoryReadError
+from dmfkd.errors import DmfkdError
 from dmfkd.guids import guid_text
 from dmfkd.records import hex_or
 from dmfkd.render import Link, Report
@@ -32,10 +32,6 @@ DUMP_TYPE_NAMES = {1: "full dump (type 1)", 4: "triage live minidump (type 4)", 
 
 def _first(exc) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-
-
-def _valid_cell(value) -> Any:
-    return value
 
 
 class _Found(object):
@@ -173,8 +169,10 @@ def livedump(args, session):
     if args.root is None and args.dump and not os.path.exists(args.dump) and _looks_like_handle(args.dump):
         args.root, args.dump = args.dump, None
     target = session.target
-    reader = ObjectReader(target, args.dmf_version)
     facts = LD.dump_facts(target)
+    if facts.triage_blocks:
+        target = LD.RecordedBlocks(target, facts.triage_blocks)
+    reader = ObjectReader(target, args.dmf_version)
     found = _locate(args, target, reader, facts)
     if found.collection is None and found.lkd is None:
         if facts.code is not None and facts.looks_live and facts.parameters[1] == 0:
@@ -227,8 +225,8 @@ def livedump(args, session):
     elif info is not None and info.entries_problem:
         warnings.append(info.entries_problem)
     index = LD.build_index(target, reader, objects, collection)
+    LD.resolve_rows(target, reader, index, rows, recorded)
     for row in rows:
-        row.what, row.module, row.module_name = index.resolve(row.address, row.size)
         if not row.what and row.source == "DataBufferSource":
             row.what = "client buffer"
         if not args.no_check:

@@ -13,6 +13,7 @@ has all memory: the list comes from the ring, invalid (removed) entries included
 Readers return plain rows; nothing here prints. Reads are bulk: one per DMF_OBJECT, one per context,
 one for the whole ring storage, one per buffer when its readability is checked.
 """
+import bisect
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -21,6 +22,7 @@ from dmfkd.dmf.ringbuffer import RingState, decode_live_ring
 from dmfkd.errors import DmfkdError, FormatError, LayoutError, MemoryReadError, SymbolError
 from dmfkd.layouts import dmf as L
 from dmfkd.records import UNREADABLE, ModuleRow, hex_or
+from dmfkd.targets.base import Target
 
 #: bug-check codes that only ever name live dumps ([DOCS] Kernel Live Dump Code Reference,
 #: LkmdTelCreateReport; spec/dump-format.md §7). A DMF client may pass any code.
@@ -150,10 +152,59 @@ def dump_facts(target) -> DumpFacts:
     return facts
 
 
+class RecordedBlocks(Target):
+    """A triage live dump seen through its recorded blocks: a read that starts inside a block and
+    runs past its end returns the block's bytes only (a short read), where the dump itself refuses
+    the whole read. DMF_OBJECTs of DMF versions before the HEAD layout are recorded with their own,
+    smaller sizeof (§3.6) while ObjectReader reads the HEAD size; everything else is the dump's."""
+
+    def __init__(self, target, blocks: List[Tuple[int, int]]):
+        self._target = target
+        self._blocks = sorted((a, a + s) for a, s in blocks if s > 0)
+        self._starts = [b[0] for b in self._blocks]
+        self.name = target.name
+        self.arch = target.arch
+        self.pointer_size = target.pointer_size
+        self.is_live = target.is_live
+        self.symbols = target.symbols
+
+    def read(self, address: int, size: int) -> bytes:
+        try:
+            return self._target.read(address, size)
+        except MemoryReadError:
+            i = bisect.bisect_right(self._starts, address) - 1
+            end = max((e for a, e in self._blocks[max(0, i - 8):i + 1] if a <= address < e), default=None)
+            if end is None or end >= address + size:
+                raise
+            return self._target.read(address, end - address)
+
+    def read_physical(self, address: int, size: int) -> bytes:
+        return self._target.read_physical(address, size)
+
+    def tagged(self):
+        return self._target.tagged()
+
+    def read_tagged(self, guid) -> bytes:
+        return self._target.read_tagged(guid)
+
+    def read_blob(self, blob) -> bytes:
+        return self._target.read_blob(blob)
+
+    def bugcheck(self):
+        return self._target.bugcheck()
+
+    def close(self) -> None:
+        self._target.close()
+
+    def __getattr__(self, name):
+        return getattr(self._target, name)
+
+
 # -- the module --------------------------------------------------------------------------------------
 
 class ContextVariant(object):
-    def __init__(self, layout, label: str, evidence: str):
+    def __init__(self, layout, label: str, evidence: str, v85: bool = True):
+        self.v85 = v85
         self.layout = layout
         self.label = label
         self.evidence = evidence
@@ -186,7 +237,7 @@ def choose_context_variant(arch: str, context_size: Optional[int], config_size: 
         v85 = True if cfg_v85 is None else cfg_v85
         label = "%s RS3 (assumed: context size unknown)" % ("v1.1.85+" if v85 else "<=v1.1.84")
         return ContextVariant(L.livekerneldump_context(arch, L.V1_1_85 if v85 else L.V1_1_80, rs3=True), label,
-                              "context size unknown")
+                              "context size unknown", v85)
     matches = [(v85, rs3) for size, v85, rs3 in context_variants(arch) if size == context_size]
     if len(matches) > 1 and cfg_v85 is not None:
         matches = [m for m in matches if m[0] == cfg_v85] or matches
@@ -196,10 +247,13 @@ def choose_context_variant(arch: str, context_size: Optional[int], config_size: 
     label = "%s%s" % ("v1.1.85+" if v85 else "<=v1.1.84", " RS3" if rs3 else " without RS3")
     evidence = "context %d bytes" % context_size
     if len(matches) > 1:
-        evidence += ", ambiguous (config size unknown): first match taken"
+        evidence += ", ambiguous (config size and DMF version unknown): first match taken"
+    elif dmf_version is not None:
+        evidence += ", DMF %s" % L.format_dmf_version(L.parse_dmf_version(dmf_version))
     elif cfg_v85 is not None:
         evidence += ", config %s bytes" % config_size
-    return ContextVariant(L.livekerneldump_context(arch, L.V1_1_85 if v85 else L.V1_1_80, rs3=rs3), label, evidence)
+    return ContextVariant(L.livekerneldump_context(arch, L.V1_1_85 if v85 else L.V1_1_80, rs3=rs3), label,
+                          evidence, v85)
 
 
 class DataBufferRow(object):
@@ -265,11 +319,15 @@ class LiveKernelDumpInfo(object):
 
 
 def read_config(target, info: LiveKernelDumpInfo, arch: str) -> None:
-    size = info.config_size
+    """DMF_CONFIG_LiveKernelDump; its layout follows the context's version (72/64 bytes since
+    v1.1.85, 64/60 before, spec/dmf.md §3.1)."""
     if not info.config_address:
         return
-    layout = L.livekerneldump_config(arch) if size != L.livekerneldump_config(arch, L.V1_1_80).size \
-        else L.livekerneldump_config(arch, L.V1_1_80)
+    v85 = info.variant.v85 if info.variant is not None else True
+    layout = L.livekerneldump_config(arch, L.V1_1_85 if v85 else L.V1_1_80)
+    if info.config_size not in (None, layout.size):
+        info.warnings.append("ModuleConfigSize %d, expected %d for a %s context (spec/dmf.md sec. 3.1)"
+                             % (info.config_size, layout.size, info.variant.label if info.variant else "?"))
     try:
         raw = target.read(info.config_address, layout.size)
     except MemoryReadError:
@@ -301,7 +359,6 @@ def read_livekerneldump(target, reader: ObjectReader, obj: DmfObject,
     readable. `known_sizes`: {address: size} of recorded buffers (DATA_BUFFERs / triage blocks)."""
     arch = reader.arch
     info = LiveKernelDumpInfo(obj)
-    read_config(target, info, arch)
     size = _symbol_context_size(target)
     if size is None and info.context_address:
         size = context_type_size(target, info.context_address, object_from_handle(obj.handle or 0, reader.ptr)
@@ -314,6 +371,7 @@ def read_livekerneldump(target, reader: ObjectReader, obj: DmfObject,
     except LayoutError as exc:
         info.warnings.append(str(exc))
         info.variant = choose_context_variant(arch, None, info.config_size, reader.dmf_version)
+    read_config(target, info, arch)
     if not info.context_address:
         info.warnings.append("ModuleContext is NULL")
         return info
@@ -354,7 +412,7 @@ def _read_ring(target, reader: ObjectReader, info: LiveKernelDumpInfo) -> None:
     try:
         ring_raw = target.read(context, L.ring_buffer(arch).size)
         state = RingState.parse(ring_raw, arch, address=context)
-    except (MemoryReadError, LayoutError) as exc:
+    except (MemoryReadError, LayoutError):
         info.entries_problem = "DataBufferSource RING_BUFFER at 0x%x unreadable" % context
         return
     info.ring_state = state
@@ -454,7 +512,7 @@ def walk_objects(reader: ObjectReader, roots: List[DmfObject]) -> Tuple[List[Tup
         seen.add(obj.address)
         out.append((obj, depth))
         kids, issues = reader.children(obj)
-        problems.extend("%s 0x%x: %s" % (obj.module_name, obj.address, p) for p in issues)
+        problems.extend("%s 0x%x: %s" % (display_name(obj), obj.address, p) for p in issues)
         for kid in kids:
             visit(kid, depth + 1)
 
@@ -502,25 +560,57 @@ def build_index(target, reader: ObjectReader, objects: List[Tuple[DmfObject, int
             # recorded with count x sizeof(ULONG64) even on x86 (spec/dmf.md Q-LKD-5)
             index.add(collection.array, "ClientDriverDmfModules", (collection.count or 0) * 8)
     for obj, _ in objects:
-        name = display_name(obj)
-        index.add(obj.address, "DMF_OBJECT " + name, obj.layout.size if obj.layout.complete else None,
-                  obj.handle, obj.module_name)
-        index.add(obj.module_config, "config " + name, obj.config_size, obj.handle, obj.module_name)
-        if isinstance(obj.instance_name, str) and obj.instance_name != UNREADABLE:
-            index.add(obj.field("ClientModuleInstanceName"), "instance name " + name, len(obj.instance_name) + 1,
-                      obj.handle, obj.module_name)
-        context = obj.module_context
-        size = None
-        if obj.module_name == "RingBuffer" and context:
-            size = L.ring_buffer(arch).size
-            try:
-                st = RingState.parse(target.read(context, size), arch)
-                if st.items and st.item_size > 0 and 0 < st.items_count:
-                    index.add(st.items, "ring storage " + name, st.storage_size, obj.handle, obj.module_name)
-            except (MemoryReadError, LayoutError):
-                pass
-        index.add(context, "context " + name, size, obj.handle, obj.module_name)
+        add_object(target, index, obj, arch)
     return index
+
+
+def add_object(target, index: StructureIndex, obj: DmfObject, arch: str) -> None:
+    """The structures §3.6 records for one module: DMF_OBJECT, config, instance name, context (and,
+    for a RingBuffer, where its storage is - clients may record that themselves)."""
+    name = display_name(obj)
+    index.add(obj.address, "DMF_OBJECT " + name, obj.layout.size if obj.layout.complete else None,
+              obj.handle, obj.module_name)
+    index.add(obj.module_config, "config " + name, obj.config_size, obj.handle, obj.module_name)
+    if isinstance(obj.instance_name, str) and obj.instance_name != UNREADABLE:
+        index.add(obj.field("ClientModuleInstanceName"), "instance name " + name, len(obj.instance_name) + 1,
+                  obj.handle, obj.module_name)
+    context = obj.module_context
+    size = None
+    if obj.module_name == "RingBuffer" and context:
+        size = L.ring_buffer(arch).size
+        try:
+            st = RingState.parse(target.read(context, size), arch)
+            if st.items and st.item_size > 0 and 0 < st.items_count:
+                index.add(st.items, "ring storage " + name, st.storage_size, obj.handle, obj.module_name)
+        except (MemoryReadError, LayoutError):
+            pass
+    index.add(context, "context " + name, size, obj.handle, obj.module_name)
+
+
+def resolve_rows(target, reader: ObjectReader, index: StructureIndex, rows: List[DataBufferRow],
+                 recorded: Dict[int, int]) -> List[DmfObject]:
+    """Fill each row's `what`. A recorded buffer the module tree did not explain but that holds a
+    DMF_OBJECT (Signature; the child lists of pre-1.1.135 objects need symbols, and a client may
+    record a dynamic module's object) is read as one, and its config/context/name explained too."""
+    extra = []
+    minimum = L.dmf_object_prefix(reader.arch, L.V1_1_80).size
+    for row in rows:
+        row.what, row.module, row.module_name = index.resolve(row.address, row.size)
+    for row in rows:
+        if row.what or row.size < minimum:
+            continue
+        try:
+            obj = reader.read_at(row.address)
+        except DmfkdError:
+            continue
+        names_from_recorded(target, [(obj, 0)], recorded)
+        add_object(target, index, obj, reader.arch)
+        extra.append(obj)
+    if extra:
+        for row in rows:
+            if not row.what:
+                row.what, row.module, row.module_name = index.resolve(row.address, row.size)
+    return extra
 
 
 def check_readable(target, address: int, size: int) -> str:
