@@ -174,3 +174,35 @@ def test_isf_unhashable_type_name():
 
     with pytest.raises(DmfkdError):
         IsfSymbols.load(isf)
+
+
+# -- regressions: the minimal inputs of findings fixed in the readers ----------------------------------
+
+def _run_both(base, mutations, line):
+    """(exit status, stdout, stderr) of the CLI, and the pykd stand-in's error line (None: success)."""
+    dump, isf = F.apply(base, mutations, example_dir())
+    rc, out, err = F.run_cli([line[0], dump] + line[1:], seconds=HANG_SECONDS)
+    return rc, out, err, F.run_pykd(line, dump, isf, seconds=HANG_SECONDS)
+
+
+def test_dmf_object_type_without_module_context():
+    """Symbols whose DMF_OBJECT type lacks ModuleContext (and no DMF version to pin the layout): the
+    readers passed None to target.read (TypeError in every DMF command). Now a warning / one line."""
+    base = bases()["x64-1.1.84-full"]
+    mutations = [["isf_del", ["metadata", "dmfkd", "dmf_version"]],
+                 ["isf_del", ["user_types", "DMF_OBJECT", "fields", "ModuleContext"]]]
+    rc, out, err, pykd_error = _run_both(base, mutations, ["crashdump"])
+    assert rc == 0 and "ModuleContext unknown" in out and pykd_error is None
+    rc, out, err, pykd_error = _run_both(base, mutations, ["ringbuffer", "0x%x" % base.ring_handles[0]])
+    assert rc == 2 and "has no readable ModuleContext" in err
+    assert "has no readable ModuleContext" in pykd_error
+
+
+def test_dmf_object_type_field_past_its_end_is_unknown():
+    base = bases()["x64-1.1.84-full"]
+    size = base.isf["user_types"]["DMF_OBJECT"]["size"]
+    mutations = [["isf_del", ["metadata", "dmfkd", "dmf_version"]],
+                 ["isf_set", ["user_types", "DMF_OBJECT", "fields", "ModuleContext", "offset"], size - 4]]
+    rc, out, err, pykd_error = _run_both(base, mutations, ["datasources"])
+    assert rc == 0 and pykd_error is None
+    assert "ModuleContext unknown" in out

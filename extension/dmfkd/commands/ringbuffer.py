@@ -11,7 +11,7 @@ from dmfkd.dmf.ringbuffer import MAX_RING_BYTES, RingState, decode_live_ring
 from dmfkd.errors import DmfkdError, LayoutError, MemoryReadError, SymbolError, UsageError
 from dmfkd.guids import parse_guid
 from dmfkd.layouts import dmf as L
-from dmfkd.records import hex_or
+from dmfkd.records import UNREADABLE, hex_or
 from dmfkd.render import Link, Report
 
 
@@ -47,15 +47,18 @@ def ringbuffer(args, session):
     handle: Optional[int] = None
     try:
         obj = reader.read(value)
-        handle = value
         context_va = obj.module_context
         notes.append("DMFMODULE 0x%x -> DMF_OBJECT 0x%x (%s%s) -> context 0x%x"
                      % (value, obj.address, obj.module_name, "/" + obj.instance_name if obj.instance_name else "",
                         context_va or 0))
-        if obj.module_name not in ("RingBuffer", None):
+        if obj.module_name not in ("RingBuffer", None, UNREADABLE):
             raise UsageError("DMFMODULE 0x%x is a %s module, not RingBuffer" % (value, obj.module_name))
+        handle = value
+        if context_va is None:
+            raise DmfkdError("DMFMODULE 0x%x: DMF_OBJECT 0x%x has no readable ModuleContext (%s)"
+                             % (value, obj.address, obj.layout.source))
     except DmfkdError as exc:
-        if isinstance(exc, UsageError):
+        if isinstance(exc, UsageError) or handle is not None:
             raise
         context_va = value
         notes.append("0x%x is not a DMFMODULE (%s): read as a RING_BUFFER address" % (value, str(exc).splitlines()[0]))

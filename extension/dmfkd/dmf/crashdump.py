@@ -180,6 +180,10 @@ def walk_crashdump(target, driver: Optional[str] = None, dmf_version=None) -> Op
         return walk
     info.context_version = label
     ctx_layout = L.crashdump_context(walk.arch, label)
+    if obj.module_context is None:
+        # a DMF_OBJECT type from symbols without a (readable) ModuleContext field
+        info.warnings.append("CrashDump DMF_OBJECT 0x%x: ModuleContext unknown (%s)" % (obj.address, obj.layout.source))
+        return walk
     try:
         ctx = ctx_layout.unpack_from(target.read(obj.module_context, ctx_layout.size))
     except (MemoryReadError, LayoutError) as exc:
@@ -340,9 +344,11 @@ def _data_source_row(walk: CrashDumpWalk, index: int, ds: dict, orphan: int, cfg
     ring.context_address = robj.module_context
     rb = L.ring_buffer(walk.arch)
     try:
+        if robj.module_context is None:
+            raise MemoryReadError(robj.address, rb.size, reason="ModuleContext unknown (%s)" % robj.layout.source)
         ring.context_bytes = target.read(robj.module_context, rb.size)
         st = ring.state = RingState.parse(ring.context_bytes, walk.arch, address=robj.module_context)
-    except (MemoryReadError, LayoutError, TypeError):
+    except (MemoryReadError, LayoutError):
         row.capacity = row.entry_size = row.present = UNREADABLE
         row.warnings.append("RING_BUFFER context of ring 0x%x unreadable" % ring_handle)
         return row

@@ -108,7 +108,10 @@ class ObjectLayout:
             return None
         offsets = {}
         for name, fld in tl.fields.items():
-            offsets[name] = (fld.offset, fld.size or pointer_size)
+            size = fld.size or pointer_size
+            if fld.offset + size > tl.size:
+                continue  # a field past the type's end is not a field of it: unknown, not garbage
+            offsets[name] = (fld.offset, size)
         for composite, inner in (("ChildObjectList", "Flink"), ("ChildListEntry", "Flink")):
             if composite in offsets:
                 offsets[composite + "." + inner] = (offsets[composite][0], pointer_size)
