@@ -124,6 +124,19 @@ def test_initialize_twice():
     assert message(info) == "pykd is already initialized"
 
 
+def test_no_dump_open():
+    # observed on the real one before the first loadDump and after closing all: ptrSize still says 8,
+    # the calls that need a target name the dbgeng method that failed with E_UNEXPECTED
+    pykd.initialize()
+    assert pykd.ptrSize() == 8
+    assert pykd.isKernelDebugging() is False and pykd.isDumpAnalyzing() is False
+    for call, method in ((pykd.getCPUType, "IDebugControl::GetActualProcessorType"),
+                         (pykd.is64bitSystem, "IDebugControl::GetActualProcessorType"),
+                         (pykd.enumTagged, "IDebugDataSpaces3::StartEnumTagged"),
+                         (pykd.bugCheckData, "IDebugControl::ReadBugCheckData")):
+        assert _raised(call) == ("DbgException", "Call %s failed\nHRESULT 0x8000ffff" % method)
+
+
 def test_load_and_close_dump(dumps, tmp_path):
     pykd.initialize()
     assert pykd.setSymbolPath(str(tmp_path)) is None
@@ -155,6 +168,7 @@ def test_several_dumps_open_at_once(dumps):
     assert _systems() == [(False, 0, dumps["full"]), (False, 1, dumps["x86"]), (True, 2, dumps["bitmap"])]
     assert pykd.closeDump(1) is None
     assert _systems() == [(True, 0, dumps["full"]), (False, 2, dumps["bitmap"])]
+    assert pykd.dbgCommand("||").splitlines()[1].startswith("#  2 ")  # the last event's system
     assert pykd.loadDump(dumps["x86"]) == 1  # the freed id again
     assert pykd.closeDump() is None          # the current one (1)
     assert pykd.isDumpAnalyzing() is True

@@ -360,7 +360,92 @@ def test_pykd_available_for_a_live_user_mode_like_target(monkeypatch):
 
     fake.attach(EmulatorTarget(Machine("x64")))
     monkeypatch.setattr(fake, "isKernelDebugging", lambda: False)
-    assert pykd_available() is True  # ptrSize answers: some target is being debugged
+    assert pykd_available() is True  # getCPUType answers: some target is being debugged
+
+
+def test_pykd_available_without_a_target(tmp_path):
+    """The real pykd answers ptrSize() == 8 with no dump open (tests/oracle pykd_probe): that is no
+    target. Before the first loadDump and after closing the last one alike."""
+    from dmfkd.targets.pykd import pykd_available
+
+    fake.initialize()
+    assert fake.ptrSize() == 8
+    assert pykd_available() is False
+    fake.loadDump(TRIAGE_X64)
+    assert pykd_available() is True
+    fake.closeDump()
+    assert pykd_available() is False
+
+
+@pytest.fixture(scope="module")
+def driver_dump(tmp_path_factory):
+    """A dump whose module list holds a driver "dmfdemo" (no symbols for it): lm would list it."""
+    machine = Machine("x64")
+    machine.add_image("dmfdemo", 0x10000)
+    path = str(tmp_path_factory.mktemp("driver") / "driver.dmp")
+    machine.write_dump(path, "full", (0xDEADDEAD, 1, 2, 3, 4))
+    return path
+
+
+def test_symbol_errors_say_why(driver_dump):
+    """getOffset/typeInfo fail two ways in the real pykd (module not loaded: DbgException; loaded but no
+    such symbol: SymbolException); PykdSymbols turns each into one SymbolError line saying which."""
+    from dmfkd.targets.pykd import PykdSymbols
+
+    fake.attach(DumpFile(driver_dump))
+    symbols = PykdSymbols()
+    cases = [
+        (lambda: symbols.address_of("dmfdemo!g_DmfModuleCrashDump"),
+         "debugger: no symbol dmfdemo!g_DmfModuleCrashDump - module dmfdemo is loaded but its symbols do not have "
+         "it (is its PDB on the symbol path? .reload /f dmfdemo) (g_DmfModuleCrashDump symbol is not found)"),
+        (lambda: symbols.address_of("other!g_DmfModuleCrashDump"),
+         "debugger: no symbol other!g_DmfModuleCrashDump - module other is not loaded in this target (lm m other "
+         "lists it when it is) (Failed to find module 'other')"),
+        (lambda: symbols.address_of("g_DmfModuleCrashDump"),
+         "debugger: no symbol g_DmfModuleCrashDump (failed to find module for symbol: g_DmfModuleCrashDump)"),
+        (lambda: symbols.type_layout("dmfdemo!DMF_OBJECT"),
+         "debugger: no type dmfdemo!DMF_OBJECT - module dmfdemo is loaded but its symbols do not have it (is its "
+         "PDB on the symbol path? .reload /f dmfdemo) ('DMF_OBJECT' - symbol not found)"),
+        (lambda: symbols.type_layout("other!DMF_OBJECT"),
+         "debugger: no type other!DMF_OBJECT - module other is not loaded in this target (lm m other lists it "
+         "when it is) (Failed to find module 'other')"),
+        (lambda: symbols.search("other!*"),
+         "debugger: x other!* failed - is module other loaded? (lm m other) (Call IDebugControl::ExecuteWide "
+         "failed HRESULT 0x80040205)"),
+    ]
+    for call, text in cases:
+        with pytest.raises(SymbolError) as info:
+            call()
+        assert str(info.value) == text
+    # `x` that finds nothing: dbgCommand returns None, which is an empty answer, not an error
+    assert symbols.search("*!g_DmfModuleCrashDump") == [] and symbols.search("dmfdemo!*") == []
+
+
+@pytest.mark.parametrize("args,text", [
+    (["crashdump"], "no g_DmfModuleCrashDump symbol"),
+    # (commands/crashdump.py words the --driver failure itself; PykdSymbols' reason is in its notes)
+    (["crashdump", "--driver", "dmfdemo"], "no symbol dmfdemo!g_DmfModuleCrashDump"),
+    (["crashdump", "--driver", "other"], "no symbol other!g_DmfModuleCrashDump"),
+])
+def test_cli_without_symbols_through_pykd(driver_dump, args, text):
+    """Inside WinDbg without the driver's PDB: a clear line, never a traceback."""
+    run = _run(["-c", _RUN_AS_WINDBG, driver_dump] + args)
+    assert "Traceback" not in run.stderr and run.returncode in (0, 2)
+    assert text in run.stdout + run.stderr
+
+
+def test_open_dump_closes_its_own_dump():
+    """With another dump already open, open_dump gets the next id from loadDump and close() closes
+    that one, not the other (the real pykd keeps both open, tests/oracle)."""
+    from dmfkd.targets.pykd import PykdTarget
+
+    fake.initialize()
+    assert fake.loadDump(TRIAGE_ARM64) == 0
+    target = PykdTarget.open_dump(TRIAGE_X64)
+    assert len(target.tagged()) == 20  # the new dump is the current one
+    target.close()
+    assert fake.isDumpAnalyzing() is True
+    assert fake.dbgCommand("||").strip().endswith(TRIAGE_ARM64)
 
 
 def test_repeated_guid_with_a_different_size(tmp_path):

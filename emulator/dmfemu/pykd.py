@@ -14,7 +14,17 @@ observed behaviour of the real module; kdlib's dbgmem.cpp/memaccess.cpp/tagged.c
 - all-or-nothing memory reads: a block read is validated as a whole first and fails with
   ``MemoryException`` naming the START address (kdlib loadArray), a count of 0 fails too;
 - enums as boost.python enums: int subclasses with ``.name``, ``str()`` = name,
-  ``repr()`` = "pykd.<Enum>.<Name>", class dicts ``values``/``names``.
+  ``repr()`` = "pykd.pykd.<Enum>.<Name>", class dicts ``values``/``names``, dbgeng's values
+  (``dumpType.KernelFull`` == 1026);
+- several dumps at once (standalone): ``loadDump`` while one is open opens one more system (lowest
+  free id, now current); ``closeDump()`` closes the current one, ``closeDump(id)`` that one, then the
+  lowest remaining id is current; ``||`` lists them ("." current, "#" the last loaded one);
+- which modules are loaded (see ``_loaded_modules``) decides between DbgException "Failed to find
+  module 'mod'" and SymbolException in ``getOffset``/``typeInfo``/``sizeof`` and whether
+  ``x mod!...`` fails;
+- with no dump open: ``ptrSize()`` is 8, the calls that need a target fail naming their dbgeng
+  method with E_UNEXPECTED, ``dbgCommand("||")`` is None.
+tests/oracle/pykd_probe.py checks all of the above call by call against the real module.
 
 Decisions where the real module could not be observed (documented so a reader of a diff against
 the real pykd knows which lines are guesses):
@@ -179,6 +189,7 @@ class _State:
         # dbgeng keeps every opened dump as a system with an id (loadDump returns it); one is current
         self.systems = collections.OrderedDict()  # type: Dict[int, _System]
         self.current = None         # type: Optional[int]
+        self.event = None           # type: Optional[int]  (the system of the last event: the last loaded)
         self.symbol_path = ""
         self.aliases = collections.OrderedDict()  # type: Dict[str, str]
 
@@ -253,7 +264,7 @@ def _close_all() -> None:
         if system.opened_by_us:
             system.target.close()
     _state.systems.clear()
-    _state.current = None
+    _state.current = _state.event = None
 
 
 def detach() -> None:
@@ -262,12 +273,13 @@ def detach() -> None:
     _state.__init__()
 
 
-def _target():
+def _target(engine_call: str = "IDebugControl::GetActualProcessorType"):
     if not _state.initialized:
         raise DbgException("pykd is not initialized")
     if _state.target is None:
-        # the real engine without a target answers E_UNEXPECTED (spec/real-pykd-under-wine.md)
-        raise _hresult_error("IDebugControl::GetActualProcessorType", E_UNEXPECTED)
+        # the real engine without a target answers E_UNEXPECTED, naming the dbgeng method the pykd
+        # call needed (observed before the first loadDump and after closing all)
+        raise _hresult_error(engine_call, E_UNEXPECTED)
     return _state.target
 
 
@@ -402,7 +414,7 @@ def loadDump(path):
     while dump_id in _state.systems:
         dump_id += 1
     _state.systems[dump_id] = _System(target, symbols, path, True)
-    _state.current = dump_id
+    _state.current = _state.event = dump_id
     return dump_id
 
 
@@ -424,6 +436,8 @@ def closeDump(id=None):
     if system.opened_by_us:
         system.target.close()
     _state.current = min(_state.systems) if _state.systems else None
+    if _state.event == id:
+        _state.event = None
 
 
 def _check_closedump_id(value) -> int:
@@ -496,6 +510,8 @@ def is64bitSystem():
 @_engine
 def ptrSize():
     """Return effective pointer size"""
+    if _state.initialized and _state.target is None:
+        return 8  # observed: the real one answers 8 with no dump open (the x64 host's size)
     return _ptr_size()
 
 
@@ -548,7 +564,7 @@ def getDumpFormat():
 def bugCheckData():
     """Function reads the kernel bug check code and related parameters
 And return tuple: (code, arg1, arg2, arg3, arg4)"""
-    bugcheck = _target().bugcheck()
+    bugcheck = _target("IDebugControl::ReadBugCheckData").bugcheck()
     if bugcheck is None:
         return (0, 0, 0, 0, 0)
     return (int(bugcheck.code),) + tuple(int(p) for p in bugcheck.parameters)
@@ -992,7 +1008,7 @@ _UUID_STRING = re.compile(r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-
 
 
 def _blobs():
-    target = _target()
+    target = _target("IDebugDataSpaces3::StartEnumTagged")
     if target.is_live:
         raise _hresult_error("IDebugDataSpaces3::StartEnumTagged", E_NOTIMPL)
     return target.tagged()
@@ -1089,9 +1105,9 @@ _DUMP_KIND = {1: "Full kernel dump", 2: "Kernel summary dump", 4: "Kernel triage
 def _system_line(system_id: int, system: _System) -> str:
     target = system.target
     bits = "64-bit" if int(target.pointer_size) == 8 else "32-bit"
-    # the current system is marked with "." (dbgeng also marks the last event's system with "#",
-    # which the stand-in does not track)
-    mark = "." if system_id == _state.current else " "
+    # "." marks the current system, "#" the one of the last event (the dump loaded last) when it is
+    # not current any more (observed after closeDump(id) of another system)
+    mark = "." if system_id == _state.current else "#" if system_id == _state.event else " "
     if target.is_live:
         return "%s%3d %s Local kernel\n" % (mark, system_id, bits)
     kind = _DUMP_KIND.get(getattr(target, "dump_type", None), "Kernel dump")

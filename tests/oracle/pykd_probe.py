@@ -57,13 +57,20 @@ def probe_dump(pykd, path, reads, physical):
     call("isKernelDebugging", pykd.isKernelDebugging)
     call("isWindbgExt", pykd.isWindbgExt)
     call("ptrSize", pykd.ptrSize)
+    call("is64bitSystem", pykd.is64bitSystem)
+    call("pageSize", pykd.pageSize)
     call("getCPUType", pykd.getCPUType)
+    call("getCPUType repr", lambda: repr(pykd.getCPUType()))
+    call("getDumpType", pykd.getDumpType)
     call("bugCheckData", pykd.bugCheckData)
     version = call("getSystemVersion", lambda: type(pykd.getSystemVersion()).__name__)
     if version is not None:
         info = pykd.getSystemVersion()
         call("getSystemVersion().buildNumber", lambda: info.buildNumber)
         call("getSystemVersion().win32Major/Minor", lambda: (info.win32Major, info.win32Minor))
+        call("getSystemVersion().buildString", lambda: info.buildString)
+        call("getSystemVersion().servicePack", lambda: info.servicePack)
+        call("str(getSystemVersion())", lambda: str(info))
     tags = call("enumTagged", pykd.enumTagged) or []
     for guid in sorted(set(tags), key=tags.index):
         call("loadTaggedBuffer(%s)" % guid, pykd.loadTaggedBuffer, guid)
@@ -84,22 +91,58 @@ def probe_dump(pykd, path, reads, physical):
             if match:
                 headers.append((match.group(1).lower(), int(match.group(2), 16)))
         records.append({"call": "dbgCommand(.enumtag) headers", "type": "list", "value": headers})
+        # the header lines as printed, for dmfkd's own parser (PykdTarget._enumtag_sizes)
+        records.append({"call": "dbgCommand(.enumtag) header lines", "type": "list",
+                        "value": [line.strip() for line in (pykd.dbgCommand(".enumtag") or "").splitlines()
+                                  if line.strip().startswith("{") and line.rstrip().endswith("bytes")]})
     systems = call("dbgCommand(||) type", lambda: type(pykd.dbgCommand("||")).__name__)
     if systems is not None:
         lines = [line for line in (pykd.dbgCommand("||") or "").splitlines() if "dump:" in line.lower()]
         records.append({"call": "dbgCommand(||) dump file", "type": "str",
                         "value": [os.path.basename(line.replace("\\", "/")).strip() for line in lines]})
-    call("dbgCommand(x *!g_DmfModuleCrashDump)", pykd.dbgCommand, "x *!g_DmfModuleCrashDump")
-    call("getOffset(dmfdemo!g_DmfModuleCrashDump)", pykd.getOffset, "dmfdemo!g_DmfModuleCrashDump")
-    call("typeInfo(dmfdemo!DMF_OBJECT)", lambda: type(pykd.typeInfo("dmfdemo!DMF_OBJECT")).__name__)
+        records.append({"call": "dbgCommand(||) lines", "type": "list", "value": systems_lines(pykd)})
+    for command in ("x *!g_DmfModuleCrashDump", "x dmfdemo!*", "x nosuch!*", "x g_Dmf*", "x"):
+        call("dbgCommand(%s)" % command, pykd.dbgCommand, command)
+    for name in ("dmfdemo!g_DmfModuleCrashDump", "DMFDEMO!g_DmfModuleCrashDump", "g_DmfModuleCrashDump",
+                 "nt!KiBugCheckData", "nosuch!x", "dmfdemo.sys!x", "dmfdemo!", ""):
+        call("getOffset(%s)" % name, pykd.getOffset, name)
+    for name in ("dmfdemo!DMF_OBJECT", "DMF_OBJECT", "dmfdemo!DMF_OBJECT*", "nt!_LIST_ENTRY", "nosuch!T",
+                 "nt!UInt4B"):
+        call("typeInfo(%s)" % name, lambda name=name: type(pykd.typeInfo(name)).__name__)
+    call("typeInfo(UInt4B) name/size", lambda: (pykd.typeInfo("UInt4B").name(), pykd.typeInfo("UInt4B").size()))
+    call("typeInfo(Char*) size", lambda: pykd.typeInfo("Char*").size())
+    call("sizeof(dmfdemo!DMF_OBJECT)", pykd.sizeof, "dmfdemo!DMF_OBJECT")
+    # PykdSymbols.overlay: typedVar over bytes already read
+    call("typedVar(UInt4B, bytes)", lambda: int(pykd.typedVar("UInt4B", [0x11, 0x22, 0x33, 0x44])))
+    call("typedVar(dmfdemo!DMF_OBJECT, bytes)", lambda: type(pykd.typedVar("dmfdemo!DMF_OBJECT", [0] * 16)).__name__)
+    call("dprint(dml)", pykd.dprint, "", True)
     call("closeDump", pykd.closeDump)
     call("isDumpAnalyzing (after close)", pykd.isDumpAnalyzing)
     return records
 
 
-def probe_session(pykd, missing, not_a_dump, dump):
+def systems_lines(pykd):
+    """`||` with each dump path cut to its file name (Wine shows Z:\\..., the stand-in the Linux path)."""
+    out = []
+    for line in (pykd.dbgCommand("||") or "").splitlines():
+        head, sep, path = line.partition(": ")
+        out.append(head + sep + os.path.basename(path.replace("\\", "/")) if sep else line)
+    return out
+
+
+def no_target(call, pykd, when):
+    """What answers without a target (dmfkd's pykd_available() must not take it for one)."""
+    for name in ("isDumpAnalyzing", "isKernelDebugging", "ptrSize", "getCPUType", "is64bitSystem", "enumTagged",
+                 "bugCheckData"):
+        call("%s %s" % (name, when), getattr(pykd, name))
+
+
+def probe_session(pykd, missing, not_a_dump, dump, other):
     records = []
     call = lambda label, func, *args: _call(records, pykd, label, func, *args)  # noqa: E731
+    no_target(call, pykd, "before any dump")
+    call("closeDump() with nothing open", pykd.closeDump)
+    call("dbgCommand(||) with nothing open", pykd.dbgCommand, "||")
     call("loadDump(missing file)", pykd.loadDump, missing)
     call("loadDump(not a dump)", pykd.loadDump, not_a_dump)
     call("isDumpAnalyzing (no dump)", pykd.isDumpAnalyzing)
@@ -110,6 +153,25 @@ def probe_session(pykd, missing, not_a_dump, dump):
     call("isDumpAnalyzing after closeDump #1", pykd.isDumpAnalyzing)
     call("closeDump() #2", pykd.closeDump)
     call("isDumpAnalyzing after closeDump #2", pykd.isDumpAnalyzing)
+    # three systems, which one is current, closing by id (PykdTarget.close closes its own id)
+    call("loadDump(A) #3", pykd.loadDump, dump)
+    call("loadDump(B) #3", pykd.loadDump, other)
+    call("ptrSize after loading B", pykd.ptrSize)
+    call("loadDump(A) #4", pykd.loadDump, dump)
+    records.append({"call": "|| with three", "type": "list", "value": systems_lines(pykd)})
+    call("closeDump(1)", pykd.closeDump, 1)
+    records.append({"call": "|| after closeDump(1)", "type": "list", "value": systems_lines(pykd)})
+    call("ptrSize after closeDump(1)", pykd.ptrSize)
+    call("loadDump(B) into the free id", pykd.loadDump, other)
+    call("closeDump(7)", pykd.closeDump, 7)
+    call("closeDump(-1)", pykd.closeDump, -1)
+    call("closeDump() current", pykd.closeDump)
+    records.append({"call": "|| after closeDump()", "type": "list", "value": systems_lines(pykd)})
+    call("closeDump(0)", pykd.closeDump, 0)
+    call("closeDump(2)", pykd.closeDump, 2)
+    call("isDumpAnalyzing after closing all", pykd.isDumpAnalyzing)
+    call("dbgCommand(||) after closing all", pykd.dbgCommand, "||")
+    no_target(call, pykd, "after closing all")
     call("dprint", pykd.dprint, "")
     call("MemoryException mro", lambda: [c.__name__ for c in pykd.MemoryException.__mro__[:3]])
     return records
@@ -117,7 +179,8 @@ def probe_session(pykd, missing, not_a_dump, dump):
 
 def run(pykd, plan):
     """plan: {"dumps": [{"path", "reads": [[va, n]], "physical": [[pa, n]]}], "missing", "not_a_dump"}"""
-    out = {"session": probe_session(pykd, plan["missing"], plan["not_a_dump"], plan["dumps"][0]["path"]),
+    out = {"session": probe_session(pykd, plan["missing"], plan["not_a_dump"], plan["dumps"][0]["path"],
+                                    plan["dumps"][-1]["path"]),
            "dumps": []}
     for dump in plan["dumps"]:
         out["dumps"].append(probe_dump(pykd, dump["path"], [tuple(r) for r in dump["reads"]],

@@ -9,10 +9,12 @@ import os
 import shutil
 import subprocess
 import sys
+import types
 
 import pytest
 
 from dmfkd.targets.dumpfile import DumpFile
+from dmfkd.targets.pykd import PykdTarget
 from oracle import pykd_probe
 
 pytestmark = pytest.mark.oracle
@@ -57,7 +59,7 @@ def plan(oracle_tmp):
     with open(not_a_dump, "wb") as handle:
         handle.write(b"not a dump " * 100)
     return {"missing": os.path.join(directory, "missing.dmp"), "not_a_dump": not_a_dump,
-            "dumps": [{"path": p, "reads": _reads(p), "physical": [[0x1000, 16], [0x5000, 8]]} for p in dumps]}
+            "dumps": [{"path": p, "reads": _reads(p), "physical": [[0x1000, 16], [0x5000, 8], [0, 8], [0x2000, 0], [0x7FFFF000, 8]]} for p in dumps]}
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +108,37 @@ def test_every_call_agrees_except_the_known(both):
 @pytest.mark.xfail(strict=True, reason="known disagreement, see KNOWN")
 def test_known_disagreement_is_fixed(both, call):
     assert call not in _differences(both), KNOWN[call]
+
+
+def _records(rows):
+    return {row["call"]: row for row in rows}
+
+
+def test_dmfkd_parses_the_real_command_output(plan, both):
+    """PykdTarget's parsers of `.enumtag` headers (repeated-GUID sizes) and `||` (the dump's path),
+    fed the text the real engine printed: they must recover what the dump file says."""
+    real, _ = both
+    for dump, rows in zip(plan["dumps"], real["dumps"]):
+        by_call = _records(rows)
+        header_lines = by_call["dbgCommand(.enumtag) header lines"]["value"]
+        systems = by_call["dbgCommand(||) lines"]["value"]
+        fake = types.SimpleNamespace(DbgException=Exception,
+                                     dbgCommand=lambda command: "\n".join(header_lines if command == ".enumtag"
+                                                                          else systems) + "\n")
+        target = PykdTarget.__new__(PykdTarget)
+        target._pykd = fake
+        with DumpFile(dump["path"]) as direct:
+            blobs = direct.tagged()
+        assert target._enumtag_sizes([b.guid for b in blobs]) == [b.declared_size for b in blobs], dump["path"]
+        assert target._path_from_debugger() == os.path.basename(dump["path"])
+
+
+def test_real_answers_dmfkd_relies_on(both):
+    """The facts PykdSymbols/PykdTarget are written for, straight from the real pykd."""
+    real, _ = both
+    triage, demo = _records(real["dumps"][0]), _records(real["dumps"][2])
+    assert triage["getOffset(dmfdemo!g_DmfModuleCrashDump)"]["exception"] == "DbgException"
+    assert demo["getOffset(dmfdemo!g_DmfModuleCrashDump)"]["exception"] == "SymbolException"
+    assert demo["dbgCommand(x *!g_DmfModuleCrashDump)"]["value"] is None
+    session = _records(real["session"])
+    assert session["loadDump(A) again while open"]["value"] == 1

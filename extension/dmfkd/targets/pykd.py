@@ -67,9 +67,11 @@ def pykd_available() -> bool:
     try:
         if pykd.isDumpAnalyzing() or pykd.isKernelDebugging():
             return True
-        # a live user-mode session (UMDF drivers use DMF too): any target answers ptrSize
-        return pykd.ptrSize() in (4, 8)
-    except Exception:  # pykd.DbgException ("pykd is not initialized", no target), or a broken engine
+        # a live user-mode session (UMDF drivers use DMF too): any target has a processor type. Not
+        # ptrSize: the real pykd answers 8 with no target at all (tests/oracle pykd_probe "no_target")
+        pykd.getCPUType()
+        return True
+    except Exception:  # pykd.DbgException ("pykd is not initialized", no target: HRESULT 0x8000ffff)
         return False
 
 
@@ -103,7 +105,8 @@ def windbg_output() -> Optional[Output]:
 class PykdTarget(Target):
     """The debugger's current target, read through pykd. Read-only; all reads are bulk."""
 
-    def __init__(self, _pykd=None, _dump_path: Optional[str] = None, _owns_dump: bool = False):
+    def __init__(self, _pykd=None, _dump_path: Optional[str] = None, _owns_dump: bool = False,
+                 _dump_id: Optional[int] = None):
         if _pykd is None:
             try:
                 _pykd = _import_pykd()
@@ -113,6 +116,7 @@ class PykdTarget(Target):
         self._pykd = _pykd
         self._dump_path = _dump_path
         self._owns_dump = _owns_dump
+        self._dump_id = _dump_id       # loadDump's id: closeDump(id) closes this dump, not another one
         self._name = None              # type: Optional[str]
         self._tagged = None            # type: Optional[List[TaggedBlob]]
         self._buffers = {}             # type: Dict[uuid.UUID, bytes]
@@ -137,26 +141,32 @@ class PykdTarget(Target):
             # 'pykd is already initialized' (spec/real-pykd-under-wine.md) - both harmless
             pass
         try:
-            pykd.loadDump(path)
+            # with another dump open the real 0.3.4.15 opens one more system and returns its id
+            # (observed, tests/oracle/test_pykd_standin.py); the new one is current
+            dump_id = pykd.loadDump(path)
         except pykd.DbgException as exc:
             raise FormatError(path, "dbgeng cannot open it as a dump (%s)" % _first_line(exc))
+        dump_id = dump_id if isinstance(dump_id, int) else None
         try:
-            return cls(pykd, _dump_path=path, _owns_dump=True)
+            return cls(pykd, _dump_path=path, _owns_dump=True, _dump_id=dump_id)
         except DmfkdError:
-            cls._close(pykd)
+            cls._close(pykd, dump_id)
             raise
 
     @staticmethod
-    def _close(pykd) -> None:
+    def _close(pykd, dump_id: Optional[int] = None) -> None:
         try:
-            pykd.closeDump()
-        except pykd.DbgException:
-            pass
+            if dump_id is None:
+                pykd.closeDump()
+            else:
+                pykd.closeDump(dump_id)
+        except (pykd.DbgException, OverflowError):
+            pass  # already closed: nothing is left to release
 
     def close(self) -> None:
         if self._owns_dump:
             self._owns_dump = False
-            self._close(self._pykd)
+            self._close(self._pykd, self._dump_id)
 
     # -- engine calls ---------------------------------------------------------------------------
     def _call(self, func: str, *args):
@@ -317,6 +327,24 @@ class PykdTarget(Target):
         return "PykdTarget(%r, arch=%s, live=%s)" % (self.name, self.arch, self.is_live)
 
 
+def _symbol_failure(pykd, exc: BaseException, what: str, name: str) -> str:
+    """One line for a failed getOffset/typeInfo. The real 0.3.4.15 says which of two things went
+    wrong (observed, tests/oracle/test_pykd_standin.py): a plain DbgException "Failed to find
+    module 'mod'" - the module is not loaded in the target; a SymbolException ("<sym> symbol is
+    not found", "'<T>' - symbol not found") - the module is loaded but its PDB is missing or lacks
+    the name."""
+    message = _first_line(exc)
+    module = name.partition("!")[0] if "!" in name else None
+    symbol_exception = getattr(pykd, "SymbolException", ())
+    if not isinstance(exc, symbol_exception) and module and "failed to find module" in message.lower():
+        return ("debugger: no %s %s - module %s is not loaded in this target (lm m %s lists it when it is) (%s)"
+                % (what, name, module, module, message))
+    if isinstance(exc, symbol_exception) and module:
+        return ("debugger: no %s %s - module %s is loaded but its symbols do not have it (is its PDB on the "
+                "symbol path? .reload /f %s) (%s)" % (what, name, module, module, message))
+    return "debugger: no %s %s (%s)" % (what, name, message)
+
+
 class PykdSymbols(Symbols):
     """Symbols and types from the debugger's PDBs through pykd."""
 
@@ -332,7 +360,7 @@ class PykdSymbols(Symbols):
         try:
             return int(pykd.getOffset(name))
         except pykd.DbgException as exc:
-            raise SymbolError("debugger: no symbol %s (%s)" % (name, _first_line(exc)))
+            raise SymbolError(_symbol_failure(pykd, exc, "symbol", name))
 
     def type_layout(self, name: str) -> TypeLayout:
         if name in self._layouts:
@@ -350,7 +378,7 @@ class PykdSymbols(Symbols):
                                            str(field_type.name()), size)
             layout = TypeLayout(str(info.name()), int(info.size()), fields)
         except pykd.DbgException as exc:
-            raise SymbolError("debugger: no type %s (%s)" % (name, _first_line(exc)))
+            raise SymbolError(_symbol_failure(pykd, exc, "type", name))
         self._layouts[name] = layout
         return layout
 
@@ -358,8 +386,14 @@ class PykdSymbols(Symbols):
         """`x pattern` through dbgCommand, parsed: [("module!name", address)]."""
         pykd = self._pykd
         try:
+            # nothing found prints nothing: dbgCommand returns None (observed on the real one)
             text = pykd.dbgCommand("x " + pattern) or ""
         except pykd.DbgException as exc:
+            module, bang, _ = pattern.partition("!")
+            if bang and module and not any(c in module for c in "*?["):
+                # dbgeng refuses `x mod!...` when mod is not loaded (ExecuteWide 0x80040205)
+                raise SymbolError("debugger: x %s failed - is module %s loaded? (lm m %s) (%s)"
+                                  % (pattern, module, module, _first_line(exc)))
             raise SymbolError("debugger: x %s failed (%s)" % (pattern, _first_line(exc)))
         out = []
         for line in text.splitlines():
