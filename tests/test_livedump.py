@@ -375,3 +375,25 @@ def test_recorded_blocks_view_gives_short_reads_only_at_block_ends(tmp_path):
         with pytest.raises(MemoryReadError):
             view.read(block["address"] - 0x10000000, 8)
         assert view.tagged() == dump.tagged() and view.bugcheck() == dump.bugcheck()
+
+
+def test_bugcheck_triage_dump_with_include_dmf_data_spec_3_7(tmp_path):
+    """A crash triage dump of a driver whose LiveKernelDump has IncludeDmfDataInBugCheckTriageDump: no
+    global and no WDF object is in it, the module tree is found from the recorded DMF_OBJECTs."""
+    run = LiveDumpRun(include_dmf_data_in_bugcheck_triage_dump=True)
+    a = run.add_client_buffer("state", b"DMFDEMO STATE BEFORE THE CRASH")
+    b = run.add_client_buffer("gone", b"REMOVED BEFORE THE CRASH")
+    run.remove(*b)
+    path = str(tmp_path / "MEMORY.DMP")
+    run.lkd.crashdump.kernel.bugcheck(0x1E, 0xC0000005, 0, 0, 0, dump_type="triage", path=path)
+    write_isf(str(tmp_path / "driver.isf.json"), run.driver)
+    doc = doc_of(["livedump", path])
+    model, _ = model_data_buffers(run.lkd.calls)
+    valid = [(e["address"], e["size"]) for e in model if e["valid"]]
+    assert doc["found_by"].startswith("a DMF_OBJECT among the triage data blocks")
+    assert doc["source"] == "triage blocks" and contains_run(pairs(doc), valid)
+    assert b not in pairs(doc) and a in pairs(doc)
+    assert doc["livekerneldump"]["telemetry_data_size"] == sum(s for _, s in valid)
+    assert doc["livekerneldump"]["include_dmf_data_in_bugcheck_triage_dump"] is True
+    text = run_cli(["livedump", path])
+    assert text.startswith("DMF LiveKernelDump in the crash dump") and "sec. 3.7" in text

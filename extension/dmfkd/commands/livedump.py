@@ -26,8 +26,9 @@ from dmfkd.render import Link, Report
 
 COLUMNS = [("index", "#"), ("address", "address"), ("size", "size"), ("valid", "valid"), ("what", "what"),
            ("readable", "readable"), ("source", "source")]
-DUMP_TYPE_NAMES = {1: "full dump (type 1)", 4: "triage live minidump (type 4)", 5: "bitmap dump (type 5)",
-                   6: "full live dump (bitmap, type 6)"}
+DUMP_TYPE_NAMES = {1: "full dump (type 1)", 4: "triage dump (type 4)", 5: "bitmap dump (type 5)",
+                   6: "kernel bitmap dump (type 6)"}
+LIVE_DUMP_TYPE_NAMES = {4: "triage live minidump (type 4)", 6: "full live dump (bitmap, type 6)"}
 
 
 def _first(exc) -> str:
@@ -76,27 +77,36 @@ def _locate(args, target, reader: ObjectReader, facts: LD.DumpFacts) -> _Found:
             return found
         except DmfkdError as exc:
             found.problems.append("P2 0x%x is not a DMFCOLLECTION" % p2)
+    _via_crashdump_global(args, target, reader, found)
+    if found.collection is None and recorded:
+        found.collection = LD.collection_from_recorded(target, reader, recorded)
+        if found.collection is not None:
+            found.origin = "a DMF_OBJECT among the triage data blocks -> ModuleCollection"
+            found.problems = []
+    return found
+
+
+def _via_crashdump_global(args, target, reader: ObjectReader, found: _Found) -> None:
     symbol, address, _ = find_crashdump_symbol(target, args.driver)
     if symbol is None:
         found.problems.append("no g_DmfModuleCrashDump symbol to reach the module collection from"
                               if target.symbols is not None else "no driver symbols")
-        return found
+        return
     try:
         handle = target.read_pointer(address)
         obj = reader.read(handle) if handle else None
     except DmfkdError as exc:
         found.problems.append("%s: %s" % (symbol, _first(exc)))
-        return found
+        return
     if obj is None:
         found.problems.append("%s is NULL" % symbol)
-        return found
+        return
     address = obj.field("ModuleCollection")
     found.collection = LD.collection_at(target, reader, address) if address else None
     if found.collection is None:
         found.problems.append("%s's DMF_OBJECT has no readable ModuleCollection" % symbol)
     else:
         found.origin = "%s -> ModuleCollection" % symbol
-    return found
 
 
 def _facts_title(facts: LD.DumpFacts, collection_known: bool) -> str:
@@ -104,7 +114,10 @@ def _facts_title(facts: LD.DumpFacts, collection_known: bool) -> str:
     name = LD.LIVE_DUMP_CODES.get(facts.code)
     parts = ["code 0x%08x%s" % (facts.code, " (%s)" % name if name else ""), "P1 0x%x" % p[0],
              "P2 0x%x%s" % (p[1], " = DMFCOLLECTION" if collection_known else ""), "P3 0x%x" % p[2], "P4 0x%x" % p[3]]
-    kind = DUMP_TYPE_NAMES.get(facts.dump_type, "dump type %s" % facts.dump_type)
+    names = dict(DUMP_TYPE_NAMES)
+    if facts.looks_live:
+        names.update(LIVE_DUMP_TYPE_NAMES)
+    kind = names.get(facts.dump_type, "dump type %s" % facts.dump_type)
     if facts.live_dump_attribute:
         kind += ", LiveDumpGeneratedDump"
     return "%s; %s" % (", ".join(parts), kind)
@@ -145,8 +158,10 @@ def _excluded(target, facts: LD.DumpFacts, args) -> Report:
                   footer_links=[Link("bug check", "%s bugcheck" % PY), Link("secondary data", "%s tags" % PY)])
 
 
-def _secondary_note(target, guid_text_value: Optional[str], notes: List[str], footer: List[Link]) -> Optional[Dict]:
-    if target.is_live or not guid_text_value:
+def _secondary_note(target, facts: LD.DumpFacts, guid_text_value: Optional[str], notes: List[str],
+                    footer: List[Link]) -> Optional[Dict]:
+    """LkmdTelSetSecondaryData tags the live dump's blob with GuidSecondaryData (spec/dmf.md §3.5 step 5)."""
+    if target.is_live or not facts.looks_live or not guid_text_value:
         return None
     try:
         guid = uuid.UUID(guid_text_value)
@@ -217,11 +232,14 @@ def livedump(args, session):
     elif facts.triage_blocks is not None:
         rows = [LD.DataBufferRow(i, a, s, None, "triage block") for i, (a, s) in enumerate(facts.triage_blocks)]
         source = "triage blocks"
-        notes.append("rows are the dump's %d triage data block(s): LkmdTelInsertTriageDataBlock got the valid "
-                     "DATA_BUFFER entries, then the caller's client structures (spec/dmf.md sec. 3.5); the ring's "
-                     "storage itself is never recorded (sec. 3.6)%s" % (
-                         len(rows), "" if info is None or info.entries_problem is None else
-                         " - " + info.entries_problem))
+        if facts.looks_live:
+            how = ("LkmdTelInsertTriageDataBlock got the valid DATA_BUFFER entries, then the caller's client "
+                   "structures (spec/dmf.md sec. 3.5)")
+        else:
+            how = ("at bug check the LiveKernelDump's CrashDump child added every valid DATA_BUFFER entry with "
+                   "KeAddTriageDumpDataBlock (IncludeDmfDataInBugCheckTriageDump, spec/dmf.md sec. 3.7)")
+        notes.append("rows are the dump's %d triage data block(s): %s; the DataBufferSource storage itself is never "
+                     "recorded (sec. 3.6)" % (len(rows), how))
     elif info is not None and info.entries_problem:
         warnings.append(info.entries_problem)
     index = LD.build_index(target, reader, objects, collection)
@@ -242,7 +260,7 @@ def livedump(args, session):
                      % (info.ring_state.items_present_count, "y" if info.ring_state.items_present_count == 1 else "ies"))
     secondary = None
     if info is not None and info.config:
-        secondary = _secondary_note(target, info.config.get("guid_secondary_data"), notes, footer)
+        secondary = _secondary_note(target, facts, info.config.get("guid_secondary_data"), notes, footer)
     if collection is not None and collection.handle:
         footer.insert(0, Link("module tree", drill("modules 0x%x" % collection.handle, args)))
     if info is not None and info.ring_handle:
@@ -259,8 +277,9 @@ def livedump(args, session):
     tree = LD.module_rows(reader, objects)
     text = _tree_text(collection, tree, objects, info, found.origin)
     if facts.code is not None:
-        title = "DMF live kernel dump %s: %s" % (target.name, _facts_title(facts, collection is not None and (
-            collection.handle == facts.parameters[1])))
+        title = "%s %s: %s" % ("DMF live kernel dump" if facts.looks_live else "DMF LiveKernelDump in the crash dump",
+                                target.name, _facts_title(facts, collection is not None and (
+                                    collection.handle == facts.parameters[1])))
         if not facts.looks_live:
             notes.append("bug check 0x%08x is not a live dump code and the header has no LiveDumpGeneratedDump "
                          "attribute: a crash dump of a driver with DMF_LiveKernelDump" % facts.code)
@@ -296,6 +315,10 @@ def _tree_text(collection, tree, objects, info, origin: str) -> str:
         lines.append("LiveKernelDump 0x%x: ReportType %r, GuidSecondaryData %s, context %s (%s), DmfDataSize %s%s" % (
             info.handle or 0, h["report_type"], h["guid_secondary_data"], h["context_variant"], h["context_evidence"],
             h["dmf_data_size"], "" if ring is None else ", DataBufferSource N=%s P=%s" % (ring["items_count"], ring["present"])))
+        if h["include_dmf_data_in_bugcheck_triage_dump"]:
+            lines.append("IncludeDmfDataInBugCheckTriageDump: CrashDump child 0x%x adds the valid entries to a bug check's "
+                         "triage dump (spec/dmf.md sec. 3.7); TelemetryDataSize %s" % (
+                             int(h["crashdump_module"] or "0", 16), h["telemetry_data_size"]))
     return "\n".join(lines)
 
 

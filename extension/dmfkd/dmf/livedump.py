@@ -38,7 +38,7 @@ ATTRIBUTE_LIVE_DUMP = 1 << 4
 PAGE_FILL = 0x45474150
 DUMP_TYPE_TRIAGE = 4
 #: one readability probe reads at most this much; longer buffers get their first and last byte read
-READ_CHECK_LIMIT = 1 << 20
+READ_CHECK_LIMIT = 1 << 16
 MAX_TREE = 2048
 MAX_TRIAGE_BLOCKS = 1 << 16
 DATA_BUFFER_COUNT = L.LIVEKERNELDUMP_DATA_BUFFER_COUNT
@@ -498,6 +498,30 @@ def find_collection(target, reader: ObjectReader, handle: int,
             if found is not None:
                 return found
     raise DmfkdError(first_error)
+
+
+def collection_from_recorded(target, reader: ObjectReader, blocks: List[Tuple[int, int]],
+                             limit: int = 64) -> Optional[CollectionInfo]:
+    """The module collection of the first recorded DMF_OBJECT (Signature) whose ModuleCollection
+    reads as one: a triage dump whose DMF data came from the framework data (§3.6, §3.7) holds the
+    objects and the collection but neither the driver's globals nor the WDF objects around them."""
+    minimum = L.dmf_object_prefix(reader.arch, L.V1_1_80).size
+    tried = 0
+    for address, size in blocks:
+        if size < minimum:
+            continue
+        tried += 1
+        if tried > limit:
+            break
+        try:
+            obj = reader.read_at(address, names=False)
+        except DmfkdError:
+            continue
+        where = obj.field("ModuleCollection")
+        found = collection_at(target, reader, where) if where else None
+        if found is not None:
+            return found
+    return None
 
 
 def walk_objects(reader: ObjectReader, roots: List[DmfObject]) -> Tuple[List[Tuple[DmfObject, int]], List[str]]:
