@@ -182,9 +182,20 @@ def test_demo_seed_changes_content_not_shape(tmp_path):
     assert first["blobs"][0]["hex"] != second["blobs"][0]["hex"]
 
 
-def test_demo_x86_rejects_bitmap(tmp_path, capsys):
-    assert cli.main(["demo", "-o", str(tmp_path / "x"), "--arch", "x86", "--dump-type", "bitmap"]) == 2
-    assert "x86" in capsys.readouterr().err
+def test_demo_x86_rejects_triage(tmp_path, capsys):
+    assert cli.main(["demo", "-o", str(tmp_path / "x"), "--arch", "x86", "--dump-type", "triage"]) == 2
+    assert "x86 triage" in capsys.readouterr().err
+
+
+def test_demo_x86_bitmap_reads_back(tmp_path):
+    out = str(tmp_path / "x")
+    assert cli.main(["demo", "-o", out, "--arch", "x86", "--dump-type", "bitmap"]) == 0
+    with open(os.path.join(out, "expected.json")) as handle:
+        expected = json.load(handle)
+    dump = DumpFile(os.path.join(out, "MEMORY.DMP"))
+    assert dump.arch == "x86" and dump.dump_type == 5
+    assert [(str(b.guid), dump.read_blob(b).hex()) for b in dump.tagged()] == \
+        [(b["guid"], b["hex"]) for b in expected["blobs"]]
 
 
 def test_scenario_command_replays_a_file(tmp_path):

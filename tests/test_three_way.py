@@ -30,6 +30,7 @@ CASES = [
     ("x64", "1.1.154", "bitmap"),
     ("x64", "1.1.84", "full"),     # context V1, flat config
     ("x86", "1.1.154", "full"),
+    ("x86", "1.1.154", "bitmap"),
     ("x86", "1.1.84", "full"),
 ]
 

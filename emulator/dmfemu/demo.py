@@ -77,8 +77,8 @@ def demo_scenario(arch: str = "x64", dmf_version: str = "1.1.154", dump_type: st
 
 
 def _run_demo(args) -> int:
-    if args.arch == "x86" and args.dump_type != "full":
-        raise UsageError("x86 dumps are full dumps only (--dump-type full)")
+    if args.arch == "x86" and args.dump_type == "triage":
+        raise UsageError("x86 triage dumps are not written (x86: --dump-type full or bitmap)")
     scenario = demo_scenario(args.arch, args.dmf_version, args.dump_type, args.seed, args.maximum_allowed)
     expected = run_scenario(scenario, args.output)
     sys.stdout.write("%s/MEMORY.DMP: %s %s dump, DMF %s (context %s), bug check 0x%08X, %d blobs\n" % (

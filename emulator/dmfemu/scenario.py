@@ -89,8 +89,8 @@ class ScenarioRun(object):
         self.arch = scenario.get("arch", "x64")
         self.dmf_version = L.parse_dmf_version(scenario.get("dmf_version", "1.1.154"))
         self.dump_type = scenario.get("dump_type", "full")
-        if self.arch == "x86" and self.dump_type != "full":
-            raise UsageError("x86 dumps are full dumps only (--dump-type full)")
+        if self.arch == "x86" and self.dump_type == "triage":
+            raise UsageError("x86 triage dumps are not written (x86: dump_type full or bitmap)")
         self.machine = Machine(self.arch)
         self.driver = Driver(self.machine, scenario.get("driver", "dmfdemo"), dmf_version=self.dmf_version)
         self.kernel = bc.BugCheckSystem.of(self.machine)
