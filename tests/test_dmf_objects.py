@@ -180,3 +180,43 @@ def test_collection_tree():
     assert rows[1].parent == top.object_va and rows[0].children == 1
     with pytest.raises(DmfkdError):
         reader.collection(cd.handle)
+
+
+def test_a_deep_child_chain_is_cut_not_a_recursion_error():
+    """A hostile dump chaining objects one below the other (each the only child of the previous) made
+    the recursive tree walk overflow Python's stack (RecursionError) long before MAX_TREE_MODULES."""
+    from dmfkd.dmf.objects import MAX_TREE_DEPTH
+
+    t = FakeMemory()
+    name = 0xFFFFE00000F00000
+    t.put(name, b"Mod\0")
+    base = 0xFFFFE00001000000
+    depth = 1500
+    for i in range(depth):
+        va = base + i * 0x1000
+        kids = [va + 0x1000] if i + 1 < depth else None
+        t.put(va, dmf_object_bytes(i + 1, name, children=kids, self_va=va, count=1))
+    reader = ObjectReader(t, "1.1.154")
+    rows = reader.tree([reader.read_at(base)])
+    assert [r.depth for r in rows] == list(range(MAX_TREE_DEPTH + 1))
+    assert any("deeper than %d levels" % MAX_TREE_DEPTH in w for w in rows[-1].warnings)
+
+
+def test_tree_order_is_depth_first_preorder():
+    t = FakeMemory()
+    name = 0xFFFFE00000F00000
+    t.put(name, b"Mod\0")
+    root, a, a1, b = (0xFFFFE00002000000 + i * 0x1000 for i in range(4))
+    t.put(root, dmf_object_bytes(1, name, children=[a], self_va=root, count=2))
+    child_a = bytearray(dmf_object_bytes(2, name, children=[a1], parent=root, self_va=a, count=1))
+    struct.pack_into("<Q", child_a, 0, b)  # a's ChildListEntry.Flink -> sibling b
+    t.put(a, child_a)
+    child_a1 = bytearray(dmf_object_bytes(3, name, parent=a, self_va=a1))
+    struct.pack_into("<Q", child_a1, 0, a + L.dmf_object_head("x64").offsets["ChildObjectList.Flink"])
+    t.put(a1, child_a1)
+    child_b = bytearray(dmf_object_bytes(4, name, parent=root, self_va=b))
+    struct.pack_into("<Q", child_b, 0, root + L.dmf_object_head("x64").offsets["ChildObjectList.Flink"])
+    t.put(b, child_b)
+    reader = ObjectReader(t, "1.1.154")
+    rows = reader.tree([reader.read_at(root)])
+    assert [(r.handle, r.depth) for r in rows] == [(1, 0), (2, 1), (3, 2), (4, 1)]

@@ -23,6 +23,7 @@ SIGNATURE = L.DMF_OBJECT_SIGNATURE
 SCAN_WINDOW = 0x300
 MAX_CHILDREN = 256
 MAX_TREE_MODULES = 2048
+MAX_TREE_DEPTH = 64  # DMF trees are a few levels deep; a longer chain is a corrupt list
 MAX_COLLECTION_MODULES = 1024
 NAME_LIMIT = 128
 
@@ -405,24 +406,27 @@ class ObjectReader:
                          "FxObject 0x%x" % (handle, fx))
 
     def tree(self, roots: List[DmfObject]) -> List[ModuleRow]:
-        """Depth-first module rows under `roots` (bounded, each object once)."""
+        """Depth-first module rows under `roots` (bounded, each object once). Iterative: a hostile
+        dump can chain MAX_TREE_MODULES objects one below the other, deeper than Python's stack."""
         rows = []  # type: List[ModuleRow]
         seen = set()
-
-        def visit(obj: DmfObject, depth: int) -> None:
-            if obj.address in seen or len(rows) >= MAX_TREE_MODULES:
-                return
+        stack = [(root, 0) for root in reversed(roots)]
+        while stack and len(rows) < MAX_TREE_MODULES:
+            obj, depth = stack.pop()
+            if obj.address in seen:
+                continue
             seen.add(obj.address)
             row = self.module_row(obj, depth)
             rows.append(row)
+            if depth >= MAX_TREE_DEPTH:
+                row.warnings.append("deeper than %d levels: children not followed" % MAX_TREE_DEPTH)
+                continue
             kids, problems = self.children(obj)
             row.children = len(kids)
             row.warnings.extend(problems)
-            for kid in kids:
-                visit(kid, depth + 1)
-
-        for root in roots:
-            visit(root, 0)
+            stack.extend((kid, depth + 1) for kid in reversed(kids))
+        if stack and len(rows) >= MAX_TREE_MODULES and rows:
+            rows[-1].warnings.append("more than %d modules: tree cut" % MAX_TREE_MODULES)
         return rows
 
     def module_row(self, obj: DmfObject, depth: int) -> ModuleRow:
