@@ -220,3 +220,27 @@ def test_tree_order_is_depth_first_preorder():
     reader = ObjectReader(t, "1.1.154")
     rows = reader.tree([reader.read_at(root)])
     assert [(r.handle, r.depth) for r in rows] == [(1, 0), (2, 1), (3, 2), (4, 1)]
+
+
+class FakeMemory32(FakeMemory):
+    arch = "x86"
+    pointer_size = 4
+
+
+def test_x86_handle_sign_extended_to_64_bits():
+    """dbgeng gives a 32-bit target's values sign-extended (bug check P1 through pykd): the x86 handle
+    scan did handle.to_bytes(4) and raised OverflowError. Now such a handle is the 32-bit pointer; a
+    value wider than a pointer in any other way is one DmfkdError."""
+    t = FakeMemory32()
+    fx = 0x00401000
+    handle = fx ^ 0xFFFFFFF8          # bit 31 set: its sign extension differs
+    head = L.dmf_object_head("x86")
+    t.put(fx, (bytes(0x80) + head.pack({"MemoryDmfObject": handle, "Signature": L.DMF_OBJECT_SIGNATURE})).ljust(0x2000, b"\0"))
+    reader = ObjectReader(t, "1.1.154")
+    assert reader.read(handle, names=False).address == fx + 0x80
+    assert reader.read(0xFFFFFFFF00000000 | handle, names=False).address == fx + 0x80
+    for bad in (1 << 40, -8, 1 << 64):
+        with pytest.raises(DmfkdError, match="does not fit a 32-bit pointer"):
+            reader.read(bad)
+        with pytest.raises(DmfkdError, match="does not fit a 32-bit pointer"):
+            reader.collection(bad)

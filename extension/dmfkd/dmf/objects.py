@@ -246,6 +246,17 @@ class ObjectReader:
         return _u(window, size_off, self.ptr) < 0x10000
 
     # -- locating -----------------------------------------------------------------------------------
+    def pointer(self, value: int, what: str = "handle") -> int:
+        """`value` as a pointer of this target. dbgeng hands a 32-bit target's values sign-extended to
+        64 bits (bug check parameters through pykd); anything else wider than a pointer is refused
+        in one line instead of overflowing a to_bytes() later."""
+        width = 8 * self.ptr
+        if 0 <= value < 1 << width:
+            return value
+        if width < 64 and 0 <= value < 1 << 64 and value >> (width - 1) == (1 << (65 - width)) - 1:
+            return value & ((1 << width) - 1)
+        raise DmfkdError("%s 0x%x does not fit a %d-bit pointer" % (what, value, width))
+
     def _scan(self, window: bytes, handle: int, start: int = 0) -> Optional[Tuple[int, str]]:
         sig = struct.pack("<Q", SIGNATURE)
         hbytes = handle.to_bytes(self.ptr, "little")
@@ -259,6 +270,7 @@ class ObjectReader:
     def locate(self, handle: int) -> Tuple[int, bytes, str]:
         """(DMF_OBJECT address, the bytes read from it, prefix family). Raises DmfkdError when the
         handle leads to no DMF_OBJECT (wrong handle, freed module, unreadable)."""
+        handle = self.pointer(handle, "DMFMODULE")
         if not handle:
             raise DmfkdError("NULL DMFMODULE handle")
         if is_offset_handle(handle):
@@ -299,6 +311,7 @@ class ObjectReader:
     def read(self, handle: int, names=True) -> DmfObject:
         """The DMF_OBJECT of a DMFMODULE handle (one scan read; +1 read per string: names=True both,
         "module" the module name only, False none)."""
+        handle = self.pointer(handle, "DMFMODULE")
         cached = self._cache.get(handle)
         if cached is not None and (not names or (cached.module_name is not None and
                                                  (names == "module" or cached.instance_name is not None))):
@@ -385,6 +398,7 @@ class ObjectReader:
 
     def collection(self, handle: int) -> Tuple[Optional[int], List[int], List[str]]:
         """DMFCOLLECTION handle -> (DMF_MODULE_COLLECTION address, top-level DMF_OBJECT addresses, problems)."""
+        handle = self.pointer(handle, "DMFCOLLECTION")
         coll = L.dmf_module_collection(self.arch)
         fx = object_from_handle(handle, self.ptr)
         window = read_bounded(self.target, fx, SCAN_WINDOW + coll.size)
