@@ -397,3 +397,49 @@ def test_bugcheck_triage_dump_with_include_dmf_data_spec_3_7(tmp_path):
     assert doc["livekerneldump"]["include_dmf_data_in_bugcheck_triage_dump"] is True
     text = run_cli(["livedump", path])
     assert text.startswith("DMF LiveKernelDump in the crash dump") and "sec. 3.7" in text
+
+
+@pytest.mark.parametrize("dump_type", ["triage", "bitmap-kernel"])
+def test_hostile_bytes_never_give_a_traceback(tmp_path, dump_type):
+    """Random bytes written over the recorded DMF structures (collection, DMF_OBJECTs, contexts, the
+    DATA_BUFFER ring): livedump either reports or fails with one DmfkdError line."""
+    import random
+
+    run, expected, path, isf = build(tmp_path, dump_type=dump_type)
+    with DumpFile(path) as dump:
+        targets = []
+        for e in expected["data_buffers"][:18]:
+            try:
+                targets.append(dump_offset(dump, e["address"]))
+            except LookupError:
+                pass
+    raw = open(path, "rb").read()
+    rng = random.Random(5)
+    for n in range(40):
+        data = bytearray(raw)
+        for _ in range(rng.randrange(1, 24)):
+            base = rng.choice(targets)
+            off = base + rng.randrange(0, 64)
+            data[off:off + 8] = rng.choice([bytes(8), b"\xff" * 8, rng.randbytes(8) if hasattr(rng, "randbytes")
+                                            else bytes(rng.randrange(256) for _ in range(8))])
+        bad = str(tmp_path / ("bad%d.dmp" % n))
+        with open(bad, "wb") as f:
+            f.write(bytes(data))
+        try:
+            run_cli(["livedump", bad, "--format", "json"])
+        except DmfkdError:
+            pass
+
+
+def dump_offset(dump, va):
+    """File offset of a VA in a dmfkd DumpFile (triage map or page index)."""
+    if dump.triage is not None:
+        for start, end, offset in dump.triage_regions():
+            if start <= va < end:
+                return offset + (va - start)
+        raise LookupError(va)
+    pa = dump.translate(va)
+    offset = dump.page_offset(pa >> 12)
+    if offset is None:
+        raise LookupError(va)
+    return offset + (pa & 0xFFF)

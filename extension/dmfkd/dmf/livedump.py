@@ -52,6 +52,14 @@ def _u(data: bytes, offset: int, size: int) -> int:
     return int.from_bytes(data[offset:offset + size], "little")
 
 
+def read_exact(target, address: int, size: int) -> bytes:
+    """All `size` bytes or MemoryReadError (RecordedBlocks may answer short for ObjectReader)."""
+    raw = target.read(address, size)
+    if len(raw) < size:
+        raise MemoryReadError(address, size, reason="only %d bytes recorded" % len(raw))
+    return raw
+
+
 # -- what the dump file says -----------------------------------------------------------------------
 
 class DumpFacts(object):
@@ -329,7 +337,7 @@ def read_config(target, info: LiveKernelDumpInfo, arch: str) -> None:
         info.warnings.append("ModuleConfigSize %d, expected %d for a %s context (spec/dmf.md sec. 3.1)"
                              % (info.config_size, layout.size, info.variant.label if info.variant else "?"))
     try:
-        raw = target.read(info.config_address, layout.size)
+        raw = read_exact(target, info.config_address, layout.size)
     except MemoryReadError:
         info.warnings.append("config at 0x%x unreadable" % info.config_address)
         return
@@ -377,7 +385,7 @@ def read_livekerneldump(target, reader: ObjectReader, obj: DmfObject,
         return info
     layout = info.variant.layout
     try:
-        raw = target.read(info.context_address, layout.size)
+        raw = read_exact(target, info.context_address, layout.size)
     except MemoryReadError:
         info.warnings.append("context at 0x%x unreadable" % info.context_address)
         return info
@@ -410,7 +418,7 @@ def _read_ring(target, reader: ObjectReader, info: LiveKernelDumpInfo) -> None:
         info.entries_problem = "DataBufferSource ring has no context"
         return
     try:
-        ring_raw = target.read(context, L.ring_buffer(arch).size)
+        ring_raw = read_exact(target, context, L.ring_buffer(arch).size)
         state = RingState.parse(ring_raw, arch, address=context)
     except (MemoryReadError, LayoutError):
         info.entries_problem = "DataBufferSource RING_BUFFER at 0x%x unreadable" % context
@@ -424,7 +432,7 @@ def _read_ring(target, reader: ObjectReader, info: LiveKernelDumpInfo) -> None:
         info.entries_problem = "DataBufferSource ring is not a DATA_BUFFER ring"
         return
     try:
-        storage = target.read(state.items, state.storage_size)
+        storage = read_exact(target, state.items, state.storage_size)
     except MemoryReadError:
         info.entries_problem = ("DataBufferSource storage (%d bytes at 0x%x) is not in this %s"
                                 % (state.storage_size, state.items, "target" if target.is_live else "dump"))
@@ -457,7 +465,7 @@ def collection_at(target, reader: ObjectReader, address: int, handle: Optional[i
     buffer); None when the bytes there are not one (or not the one of `handle`)."""
     layout = L.dmf_module_collection(reader.arch)
     try:
-        raw = target.read(address, layout.size)
+        raw = read_exact(target, address, layout.size)
     except MemoryReadError:
         return None
     v = layout.unpack_from(raw)
@@ -469,7 +477,7 @@ def collection_at(target, reader: ObjectReader, address: int, handle: Optional[i
     info = CollectionInfo(v["ModuleCollectionHandleMemory"], address, [], [])
     info.array, info.count = array, count
     try:
-        raw = target.read(array, count * reader.ptr)
+        raw = read_exact(target, array, count * reader.ptr)
     except MemoryReadError:
         info.problems.append("module array at 0x%x unreadable" % array)
         return info
@@ -603,7 +611,7 @@ def add_object(target, index: StructureIndex, obj: DmfObject, arch: str) -> None
     if obj.module_name == "RingBuffer" and context:
         size = L.ring_buffer(arch).size
         try:
-            st = RingState.parse(target.read(context, size), arch)
+            st = RingState.parse(read_exact(target, context, size), arch)
             if st.items and st.item_size > 0 and 0 < st.items_count:
                 index.add(st.items, "ring storage " + name, st.storage_size, obj.handle, obj.module_name)
         except (MemoryReadError, LayoutError):
