@@ -477,7 +477,7 @@ def test_symbols_and_types():
     assert info.size() == 48 and pykd.sizeof("dmfdemo!_DEMO_RECORD") == 48
     assert [name for name, _ in info.fields()] == ["Signature", "State", "Guid", "Next", "Buffer", "Flags", "Delta"]
     assert info.fieldOffset("Next") == 24 and info.fieldOffset(6) == 44
-    assert info.Signature.name() == "ULong" and info.Delta.name() == "Long"
+    assert info.Signature.name() == "UInt4B" and info.Delta.name() == "Int4B"  # as the real one names PDB types
     assert info.Next.isPointer() and info.Next.deref().name() == "_DEMO_RECORD"
     assert info.Guid.isUserDefined() and info.Guid.Data4.isArray() and info.Guid.Data4.size() == 8
     assert info.Flags.isBitField() and (info.Flags.bitOffset(), info.Flags.bitWidth()) == (3, 2)

@@ -240,7 +240,7 @@ def test_pykd_symbols_over_isf():
     assert layout.size == reference.size
     assert [(f.name, f.offset, f.size) for f in layout.fields.values()] == \
         [(f.name, f.offset, f.size) for f in reference.fields.values()]
-    assert layout.fields["Signature"].type_name == "ULong"  # pykd's name for a PDB `unsigned long`
+    assert layout.fields["Signature"].type_name == "UInt4B"  # the real pykd's name for a PDB `unsigned long`
     with pytest.raises(SymbolError, match="no type dmfdemo!_NOPE"):
         symbols.type_layout("dmfdemo!_NOPE")
     assert symbols.search("dmfdemo!g_*") == isf.search("dmfdemo!g_*")

@@ -177,14 +177,75 @@ def probe_session(pykd, missing, not_a_dump, dump, other):
     return records
 
 
+def _type_view(pykd, info):
+    """What PykdSymbols.type_layout reads of a typeInfo, plus the fields' own type names."""
+    fields = []
+    for name, field_type in info.fields():
+        try:
+            size = field_type.size()
+        except Exception as exc:  # a function or an incomplete type
+            size = type(exc).__name__
+        fields.append([name, info.fieldOffset(name), field_type.name(), size])
+    return {"name": info.name(), "size": info.size(), "fields": fields}
+
+
+def probe_symbols(pykd, path, types, symbols):
+    """A dump whose driver's symbols the engine has: the real pykd reads the PDB (on the symbol path),
+    the stand-in the ISF. `types`: user type names; `symbols`: global names. The dmfkd-level views
+    (PykdSymbols.search/type_layout/overlay) are recorded too: that is what dmfkd does with them."""
+    from dmfkd.targets.pykd import PykdSymbols
+
+    records = []
+    call = lambda label, func, *args: _call(records, pykd, label, func, *args)  # noqa: E731
+    call("loadDump", pykd.loadDump, path)
+    for name in symbols:
+        call("getOffset(dmfdemo!%s)" % name, pykd.getOffset, "dmfdemo!" + name)
+    for name in ("DMFDEMO!g_DmfModuleCrashDump", "g_DmfModuleCrashDump", "dmfdemo!NoSuchSymbol", "dmfdemo!DMF_OBJECT",
+                 "nt!KiBugCheckData"):
+        call("getOffset(%s)" % name, pykd.getOffset, name)
+    wrapper = PykdSymbols(pykd)
+    for pattern in ("*!g_DmfModuleCrashDump", "dmfdemo!g_*", "dmfdemo!*", "g_Dmf*", "dmfdemo!nothing*",
+                    "DMFDEMO!G_DMFMODULECRASHDUMP"):
+        call("search(%s)" % pattern, lambda pattern=pattern: sorted(wrapper.search(pattern)))
+    for name in types:
+        call("typeInfo(dmfdemo!%s)" % name, lambda name=name: _type_view(pykd, pykd.typeInfo("dmfdemo!" + name)))
+        call("type_layout(dmfdemo!%s)" % name,
+             lambda name=name: [[f.name, f.offset, f.type_name, f.size]
+                                for f in wrapper.type_layout("dmfdemo!" + name).fields.values()])
+    for name in ("DMF_OBJECT", "dmfdemo!NoSuchType", "dmfdemo!DMF_OBJECT*", "dmfdemo!_GUID[2]"):
+        call("typeInfo(%s) name/size" % name, lambda name=name: (pykd.typeInfo(name).name(),
+                                                                 pykd.typeInfo(name).size()))
+    call("typeInfo(dmfdemo!DMF_OBJECT*).deref", lambda: pykd.typeInfo("dmfdemo!DMF_OBJECT*").deref().name())
+    for name in ("dmfdemo!DMF_OBJECT", "dmfdemo!g_DmfModuleCrashDump", "dmfdemo!_GUID"):
+        call("sizeof(%s)" % name, pykd.sizeof, name)
+    call("typedVar(dmfdemo!g_DmfModuleCrashDump)", lambda: int(pykd.typedVar("dmfdemo!g_DmfModuleCrashDump")))
+    info = "dmfdemo!_WDF_DMF_CONTEXT_CrashDump_TYPE_INFO"
+    address = call("getOffset(type info)", pykd.getOffset, info)
+    if address is not None:
+        size = pykd.sizeof("dmfdemo!_WDF_OBJECT_CONTEXT_TYPE_INFO")
+        raw = bytes(pykd.loadBytes(address, size))
+        call("overlay(_WDF_OBJECT_CONTEXT_TYPE_INFO)", lambda: [
+            [name, int(value)] for name, _, value in
+            wrapper.overlay("dmfdemo!_WDF_OBJECT_CONTEXT_TYPE_INFO", raw).fields()
+            if value.type().isBase() or value.type().isPointer()])
+        call("typedVar(_WDF_OBJECT_CONTEXT_TYPE_INFO, address).ContextSize",
+             lambda: int(pykd.typedVar("dmfdemo!_WDF_OBJECT_CONTEXT_TYPE_INFO", address).ContextSize))
+    call("closeDump", pykd.closeDump)
+    return records
+
+
 def run(pykd, plan):
-    """plan: {"dumps": [{"path", "reads": [[va, n]], "physical": [[pa, n]]}], "missing", "not_a_dump"}"""
-    out = {"session": probe_session(pykd, plan["missing"], plan["not_a_dump"], plan["dumps"][0]["path"],
-                                    plan["dumps"][-1]["path"]),
-           "dumps": []}
-    for dump in plan["dumps"]:
+    """plan: {"dumps": [{"path", "reads": [[va, n]], "physical": [[pa, n]]}], "missing", "not_a_dump",
+    "with_symbols": [{"path", "types", "symbols"}]} (each part optional)"""
+    out = {"session": [], "dumps": []}
+    if plan.get("dumps"):
+        out["session"] = probe_session(pykd, plan["missing"], plan["not_a_dump"], plan["dumps"][0]["path"],
+                                       plan["dumps"][-1]["path"])
+    for dump in plan.get("dumps", []):
         out["dumps"].append(probe_dump(pykd, dump["path"], [tuple(r) for r in dump["reads"]],
                                        [tuple(p) for p in dump["physical"]]))
+    out["symbols"] = [probe_symbols(pykd, dump["path"], dump["types"], dump["symbols"])
+                      for dump in plan.get("with_symbols", [])]
     return out
 
 

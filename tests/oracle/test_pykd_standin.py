@@ -142,3 +142,81 @@ def test_real_answers_dmfkd_relies_on(both):
     assert demo["dbgCommand(x *!g_DmfModuleCrashDump)"]["value"] is None
     session = _records(real["session"])
     assert session["loadDump(A) again while open"]["value"] == 1
+
+
+# -- with the driver's symbols: the real pykd reads the emulated driver's PDB (dmfemu.pdb, clang-cl +
+# lld-link, found on the symbol path), the stand-in the ISF beside the dump; same dump file
+
+@pytest.fixture(scope="module")
+def symbol_demos(oracle_tmp, real_pykd):
+    from dmfemu import pdb
+    from oracle import env
+
+    try:
+        tools = pdb.find_tools()
+    except pdb.ToolsMissing as exc:
+        pytest.skip("oracle: %s" % exc)
+    environment = dict(os.environ)
+    environment["PYTHONPATH"] = os.pathsep.join([os.path.join(REPO, "extension"), os.path.join(REPO, "emulator")])
+    out = []
+    for arch in ("x64", "x86"):
+        plain = os.path.join(str(oracle_tmp), "standin-pdb-%s-plain" % arch)
+        environment.pop("DMFEMU_NATIVE_IMAGE", None)
+        subprocess.run([sys.executable, "-m", "dmfemu", "demo", "-o", plain, "--arch", arch], check=True,
+                       env=environment, stdout=subprocess.DEVNULL, timeout=300)
+        with open(os.path.join(plain, "driver.isf.json")) as handle:
+            isf = json.load(handle)
+        with env.cache_lock():
+            build = pdb.build(isf, os.path.join(env.cache_dir(), "pdb"), tools)
+        # the same scenario with the driver's native image in memory, so dbgeng matches the PDB to it
+        native = os.path.join(str(oracle_tmp), "standin-pdb-%s" % arch)
+        environment["DMFEMU_NATIVE_IMAGE"] = build.image
+        subprocess.run([sys.executable, "-m", "dmfemu", "demo", "-o", native, "--arch", arch], check=True,
+                       env=environment, stdout=subprocess.DEVNULL, timeout=300)
+        symbols = os.path.join(str(oracle_tmp), "standin-pdb-%s-symbols" % arch)
+        os.makedirs(symbols, exist_ok=True)
+        shutil.copy(build.pdb, symbols)
+        with open(os.path.join(native, "driver.isf.json")) as handle:
+            isf = json.load(handle)
+        out.append({"plan": {"path": os.path.join(native, "MEMORY.DMP"), "types": sorted(isf["user_types"]),
+                             "symbols": sorted(isf["symbols"])}, "symbol_folder": symbols})
+    return out
+
+
+@pytest.fixture(scope="module")
+def both_with_symbols(symbol_demos, real_pykd):
+    from oracle import env
+    import dmfemu.pykd as stand_in
+
+    pairs = []
+    for demo in symbol_demos:
+        original = env.symbol_dir
+        env.symbol_dir = lambda folder=demo["symbol_folder"]: folder  # _NT_SYMBOL_PATH + setSymbolPath
+        try:
+            run = real_pykd.run_file(os.path.join(HERE, "pykd_probe.py"), [json.dumps({"with_symbols": [demo["plan"]]})])
+        finally:
+            env.symbol_dir = original
+        marker = run.stdout.find("@@PROBE@@")
+        assert marker >= 0, run.stderr[-2000:]
+        real = json.loads(run.stdout[marker + len("@@PROBE@@"):])["symbols"][0]
+        stand_in.detach()
+        stand_in.initialize()
+        try:  # loadDump finds driver.isf.json beside the dump: the stand-in's PDB
+            mine = json.loads(json.dumps(pykd_probe.run(stand_in, {"with_symbols": [demo["plan"]]})["symbols"][0]))
+        finally:
+            stand_in.detach()
+        pairs.append((demo["plan"]["path"], real, mine))
+    return pairs
+
+
+def test_symbol_answers_agree(both_with_symbols):
+    """getOffset (every global, sign-extended on x86), PykdSymbols.search/type_layout/overlay, typeInfo
+    names/sizes/fields of every user type (pykd's base-type names: UInt4B, Int4B, UInt1B, Char),
+    sizeof, typedVar: the stand-in over the ISF == the real pykd over the PDB."""
+    for path, real, mine in both_with_symbols:
+        assert [r["call"] for r in real] == [r["call"] for r in mine]
+        # the real one really had the PDB: the symbol resolved
+        found = {r["call"]: r for r in real}
+        assert found["getOffset(dmfdemo!g_DmfModuleCrashDump)"].get("type") == "int", path
+        differences = [(a, b) for a, b in zip(real, mine) if a != b]
+        assert not differences, json.dumps(differences, indent=1)[:4000]
