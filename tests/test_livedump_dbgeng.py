@@ -1,0 +1,69 @@
+"""Emulated DMF live kernel dumps judged by Microsoft's dbgeng (oracle): dbgeng opens them, reports the
+live dump code and parameters dmfkd shows, ReadTagged gives the secondary data, and every buffer dmfkd
+`livedump` says is readable (or not) in the dump reads the same bytes (or fails) through dbgeng.
+Skips with one line when Wine / dbgeng are unavailable (tests/oracle/env.py)."""
+import os
+import sys
+
+import pytest
+
+from dmfkd.targets.dumpfile import DumpFile
+
+TESTS = os.path.dirname(os.path.abspath(__file__))
+if TESTS not in sys.path:  # `from oracle import ...` and the builders of test_livedump
+    sys.path.insert(0, TESTS)
+
+from test_livedump import build, doc_of  # noqa: E402
+
+pytestmark = pytest.mark.oracle
+
+KINDS = ["triage", "bitmap-kernel"]
+
+
+@pytest.fixture(scope="module")
+def judged(tmp_path_factory):
+    from oracle import dbgeng, env
+
+    try:
+        dbgeng.ensure()
+    except env.OracleUnavailable as exc:
+        pytest.skip("oracle: %s" % str(exc).splitlines()[0])
+    built = {}
+    queries = []
+    for kind in KINDS:
+        run, expected, path, isf = build(tmp_path_factory.mktemp("lkd-" + kind), dump_type=kind)
+        doc = doc_of(["livedump", path])
+        reads = [(int(r["address"], 16), r["size"]) for r in doc["data_buffers"]]
+        # the removed client buffer: in the ring (invalid), never inserted into a live minidump
+        removed = [(e["address"], e["size"]) for e in expected["data_buffers"] if not e["valid"]]
+        built[kind] = (path, expected, doc, reads, removed)
+        queries.append(dbgeng.DumpQuery(path, reads=reads + removed))
+    answers = dbgeng.query(queries)
+    return {kind: built[kind] + (answer,) for kind, answer in zip(KINDS, answers)}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_dbgeng_opens_the_live_dump_with_the_same_code_and_parameters(judged, kind):
+    path, expected, doc, reads, removed, answer = judged[kind]
+    assert answer.opened, answer.open_text
+    code = expected["bugcheck"]["code"]
+    assert answer.open["bugcheck"] == [code] + expected["bugcheck"]["parameters"]
+    assert doc["live_dump"]["code"] == code and doc["live_dump"]["parameters"] == expected["bugcheck"]["parameters"]
+    assert [(g, n) for g, n, _ in answer.tag_bytes()] == [(expected["secondary"]["guid"],
+                                                           len(bytes.fromhex(expected["secondary"]["hex"])))]
+    assert answer.tag_bytes()[0][2] == bytes.fromhex(expected["secondary"]["hex"])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_dbgeng_reads_what_livedump_calls_readable(judged, kind):
+    path, expected, doc, reads, removed, answer = judged[kind]
+    replies = answer.reads
+    assert len(replies) == len(reads) + len(removed)
+    with DumpFile(path) as dump:
+        for row, (va, size), reply in zip(doc["data_buffers"], reads, replies):
+            assert (reply["hr"] == 0) == (row["readable"] == "yes"), row
+            if reply["hr"] == 0:
+                assert bytes.fromhex(reply["hex"]) == dump.read(va, size)
+    for (va, size), reply in zip(removed, replies[len(reads):]):
+        # a full live dump has all memory; a live minidump only what was inserted
+        assert (reply["hr"] == 0) == (kind == "bitmap-kernel"), hex(va)
