@@ -150,3 +150,11 @@ def test_merge_rows_orders_numbers_then_text_then_missing():
     assert [(r["guid"], r["index"]) for r in rows] == [("B", 0), ("A", 0), ("B", 1), ("A", 1), ("A", 2), ("B", 2)]
     nested = merge_rows([("A", [{"index": 0, "h": {"t": 3}}, {"index": 1, "h": {"t": 1}}])], "h.t")
     assert [r["index"] for r in nested] == [1, 0]
+
+
+def test_float_field_sized_by_the_symbols_not_its_name():
+    """An ISF calling an 8-byte base type "float" (or a 4-byte one "double") made struct.unpack raise
+    struct.error in every --type decode; the size from the symbols now picks the format."""
+    symbols = FakeSymbols({"E": layout("E", 12, ("f", 0, "float", 8), ("d", 8, "double", 4))})
+    rec = struct.pack("<df", 2.5, -0.5)
+    assert TypeDecoder(symbols, "E").fields(rec) == {"f": 2.5, "d": -0.5}

@@ -48,7 +48,7 @@ _SIGNED = {"char", "signed char", "short", "int", "long", "long long", "__int64"
            "INT8", "NTSTATUS", "HRESULT", "int8_t", "int16_t", "int32_t", "int64_t",
            # pykd's spellings of PDB base types (typeInfo(...).name())
            "Int1B", "Int2B", "Int4B", "Int8B", "Long", "Char"}
-_FLOAT = {"float": "<f", "double": "<d", "FLOAT": "<f", "DOUBLE": "<d", "Float": "<f", "Double": "<d"}
+_FLOAT = {"float", "double", "FLOAT", "DOUBLE", "Float", "Double"}
 _CHAR_ELEMENTS = {"char", "CHAR", "signed char", "Char"}
 _WCHAR_ELEMENTS = {"wchar_t", "WCHAR", "unsigned short", "wchar", "WChar"}
 _BOOL = {"bool", "BOOLEAN", "_Bool", "Bool"}
@@ -109,7 +109,8 @@ class TypeDecoder(RecordDecoder):
                 return [_int(chunk[i:i + esize], signed) for i in range(0, size, esize)]
             return chunk.hex()
         if t in _FLOAT and size in (4, 8):
-            return struct.unpack(_FLOAT[t], chunk)[0]
+            # the symbols' size decides, not the spelling: an ISF may call an 8-byte type "float"
+            return struct.unpack("<f" if size == 4 else "<d", chunk)[0]
         if t in ("_GUID", "GUID") and size == 16:
             return str(uuid.UUID(bytes_le=bytes(chunk)))
         if t in _BOOL and size == 1:
