@@ -602,6 +602,36 @@ def test_alias_listing(dumps):
                                      " !dmfzz           !py -g -m dmfkd tags \n")
 
 
+@pytest.fixture(scope="module")
+def x86_demo(tmp_path_factory):
+    import subprocess
+
+    out = str(tmp_path_factory.mktemp("x86demo"))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(os.path.dirname(HERE), "extension"),
+                                                       os.path.join(os.path.dirname(HERE), "emulator")]))
+    env.pop("DMFEMU_NATIVE_IMAGE", None)
+    subprocess.run([sys.executable, "-m", "dmfemu", "demo", "-o", out, "--arch", "x86"], check=True, env=env,
+                   stdout=subprocess.DEVNULL, timeout=300)
+    return out
+
+
+def test_symbols_on_x86_sign_extend_and_x_lists_no_locals(x86_demo):
+    # the real one over the x86 PDB: getOffset through kdlib addr64 (tests/oracle symbol probe)
+    isf = IsfSymbols.load(os.path.join(x86_demo, "driver.isf.json"))
+    pykd.initialize()
+    pykd.loadDump(os.path.join(x86_demo, "MEMORY.DMP"))  # takes driver.isf.json beside it as the PDB
+    address = isf.address_of("g_DmfModuleCrashDump")
+    assert address >> 32 == 0 and address & 0x80000000
+    assert pykd.getOffset("dmfdemo!g_DmfModuleCrashDump") == address | 0xFFFFFFFF00000000
+    assert pykd.getOffset("g_DmfModuleCrashDump") == address | 0xFFFFFFFF00000000
+    assert pykd.ptrPtr(pykd.getOffset("dmfdemo!g_DmfModuleCrashDump")) != 0  # readable as given
+    # `x` without "mod!" lists the current scope's locals: none in a dump
+    assert pykd.dbgCommand("x g_Dmf*") is None
+    assert "dmfdemo!g_DmfModuleCrashDump" in pykd.dbgCommand("x dmfdemo!g_Dmf*")
+    info = pykd.typeInfo("dmfdemo!RING_BUFFER")
+    assert [info.field(n).name() for n in ("ItemSize", "Items", "Mode")] == ["UInt4B", "UInt1B*", "Int4B"]
+
+
 # -- engine-call counting --------------------------------------------------------------------------------------
 
 def test_counting(dumps):

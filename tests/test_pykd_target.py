@@ -464,3 +464,17 @@ def test_repeated_guid_with_a_different_size(tmp_path):
     with pytest.raises(TagNotFoundError):
         target.read_blob(target.tagged()[3])
     assert target.bugcheck() == direct.bugcheck()
+
+
+def test_name_is_the_current_dump_of_several(driver_dump):
+    """`||` lists every open dump; the target's name is the current one's ("." line), not the first."""
+    from dmfkd.targets.pykd import PykdTarget
+
+    fake.initialize()
+    fake.loadDump(TRIAGE_ARM64)
+    fake.loadDump(TRIAGE_X64)
+    fake.loadDump(driver_dump)
+    assert PykdTarget().name == driver_dump
+    fake.closeDump(1)  # the lowest id (ARM64) becomes current; the driver dump keeps the "#" mark
+    assert fake.dbgCommand("||").splitlines()[1].startswith("#")
+    assert PykdTarget().name == TRIAGE_ARM64

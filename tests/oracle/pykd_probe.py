@@ -163,6 +163,7 @@ def probe_session(pykd, missing, not_a_dump, dump, other):
     records.append({"call": "|| after closeDump(1)", "type": "list", "value": systems_lines(pykd)})
     call("ptrSize after closeDump(1)", pykd.ptrSize)
     call("loadDump(B) into the free id", pykd.loadDump, other)
+    records.append({"call": "|| with B current", "type": "list", "value": systems_lines(pykd)})
     call("closeDump(7)", pykd.closeDump, 7)
     call("closeDump(-1)", pykd.closeDump, -1)
     call("closeDump() current", pykd.closeDump)

@@ -133,6 +133,16 @@ def test_dmfkd_parses_the_real_command_output(plan, both):
         assert target._path_from_debugger() == os.path.basename(dump["path"])
 
 
+def test_dmfkd_names_the_current_of_several_dumps(plan, both):
+    """With several dumps open `||` has a line each; PykdTarget.name is the current one's."""
+    real, _ = both
+    lines = _records(real["session"])["|| with B current"]["value"]
+    assert len(lines) == 3 and lines[1].startswith(".")
+    target = PykdTarget.__new__(PykdTarget)
+    target._pykd = types.SimpleNamespace(DbgException=Exception, dbgCommand=lambda command: "\n".join(lines))
+    assert target._path_from_debugger() == os.path.basename(plan["dumps"][-1]["path"])
+
+
 def test_real_answers_dmfkd_relies_on(both):
     """The facts PykdSymbols/PykdTarget are written for, straight from the real pykd."""
     real, _ = both

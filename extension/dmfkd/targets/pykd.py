@@ -40,8 +40,8 @@ _HRESULT_NO_SUCH_TAG = "0x80004002"
 # `.enumtag` block header: {XXXXXXXX-XXXX-XXXX-XXXXXXXXXXXXXXXX} - 0x200 bytes (last hyphen missing)
 _ENUMTAG_HEADER = re.compile(r"^\{([0-9A-Fa-f]{8})-([0-9A-Fa-f]{4})-([0-9A-Fa-f]{4})-?([0-9A-Fa-f]{4})-?"
                              r"([0-9A-Fa-f]{12})\}\s+-\s+0x([0-9A-Fa-f]+)\s+bytes\s*$")
-# `||`: ". 0 64-bit Kernel bitmap dump: F:\dumps\MEMORY.DMP"
-_SYSTEM_LINE = re.compile(r"^\.\s*\d+\s.*?dump:\s*(.+?)\s*$", re.IGNORECASE)
+# `||`: ".  0 64-bit Kernel bitmap dump: F:\dumps\MEMORY.DMP" ("." current, "#" last event, " " other)
+_SYSTEM_LINE = re.compile(r"^\.?\s*\d+\s.*?dump:\s*(.+?)\s*$", re.IGNORECASE)
 # `x pattern`: "fffff800`12345678 dmfdemo!g_DmfModuleCrashDump = <no type information>", or with a
 # value / a function prototype after the name; 32-bit targets print 8 hex digits without the backtick
 _X_LINE = re.compile(r"^\s*([0-9A-Fa-f]{8}(?:`?[0-9A-Fa-f]{8})?)\s+(\S+!\S+)")
@@ -197,11 +197,16 @@ class PykdTarget(Target):
             text = self._call("dbgCommand", "||") or ""
         except DmfkdError:
             return None
+        # several dumps can be open at once (one line each); "." marks the current one
+        # (".  1 64-bit Kernel triage dump: ...", observed on the real pykd)
+        paths = []
         for line in text.splitlines():
-            match = _SYSTEM_LINE.match(line.strip())
+            match = _SYSTEM_LINE.match(line.strip().lstrip("#").lstrip())
             if match:
-                return match.group(1)
-        return None
+                if line.lstrip().startswith("."):
+                    return match.group(1)
+                paths.append(match.group(1))
+        return paths[0] if paths else None
 
     # -- memory ---------------------------------------------------------------------------------
     def read(self, address: int, size: int) -> bytes:
