@@ -443,3 +443,25 @@ def dump_offset(dump, va):
     if offset is None:
         raise LookupError(va)
     return offset + (pa & 0xFFF)
+
+
+def test_hex_of_one_recorded_buffer(tmp_path):
+    run, expected, path, isf = build(tmp_path)
+    doc = doc_of(["livedump", path])
+    want = expected["client_buffers"][0]
+    index = next(r["index"] for r in doc["data_buffers"] if int(r["address"], 16) == want["address"])
+    shown = doc_of(["livedump", path, "--hex", str(index)])
+    assert bytes.fromhex(shown["hex"]) == b"DMFDEMO CLIENT BUFFER 00 " + bytes(range(20))
+    assert "DMFDEMO CLIENT B" in run_cli(["livedump", path, "--hex", str(index)])
+    with pytest.raises(DmfkdError):
+        run_cli(["livedump", path, "--hex", "999"])
+
+
+def test_crash_dump_without_livekerneldump_says_so(tmp_path):
+    from dmfemu.demo import demo_scenario
+    from dmfemu.scenario import run_scenario
+
+    run_scenario(demo_scenario(), str(tmp_path))
+    text = run_cli(["livedump", str(tmp_path / "MEMORY.DMP")])
+    assert text.startswith("no DMF live-dump data in") and "has no LiveKernelDump module (modules: CrashDump" in text
+    assert doc_of(["livedump", str(tmp_path / "MEMORY.DMP")])["dmf_present"] is False

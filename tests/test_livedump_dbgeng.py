@@ -2,6 +2,7 @@
 live dump code and parameters dmfkd shows, ReadTagged gives the secondary data, and every buffer dmfkd
 `livedump` says is readable (or not) in the dump reads the same bytes (or fails) through dbgeng.
 Skips with one line when Wine / dbgeng are unavailable (tests/oracle/env.py)."""
+import json
 import os
 import sys
 
@@ -67,3 +68,29 @@ def test_dbgeng_reads_what_livedump_calls_readable(judged, kind):
     for (va, size), reply in zip(removed, replies[len(reads):]):
         # a full live dump has all memory; a live minidump only what was inserted
         assert (reply["hr"] == 0) == (kind == "bitmap-kernel"), hex(va)
+
+
+@pytest.fixture(scope="module")
+def through_real_pykd(judged):
+    """`python -m dmfkd --pykd-dump DUMP livedump` with the REAL pykd 0.3.4.15 (Windows CPython 3.9
+    under Wine), for the same live dumps."""
+    from oracle import env, realpykd
+
+    try:
+        realpykd.ensure()
+    except env.OracleUnavailable as exc:
+        pytest.skip("oracle: %s" % str(exc).splitlines()[0])
+    runs = realpykd.run_dmfkd_batch([["--pykd-dump", judged[kind][0], "livedump", "--format", "json"]
+                                     for kind in KINDS])
+    return dict(zip(KINDS, runs))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_real_pykd_gives_the_cli_rows(judged, through_real_pykd, kind):
+    path, expected, doc, reads, removed, answer = judged[kind]
+    run = through_real_pykd[kind]
+    assert run.returncode == 0, run.stderr
+    via = json.loads(run.stdout)
+    assert via["data_buffers"] == doc["data_buffers"]
+    assert via["modules"] == doc["modules"]
+    assert via["live_dump"]["parameters"] == expected["bugcheck"]["parameters"]

@@ -19,15 +19,17 @@ from dmfkd.commands.ringbuffer import parse_address
 from dmfkd.dmf import livedump as LD
 from dmfkd.dmf.crashdump import find_crashdump_symbol
 from dmfkd.dmf.objects import ObjectReader
-from dmfkd.errors import DmfkdError
+from dmfkd.errors import DmfkdError, MemoryReadError, UsageError
 from dmfkd.guids import guid_text
 from dmfkd.records import hex_or
 from dmfkd.render import Link, Report
+from dmfkd.render.hexdump import hexdump
 
 COLUMNS = [("index", "#"), ("address", "address"), ("size", "size"), ("valid", "valid"), ("what", "what"),
            ("readable", "readable"), ("source", "source")]
 DUMP_TYPE_NAMES = {1: "full dump (type 1)", 4: "triage dump (type 4)", 5: "bitmap dump (type 5)",
                    6: "kernel bitmap dump (type 6)"}
+HEX_LIMIT = 1 << 16
 LIVE_DUMP_TYPE_NAMES = {4: "triage live minidump (type 4)", 6: "full live dump (bitmap, type 6)"}
 
 
@@ -211,22 +213,23 @@ def livedump(args, session):
         objects.extend(more)
         warnings.extend(problems)
     if lkd_obj is None:
-        if facts.code is not None and collection is not None:
-            notes.append("the collection has no LiveKernelDump module: P2 matched a DMFCOLLECTION by chance, or the "
-                         "module was destroyed")
-        line = "no LiveKernelDump module under DMFCOLLECTION 0x%x (%d module(s))" % (
-            collection.handle or 0, len(objects)) if collection is not None else "no LiveKernelDump module found"
-        if facts.code is None:
-            return Report(text=line, document={"dmf_present": False, "message": line, "data_buffers": []},
-                          rows=[], columns=[])
-    info = LD.read_livekerneldump(target, reader, lkd_obj, recorded) if lkd_obj is not None else None
-    if info is not None:
-        warnings.extend(info.warnings)
-        notes.extend(info.notes)
+        names = ", ".join(LD.display_name(o) for o, _ in objects) or "none readable"
+        line = "no DMF live-dump data in %s: DMFCOLLECTION 0x%x (found by %s) has no LiveKernelDump module " \
+               "(modules: %s)" % (target.name, collection.handle or 0, found.origin, names)
+        document = {"dmf_present": False, "message": line,
+                    "live_dump": facts.as_dict() if facts.code is not None else None,
+                    "modules": [r.as_row() for r in LD.module_rows(reader, objects)], "data_buffers": [],
+                    "warnings": warnings}
+        return Report(text=line, document=document, rows=[], columns=[], warnings=warnings,
+                      footer_links=[Link("module tree", drill("modules 0x%x" % collection.handle, args))]
+                      if collection.handle else [])
+    info = LD.read_livekerneldump(target, reader, lkd_obj, recorded)
+    warnings.extend(info.warnings)
+    notes.extend(info.notes)
     # the rows: the ring when its storage is there, else what the triage live dump holds
     rows = []  # type: List[LD.DataBufferRow]
     source = None
-    if info is not None and info.entries is not None:
+    if info.entries is not None:
         rows = info.entries
         source = "DataBufferSource"
     elif facts.triage_blocks is not None:
@@ -240,7 +243,7 @@ def livedump(args, session):
                    "KeAddTriageDumpDataBlock (IncludeDmfDataInBugCheckTriageDump, spec/dmf.md sec. 3.7)")
         notes.append("rows are the dump's %d triage data block(s): %s; the DataBufferSource storage itself is never "
                      "recorded (sec. 3.6)" % (len(rows), how))
-    elif info is not None and info.entries_problem:
+    elif info.entries_problem:
         warnings.append(info.entries_problem)
     index = LD.build_index(target, reader, objects, collection)
     LD.resolve_rows(target, reader, index, rows, recorded)
@@ -249,24 +252,26 @@ def livedump(args, session):
             row.what = "client buffer"
         if not args.no_check:
             row.readable = LD.check_readable(target, row.address, row.size)
-    if info is not None and info.ring_state is not None and source == "DataBufferSource":
+    if info.ring_state is not None and source == "DataBufferSource":
         st = info.ring_state
         valid = sum(1 for r in rows if r.valid)
         notes.append("DataBufferSource: %d of %d entries used, %d valid; the oldest are dropped beyond %d "
                      "(spec/dmf.md Q-LKD-1), removed ones stay as invalid (Q-LKD-2)"
                      % (len(rows), st.items_count, valid, st.items_count))
-    elif info is not None and info.ring_state is not None and source == "triage blocks":
+    elif info.ring_state is not None and source == "triage blocks":
         notes.append("the DataBufferSource ring held %d entr%s at dump time (valid and invalid)"
                      % (info.ring_state.items_present_count, "y" if info.ring_state.items_present_count == 1 else "ies"))
     secondary = None
-    if info is not None and info.config:
+    if info.config:
         secondary = _secondary_note(target, facts, info.config.get("guid_secondary_data"), notes, footer)
     if collection is not None and collection.handle:
         footer.insert(0, Link("module tree", drill("modules 0x%x" % collection.handle, args)))
-    if info is not None and info.ring_handle:
+    if info.ring_handle:
         footer.append(Link("DataBufferSource ring", drill("ringbuffer 0x%x" % info.ring_handle, args)))
     if facts.code is not None:
         footer.append(Link("bug check", "%s bugcheck" % PY))
+    if args.hex is not None:
+        return _hex_report(target, rows, args.hex)
     out = []
     for row in rows:
         d = row.as_row()
@@ -285,18 +290,33 @@ def livedump(args, session):
                          "attribute: a crash dump of a driver with DMF_LiveKernelDump" % facts.code)
     else:
         title = "DMF LiveKernelDump in %s" % target.name
-    if info is None:
-        warnings.append(line)
     document = {"dmf_present": True, "live_dump": facts.as_dict() if facts.code is not None else None,
                 "found_by": found.origin,
                 "collection": None if collection is None else {
                     "handle": hex_or(collection.handle), "address": hex_or(collection.address),
                     "modules": [hex_or(a) for a in collection.modules]},
-                "livekerneldump": info.header() if info is not None else None,
+                "livekerneldump": info.header(),
                 "modules": [r.as_row() for r in tree], "source": source, "secondary_data": secondary,
                 "data_buffers": out, "warnings": warnings, "notes": notes}
     return Report(rows=out, columns=COLUMNS, title=title, text=text, warnings=warnings, notes=notes,
                   footer_links=footer, document=document)
+
+
+def _hex_report(target, rows: List[LD.DataBufferRow], index: int) -> Report:
+    """The bytes of one recorded buffer (the first HEX_LIMIT of a longer one), one bulk read."""
+    row = next((r for r in rows if r.index == index), None)
+    if row is None:
+        raise UsageError("--hex %d: no row %d (%d rows)" % (index, index, len(rows)))
+    size = min(row.size, HEX_LIMIT)
+    try:
+        data = LD.read_exact(target, row.address, size)
+    except MemoryReadError:
+        raise DmfkdError("row %d: %d bytes at 0x%x are not in %s" % (index, size, row.address, target.name))
+    cut = " (first %d)" % size if size < row.size else ""
+    title = "row %d: 0x%x, %d bytes%s, %s" % (index, row.address, row.size, cut, row.what or "not a DMF structure")
+    document = dict(row.as_row(), hex=data.hex(), shown=size)
+    return Report(title=title, text=hexdump(data, row.address) if data else "(empty)", document=document,
+                  rows=[document], columns=[("index", "#"), ("address", "address"), ("size", "size"), ("hex", "hex")])
 
 
 def _tree_text(collection, tree, objects, info, origin: str) -> str:
@@ -330,3 +350,4 @@ def _arguments(p):
     p.add_argument("--driver", metavar="NAME", help="symbol module of the driver")
     p.add_argument("--dmf-version", metavar="V", help="DMF version when symbols do not say")
     p.add_argument("--no-check", action="store_true", help="do not check whether each buffer is readable")
+    p.add_argument("--hex", type=int, metavar="ROW", help="the bytes of one recorded buffer (row #), hex + ASCII")
