@@ -2,7 +2,7 @@
 the same engine with a small hypothesis budget).
 
 The emulator's demo driver (dmfemu.demo) is crashed into MEMORY.DMP + driver.isf.json (x64 full,
-x64 bitmap, x86 full, x64 with a DMF 1.1.84 V1 context). The pristine dump is walked once with the
+x64 bitmap, x86 full, x86 bitmap, x64 with a DMF 1.1.84 V1 context). The pristine dump is walked once with the
 real readers to learn where the DMF structures sit in the file: g_DmfModuleCrashDump, the context's
 TYPE_INFO and WDF header, the CrashDump DMF_OBJECT, context and config, every DATA_SOURCE, every
 ring's DMF_OBJECT, RING_BUFFER and storage, the strings, every other module of the tree, the
@@ -60,6 +60,7 @@ from dmfkd.targets.isf import IsfSymbols  # noqa: E402
 
 #: (arch, DMF version, dump type) of the base dumps
 BASE_CONFIGS = (("x64", "1.1.154", "full"), ("x64", "1.1.154", "bitmap"), ("x86", "1.1.154", "full"),
+                ("x86", "1.1.154", "bitmap"),
                 ("x64", "1.1.84", "full"))
 MEMORY_LIMIT = 200 * 1024 * 1024
 HOT_OBJECT_FIELDS = {"Signature", "MemoryDmfObject", "ModuleContext", "ModuleConfig", "ModuleConfigSize",
@@ -115,6 +116,7 @@ class Base:
         self.guids = [s["guid"] for s in self.expected["sources"]]
         self.ring_handles = []  # type: List[int]
         self.ring_contexts = []  # type: List[int]
+        self.collection_handle = None  # type: Optional[int]
         self._map()
         self.field_names = sorted(self.fields)
         #: the fields a reader decides on (most DMF_OBJECT fields are callbacks nobody reads)
@@ -207,6 +209,17 @@ class Base:
                 self._add_struct(target, "Ring[%d].context" % index, ring.context_address, L.ring_buffer(arch))
                 st = ring.state
                 self._add_region(target, "Ring[%d].storage" % index, st.items, st.storage_size)
+            collection = obj.field("ModuleCollection")
+            if collection:
+                coll = L.dmf_module_collection(arch)
+                try:
+                    values = coll.unpack_from(target.read(collection, coll.size))
+                    self.collection_handle = values["ModuleCollectionHandleMemory"]
+                    self._add_struct(target, "Collection", collection, coll)
+                    self._add_region(target, "Collection.modules", values["ClientDriverDmfModules"],
+                                     values["NumberOfClientDriverDmfModules"] * ptr)
+                except DmfkdError:
+                    pass
             for row_obj in _tree_objects(walk.reader, obj):
                 if row_obj.address != obj.address:
                     self._add_struct(target, "Module@%x.object" % row_obj.address, row_obj.address, _object_layout(row_obj))
@@ -427,8 +440,16 @@ def command_lines(base: Base) -> List[List[str]]:
         lines.append(["crashdump", "--guid", g])
         lines.append(["crashdump", "--guid", g, "--format", "jsonl"])
     lines.append(["crashdump", "--guid", base.guids[0], "--type", EVENT_TYPE, "--format", "json"])
+    lines.append(["crashdump", "--guid", base.guids[-1], "--last", "2", "--grep", "23"])
+    lines.append(["crashdump", "--guid", base.guids[0], "--raw"])
+    lines.append(["crashdump", "--all", "--grep", "event"])
+    lines.append(["tags", "--hex", base.guids[1]])
     for value in base.ring_handles + base.ring_contexts:
         lines.append(["ringbuffer", "0x%x" % value])
+    lines.append(["ringbuffer", "0x%x" % base.ring_handles[-1], "--type", EVENT_TYPE, "--guid", base.guids[-1]])
+    for handle in (base.ring_handles[0], base.collection_handle):
+        if handle:
+            lines.append(["modules", "0x%x" % handle])
     return lines
 
 
@@ -610,6 +631,9 @@ def campaign(iterations: int, seed: int, minutes: Optional[float], pykd: bool, m
                 break
             base = rng.choice(bases)
             mutations = [random_mutation(base, rng) for _ in range(rng.choice((1, 1, 2, 3, 5)))]
+            if rng.random() < 0.2:
+                # no DMF version in the symbols: layouts then come from the object or the ISF's types
+                mutations.insert(0, ["isf_del", ["metadata", "dmfkd", "dmf_version"]])
             dump_path, isf_path = apply(base, mutations, example_dir)
             lines = command_lines(base)
             if commands_per_example and commands_per_example < len(lines):

@@ -32,7 +32,7 @@ _spec = importlib.util.spec_from_file_location("fuzz_commands", os.path.join(ROO
 F = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(F)
 
-SETTINGS = settings(max_examples=60, deadline=None, database=None,
+SETTINGS = settings(max_examples=50, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 HANG_SECONDS = 60.0   # a hang guard, not a timing assertion: a healthy call takes milliseconds
 
@@ -129,7 +129,7 @@ def test_commands_survive_mutated_dmf_structures(data):
     _check(base, mutations, _lines(data.draw, base, 3))
 
 
-@settings(SETTINGS, max_examples=40)
+@settings(SETTINGS, max_examples=30)
 @given(st.data())
 def test_commands_survive_mutated_blobs_and_isf(data):
     base = data.draw(st.sampled_from(sorted(bases().values(), key=lambda b: b.name)), label="base")
@@ -142,7 +142,8 @@ def test_every_command_on_the_pristine_dumps_exits_0():
     """The harness itself: unmutated, every command line of every base succeeds both ways."""
     for base in bases().values():
         dump, isf = F.apply(base, [], example_dir())
-        codes = F.run_all(base, dump, isf, seconds=HANG_SECONDS)
+        # the pykd stand-in path once (x86 bitmap: the least travelled); the CLI on every base
+        codes = F.run_all(base, dump, isf, pykd=base.name == "x86-1.1.154-bitmap", seconds=HANG_SECONDS)
         assert set(codes) == {0}, base.name
 
 
