@@ -165,3 +165,31 @@ def test_write_live_dump_kinds_and_blocks(tmp_path):
     x86 = LiveDumpRun("x86")
     with pytest.raises(ValueError):
         x86.live_dump(str(tmp_path / "x.dmp"), dump_type="triage")
+
+
+def test_data_buffer_source_matches_the_spec_model_for_any_call_sequence():
+    """Random Add/Remove sequences (with repeats, past 256 entries): the emulated ring and DmfDataSize
+    equal dmfemu.livedump_scenario.model_data_buffers, written from spec/dmf.md §3.3 alone."""
+    from hypothesis import given, settings, strategies as st
+
+    from dmfemu.livedump_scenario import model_data_buffers
+
+    calls = st.lists(st.tuples(st.sampled_from(["add", "add", "add", "remove"]), st.integers(0, 40),
+                               st.integers(1, 4)), max_size=320)
+
+    @settings(max_examples=25, deadline=None)
+    @given(calls)
+    def check(sequence):
+        m = make()
+        for kind, slot, size in sequence:
+            address = 0xFFFFE00012340000 + slot * 0x100
+            if kind == "add":
+                m.data_buffer_source_add(address, size)
+            else:
+                m.data_buffer_source_remove(address, size)
+        entries, dmf_data_size = model_data_buffers(m.calls)
+        assert [(e["Address"], e["Size"], bool(e["Valid"])) for e in m.entries()] == \
+            [(e["address"], e["size"], e["valid"]) for e in entries]
+        assert m.ctx_read()["DmfDataSize"] == dmf_data_size
+
+    check()

@@ -465,3 +465,24 @@ def test_crash_dump_without_livekerneldump_says_so(tmp_path):
     text = run_cli(["livedump", str(tmp_path / "MEMORY.DMP")])
     assert text.startswith("no DMF live-dump data in") and "has no LiveKernelDump module (modules: CrashDump" in text
     assert doc_of(["livedump", str(tmp_path / "MEMORY.DMP")])["dmf_present"] is False
+
+
+def test_dmf_data_size_cross_check(tmp_path):
+    run, expected, path, isf = build(tmp_path, dump_type="bitmap-kernel")
+    doc = doc_of(["livedump", path])
+    assert not [w for w in doc["warnings"] if "DmfDataSize" in w]
+    # the context's DmfDataSize changed in the file: the sum of the valid entries no longer matches
+    with DumpFile(path) as dump:
+        offset = dump_offset(dump, run.lkd.ctx + run.lkd.ctx_layout.offsets["DmfDataSize"])
+    data = bytearray(open(path, "rb").read())
+    data[offset:offset + 4] = (expected["dmf_data_size"] + 1).to_bytes(4, "little")
+    bad = str(tmp_path / "bad.dmp")
+    open(bad, "wb").write(bytes(data))
+    doc = doc_of(["livedump", bad])
+    assert any(w.startswith("DmfDataSize %d != sum(Size + 8)" % (expected["dmf_data_size"] + 1)) for w in doc["warnings"])
+    # after an overflow, DmfDataSize is larger by the dropped entries (Q-LKD-1): a note, not a warning
+    (tmp_path / "o").mkdir()
+    run, expected, path, isf = build(tmp_path / "o", dump_type="bitmap-kernel", extra_adds=260)
+    doc = doc_of(["livedump", path])
+    assert not [w for w in doc["warnings"] if "DmfDataSize" in w]
+    assert any("the full ring dropped" in n for n in doc["notes"])

@@ -21,6 +21,7 @@ from dmfkd.dmf.crashdump import find_crashdump_symbol
 from dmfkd.dmf.objects import ObjectReader
 from dmfkd.errors import DmfkdError, MemoryReadError, UsageError
 from dmfkd.guids import guid_text
+from dmfkd.layouts import dmf as L
 from dmfkd.records import hex_or
 from dmfkd.render import Link, Report
 from dmfkd.render.hexdump import hexdump
@@ -255,6 +256,7 @@ def livedump(args, session):
     if info.ring_state is not None and source == "DataBufferSource":
         st = info.ring_state
         valid = sum(1 for r in rows if r.valid)
+        _check_dmf_data_size(info, rows, warnings, notes)
         notes.append("DataBufferSource: %d of %d entries used, %d valid; the oldest are dropped beyond %d "
                      "(spec/dmf.md Q-LKD-1), removed ones stay as invalid (Q-LKD-2)"
                      % (len(rows), st.items_count, valid, st.items_count))
@@ -300,6 +302,26 @@ def livedump(args, session):
                 "data_buffers": out, "warnings": warnings, "notes": notes}
     return Report(rows=out, columns=COLUMNS, title=title, text=text, warnings=warnings, notes=notes,
                   footer_links=footer, document=document)
+
+
+def _check_dmf_data_size(info: LD.LiveKernelDumpInfo, rows: List[LD.DataBufferRow], warnings: List[str],
+                         notes: List[str]) -> None:
+    """DmfDataSize = sum(Size + 8) over the entries still valid while the ring never dropped one; it is
+    never decremented for dropped entries (spec/dmf.md §3.3, Q-LKD-1), so once the ring is full it
+    can only be larger. NumberOfDataBuffers is never written (Q-LKD-3)."""
+    ctx = info.context or {}
+    if "DmfDataSize" not in ctx:
+        return
+    total = sum(r.size + L.LIVEKERNELDUMP_TRIAGE_BLOCK_OVERHEAD for r in rows if r.valid) & 0xFFFFFFFF
+    full = info.ring_state.items_present_count >= info.ring_state.items_count
+    if not full and ctx["DmfDataSize"] != total:
+        warnings.append("DmfDataSize %d != sum(Size + 8) of the valid entries %d, and the ring never filled "
+                        "(spec/dmf.md sec. 3.3)" % (ctx["DmfDataSize"], total))
+    elif full and ctx["DmfDataSize"] > total:
+        notes.append("DmfDataSize %d counts %d bytes of entries the full ring dropped (spec/dmf.md Q-LKD-1)"
+                     % (ctx["DmfDataSize"], ctx["DmfDataSize"] - total))
+    if ctx.get("NumberOfDataBuffers") == 0:
+        notes.append("NumberOfDataBuffers is 0: DMF never writes it (spec/dmf.md Q-LKD-3)")
 
 
 def _hex_report(target, rows: List[LD.DataBufferRow], index: int) -> Report:
