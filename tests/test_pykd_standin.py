@@ -548,6 +548,9 @@ def test_module_loaded_without_symbols(driver_dumps, arch):
     assert _raised(pykd.typeInfo, "DMF_OBJECT") == ("SymbolException", "failed to find module for symbol: DMF_OBJECT")
     assert _raised(pykd.typeInfo, "nosuch!T") == ("DbgException", "Failed to find module 'nosuch'")
     assert _raised(pykd.typeInfo, "nt!UInt4B") == ("SymbolException", "'UInt4B' - symbol not found")
+    assert pykd.typeInfo("nt!UInt4B*").name() == "UInt4B*" == pykd.typeInfo("dmfdemo!UInt4B*").name()
+    # the images' PE headers are in these dumps: dbgeng names the missing type
+    assert _raised(pykd.typeInfo, "nt!_LIST_ENTRY*") == ("SymbolException", "_LIST_ENTRY symbol is not found")
     assert _raised(pykd.sizeof, "dmfdemo!DMF_OBJECT") == ("SymbolException", "'DMF_OBJECT' - symbol not found")
     assert pykd.typeInfo("UInt4B").size() == 4 and pykd.typeInfo("Char*").size() == pykd.ptrSize()
     # `x`: nothing found -> None; a module without wildcards that is not loaded -> the command fails
@@ -565,6 +568,11 @@ def test_module_list_of_a_triage_dump():
     assert _raised(pykd.getOffset, "CLFS!x") == ("SymbolException", "x symbol is not found")
     assert _raised(pykd.typeInfo, "dmfdemo!DMF_OBJECT") == ("DbgException", "Failed to find module 'dmfdemo'")
     assert _raised(pykd.typeInfo, "nt!_LIST_ENTRY") == ("SymbolException", "'_LIST_ENTRY' - symbol not found")
+    # nt's export directory and hal's image are not in a triage dump: no name in the message (observed)
+    assert _raised(pykd.typeInfo, "nt!_LIST_ENTRY*") == ("SymbolException", "symbol not found")
+    assert _raised(pykd.typeInfo, "hal!X[2]") == ("SymbolException", "symbol not found")
+    assert pykd.typeInfo("nt!UInt4B*").name() == "UInt4B*"
+    assert _raised(pykd.typeInfo, "dmfdemo!UInt4B*") == ("DbgException", "Failed to find module 'dmfdemo'")
     assert _raised(pykd.dbgCommand, "x dmfdemo!*")[0] == "DbgException"
     assert pykd.dbgCommand("x *!g_DmfModuleCrashDump") is None
 

@@ -180,7 +180,7 @@ class _System(object):
         self.symbols = symbols
         self.path = path
         self.opened_by_us = opened_by_us
-        self.modules = None  # type: Optional[Dict[str, str]]  (lower-case name -> name), filled on use
+        self.modules = None  # type: Optional[Dict[str, Tuple[str, Optional[int]]]]  filled on use
 
 
 class _State:
@@ -610,18 +610,22 @@ def _build_lab(target) -> str:
         return ""
     try:
         pointer = _target_va(struct.unpack("<Q", _read_virtual(_target_va(kdbg) + _KDBG_NT_BUILD_LAB, 8))[0])
-        if int(target.pointer_size) == 4:
-            pointer &= 0xFFFFFFFF
-        data = b""
-        while len(data) < _MAX_BUILD_LAB:
-            here = pointer + len(data)
-            data += _read_virtual(here, min(_PAGE - (here & (_PAGE - 1)), _MAX_BUILD_LAB - len(data)))
-            if b"\0" in data:
-                break
     except MemoryException:
         return ""
-    text = data.split(b"\0", 1)[0].decode("latin-1")
-    return text
+    if int(target.pointer_size) == 4:
+        pointer &= 0xFFFFFFFF
+    data = b""
+    step = 8
+    # small steps, single bytes near the end: a triage dump saves the string's own bytes only (its
+    # data block ends right after the NUL), a bigger read would run past it
+    while len(data) < _MAX_BUILD_LAB and b"\0" not in data:
+        try:
+            data += _read_virtual(pointer + len(data), step)
+        except MemoryException:
+            if step == 1:
+                return ""
+            step = 1
+    return data.split(b"\0", 1)[0].decode("latin-1")
 
 
 @_engine
@@ -1219,6 +1223,7 @@ def aliases() -> Dict[str, str]:
 _KERNEL_IMAGES = ("ntoskrnl", "ntkrnlmp", "ntkrnlpa", "ntkrpamp")
 _MAX_MODULES = 4096            # bound for a hostile/cyclic module list
 _LDR_BASE_NAME = {8: 0x58, 4: 0x2C}   # KLDR_DATA_TABLE_ENTRY.BaseDllName (dmfemu/kernel.py LDR64/LDR32)
+_LDR_DLL_BASE = {8: 0x30, 4: 0x18}    # KLDR_DATA_TABLE_ENTRY.DllBase
 _TRIAGE_DRIVER_ENTRY = 0x90    # DUMP_DRIVER_ENTRY64: DriverNameOffset, pad, KLDR_DATA_TABLE_ENTRY (x64/arm64)
 
 
@@ -1228,12 +1233,13 @@ def _module_name(file_name: str) -> str:
     return "nt" if stem.lower() in _KERNEL_IMAGES else stem
 
 
-def _triage_driver_names(target) -> List[str]:
+def _triage_drivers(target) -> List[Tuple[str, Optional[int]]]:
+    """(file name, DllBase) of the triage dump's driver list, [] for other dumps."""
     triage = getattr(target, "triage", None)
     path = getattr(target, "path", None)
     if triage is None or path is None:
         return []
-    names = []
+    out = []  # type: List[Tuple[str, Optional[int]]]
     try:
         with open(path, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
@@ -1241,20 +1247,22 @@ def _triage_driver_names(target) -> List[str]:
             handle.seek(int(triage["DriverListOffset"]))
             table = handle.read(count * _TRIAGE_DRIVER_ENTRY)
             for index in range(len(table) // _TRIAGE_DRIVER_ENTRY):
-                name_offset = struct.unpack_from("<I", table, index * _TRIAGE_DRIVER_ENTRY)[0]
+                entry = index * _TRIAGE_DRIVER_ENTRY
+                name_offset = struct.unpack_from("<I", table, entry)[0]
+                base = struct.unpack_from("<Q", table, entry + 8 + _LDR_DLL_BASE[8])[0]
                 handle.seek(name_offset)
                 head = handle.read(4)
                 if len(head) != 4:
                     continue
                 length = min(struct.unpack("<I", head)[0], 512)  # DUMP_STRING: ULONG Length (chars), WCHAR[]
-                names.append(handle.read(2 * length).decode("utf-16-le", "replace"))
+                out.append((handle.read(2 * length).decode("utf-16-le", "replace"), base))
     except (OSError, KeyError, TypeError, ValueError, struct.error):
-        return names
-    return names
+        return out
+    return out
 
 
-def _module_list_names(target) -> List[str]:
-    """BaseDllName of every entry of the PsLoadedModuleList in the target's memory (bounded)."""
+def _module_list(target) -> List[Tuple[str, Optional[int]]]:
+    """(BaseDllName, DllBase) of every entry of the PsLoadedModuleList in the target's memory (bounded)."""
     header = getattr(target, "header", None)
     head = getattr(header, "PsLoadedModuleList", 0) if header is not None else 0
     if not head:
@@ -1264,40 +1272,77 @@ def _module_list_names(target) -> List[str]:
     if not head or psize not in _LDR_BASE_NAME:
         return []
     fmt = "<Q" if psize == 8 else "<I"
-    names = []
+    out = []  # type: List[Tuple[str, Optional[int]]]
     try:
         head = _target_va(head)
         entry = _target_va(struct.unpack(fmt, _read_virtual(head, psize))[0])
         seen = set()
-        while entry != head and entry and entry not in seen and len(names) < _MAX_MODULES:
+        while entry != head and entry and entry not in seen and len(out) < _MAX_MODULES:
             seen.add(entry)
+            base = struct.unpack(fmt, _read_virtual(entry + _LDR_DLL_BASE[psize], psize))[0]
             raw = _read_virtual(entry + _LDR_BASE_NAME[psize], 2 * psize)
             length = struct.unpack_from("<H", raw, 0)[0]
             buffer = _target_va(struct.unpack_from(fmt, raw, psize)[0])
             if 0 < length <= 512:
-                names.append(_read_virtual(buffer, length & ~1).decode("utf-16-le", "replace"))
+                out.append((_read_virtual(buffer, length & ~1).decode("utf-16-le", "replace"), base))
             entry = _target_va(struct.unpack(fmt, _read_virtual(entry, psize))[0])
     except MemoryException:
         pass
-    return names
+    return out
 
 
-def _loaded_modules() -> Dict[str, str]:
-    """lower-case module name -> module name, for the current system (computed once per system)."""
+def _loaded_modules() -> Dict[str, Tuple[str, Optional[int]]]:
+    """lower-case module name -> (module name, image base or None), for the current system
+    (computed once per system)."""
     target = _target()
     system = _state.system()
     if system.modules is not None:
         return system.modules
-    files = _triage_driver_names(target) or _module_list_names(target)
+    files = _triage_drivers(target) or _module_list(target)
     machine = getattr(target, "machine", None)
     if not files and machine is not None:
-        files = list(getattr(machine, "images", {}) or {})
-    names = ["nt"] + [_module_name(f) for f in files]
+        files = [(name, base) for name, (base, _) in (getattr(machine, "images", {}) or {}).items()]
+    modules = collections.OrderedDict()  # type: Dict[str, Tuple[str, Optional[int]]]
+    modules["nt"] = ("nt", None)
+    for file_name, base in files:
+        name = _module_name(file_name)
+        modules[name.lower()] = (name, base)
     module = getattr(system.symbols, "module", None)
-    if module:
-        names.append(str(module))
-    system.modules = collections.OrderedDict((n.lower(), n) for n in names)
-    return system.modules
+    if module and str(module).lower() not in modules:
+        modules[str(module).lower()] = (str(module), getattr(system.symbols, "image_base", None))
+    system.modules = modules
+    return modules
+
+
+_IMAGE_DIRECTORIES_READ = (0, 6)   # IMAGE_DIRECTORY_ENTRY_EXPORT, IMAGE_DIRECTORY_ENTRY_DEBUG
+
+
+def _has_symbol_scope(module: str) -> bool:
+    """Can dbgeng build a symbol table for the module without its PDB? Observed on the real one: a
+    failed "mod!T*" / "mod!T[n]" says "T symbol is not found" when the module's PE headers and the
+    export and debug directories they declare are in the dump (emulator dumps: dmfdemo and nt),
+    and only "symbol not found" when not (the emulator triage dump's dmfdemo - no image page; a
+    Windows triage dump's nt - export directory not saved)."""
+    base = _loaded_modules().get(module.lower(), (module, None))[1]
+    if base is None:
+        return False
+    base = _addr64_of(base)
+    try:
+        dos = _read_virtual(base, 0x40)
+        if dos[:2] != b"MZ":
+            return False
+        nt = base + struct.unpack_from("<I", dos, 0x3C)[0]
+        head = _read_virtual(nt, 0x18)
+        optional = _read_virtual(nt + 0x18, struct.unpack_from("<H", head, 0x14)[0])
+        magic = struct.unpack_from("<H", optional, 0)[0]
+        directories = 112 if magic == 0x20B else 96   # PE32+ / PE32 optional header
+        for index in _IMAGE_DIRECTORIES_READ:
+            rva, size = struct.unpack_from("<II", optional, directories + 8 * index)
+            if rva and size:
+                _read_virtual(base + rva, 1)
+    except (MemoryException, struct.error):
+        return False
+    return True
 
 
 def _split_symbol(name: str) -> Tuple[Optional[str], str]:
@@ -1474,6 +1519,8 @@ class _TypeFactory(object):
             return _named_base(bare)
         if module is not None:
             _require_module(module)
+            if derived and bare in _BASE_NAMES:
+                return _named_base(bare)  # observed: "nt!UInt4B*" is a type, "nt!UInt4B" is not
         built = None
         symbols = self.symbols
         if symbols is not None and (module is None or _symbols_module_is(module)):
@@ -1486,6 +1533,8 @@ class _TypeFactory(object):
             if module is None:
                 raise SymbolException("failed to find module for symbol: %s" % bare)
             if derived:
+                if not _has_symbol_scope(module):
+                    raise SymbolException("symbol not found")
                 raise SymbolException("%s symbol is not found" % bare)
             raise SymbolException("'%s' - symbol not found" % bare)
         self.cache[text] = built

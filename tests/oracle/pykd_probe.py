@@ -106,8 +106,8 @@ def probe_dump(pykd, path, reads, physical):
     for name in ("dmfdemo!g_DmfModuleCrashDump", "DMFDEMO!g_DmfModuleCrashDump", "g_DmfModuleCrashDump",
                  "nt!KiBugCheckData", "nosuch!x", "dmfdemo.sys!x", "dmfdemo!", ""):
         call("getOffset(%s)" % name, pykd.getOffset, name)
-    for name in ("dmfdemo!DMF_OBJECT", "DMF_OBJECT", "dmfdemo!DMF_OBJECT*", "nt!_LIST_ENTRY", "nosuch!T",
-                 "nt!UInt4B"):
+    for name in ("dmfdemo!DMF_OBJECT", "DMF_OBJECT", "dmfdemo!DMF_OBJECT*", "dmfdemo!DMF_OBJECT[2]", "nt!_LIST_ENTRY",
+                 "nt!_LIST_ENTRY*", "hal!X*", "nosuch!T", "nt!UInt4B", "nt!UInt4B*", "dmfdemo!UInt4B*"):
         call("typeInfo(%s)" % name, lambda name=name: type(pykd.typeInfo(name)).__name__)
     call("typeInfo(UInt4B) name/size", lambda: (pykd.typeInfo("UInt4B").name(), pykd.typeInfo("UInt4B").size()))
     call("typeInfo(Char*) size", lambda: pykd.typeInfo("Char*").size())

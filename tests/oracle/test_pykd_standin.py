@@ -47,12 +47,13 @@ def plan(oracle_tmp):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([os.path.join(REPO, "extension"), os.path.join(REPO, "emulator")])
     dumps = [TRIAGE_X64, TRIAGE_ARM64]
-    for arch in ("x64", "x86"):
-        out = os.path.join(directory, "demo-" + arch)
-        subprocess.run([sys.executable, "-m", "dmfemu", "demo", "-o", out, "--arch", arch], check=True,
-                       env=env, stdout=subprocess.DEVNULL, timeout=300)
+    env.pop("DMFEMU_NATIVE_IMAGE", None)
+    for arch, kind in (("x64", "full"), ("x64", "bitmap"), ("x64", "triage"), ("x86", "bitmap"), ("x86", "full")):
+        out = os.path.join(directory, "demo-%s-%s" % (arch, kind))
+        subprocess.run([sys.executable, "-m", "dmfemu", "demo", "-o", out, "--arch", arch, "--dump-type", kind],
+                       check=True, env=env, stdout=subprocess.DEVNULL, timeout=300)
         # no driver.isf.json beside it: both sides see a dump without symbols
-        bare = os.path.join(directory, "demo-%s.dmp" % arch)
+        bare = os.path.join(directory, "demo-%s-%s.dmp" % (arch, kind))
         shutil.copy(os.path.join(out, "MEMORY.DMP"), bare)
         dumps.append(bare)
     not_a_dump = os.path.join(directory, "not-a-dump.bin")
