@@ -486,3 +486,17 @@ def test_dmf_data_size_cross_check(tmp_path):
     doc = doc_of(["livedump", path])
     assert not [w for w in doc["warnings"] if "DmfDataSize" in w]
     assert any("the full ring dropped" in n for n in doc["notes"])
+
+
+def test_partially_readable_buffer(tmp_path):
+    from dmfemu.driver import IMAGE_SIZE
+
+    run = LiveDumpRun()
+    end = run.driver.base + IMAGE_SIZE
+    with pytest.raises(Exception):
+        run.machine.space.read(end, 1)      # nothing mapped right after the driver image
+    run.add(end - 8, 64)
+    path = str(tmp_path / "P.DMP")
+    run.live_dump(path, dump_type="bitmap-kernel")
+    rows = [r for r in doc_of(["livedump", path])["data_buffers"] if int(r["address"], 16) == end - 8]
+    assert rows and rows[0]["readable"] == "partial"

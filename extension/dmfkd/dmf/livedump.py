@@ -7,8 +7,10 @@ P1 = the client's parameter and P2 = the DMFCOLLECTION handle unless the caller 
 (§3.5 step 2). A triage live minidump (type 4) holds exactly the buffers LkmdTelInsertTriageDataBlock
 was given: the valid DATA_BUFFER entries, then the caller's client structures (§3.5 steps 3-4) - the
 ring's own storage is module heap memory and is never among them (§3.6), so there the list comes
-from the dump's triage data blocks. A full live dump (bitmap type 6), a crash dump or a live target
-has all memory: the list comes from the ring, invalid (removed) entries included.
+from the dump's triage data blocks. A full live dump (bitmap type 6), a full or bitmap crash dump or
+a live target has all memory: the list comes from the ring, invalid (removed) entries included. A
+crash triage dump of a driver with IncludeDmfDataInBugCheckTriageDump holds the valid entries as
+triage data blocks added at bug check (§3.7): read like a live minidump.
 
 Readers return plain rows; nothing here prints. Reads are bulk: one per DMF_OBJECT, one per context,
 one for the whole ring storage, one per buffer when its readability is checked.
@@ -36,16 +38,11 @@ LIVE_DUMP_CODES = {
 ATTRIBUTE_LIVE_DUMP = 1 << 4
 #: the header's unwritten-field fill ("PAGE"), spec/dump-format.md §1.1
 PAGE_FILL = 0x45474150
-DUMP_TYPE_TRIAGE = 4
 #: one readability probe reads at most this much; longer buffers get their first and last byte read
 READ_CHECK_LIMIT = 1 << 16
 MAX_TREE = 2048
 MAX_TRIAGE_BLOCKS = 1 << 16
 DATA_BUFFER_COUNT = L.LIVEKERNELDUMP_DATA_BUFFER_COUNT
-
-
-def _arch(target) -> str:
-    return target.arch if target.arch in ("x64", "x86") else ("x86" if target.pointer_size == 4 else "x64")
 
 
 def _u(data: bytes, offset: int, size: int) -> int:
@@ -652,7 +649,7 @@ def check_readable(target, address: int, size: int) -> str:
         return "empty"
     try:
         if size <= READ_CHECK_LIMIT:
-            target.read(address, size)
+            read_exact(target, address, size)
         else:
             target.read(address, 1)
             target.read(address + size - 1, 1)
