@@ -117,7 +117,10 @@ class Base:
         self.ring_handles = []  # type: List[int]
         self.ring_contexts = []  # type: List[int]
         self.collection_handle = None  # type: Optional[int]
+        self.handles = set()  # DMFMODULE handles of every object mapped
         self._map()
+        if self.collection_handle:
+            self.handles.add(self.collection_handle)
         self.field_names = sorted(self.fields)
         #: the fields a reader decides on (most DMF_OBJECT fields are callbacks nobody reads)
         self.hot_fields = [n for n in self.field_names
@@ -158,7 +161,12 @@ class Base:
                 self.fields["%s.%s" % (prefix, name)] = self._segments(target, va + layout.offsets[name], size)
                 self.field_sizes["%s.%s" % (prefix, name)] = size
             except DmfkdError:
-                pass
+                continue
+            if name.endswith("List.Flink") or name.endswith("Entry.Flink"):
+                self.addresses.add(va + layout.offsets[name])  # list heads: Flink := own head, cycles
+            if name == "MemoryDmfObject":
+                raw = b"".join(self.dump[o:o + n] for o, n in self.fields["%s.%s" % (prefix, name)])
+                self.handles.add(int.from_bytes(raw, "little"))
 
     def _add_region(self, target, name: str, va: int, size: int) -> None:
         if not va or size <= 0:
@@ -363,7 +371,7 @@ def random_int(base: Base, rng: random.Random, size: int) -> int:
     elif r < 0.75 and base.addresses:
         v = rng.choice(sorted(base.addresses)) + rng.choice((0, 0, 8, -8, 0x10, 0x40, 1, 0x1000, -0x1000))
     elif r < 0.85:
-        v = rng.choice(base.ring_handles or [0])
+        v = rng.choice(sorted(base.handles) or [0])
     else:
         v = rng.getrandbits(8 * min(size, 8))
     return v % (1 << (8 * min(size, 8)))

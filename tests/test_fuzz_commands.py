@@ -61,7 +61,7 @@ def field_mutation(draw, base):
     name = draw(st.sampled_from(base.hot_fields))
     bits = 8 * min(base.field_sizes[name], 8)
     value = draw(st.one_of(st.sampled_from(F.INTERESTING), st.sampled_from(sorted(base.addresses)),
-                           st.sampled_from(base.ring_handles), st.integers(0, (1 << bits) - 1)))
+                           st.sampled_from(sorted(base.handles)), st.integers(0, (1 << bits) - 1)))
     return ["field", name, value % (1 << bits)]
 
 
@@ -160,6 +160,107 @@ def test_harness_reports_a_traceback(monkeypatch):
     with pytest.raises(F.Finding) as info:
         F.run_cli(["crashdump", dump])
     assert info.value.key.startswith("ZeroDivisionError")
+
+
+# -- the hostile values the brief names, every one on every command (deterministic) -------------------
+
+def _named_cases(base):
+    ring = "Ring[1].context."
+    obj = "CrashDump.object."
+    cases = {
+        "DataSourceCount huge": [["field", "CrashDump.context.DataSourceCount", 0xFFFFFFFF]],
+        "DataSource pointer wild": [["field", "CrashDump.context.DataSource", 0xFFFF800012345000]],
+        "DataSource pointer into the object": [["field", "CrashDump.context.DataSource", min(base.addresses)]],
+        "ring handle garbage": [["field", "DataSource[1].DmfModuleDataSourceRingBuffer", 0x1234567]],
+        "ring handle is the CrashDump's": [["field", "DataSource[2].DmfModuleDataSourceRingBuffer",
+                                            base.ring_handles[0] ^ 0x10]],
+        "GUID zeroed": [["field", "DataSource[1].RingBufferGuid", 0]],
+        "key size huge": [["field", "DataSource[0].RingBufferEncryptionKeySize", 0xFFFFFFFF]],
+        "entry size 0": [["field", "DataSource[2].RingBufferSizeOfEachEntry", 0]],
+        "ItemsCount huge": [["field", ring + "ItemsCount", 0xFFFFFFFF]],
+        "ItemSize huge": [["field", ring + "ItemSize", 0x7FFFFFFF]],
+        "ItemSize and ItemsCount 0": [["field", ring + "ItemSize", 0], ["field", ring + "ItemsCount", 0]],
+        "ItemSize 1, ItemsCount 128 MiB": [["field", ring + "ItemSize", 1], ["field", ring + "ItemsCount", 1 << 27]],
+        "ReadPointer off-slot": [["field", ring + "ReadPointer", base.ring_contexts[1] + 3]],
+        "WritePointer outside": [["field", ring + "WritePointer", 0xFFFF800000000000]],
+        "P > N": [["field", ring + "ItemsPresentCount", 0xFFFFFFFF]],
+        "Items NULL": [["field", ring + "Items", 0]],
+        "Signature wrong": [["field", obj + "Signature", 0x87654321]],
+        "ModuleContext wild": [["field", obj + "ModuleContext", 0xFFFFFFFFFFFFF000]],
+        "ModuleConfig NULL": [["field", obj + "ModuleConfig", 0]],
+        "ModuleConfigSize huge": [["field", obj + "ModuleConfigSize", 0xFFFFFFFF]],
+        "ModuleName wild": [["field", obj + "ModuleName", 0xFFFF800000001000]],
+        "g_DmfModuleCrashDump wild": [["field", "g_DmfModuleCrashDump", 0x0000100000000008]],
+        "g_DmfModuleCrashDump a ring": [["field", "g_DmfModuleCrashDump", base.ring_handles[0]]],
+        "ContextSize unknown": [["field", "TYPE_INFO.ContextSize", 200]],
+        "blob DataSize huge": [["field", "Blob[0].DataSize", 0xFFFFFFF0]],
+        "blob PrePad huge": [["field", "Blob[1].PrePad", 0x7FFFFFFF]],
+        "blob GUID changed": [["field", "Blob[0].Tag", 0]],
+        "dump cut inside a blob": [["truncate", base.regions["Blob[1].payload"][0][0] + 7]],
+    }
+    cases["child list loops on its head"] = [["field", obj + "ChildObjectList.Flink", _list_head(base, obj)]]
+    return cases
+
+
+def _list_head(base, prefix):
+    """VA of the CrashDump object's ChildObjectList (a Flink pointing at it: an empty list that
+    claims children, or a loop)."""
+    from dmfkd.targets.dumpfile import DumpFile
+    from dmfkd.targets.isf import IsfSymbols
+    from dmfkd.dmf.crashdump import walk_crashdump
+
+    target = DumpFile(base.dump_path)
+    try:
+        target.symbols = IsfSymbols.load(base.isf_path)
+        walk = walk_crashdump(target)
+        obj = walk.reader.read(walk.info.handle)
+        return obj.address + obj.layout.offsets["ChildObjectList"][0]
+    finally:
+        target.close()
+
+
+NAMED_LINES = [["crashdump"], ["crashdump", "--all", "--type", F.EVENT_TYPE], ["datasources"], ["modules"],
+               ["tags"]]
+
+
+@pytest.mark.parametrize("name,pykd", [("x64-1.1.154-full", False), ("x86-1.1.154-bitmap", True)])
+def test_named_hostile_values_on_every_command(name, pykd):
+    base = bases()[name]
+    lines = NAMED_LINES + [["ringbuffer", "0x%x" % base.ring_handles[1]]]
+    if not pykd:
+        lines += [["crashdump", "--guid", g] for g in base.guids]
+    for case, mutations in _named_cases(base).items():
+        dump, isf = F.apply(base, mutations, example_dir())
+        try:
+            F.run_all(base, dump, isf, lines=lines, pykd=pykd, seconds=HANG_SECONDS)
+        except F.Finding as finding:
+            pytest.fail("%s: %s" % (case, finding))
+
+
+def test_named_hostile_values_are_reported():
+    """Not just no crash: the corrupt value shows up as a warning / unreadable value."""
+    base = bases()["x64-1.1.154-full"]
+    cases = _named_cases(base)
+
+    def out_of(case, line):
+        dump, isf = F.apply(base, cases[case], example_dir())
+        rc, out, err = F.run_cli([line[0], dump] + line[1:], seconds=HANG_SECONDS)
+        return rc, out + err
+
+    rc, text = out_of("DataSourceCount huge", ["datasources"])
+    assert rc == 0 and "DataSourceCount 4294967295 > 9" in text
+    rc, text = out_of("DataSource pointer wild", ["crashdump"])
+    assert rc == 0 and "array at 0xffff800012345000 unreadable" in text
+    rc, text = out_of("P > N", ["datasources"])
+    assert rc == 0 and "4294967295" in text
+    rc, text = out_of("Signature wrong", ["crashdump"])
+    assert rc == 0 and "no DMF_OBJECT" in text
+    rc, text = out_of("child list loops on its head", ["modules"])
+    assert rc == 0 and "CrashDump" in text
+    rc, text = out_of("ContextSize unknown", ["crashdump"])
+    assert rc == 0 and "200 bytes: unknown layout" in text
+    rc, text = out_of("dump cut inside a blob", ["tags"])
+    assert rc == 0 and "runs past the end of the file" in text
 
 
 # -- unowned: targets/isf.py ---------------------------------------------------------------------------
