@@ -290,6 +290,18 @@ def test_enumtag_command(dumps):
     assert headers[2] == "{00000000-0000-0000-0000000000000000} - 0x0 bytes"
     assert headers[3] == "{11111111-2222-3333-4444555555555555} - 0x2c bytes"
     assert len(headers) == 5
+    # the layout the real one prints (tests/oracle compares whole texts): no blank line between
+    # blocks, TAB shown as itself, 0x80/0x98/0x99 and the C0 controls as "."; a repeated GUID shows
+    # the first block's bytes (dbgeng reads blocks by GUID)
+    lines = text.split("\n")
+    assert "" not in lines[:-1] and lines[-1] == ""
+    first = lines[lines.index(headers[0]) + 1]
+    assert first == "  00 01 02 03 04 05 06 07 08 09 0A 0B 0C 0D 0E 0F  .........\t......"
+    row_80 = lines[lines.index(headers[0]) + 1 + 8]
+    assert row_80 == ("  80 81 82 83 84 85 86 87 88 89 8A 8B 8C 8D 8E 8F  .." + "".join(map(chr, range(0x82, 0x8D)))
+                      + ".\x8e.")
+    repeat = lines[lines.index(headers[3]) + 1:lines.index(headers[4])]
+    assert len(repeat) == 3 and repeat[0] == first  # 44 bytes of BLOB1, not b"d" * 44
 
 
 # -- memory -----------------------------------------------------------------------------------------

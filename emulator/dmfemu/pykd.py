@@ -1084,21 +1084,32 @@ def _enumtag_guid(guid: uuid.UUID) -> str:
     return "{%s%s}" % (text[:23], text[24:])
 
 
+# bytes `.enumtag` prints as "." (observed on the real 0.3.4.15 over every byte value): the C0
+# controls except TAB, DEL, and 0x80 0x81 0x8D 0x8F 0x90 0x98 0x99 0x9D
+_ENUMTAG_DOT = frozenset([b for b in range(0x20) if b != 0x09] + [0x7F, 0x80, 0x81, 0x8D, 0x8F, 0x90, 0x98, 0x99, 0x9D])
+
+
 def _enumtag_text() -> str:
     target = _target()
     if target.is_live:
         return ""
     lines = []
+    firsts = {}  # type: Dict[uuid.UUID, Any]
     for blob in target.tagged():
         lines.append("%s - 0x%x bytes" % (_enumtag_guid(blob.guid), blob.declared_size))
-        data = b"" if blob.declared_size == 0 else target.read_blob(blob)
+        # each block's header, but the bytes dbgeng reads by GUID: a repeated GUID shows the FIRST
+        # block's bytes again (observed on triage_arm64.dmp's repeats, spec/dump-format.md §3.3)
+        first = firsts.setdefault(blob.guid, blob)
+        data = b"" if blob.declared_size == 0 or first.declared_size == 0 else \
+            target.read_blob(first)[:blob.declared_size]
         for pos in range(0, len(data), 16):
             chunk = data[pos:pos + 16]
             hex_part = " ".join("%02X" % b for b in chunk)
-            # non-ASCII bytes come out as Latin-1 characters, as the real one's text does
-            text = "".join(chr(b) if b >= 0x20 and b != 0x7F else "." for b in chunk)
+            # pykd hands dbgeng's text over as Latin-1 characters; which bytes dbgeng shows as "."
+            # was read off the real one's output for all 256 values (_ENUMTAG_DOT)
+            text = "".join("." if b in _ENUMTAG_DOT else chr(b) for b in chunk)
             lines.append("  %-47s  %s" % (hex_part, text))
-        lines.append("")
+    # no blank line between blocks (observed)
     return "\n".join(lines) + ("\n" if lines else "")
 
 

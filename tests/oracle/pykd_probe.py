@@ -91,6 +91,9 @@ def probe_dump(pykd, path, reads, physical):
             if match:
                 headers.append((match.group(1).lower(), int(match.group(2), 16)))
         records.append({"call": "dbgCommand(.enumtag) headers", "type": "list", "value": headers})
+        whole = pykd.dbgCommand(".enumtag") or ""
+        records.append({"call": "dbgCommand(.enumtag) text", "type": "str", "lines": whole.count("\n"),
+                        "sha1": hashlib.sha1(whole.encode("utf-8", "surrogatepass")).hexdigest()})
         # the header lines as printed, for dmfkd's own parser (PykdTarget._enumtag_sizes)
         records.append({"call": "dbgCommand(.enumtag) header lines", "type": "list",
                         "value": [line.strip() for line in (pykd.dbgCommand(".enumtag") or "").splitlines()
