@@ -32,7 +32,9 @@ _spec = importlib.util.spec_from_file_location("fuzz_commands", os.path.join(ROO
 F = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(F)
 
-SETTINGS = settings(max_examples=50, deadline=None, database=None,
+#: DMFKD_FUZZ_EXAMPLES=2000 for a longer local run (CI keeps the small default)
+EXAMPLES = int(os.environ.get("DMFKD_FUZZ_EXAMPLES", "50"))
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 HANG_SECONDS = 60.0   # a hang guard, not a timing assertion: a healthy call takes milliseconds
 
@@ -129,7 +131,7 @@ def test_commands_survive_mutated_dmf_structures(data):
     _check(base, mutations, _lines(data.draw, base, 3))
 
 
-@settings(SETTINGS, max_examples=30)
+@settings(SETTINGS, max_examples=max(1, EXAMPLES * 3 // 5))
 @given(st.data())
 def test_commands_survive_mutated_blobs_and_isf(data):
     base = data.draw(st.sampled_from(sorted(bases().values(), key=lambda b: b.name)), label="base")
@@ -308,3 +310,37 @@ def test_dmf_object_type_field_past_its_end_is_unknown():
     rc, out, err, pykd_error = _run_both(base, mutations, ["datasources"])
     assert rc == 0 and pykd_error is None
     assert "ModuleContext unknown" in out
+
+
+def test_ring_size_disagreeing_with_its_data_source_is_not_read():
+    """ItemsCount corrupted to 2^20 (N*S = 32 MiB, while DATA_SOURCE.RingBufferSize says 256): the walk
+    used to read the whole 32 MiB+ storage (up to MAX_RING_BYTES = 256 MiB - through real pykd a list of
+    as many Python ints). Now the disagreement (inv. 10) stops the read and says why."""
+    from dmfkd.dmf.crashdump import walk_crashdump
+    from dmfkd.targets.dumpfile import DumpFile
+    from dmfkd.targets.isf import IsfSymbols
+
+    base = bases()["x64-1.1.154-full"]
+    dump, isf = F.apply(base, [["field", "Ring[1].context.ItemsCount", 1 << 20]], example_dir())
+    target = DumpFile(dump)
+    target.symbols = IsfSymbols.load(isf)
+    sizes = []
+    read = target.read
+
+    def recording_read(address, size):
+        sizes.append(size)
+        return read(address, size)
+
+    target.read = recording_read
+    try:
+        walk = walk_crashdump(target)
+        assert walk.read_storage(1) is None
+        assert "disagrees with DATA_SOURCE RingBufferSize 256" in walk.rings[1].problem
+        assert max(sizes) < 1 << 20
+        assert walk.read_storage(0) is not None  # the sane rings are still read
+        memory = walk.live_decode(1)
+        assert memory.count == 0 and any("storage not read" in w for w in memory.warnings)
+    finally:
+        target.close()
+    rc, out, err = F.run_cli(["datasources", dump])
+    assert rc == 0 and "1048576" in out

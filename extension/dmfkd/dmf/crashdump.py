@@ -23,6 +23,8 @@ from dmfkd.records import UNREADABLE, BlobInfo, CrashDumpInfo, DataSourceRow
 SYMBOL = "g_DmfModuleCrashDump"
 TYPE_INFO_SYMBOL = "_WDF_DMF_CONTEXT_CrashDump_TYPE_INFO"
 MAX_DATA_SOURCES = 9  # 8 auxiliary + SELF (spec/dmf.md §2.1, §2.9)
+#: a ring this small is read even when its DATA_SOURCE disagrees about its size
+TRUSTED_RING_BYTES = 1 << 20
 
 
 def target_arch(target) -> str:
@@ -77,6 +79,8 @@ class RingInfo:
         self.state = None  # type: Optional[RingState]
         self.context_bytes = None  # type: Optional[bytes]
         self.problem = None  # type: Optional[str]
+        #: DATA_SOURCE.RingBufferSize: N*S as the CrashDump module recorded it at creation (§2.3)
+        self.recorded_size = None  # type: Optional[int]
 
 
 class CrashDumpWalk:
@@ -111,6 +115,13 @@ class CrashDumpWalk:
             return None
         if size > MAX_RING_BYTES:
             ring.problem = "ring storage of %d bytes exceeds the %d-byte read limit" % (size, MAX_RING_BYTES)
+            return None
+        ring_bytes = (st.items_count * st.item_size) & 0xFFFFFFFF
+        if ring.recorded_size is not None and ring_bytes != ring.recorded_size and size > TRUSTED_RING_BYTES:
+            # two fields disagree about the ring's size (inv. 10): do not let the corrupt one drive a
+            # read of up to MAX_RING_BYTES (through pykd that is a Python list of as many ints)
+            ring.problem = ("ring storage not read: N*S = %d*%d disagrees with DATA_SOURCE RingBufferSize %d "
+                            "(spec/dmf.md sec. 6 inv. 10)" % (st.items_count, st.item_size, ring.recorded_size))
             return None
         try:
             return self.target.read(st.items, size)
@@ -331,6 +342,7 @@ def _data_source_row(walk: CrashDumpWalk, index: int, ds: dict, orphan: int, cfg
         row.warnings.append("CurrentRingBufferIndex %d != 0: crash inside the XOR loop (inv. 13)"
                             % ds["CurrentRingBufferIndex"])
     ring = RingInfo(ring_handle)
+    ring.recorded_size = ds["RingBufferSize"]
     walk.rings[index] = ring
     try:
         robj = walk.reader.read(ring_handle, names=False)
