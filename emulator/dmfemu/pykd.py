@@ -41,7 +41,8 @@ the real pykd knows which lines are guesses):
   Register/MSR writes (setReg, setIP, setSP, setFP, wrmsr) raise DbgException.
 - ``dbgCommand`` knows "||", ".enumtag", "x <glob>", ".bugcheck", ".echo", "as/aS/ad/al";
   anything else raises DbgException('Call IDebugControl::ExecuteWide failed\\nHRESULT 0x80040205')
-  (the real one's answer to `r` on a dump without context).
+  (the real one's answer to an unknown command; `r` the real one answers on dumps with a context -
+  a known difference, tests/oracle/test_pykd_standin.py KNOWN).
 - ``initialize()`` succeeds the first time (Windows behaviour; under Wine the real one raises
   'CLRCreateInstance failed' but initialises anyway) and raises 'pykd is already initialized' after.
 

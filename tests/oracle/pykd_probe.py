@@ -104,6 +104,10 @@ def probe_dump(pykd, path, reads, physical):
         records.append({"call": "dbgCommand(||) dump file", "type": "str",
                         "value": [os.path.basename(line.replace("\\", "/")).strip() for line in lines]})
         records.append({"call": "dbgCommand(||) lines", "type": "list", "value": systems_lines(pykd)})
+    # the other commands the stand-in answers (scripts/dmfkd.wds registers aliases with aS)
+    for command in (".bugcheck", ".echo dmfkd", "al", 'aS !dmfprobe "!py -g -m dmfkd tags"', "al", "ad !dmfprobe",
+                    "al", "r"):
+        call("dbgCommand(%s)" % command, pykd.dbgCommand, command)
     for command in ("x *!g_DmfModuleCrashDump", "x dmfdemo!*", "x nosuch!*", "x g_Dmf*", "x"):
         call("dbgCommand(%s)" % command, pykd.dbgCommand, command)
     for name in ("dmfdemo!g_DmfModuleCrashDump", "DMFDEMO!g_DmfModuleCrashDump", "g_DmfModuleCrashDump",

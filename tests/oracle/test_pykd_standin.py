@@ -25,7 +25,13 @@ TRIAGE_X64 = os.path.join(REPO, "tests", "data", "windows-triage", "triage_x64.d
 TRIAGE_ARM64 = os.path.join(REPO, "tests", "data", "windows-triage", "triage_arm64.dmp")
 
 # call label -> why the two differ (the real pykd is the reference: it is what WinDbg users run)
-KNOWN = {}  # type: dict
+KNOWN = {
+    "dbgCommand(r)":
+        "real: the register dump and the disassembled current instruction (triage dumps, and the emulator "
+        "dumps now that dmfemu.kernel saves a context); stand-in: DbgException ExecuteWide 0x80040205, its "
+        "answer to every command it does not know. Real is right; emulating `r` needs a disassembler and "
+        "dmfkd never runs it",
+}
 # Fixed in the stand-in (F1), each now compared call by call like every other record:
 # - a 2nd loadDump while one is open returns the next id and keeps both; closeDump() closes one;
 # - `x` matching nothing -> None; getOffset/typeInfo: DbgException "Failed to find module 'mod'"
