@@ -1,6 +1,11 @@
 """The stand-in dmfemu.pykd against the real pykd 0.3.4.15: one probe script (tests/oracle/
-pykd_probe.py) makes every pykd call dmfkd makes, on the same dumps, in both; names, return types,
-values, exception classes (with MRO) and messages must be equal.
+pykd_probe.py) makes every pykd call dmfkd makes (and the stand-in's other commands), on the same
+dumps, in both; names, return types, values, exception classes (with MRO) and messages must be equal.
+
+Dumps: the two Windows triage dumps and dmfemu demo dumps (x64 full/bitmap/triage, x86 full/bitmap)
+without symbols; then the x64 and x86 demo with the driver's symbols - the real pykd reading the
+emulated driver's PDB (dmfemu.pdb), the stand-in the ISF. Also checked: dmfkd's own parsers on the
+real `||` / `.enumtag` text.
 
 Disagreements found are listed in KNOWN with who is right; each is a strict xfail, so fixing the
 stand-in turns it into a failure that asks for the entry to be removed."""
