@@ -220,6 +220,12 @@ def probe_symbols(pykd, path, types, symbols):
         call("type_layout(dmfdemo!%s)" % name,
              lambda name=name: [[f.name, f.offset, f.type_name, f.size]
                                 for f in wrapper.type_layout("dmfdemo!" + name).fields.values()])
+    # dmfkd.dmf.objects asks without a module: "DMF_OBJECT", then its ModuleDescriptor's type by name
+    layout = call("type_layout(DMF_OBJECT)", lambda: [[f.name, f.offset, f.type_name, f.size]
+                                                      for f in wrapper.type_layout("DMF_OBJECT").fields.values()])
+    for name, _, type_name, _ in layout or []:
+        if name == "ModuleDescriptor":
+            call("type_layout(%s)" % type_name, lambda: sorted(wrapper.type_layout(type_name).fields))
     for name in ("DMF_OBJECT", "dmfdemo!NoSuchType", "dmfdemo!DMF_OBJECT*", "dmfdemo!_GUID[2]"):
         call("typeInfo(%s) name/size" % name, lambda name=name: (pykd.typeInfo(name).name(),
                                                                  pykd.typeInfo(name).size()))
