@@ -244,3 +244,27 @@ def test_x86_handle_sign_extended_to_64_bits():
             reader.read(bad)
         with pytest.raises(DmfkdError, match="does not fit a 32-bit pointer"):
             reader.collection(bad)
+
+
+def test_shared_child_lists_read_each_object_once():
+    """k objects whose child lists all run through one ring of the same k objects: every object has
+    k - 1 children, and the tree walk re-read them for every parent (k*k object reads, ~3 reads each
+    with the names) - with MAX_TREE_MODULES parents of MAX_CHILDREN children, half a million reads.
+    Each address is now read once per walk."""
+    k = 40
+    t = FakeMemory()
+    name = 0xFFFFE00000F00000
+    t.put(name, b"Mod\0")
+    base = 0xFFFFE00003000000
+    vas = [base + i * 0x1000 for i in range(k)]
+    for i, va in enumerate(vas):
+        raw = bytearray(dmf_object_bytes(i + 1, name, children=[vas[(i + 1) % k]], self_va=va, count=k - 1))
+        struct.pack_into("<Q", raw, 0, vas[(i + 1) % k])  # ChildListEntry.Flink: the shared ring
+        t.put(va, raw)
+    reads = []
+    read = t.read
+    t.read = lambda address, size: reads.append(address) or read(address, size)
+    reader = ObjectReader(t, "1.1.154")
+    rows = reader.tree([reader.read_at(vas[0])])
+    assert len(rows) == k and rows[0].children == k
+    assert len(reads) <= 4 * k

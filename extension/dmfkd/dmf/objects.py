@@ -11,6 +11,7 @@ by the symbols, or detected from the object itself).
 Reads are bulk (one per object, one per string, one per array) and a MemoryReadError becomes an
 "unreadable" value on the row, never an exception out of a walk.
 """
+import copy
 import struct
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -362,7 +363,26 @@ class ObjectReader:
             obj.instance_name = read_string(self.target, obj.field("ClientModuleInstanceName") or 0, 256)
 
     # -- trees --------------------------------------------------------------------------------------
-    def children(self, obj: DmfObject) -> Tuple[List[DmfObject], List[str]]:
+    def _child_at(self, address: int, known: Optional[Dict[int, Any]]) -> DmfObject:
+        """read_at, once per address within one tree walk (`known`): lists that share entries would
+        otherwise re-read MAX_CHILDREN objects for each of MAX_TREE_MODULES parents. Each caller
+        gets its own copy (parents add their own warnings)."""
+        if known is None:
+            return self.read_at(address)
+        hit = known.get(address)
+        if hit is None:
+            try:
+                hit = self.read_at(address)
+            except DmfkdError as exc:
+                hit = exc
+            known[address] = hit
+        if isinstance(hit, DmfkdError):
+            raise hit
+        clone = copy.copy(hit)
+        clone.warnings = list(hit.warnings)
+        return clone
+
+    def children(self, obj: DmfObject, known: Optional[Dict[int, Any]] = None) -> Tuple[List[DmfObject], List[str]]:
         """Children through ChildObjectList (entry address == child DMF_OBJECT, §4.4), bounded and
         cycle-safe; needs a complete layout (symbols or v1.1.135+)."""
         problems = []
@@ -381,7 +401,7 @@ class ObjectReader:
                 break
             seen.add(entry)
             try:
-                child = self.read_at(entry)
+                child = self._child_at(entry, known)
             except DmfkdError as exc:
                 problems.append("child list entry 0x%x: %s" % (entry, str(exc).splitlines()[0]))
                 break
@@ -424,6 +444,7 @@ class ObjectReader:
         dump can chain MAX_TREE_MODULES objects one below the other, deeper than Python's stack."""
         rows = []  # type: List[ModuleRow]
         seen = set()
+        known = {}  # type: Dict[int, Any]
         stack = [(root, 0) for root in reversed(roots)]
         while stack and len(rows) < MAX_TREE_MODULES:
             obj, depth = stack.pop()
@@ -435,7 +456,7 @@ class ObjectReader:
             if depth >= MAX_TREE_DEPTH:
                 row.warnings.append("deeper than %d levels: children not followed" % MAX_TREE_DEPTH)
                 continue
-            kids, problems = self.children(obj)
+            kids, problems = self.children(obj, known)
             row.children = len(kids)
             row.warnings.extend(problems)
             stack.extend((kid, depth + 1) for kid in reversed(kids))
