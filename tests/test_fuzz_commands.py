@@ -344,3 +344,33 @@ def test_ring_size_disagreeing_with_its_data_source_is_not_read():
         target.close()
     rc, out, err = F.run_cli(["datasources", dump])
     assert rc == 0 and "1048576" in out
+
+
+def test_summary_reads_only_the_head_of_a_large_foreign_blob(tmp_path):
+    """`crashdump` (summary) tells DMF ring blobs from others by their first bytes; it read every
+    unknown blob whole (a dump's size in memory for one big foreign blob). Now 4 KiB of it."""
+    import uuid
+    from dmfemu.dumpwriter import write_dump
+    from dmfkd.dmf.crashdump import classify_blobs
+    from dmfkd.dmf.ringbuffer import xor_with_key
+    from dmfkd.guids import crashdump_key
+    from dmfkd.targets.dumpfile import DumpFile
+
+    path = str(tmp_path / "foreign.dmp")
+    big = bytes(range(1, 256)) * 8000      # ~2 MB, no zero byte: nothing like a DMF ring
+    ring_guid = uuid.UUID("a1b2c3d4-e5f6-4a5b-8c7d-0e1f2a3b4c5d")
+    records = [(b"record %03d" % i).ljust(64, b"\0") for i in range(100)]   # 6400 bytes: > the head
+    ring = xor_with_key(records[0], crashdump_key(ring_guid)) + b"".join(records[1:])
+    write_dump(path, arch="x64", dump_type="full", pages={1: bytes(0x1000)}, dtb=0x1000,
+               blobs=[(uuid.UUID(int=7), big), (ring_guid, ring)])
+    target = DumpFile(path)
+    sizes = []
+    read_blob = target.read_blob
+    target.read_blob = lambda blob: sizes.append(blob.size) or read_blob(blob)
+    try:
+        infos = classify_blobs(target, None)
+    finally:
+        target.close()
+    assert [b.kind for b in infos] == ["other", "ring?"] and infos[0].size == len(big)
+    assert infos[1].entry_size == 64 and infos[1].records == 100
+    assert sizes == [4096, 4096, len(ring)]   # the ring's head, then all of it

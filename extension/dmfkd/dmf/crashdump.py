@@ -386,6 +386,18 @@ def _data_source_row(walk: CrashDumpWalk, index: int, ds: dict, orphan: int, cfg
 # Blobs: which tagged blob belongs to which data source
 # --------------------------------------------------------------------------------------------------
 
+#: what the signature test of an unknown blob reads of it (looks_like_ring_blob looks at 4 KiB)
+BLOB_HEAD_BYTES = 4096
+
+
+def _blob_head(blob):
+    """The blob cut to its first BLOB_HEAD_BYTES where the host can read part of a blob (a file
+    offset is known): an unknown blob of any size costs 4 KiB unless it looks like a DMF ring."""
+    if blob.offset is None or blob.size <= BLOB_HEAD_BYTES:
+        return blob
+    return blob._replace(size=BLOB_HEAD_BYTES, truncated=False)
+
+
 def classify_blobs(target, walk: Optional[CrashDumpWalk], infer: bool = True) -> List[BlobInfo]:
     """Every secondary-data blob with its kind: a data source's ring ("ring"), the CrashDump
     additional data ("additional"), a ring recognised by its XOR key signature without symbols
@@ -428,7 +440,9 @@ def classify_blobs(target, walk: Optional[CrashDumpWalk], infer: bool = True) ->
             info.evidence = "CrashDump AdditionalDataGuid"
         elif infer and blob.size:
             try:
-                data = target.read_blob(blob)
+                data = target.read_blob(_blob_head(blob))
+                if data and len(data) < blob.size and looks_like_ring_blob(data, blob.guid):
+                    data = target.read_blob(blob)
             except DmfkdError:
                 data = b""
             if data and looks_like_ring_blob(data, blob.guid):
