@@ -10,22 +10,17 @@ campaign script runs the same checks for as long as one likes.
 
 Then one regression test per reader fix, each feeding the minimal input that crashed.
 """
+import atexit
 import importlib.util
-import io
 import os
 import shutil
-import struct
-import sys
 import tempfile
-import atexit
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dmfkd.cli import run
 from dmfkd.errors import DmfkdError
-from dmfkd.render import Output
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _spec = importlib.util.spec_from_file_location("fuzz_commands", os.path.join(ROOT, "scripts", "fuzz_commands.py"))
@@ -270,10 +265,12 @@ def test_named_hostile_values_are_reported():
 @pytest.mark.xfail(strict=True, raises=TypeError,
                    reason="targets/isf.py _validate_descriptor looks an unhashable name up in a dict "
                           "(found by scripts/fuzz_commands.py; file not owned by F6)")
-def test_isf_unhashable_type_name():
+@pytest.mark.parametrize("descriptor", [{"kind": "base", "name": {"kind": "struct"}},
+                                        {"kind": "struct", "name": ["DMF_OBJECT"]}])
+def test_isf_unhashable_type_name(descriptor):
     base = bases()["x64-1.1.154-full"]
-    dump, isf = F.apply(base, [["isf_set", ["user_types", "DMFDEMO_EVENT", "fields", "Timestamp", "type", "name"],
-                                {"kind": "struct"}]], example_dir())
+    dump, isf = F.apply(base, [["isf_set", ["user_types", "DMFDEMO_EVENT", "fields", "Timestamp", "type"],
+                                descriptor]], example_dir())
     from dmfkd.targets.isf import IsfSymbols
 
     with pytest.raises(DmfkdError):
