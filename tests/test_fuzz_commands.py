@@ -371,3 +371,32 @@ def test_summary_reads_only_the_head_of_a_large_foreign_blob(tmp_path):
     assert [b.kind for b in infos] == ["other", "ring?"] and infos[0].size == len(big)
     assert infos[1].entry_size == 64 and infos[1].records == 100
     assert sizes == [4096, 4096, len(ring)]   # the ring's head, then all of it
+
+
+def _ring_storage_va(base, index):
+    from dmfkd.dmf.crashdump import walk_crashdump
+    from dmfkd.targets.dumpfile import DumpFile
+    from dmfkd.targets.isf import IsfSymbols
+
+    target = DumpFile(base.dump_path)
+    try:
+        target.symbols = IsfSymbols.load(base.isf_path)
+        return walk_crashdump(target).rings[index].state.items
+    finally:
+        target.close()
+
+
+def test_module_name_with_control_characters_stays_on_one_line():
+    """Found by the campaign (seed 2026): a ring's ModuleName pointing at record bytes holding a
+    newline made `ringbuffer`'s error two lines ("...is a <name> module, not RingBuffer") - through
+    the pykd stand-in the DmfkdError text itself, on the CLI a cut message. Names are now read with
+    non-printable bytes as \\xNN."""
+    base = bases()["x64-1.1.154-full"]
+    mutations = [["splat", "Ring[1].storage", 0, b"Ring\nBuffer\x7f\0".hex()],
+                 ["field", "Ring[2].object.ModuleName", _ring_storage_va(base, 1)]]
+    rc, out, err, pykd_error = _run_both(base, mutations, ["ringbuffer", "0x%x" % base.ring_handles[2]])
+    assert rc == 2 and err == "dmfkd: DMFMODULE 0x%x is a Ring\\x0aBuffer\\x7f module, not RingBuffer\n" \
+        % base.ring_handles[2]
+    assert pykd_error == err[len("dmfkd: "):-1]
+    rc, out, err, pykd_error = _run_both(base, mutations, ["modules"])
+    assert rc == 0 and "Ring\\x0aBuffer\\x7f" in out and pykd_error is None

@@ -63,14 +63,19 @@ def read_bounded(target, address: int, size: int) -> bytes:
 
 
 def read_string(target, address: int, limit: int = NAME_LIMIT) -> Any:
-    """A NUL-terminated ASCII string as text, "" for NULL, "unreadable" when the read fails."""
+    """A NUL-terminated ASCII string as text, None for NULL, "unreadable" when the read fails. Bytes
+    outside printable ASCII come back as \\xNN: names are printable (spec/dmf.md sec. 6 inv. 18), and
+    a newline read from a corrupt dump must not split a row or a one-line error."""
     if not address:
         return None
     try:
         raw = target.read_cstring(address, limit)
     except MemoryReadError:
         return UNREADABLE
-    return raw.decode("latin-1")
+    text = raw.decode("latin-1")
+    if text.isprintable() and text.isascii():
+        return text
+    return "".join(c if " " <= c <= "~" else "\\x%02x" % ord(c) for c in text)
 
 
 class ObjectLayout:
