@@ -70,6 +70,17 @@ HOT_OBJECT_FIELDS = {"Signature", "MemoryDmfObject", "ModuleContext", "ModuleCon
 EVENT_TYPE = "dmfdemo!DMFDEMO_EVENT"
 
 
+#: the largest memory growth (bytes, per the guard in use) and the slowest call seen
+STATS = {"peak": 0, "peak_argv": None, "slowest": 0.0, "slowest_argv": None}
+
+
+def _note(peak: int, seconds: float, argv: List[str]) -> None:
+    if peak > STATS["peak"]:
+        STATS["peak"], STATS["peak_argv"] = peak, argv
+    if seconds > STATS["slowest"]:
+        STATS["slowest"], STATS["slowest_argv"] = seconds, argv
+
+
 class Runaway(BaseException):
     """A command ran past the hang guard (BaseException: no `except Exception` in dmfkd swallows it)."""
 
@@ -521,6 +532,7 @@ def guard(seconds: float, memory: str = "rss"):
 def run_cli(argv: List[str], seconds: float = 30.0, memory: str = "rss") -> Tuple[int, str, str]:
     """dmfkd.cli.main(argv) with output captured; raises Finding unless the outcome is acceptable."""
     out, err = io.StringIO(), io.StringIO()
+    start = time.time()
     try:
         with guard(seconds, memory) as peak:
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -531,6 +543,7 @@ def run_cli(argv: List[str], seconds: float = 30.0, memory: str = "rss") -> Tupl
         if isinstance(exc, KeyboardInterrupt):
             raise
         raise Finding("exception", argv, traceback.format_exc(), _key(exc))
+    _note(peak[0], time.time() - start, argv)
     if peak[0] > MEMORY_LIMIT:
         raise Finding("memory", argv, "%d bytes over the memory guard" % peak[0], "memory in %s" % argv[0])
     text = err.getvalue()
@@ -564,6 +577,7 @@ def run_pykd(argv: List[str], dump_path: str, isf_path: str, seconds: float = 30
     sys.modules["pykd"] = standin
     standin.attach(target, symbols=symbols)
     label = ["pykd"] + argv
+    start = time.time()
     try:
         with guard(seconds, memory) as peak:
             cli.run(list(argv), output=Output(io.StringIO()))
@@ -573,8 +587,7 @@ def run_pykd(argv: List[str], dump_path: str, isf_path: str, seconds: float = 30
         if not text or "\n" in text.strip():
             raise Finding("stderr", label, "DmfkdError text %r is not one line" % text[:300],
                           "multi-line error in pykd %s" % argv[0])
-        result = text
-        peak = [0]
+        result = text  # the guard measured this call too (peak is bound at __enter__)
     except Runaway as exc:
         raise Finding("hang", label, str(exc), "hang in pykd %s" % argv[0])
     except BaseException as exc:
@@ -588,6 +601,7 @@ def run_pykd(argv: List[str], dump_path: str, isf_path: str, seconds: float = 30
             sys.modules.pop("pykd", None)
         else:
             sys.modules["pykd"] = saved
+    _note(peak[0], time.time() - start, label)
     if peak[0] > MEMORY_LIMIT:
         raise Finding("memory", label, "%d bytes over the memory guard" % peak[0], "memory in pykd %s" % argv[0])
     return result
@@ -676,6 +690,9 @@ def campaign(iterations: int, seed: int, minutes: Optional[float], pykd: bool, m
                      "exit 0: %d, exit 2: %d\n" % (done, calls, elapsed, done / elapsed if elapsed else 0,
                                                    calls / elapsed if elapsed else 0, outcomes.get(0, 0),
                                                    outcomes.get(2, 0)))
+    sys.stdout.write("largest memory growth of one call (%s): %.1f MiB (%s); slowest call: %.3f s (%s)\n"
+                     % (memory, STATS["peak"] / 1048576.0, " ".join(STATS["peak_argv"] or [])[:120],
+                        STATS["slowest"], " ".join(STATS["slowest_argv"] or [])[:120]))
     sys.stdout.write("%d distinct finding(s)\n" % len(findings))
     for key, (count, finding, saved) in sorted(findings.items()):
         sys.stdout.write("  %4d x %s  e.g. %s  (%s)\n" % (count, key, " ".join(finding.argv[:1] + finding.argv[2:]),
