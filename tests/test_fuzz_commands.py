@@ -400,3 +400,25 @@ def test_module_name_with_control_characters_stays_on_one_line():
     assert pykd_error == err[len("dmfkd: "):-1]
     rc, out, err, pykd_error = _run_both(base, mutations, ["modules"])
     assert rc == 0 and "Ring\\x0aBuffer\\x7f" in out and pykd_error is None
+
+
+def test_broken_blob_region_leaves_info_and_the_summary_readable():
+    """An absurd blob PrePad makes the blob region unreadable: `info` exited 2 although every header
+    fact was there, and the `crashdump` summary silently showed no blobs. Now info shows the header
+    with "unreadable" blob counts and the error; the summary warns (spec: an unreadable value is a
+    visible value); `crashdump --guid` falls back to the ring in memory."""
+    import json
+
+    base = bases()["x64-1.1.154-full"]
+    mutations = [["field", "Blob[1].PrePad", 0x7FFFFFFF]]
+    rc, out, err, pykd_error = _run_both(base, mutations, ["info", "--format", "json"])
+    doc = json.loads(out)
+    assert rc == 0 and doc["blobs"] == "unreadable" and "absurd blob PrePad" in doc["secondary_data_error"]
+    assert doc["bugcheck_code"] == base.expected["bugcheck"]["code"]
+    rc, out, err, pykd_error = _run_both(base, mutations, ["crashdump"])
+    assert rc == 0 and "WARNING: secondary data unreadable:" in out and "absurd blob PrePad" in out
+    assert "data sources" in out  # the memory side is still there
+    rc, out, err, pykd_error = _run_both(base, mutations, ["crashdump", "--guid", base.guids[0], "--format", "json"])
+    doc = json.loads(out)
+    assert rc == 0 and doc["source"] == "memory" and "absurd blob PrePad" in doc["warnings"][0]
+    assert [r["hex"] for r in doc["records"]] == [r["hex"] for r in base.expected["sources"][0]["records"]]

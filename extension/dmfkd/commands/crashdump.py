@@ -61,13 +61,18 @@ def ring_for_guid(target, walk: Optional[CrashDumpWalk], guid: uuid.UUID, entry_
         return ring
     try:
         blob = target.read_tagged(guid)
-    except TagNotFoundError:
+    except DmfkdError as exc:
+        # no blob (an empty ring writes none), or a broken blob region: the ring in memory still is one
         if row is not None and row.index in walk.rings:
             ring = walk.live_decode(row.index)
             if ring is not None:
-                ring.notes.insert(0, "no blob tagged %s: records read from the ring in memory%s"
-                                  % (guid_text(guid), " (the ring was empty, spec/dmf.md Q-CD-2)"
-                                     if ring.present == 0 else ""))
+                if isinstance(exc, TagNotFoundError):
+                    ring.notes.insert(0, "no blob tagged %s: records read from the ring in memory%s"
+                                      % (guid_text(guid), " (the ring was empty, spec/dmf.md Q-CD-2)"
+                                         if ring.present == 0 else ""))
+                else:
+                    ring.warnings.insert(0, "blob tagged %s unreadable (%s): records read from the ring in "
+                                         "memory" % (guid_text(guid), str(exc).splitlines()[0]))
                 return ring
         raise
     notes = []
@@ -228,10 +233,18 @@ def _arguments(p):
 
 def summary_report(target, walk: Optional[CrashDumpWalk], args) -> Report:
     blobs = classify_blobs(target, walk)
+    region_error = None
+    if not blobs and not target.is_live:
+        try:
+            target.tagged()
+        except DmfkdError as exc:  # classify_blobs saw no blobs because the region is broken: say so
+            region_error = "secondary data unreadable: %s" % str(exc).splitlines()[0]
     dmf_blobs = [b for b in blobs if b.kind != "other"]
     if walk is None and not dmf_blobs:
         reason = "no g_DmfModuleCrashDump symbol" if target.symbols is not None else "no driver symbols"
         line = no_dmf_line(target, len(blobs), reason)
+        if region_error:
+            line += " (%s)" % region_error
         return Report(text=line, document={"dmf_present": False, "message": line, "blobs": len(blobs)},
                       rows=[], columns=[])
     rows = []
@@ -260,6 +273,8 @@ def summary_report(target, walk: Optional[CrashDumpWalk], args) -> Report:
                ("reader", "reader"), ("capacity", "N"), ("entry_size", "S"), ("present", "P"),
                ("blob", "blob"), ("blob_size", "blob size"), ("state", "state")]
     warnings, notes = [], []
+    if region_error:
+        warnings.append(region_error)
     title = "DMF CrashDump"
     footer = []
     if info is not None:

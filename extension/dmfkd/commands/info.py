@@ -6,6 +6,8 @@ the file can tell (dump type, pages, DTB, blob region, ...).
 import datetime
 
 from dmfkd.commands import command
+from dmfkd.errors import DmfkdError
+from dmfkd.records import UNREADABLE
 from dmfkd.render import Report
 
 FILETIME_EPOCH = datetime.datetime(1601, 1, 1)
@@ -45,13 +47,20 @@ def info_fields(target):
     if check is not None:
         fields.append(("bugcheck_code", "bug check", check.code))
         fields.append(("bugcheck_parameters", "parameters", list(check.parameters)))
-    blobs = target.tagged()
-    fields.append(("secondary_data", "secondary data", bool(blobs)))
-    fields.append(("blobs", "blobs", len(blobs)))
+    try:
+        blobs = target.tagged()
+        unreadable = None
+    except DmfkdError as exc:
+        # a broken blob region leaves the header facts above readable: say so and go on
+        blobs, unreadable = [], str(exc).splitlines()[0]
+    fields.append(("secondary_data", "secondary data", UNREADABLE if unreadable else bool(blobs)))
+    fields.append(("blobs", "blobs", UNREADABLE if unreadable else len(blobs)))
     if dump is not None:
         fields.append(("blob_region_offset", "blob region offset", dump.blob_region_offset))
         if dump.region_problem:
             fields.append(("secondary_data_problem", "secondary data note", dump.region_problem))
+    if unreadable:
+        fields.append(("secondary_data_error", "secondary data error", unreadable))
     if any(b.truncated for b in blobs):
         fields.append(("truncated_blobs", "truncated blobs", sum(1 for b in blobs if b.truncated)))
     return fields
@@ -64,7 +73,7 @@ _HEX_KEYS = {"bugcheck_code", "directory_table_base", "kd_debugger_data_block", 
 def _display(key, value):
     if value is None:
         return "-"
-    if key == "secondary_data":
+    if key == "secondary_data" and value != UNREADABLE:
         return "yes" if value else "no"
     if key == "bugcheck_parameters":
         return " ".join("0x%x" % p for p in value)
