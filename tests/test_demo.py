@@ -264,3 +264,11 @@ def test_scenario_short_writes_to_full_rings_lose_the_oldest_record(tmp_path):
     records = {s["name"]: [r["hex"] for r in s["records"]] for s in expected["sources"]}
     assert records == {"self": ["02020202"], "a": ["0b0b0b0b"]}
     assert [t.get("status") for t in expected["transcript"] if t["op"] == "write"] == [0, 0, 0xC0000001, 0x80000005]
+
+
+def test_livedump_subcommand_writes_a_live_dump(tmp_path, capsys):
+    out = str(tmp_path / "live")
+    assert cli.main(["livedump", "-o", out]) == 0
+    assert "live dump" in capsys.readouterr().out
+    dump = DumpFile(os.path.join(out, "LIVEDUMP.DMP"))
+    assert "LiveDumpGeneratedDump" in (dump.attribute_names() or [])

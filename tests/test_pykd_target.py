@@ -302,7 +302,8 @@ def test_cli_tags_table_through_pykd():
 
 WDS = os.path.join(ROOT, "scripts", "dmfkd.wds")
 EXPECTED_ALIASES = {"!dmfcd": "crashdump", "!dmftags": "tags", "!dmfds": "datasources", "!dmfrb": "ringbuffer",
-                    "!dmfmods": "modules", "!dmfinfo": "info", "!dmfbc": "bugcheck"}
+                    "!dmfmods": "modules", "!dmfinfo": "info", "!dmfbc": "bugcheck",
+                    "!dmfld": "livedump"}
 
 
 def test_wds_aliases():

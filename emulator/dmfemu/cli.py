@@ -14,13 +14,10 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dmfemu", description="DMF emulator: emulated drivers, crashes and dump files")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    try:
-        from dmfemu import demo
-    except ModuleNotFoundError as exc:
-        if exc.name != "dmfemu.demo":
-            raise
-    else:
-        demo.add_parser(sub)
+    from dmfemu import demo, livedump_scenario
+
+    demo.add_parser(sub)
+    livedump_scenario.add_parser(sub)
     return parser
 
 
