@@ -171,8 +171,12 @@ class IsfSymbols(Symbols):
         if not isinstance(desc, dict):
             self._bad("ISF %s is not a type descriptor object" % where)
         kind = desc.get("kind")
-        if kind not in _DESCRIPTOR_KINDS:
+        if not isinstance(kind, str) or kind not in _DESCRIPTOR_KINDS:
             self._bad("ISF %s has kind %r (expected one of %s)" % (where, kind, ", ".join(_DESCRIPTOR_KINDS)))
+        if kind in ("base", "enum") or kind in _USER_KINDS:
+            # a JSON object or array where a type name belongs would be unhashable in the lookups below
+            if not isinstance(desc.get("name"), str):
+                self._bad("ISF %s.name is not a string" % where)
         if kind == "base":
             if desc.get("name") not in doc["base_types"]:
                 self._bad("ISF %s names base type %r, which base_types does not define" % (where, desc.get("name")))
