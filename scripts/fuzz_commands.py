@@ -22,9 +22,11 @@ other exception; no call over the time guard (a hang) or the memory guard (MEMOR
 the process held before the call: RSS high-water mark, or tracemalloc peak with --memory tracemalloc).
 
     python3 scripts/fuzz_commands.py --iterations 2000 --seed 7 [--minutes 10] [--no-pykd]
+    python3 scripts/fuzz_commands.py --replay /tmp/dmfkd-fuzz-7/finding-0/finding.json
 
-prints iterations/s and every distinct finding (exception type + the frame that raised), each saved
-with its input under /tmp/dmfkd-fuzz-<seed>/.
+prints iterations/s, the largest memory growth and the slowest call, and every distinct finding
+(exception type + the frame that raised), each saved with its input (MEMORY.DMP, driver.isf.json,
+finding.json with the mutations) under /tmp/dmfkd-fuzz-<seed>/.
 """
 import argparse
 import contextlib
