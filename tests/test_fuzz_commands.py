@@ -80,10 +80,10 @@ def blob_mutation(draw, base):
     return ["truncate", draw(st.integers(max(0, offset - 40), offset + size + 8))]
 
 
-# ISF values the validator of targets/isf.py must refuse or the readers must survive. A dict or list
-# where a type *name* belongs crashes the validator (test_isf_unhashable_type_name below): kept out of
-# the random draw until targets/isf.py is fixed by its owner.
-_ISF_SCALARS = (None, 0, -1, 1, 8, 0x7FFFFFFF, 1 << 64, "x", "", "dmfdemo", "1.1.84", "9.9.9", True, 1.5)
+# ISF values the validator of targets/isf.py must refuse or the readers must survive (a dict or list
+# where a type name belongs crashed the validator: test_isf_unhashable_type_name)
+_ISF_SCALARS = (None, 0, -1, 1, 8, 0x7FFFFFFF, 1 << 64, "x", "", "dmfdemo", "1.1.84", "9.9.9", True, 1.5,
+                [], {}, {"kind": "struct"}, ["DMF_OBJECT"])
 
 
 @st.composite
@@ -98,7 +98,8 @@ def isf_mutation(draw, base):
     elif last in ("address", "size", "image_base", "count"):
         value = draw(st.one_of(st.sampled_from((0, 8, 0x4000, 0x4008, 0x4028, 1 << 32)), st.integers(0, 1 << 16)))
     elif last == "name":
-        value = draw(st.sampled_from(sorted(base.isf["user_types"]) + sorted(base.isf["base_types"]) + ["NOPE"]))
+        value = draw(st.one_of(st.sampled_from(sorted(base.isf["user_types"]) + sorted(base.isf["base_types"]) +
+                                               ["NOPE"]), st.sampled_from(_ISF_SCALARS)))
     else:
         value = draw(st.sampled_from(_ISF_SCALARS))
     return ["isf_set", path, value]
@@ -260,7 +261,7 @@ def test_named_hostile_values_are_reported():
     assert rc == 0 and "runs past the end of the file" in text
 
 
-# -- unowned: targets/isf.py ---------------------------------------------------------------------------
+# -- targets/isf.py ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("descriptor", [{"kind": "base", "name": {"kind": "struct"}},
                                         {"kind": "struct", "name": ["DMF_OBJECT"]}])
