@@ -191,3 +191,16 @@ def test_python_dash_m(tmp_path):
         f.write(b"PAGEDU64")
     proc = subprocess.run([sys.executable, "-m", "dmfkd", "info", bad], capture_output=True, text=True, env=env)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "header cut short" in proc.stderr
+
+
+def test_info_shows_dump_attributes(tmp_path, capsys):
+    """A live dump carries LiveDumpGeneratedDump (bit 4 of DUMP_FILE_ATTRIBUTES); crash dumps leave the
+    field PAGE-filled, shown as '-' / null."""
+    from dmfemu.livedump_scenario import demo_live_dump
+
+    out = str(tmp_path / "live")
+    demo_live_dump(out, "x64", None, 1, False, "1.1.154")
+    assert main(["info", os.path.join(out, "LIVEDUMP.DMP"), "--format", "json"]) == 0
+    assert "LiveDumpGeneratedDump" in json.loads(capsys.readouterr().out)["attributes"]
+    assert main(["info", TRIAGE_X64, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["attributes"] is None

@@ -42,6 +42,8 @@ def info_fields(target):
             ("pages", "pages in dump", dump.number_of_pages),
             ("file_size", "file size", dump.file_size),
             ("required_dump_space", "RequiredDumpSpace", dump.header.RequiredDumpSpace),
+            # DUMP_FILE_ATTRIBUTES; None when PAGE-filled, as Windows' crash writer leaves it
+            ("attributes", "attributes", dump.attribute_names()),
         ]
     check = target.bugcheck()
     if check is not None:
@@ -75,6 +77,8 @@ def _display(key, value):
         return "-"
     if key == "secondary_data" and value != UNREADABLE:
         return "yes" if value else "no"
+    if key == "attributes":
+        return ", ".join(value) if value else "-"
     if key == "bugcheck_parameters":
         return " ".join("0x%x" % p for p in value)
     if key in _HEX_KEYS:
