@@ -28,7 +28,8 @@ COMMANDS = sorted(c.name for c in load_all())
 # the file reader's knowledge: where a blob sits in the file, header-only facts
 FILE_ONLY = {"offset", "file_size", "required_dump_space", "pages", "blob_region_offset", "dump_type",
              "dump_type_name", "build", "major_version", "processors", "system_time",
-             "system_uptime_seconds", "directory_table_base", "kd_debugger_data_block", "truncated_blobs"}
+             "system_uptime_seconds", "directory_table_base", "kd_debugger_data_block", "truncated_blobs",
+             "attributes"}
 
 
 def _run_cli(argv):
