@@ -341,7 +341,7 @@ def guid_report(target, walk, args, decoder) -> Report:
             text = records_jsonl(ring)
         cols = ["index", "hex", "partial"] + list(decoder.columns)
         n = write_out(target, args.out, fmt, document=document, rows=rows, columns=cols, text=text,
-                      binary=b"".join(ring.record(i) for i in indexes))
+                      binary=b"".join(ring.record(i) for i in indexes) if fmt == "bin" else None)
         summary = {"guid": document["guid"], "records": len(rows), "path": args.out, "format": fmt, "bytes": n}
         return Report(rows=[summary], document=summary, warnings=ring.warnings, notes=ring.notes)
     if table:
@@ -403,7 +403,7 @@ def all_records_report(target, walk, args, decoder) -> Report:
         fmt = out_format(args.out)
         cols = ["guid", "index", "hex", "partial"] + list(decoder.columns)
         n = write_out(target, args.out, fmt, document=document, rows=rows, columns=cols,
-                      binary=b"".join(bytes.fromhex(r["hex"]) for r in rows))
+                      binary=b"".join(bytes.fromhex(r["hex"]) for r in rows) if fmt == "bin" else None)
         summary = {"records": len(rows), "path": args.out, "format": fmt, "bytes": n}
         return Report(rows=[summary], document=summary, warnings=warnings)
     if args.format == "table":

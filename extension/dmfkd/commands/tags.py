@@ -43,9 +43,8 @@ def tags(args, session):
         document = dict(guid=blob.guid_text, index=blob.index, size=len(data), offset=blob.offset,
                         truncated=blob.truncated, hex=data.hex())
         if args.format == "table":
-            return Report(title=title, text=hexdump(data) if data else "(empty)", document=document,
-                          binary=data)
-        return Report(rows=[document], columns=[(k, k) for k in document], document=document, binary=data)
+            return Report(title=title, text=hexdump(data) if data else "(empty)", document=document)
+        return Report(rows=[document], columns=[(k, k) for k in document], document=document)
     if args.save:
         guid, path = args.save
         dump_path = getattr(target, "path", None)

@@ -72,7 +72,7 @@ class Report:
                  document: Any = None, title: Optional[str] = None,
                  notes: Sequence[str] = (), warnings: Sequence[str] = (),
                  footer_links: Sequence[Link] = (), text: Optional[str] = None,
-                 binary: Optional[bytes] = None, jsonl: Optional[str] = None):
+                 jsonl: Optional[str] = None):
         self.rows = rows if rows is not None else []
         self.columns = list(columns) if columns is not None else (
             [(k, k) for k in self.rows[0].keys()] if self.rows else [])
@@ -82,7 +82,6 @@ class Report:
         self.warnings = list(warnings)
         self.footer_links = list(footer_links)
         self.text = text          # a preformatted body (hexdumps, trees) shown in table view
-        self.binary = binary      # raw bytes for --format bin / --save
         self.jsonl = jsonl        # pre-rendered JSON Lines (large rings), used as is by --format jsonl
 
 

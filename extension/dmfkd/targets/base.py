@@ -57,9 +57,6 @@ class Target:
         raw = self.read(address, self.pointer_size)
         return int.from_bytes(raw, "little")
 
-    def read_u32(self, address: int) -> int:
-        return int.from_bytes(self.read(address, 4), "little")
-
     def read_cstring(self, address: int, limit: int = 256) -> bytes:
         """Read a NUL-terminated byte string of at most `limit` bytes, tolerating a page end."""
         data = b""
