@@ -463,3 +463,13 @@ def test_jsonl_format_matches_the_json_records(capsys, demo, extra):
     lines = cli(capsys, "crashdump", path, "--guid", guid, "--format", "jsonl", *extra).out.splitlines()
     assert [json.loads(line) for line in lines] == [{k: r[k] for k in ("index", "hex")} for r in doc["records"]]
     assert len(lines) == len(doc["records"]) > 0
+
+
+def test_all_records_out_bin_is_every_sources_records_in_order(capsys, demo, tmp_path):
+    dump, expected = demo
+    path = str(tmp_path / "all.bin")
+    cli(capsys, "crashdump", dump, "--all", "--out", path)
+    rows = [r for source in cli_json(capsys, "crashdump", dump, "--all")["sources"] for r in source["records"]]
+    with open(path, "rb") as handle:
+        assert handle.read() == b"".join(bytes.fromhex(r["hex"]) for r in rows)
+    assert len(rows) == sum(len(s["records"]) for s in expected["sources"])
