@@ -209,6 +209,17 @@ class Dmf:
         self.space.write(va, data)
         return va
 
+    def _copy_for_object(self, data: bytes, tag: bytes, values: dict, size_field: str, memory_field: str) -> int:
+        """DMF copies a module's config and instance name into pool and records their size (since
+        v1.1.135), or into a WDFMEMORY whose handle it keeps (before) (spec/dmf.md §0.3, §4.1)."""
+        if self.dmf_version >= L.V1_1_135:
+            values[size_field] = len(data)
+            return self._pool_copy(data, tag)
+        memory = self.wdf.memory_create(len(data), tag)
+        self.space.write(memory.buffer_va, data)
+        values[memory_field] = memory.handle
+        return memory.buffer_va
+
     def create_module(self, module_name: str, config: bytes = b"", context_size: int = 0,
                       instance_name: str = "", parent: Optional[DmfModule] = None, parent_device: int = 0,
                       module_options: int = DMF_MODULE_OPTIONS_PASSIVE,
@@ -229,27 +240,15 @@ class Dmf:
             "ModuleName": module.module_name_va,
             "ModuleState": self.module_states[state],
         }
-        name_bytes = name.encode("ascii") + b"\0"
-        if self.dmf_version >= L.V1_1_135:
-            module.instance_name_va = self._pool_copy(name_bytes, L.TAG_INSTANCE_NAME)
-            values["ClientModuleInstanceNameSizeBytes"] = len(name_bytes)
-        else:
-            name_memory = self.wdf.memory_create(len(name_bytes), L.TAG_INSTANCE_NAME)
-            self.space.write(name_memory.buffer_va, name_bytes)
-            module.instance_name_va = name_memory.buffer_va
-            values["ClientModuleInstanceNameMemory"] = name_memory.handle
+        module.instance_name_va = self._copy_for_object(
+            name.encode("ascii") + b"\0", L.TAG_INSTANCE_NAME, values,
+            "ClientModuleInstanceNameSizeBytes", "ClientModuleInstanceNameMemory")
         values["ClientModuleInstanceName"] = module.instance_name_va
         if config:
             config = bytes(config)
             module.config_size = len(config)
-            if self.dmf_version >= L.V1_1_135:
-                module.config_va = self._pool_copy(config, L.TAG_MODULE_CONFIG)
-                values["ModuleConfigSize"] = len(config)
-            else:
-                config_memory = self.wdf.memory_create(len(config), L.TAG_MODULE_CONFIG)
-                self.space.write(config_memory.buffer_va, config)
-                module.config_va = config_memory.buffer_va
-                values["ModuleConfigMemory"] = config_memory.handle
+            module.config_va = self._copy_for_object(config, L.TAG_MODULE_CONFIG, values,
+                                                     "ModuleConfigSize", "ModuleConfigMemory")
             values["ModuleConfig"] = module.config_va
         if context_size:
             module.type_info_va = self.context_type(module_name, context_size)
