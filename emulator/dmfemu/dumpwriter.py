@@ -249,13 +249,7 @@ def write_dump(path, *, arch: str, dump_type: str, pages, dtb: int, bugcheck=(0x
             raise ValueError("a full dump holds at most %d runs; these pages form %d (use a bitmap dump)"
                              % (L.MAX_RUNS64, len(runs)))
         header["PhysicalMemoryBlock"] = _run_block(runs, total, False)
-        size = L.HEADER64_SIZE + PAGE_SIZE * total + len(region)
-        header["RequiredDumpSpace"] = size
-        with open(path, "wb") as f:
-            f.write(L.DUMP_HEADER64.build(header))
-            _write_pages(f, page_view, page_view.pfns)
-            f.write(region)
-        return size
+        return _write_full(path, page_view, region, L.DUMP_HEADER64, header)
 
     if dump_type in ("bitmap", "bitmap-kernel"):
         if len(runs) <= L.MAX_RUNS64:           # informational for bitmap dumps (§1.4)
@@ -264,6 +258,18 @@ def write_dump(path, *, arch: str, dump_type: str, pages, dtb: int, bugcheck=(0x
 
     return _write_triage64(path, page_view, region, header, dtb, kdbg_va, context, triage_blocks,
                            ps_loaded_module_list)
+
+
+def _write_full(path, pages: _Pages, region: bytes, layout, header: dict) -> int:
+    """Type 1: header, then every page in run order with no sub-header, then the blob region
+    (spec/dump-format.md §2.1, §3.7); RequiredDumpSpace = the file size."""
+    size = layout.sizeof() + PAGE_SIZE * len(pages.pfns) + len(region)
+    header["RequiredDumpSpace"] = size
+    with open(path, "wb") as f:
+        f.write(layout.build(header))
+        _write_pages(f, pages, pages.pfns)
+        f.write(region)
+    return size
 
 
 def _write_bitmap(path, pages: _Pages, region: bytes, layout, header: dict) -> int:
@@ -500,10 +506,4 @@ def _write_x86(path, dump_type: str, pages: _Pages, region: bytes, dtb: int, bug
         header["PhysicalMemoryBlock"] = _run_block(runs, total, True)
     if dump_type != "full":
         return _write_bitmap(path, pages, region, L.DUMP_HEADER32, header)
-    size = L.HEADER32_SIZE + PAGE_SIZE * total + len(region)
-    header["RequiredDumpSpace"] = size
-    with open(path, "wb") as f:
-        f.write(L.DUMP_HEADER32.build(header))
-        _write_pages(f, pages, pages.pfns)
-        f.write(region)
-    return size
+    return _write_full(path, pages, region, L.DUMP_HEADER32, header)
