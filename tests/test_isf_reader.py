@@ -81,14 +81,24 @@ def test_type_layout_fields(isf):
     assert layout.size == 48
     assert list(layout.fields) == ["Signature", "State", "Guid", "Next", "Buffer", "Flags", "Delta"]
     assert layout.fields["Signature"] == Field("Signature", 0, "unsigned long", 4)
-    assert layout.fields["State"] == Field("State", 4, "_DEMO_STATE", 4)
+    assert layout.fields["State"] == Field("State", 4, "_DEMO_STATE", 4, enum="_DEMO_STATE")
     assert layout.fields["Guid"] == Field("Guid", 8, "_GUID", 16)
     assert layout.fields["Next"] == Field("Next", 24, "_DEMO_RECORD *", 8)
     assert layout.fields["Buffer"] == Field("Buffer", 32, "void *", 8)
-    assert layout.fields["Flags"] == Field("Flags", 40, "unsigned long : 2", 4)
+    assert layout.fields["Flags"] == Field("Flags", 40, "unsigned long : 2", 4, 3, 2)
     assert layout.fields["Delta"] == Field("Delta", 44, "long", 4)
     guid = isf.type_layout("_GUID")
     assert guid.fields["Data4"] == Field("Data4", 8, "unsigned char[8]", 8)
+
+
+def test_enum_constants_by_name(isf):
+    state = isf.type_layout("_DEMO_RECORD").fields["State"]
+    enum = isf.enum_type(state.enum)
+    assert enum.name == "_DEMO_STATE" and enum.size == 4
+    assert enum.constants and all(enum.name_of(v) == k for k, v in enum.constants.items())
+    assert isf.enum_type("DEMO_STATE") == enum  # typedef spelling, as for structs
+    with pytest.raises(SymbolError, match="no enum"):
+        isf.enum_type("NOPE")
 
 
 def test_typedef_name_without_underscore(isf):

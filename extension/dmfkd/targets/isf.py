@@ -30,7 +30,7 @@ import os
 from typing import Any, Dict, List, Optional, Tuple
 
 from dmfkd.errors import FormatError, SymbolError
-from dmfkd.targets.symbols import Field, Symbols, TypeLayout
+from dmfkd.targets.symbols import EnumType, Field, Symbols, TypeLayout
 
 _USER_KINDS = ("struct", "union", "class")
 _DESCRIPTOR_KINDS = ("base", "pointer", "array", "struct", "union", "class", "enum", "bitfield", "function")
@@ -245,8 +245,22 @@ class IsfSymbols(Symbols):
         fields = {}
         for fname, field in user["fields"].items():
             desc = field["type"]
-            fields[fname] = Field(fname, field["offset"], self.descriptor_name(desc), self.descriptor_size(desc))
+            bits = desc if desc["kind"] == "bitfield" else None
+            storage = desc["type"] if bits is not None else desc
+            fields[fname] = Field(fname, field["offset"], self.descriptor_name(desc), self.descriptor_size(desc),
+                                  None if bits is None else bits["bit_position"],
+                                  None if bits is None else bits["bit_length"],
+                                  storage["name"] if storage["kind"] == "enum" else None)
         return TypeLayout(key, user["size"], fields)
+
+    def enum_type(self, name: str) -> EnumType:
+        bare = self._split(name, "enum")
+        key = bare if bare in self.enums else ("_" + bare if "_" + bare in self.enums else None)
+        if key is None:
+            raise SymbolError("%s: no enum %r" % (self.source, name))
+        enum = self.enums[key]
+        constants = {str(k): v for k, v in enum.get("constants", {}).items() if _is_int(v)}
+        return EnumType(key, enum["size"], constants)
 
     def search(self, pattern: str) -> List[Tuple[str, int]]:
         """Symbols matching a WinDbg-style glob ("dmfdemo!g_*", "*!g_DmfModuleCrashDump", "g_*"),
