@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 import subprocess
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 from oracle import env
 from oracle.env import OracleUnavailable

@@ -7,7 +7,9 @@ from dmfkd.targets.dumpfile import DumpFile
 
 pytestmark = pytest.mark.oracle
 
-DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "windows-triage")
+from helpers.paths import DATA as _DATA
+
+DATA = os.path.join(_DATA, "windows-triage")
 FIXTURES = ["triage_x64.dmp", "triage_arm64.dmp"]
 MACHINE = {"x64": 0x8664, "arm64": 0xAA64}
 TRIAGE_READS = 24          # triage VA regions read back per dump

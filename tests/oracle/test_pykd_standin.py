@@ -25,9 +25,7 @@ from oracle import pykd_probe
 pytestmark = pytest.mark.oracle
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-TRIAGE_X64 = os.path.join(REPO, "tests", "data", "windows-triage", "triage_x64.dmp")
-TRIAGE_ARM64 = os.path.join(REPO, "tests", "data", "windows-triage", "triage_arm64.dmp")
+from helpers.paths import REPO, TRIAGE_ARM64, TRIAGE_X64
 
 # call label -> why the two differ (the real pykd is the reference: it is what WinDbg users run)
 KNOWN = {

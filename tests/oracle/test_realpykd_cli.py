@@ -20,8 +20,7 @@ from dmfkd.commands import load_all
 pytestmark = pytest.mark.oracle
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-TRIAGE = [os.path.join(REPO, "tests", "data", "windows-triage", n) for n in ("triage_x64.dmp", "triage_arm64.dmp")]
+from helpers.paths import REPO, TRIAGE_DUMPS as TRIAGE
 DEMOS = [("x64", "full"), ("x64", "bitmap"), ("x86", "full")]
 COMMANDS = sorted(c.name for c in load_all())
 

@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from conftest import TRIAGE_ARM64, TRIAGE_X64
+from helpers.paths import TRIAGE_ARM64, TRIAGE_X64
 from dmfkd.errors import MemoryReadError, TagNotFoundError
 from dmfkd.targets.dumpfile import DumpFile
 

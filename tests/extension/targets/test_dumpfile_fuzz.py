@@ -7,11 +7,10 @@ import struct
 import tempfile
 import uuid
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import TRIAGE_ARM64, TRIAGE_X64
+from helpers.paths import TRIAGE_ARM64, TRIAGE_X64
 from dmfemu.dumpwriter import write_dump
 from dmfkd.cli import main
 from dmfkd.errors import DmfkdError

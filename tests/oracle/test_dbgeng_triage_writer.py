@@ -4,15 +4,14 @@ independent reader here: it must open the dump, list the same blobs, and read th
 KDBG copy and the call stack at the VAs DumpFile reads them from."""
 import os
 import struct
-import sys
 
 import pytest
 
 from dmfemu.dumpwriter import write_dump
 from dmfkd.targets.dumpfile import DumpFile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_dump_synthetic import BLOBS, CONTEXT, PFN_4K, VA_4K, x64_pages  # noqa: E402
+from helpers.paths import DATA
+from helpers.synthetic_dumps import BLOBS, CONTEXT, PFN_4K, VA_4K, x64_pages
 
 pytestmark = pytest.mark.oracle
 
@@ -76,7 +75,7 @@ def test_real_minidumps_thread_and_process_read_like_dbgeng(name):
         from oracle import dbgeng, env
     except ImportError as exc:
         pytest.skip("oracle helpers unavailable: %s" % exc)
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "windows-triage", name)
+    path = os.path.join(DATA, "windows-triage", name)
     with DumpFile(path) as dump:
         stored = (dump.triage.ThreadOffset, dump.triage.ProcessOffset)
         objects = [(start, end) for start, end, offset in dump.triage_regions() if offset in stored]

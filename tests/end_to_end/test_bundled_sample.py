@@ -7,11 +7,10 @@ import sys
 
 import pytest
 
-from conftest import DATA
+from helpers.paths import DATA, REPO
 from dmfkd.cli import main
 
 SAMPLE = os.path.join(DATA, "dmfdemo")
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_sample_regenerates_byte_for_byte(tmp_path):

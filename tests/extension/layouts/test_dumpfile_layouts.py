@@ -7,7 +7,9 @@ import pytest
 
 from dmfkd.layouts import dumpfile as L
 
-DATA = os.path.join(os.path.dirname(__file__), "data", "windows-triage")
+from helpers.paths import DATA as _DATA
+
+DATA = os.path.join(_DATA, "windows-triage")
 
 
 def offsets(struct_def):

@@ -13,7 +13,9 @@ from dmfemu.machine import Machine
 from dmfkd.layouts import dumpfile as L
 from dmfkd.targets.dumpfile import DumpFile
 
-DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "windows-triage")
+from helpers.paths import DATA as _DATA
+
+DATA = os.path.join(_DATA, "windows-triage")
 
 
 def _write(tmp_path, arch, dump_type, **kw):

@@ -6,7 +6,7 @@ from hypothesis import given, settings, strategies as st
 from dmfkd.errors import MemoryReadError
 from dmfemu.memory import AddressSpace, PhysicalMemory, PAGE_SIZE
 
-from test_memory import hand_walk_pae, hand_walk_x64
+from helpers.page_walks import hand_walk_pae, hand_walk_x64
 
 PAGES = 6
 BASES = {"x64": 0xFFFFE00000000000 + 0x1FF000, "x86": 0x851FF000}   # straddle a PT boundary

@@ -15,15 +15,11 @@ import pytest
 import dmfemu.pykd as fake
 from dmfemu.machine import Machine
 from dmfemu.target import EmulatorTarget
-from dmfkd.errors import DmfkdError, FormatError, MemoryReadError, SymbolError, TagNotFoundError, UsageError
+from dmfkd.errors import FormatError, MemoryReadError, SymbolError, TagNotFoundError, UsageError
 from dmfkd.render import Output
 from dmfkd.targets.dumpfile import DumpFile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-TRIAGE_X64 = os.path.join(HERE, "data", "windows-triage", "triage_x64.dmp")
-TRIAGE_ARM64 = os.path.join(HERE, "data", "windows-triage", "triage_arm64.dmp")
-SMALL_ISF = os.path.join(HERE, "data", "isf", "small.isf.json")
+from helpers.paths import REPO as ROOT, SMALL_ISF, SOURCE_PATH, TRIAGE_ARM64, TRIAGE_X64
 VA = 0xFFFFF80012345000
 
 
@@ -263,8 +259,7 @@ runpy.run_module("dmfkd", run_name="__main__", alter_sys=True)
 
 
 def _run(args):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(ROOT, "extension"),
-                                                       os.path.join(ROOT, "emulator")]))
+    env = dict(os.environ, PYTHONPATH=SOURCE_PATH)
     return subprocess.run([sys.executable] + args, capture_output=True, text=True, env=env, cwd=ROOT,
                           timeout=120)
 

@@ -8,9 +8,8 @@ import subprocess
 import sys
 import uuid
 
-import pytest
 
-from conftest import TRIAGE_ARM64, TRIAGE_X64
+from helpers.paths import SOURCE_PATH, TRIAGE_ARM64, TRIAGE_X64
 from dmfkd.cli import main, run
 from dmfkd.render import Output
 from dmfkd.targets.base import BugCheck, TaggedBlob, Target
@@ -24,16 +23,9 @@ def raw(path, offset, size):
         return f.read(size)
 
 
-def cli(capsys, *args):
-    code = main(list(args))
-    out = capsys.readouterr()
-    assert code == 0, out.err
-    assert out.err == ""
-    return out.out
 
-
-def test_tags_json_contract_x64(capsys):
-    rows = json.loads(cli(capsys, "tags", TRIAGE_X64, "--format", "json"))
+def test_tags_json_contract_x64(cli):
+    rows = json.loads(cli("tags", TRIAGE_X64, "--format", "json", quiet=True).out)
     assert isinstance(rows, list) and len(rows) == 20
     assert [r["index"] for r in rows] == list(range(20))
     for r in rows:
@@ -50,24 +42,24 @@ def test_tags_json_contract_x64(capsys):
     assert etw["size"] == 0xA51C and etw["offset"] + etw["size"] + 4 == os.path.getsize(TRIAGE_X64)
 
 
-def test_tags_json_arm64_lists_duplicates(capsys):
-    rows = json.loads(cli(capsys, "tags", TRIAGE_ARM64, "--format", "json"))
+def test_tags_json_arm64_lists_duplicates(cli):
+    rows = json.loads(cli("tags", TRIAGE_ARM64, "--format", "json", quiet=True).out)
     assert len(rows) == 42
     guids = [r["guid"] for r in rows]
     assert guids.count("335d5e04-563b-4e58-aa36-7ed1cfe76fd6") >= 3
 
 
-def test_tags_jsonl_and_csv_match_json(capsys):
-    rows = json.loads(cli(capsys, "tags", TRIAGE_ARM64, "--format", "json"))
-    lines = cli(capsys, "tags", TRIAGE_ARM64, "--format", "jsonl").splitlines()
+def test_tags_jsonl_and_csv_match_json(cli):
+    rows = json.loads(cli("tags", TRIAGE_ARM64, "--format", "json", quiet=True).out)
+    lines = cli("tags", TRIAGE_ARM64, "--format", "jsonl", quiet=True).out.splitlines()
     assert [json.loads(line) for line in lines] == rows
-    table = list(csv.DictReader(io.StringIO(cli(capsys, "tags", TRIAGE_ARM64, "--format", "csv"))))
+    table = list(csv.DictReader(io.StringIO(cli("tags", TRIAGE_ARM64, "--format", "csv", quiet=True).out)))
     assert [(int(r["index"]), r["guid"], int(r["size"]), int(r["offset"])) for r in table] == \
         [(r["index"], r["guid"], r["size"], r["offset"]) for r in rows]
 
 
-def test_tags_table(capsys):
-    out = cli(capsys, "tags", TRIAGE_X64)
+def test_tags_table(cli):
+    out = cli("tags", TRIAGE_X64, quiet=True).out
     lines = out.splitlines()
     assert lines[0].split()[:5] == ["#", "GUID", "size", "offset", "owner"]
     row = [line for line in lines if TRIAGE_GUID in line][0]
@@ -75,8 +67,8 @@ def test_tags_table(capsys):
     assert "20 blobs; region at 0x13a28c" in out
 
 
-def test_tags_hex_like_enumtag(capsys):
-    out = cli(capsys, "tags", TRIAGE_X64, "--hex", "{" + TRIAGE_GUID.upper() + "}")
+def test_tags_hex_like_enumtag(cli):
+    out = cli("tags", TRIAGE_X64, "--hex", "{" + TRIAGE_GUID.upper() + "}", quiet=True).out
     payload = raw(TRIAGE_X64, 0x14B55C, 0x209)
     lines = out.splitlines()
     assert lines[0].startswith(TRIAGE_GUID) and "521 bytes" in lines[0]
@@ -86,17 +78,17 @@ def test_tags_hex_like_enumtag(capsys):
     assert len([line for line in lines[1:] if line[:8].strip()]) == (0x209 + 15) // 16
 
 
-def test_tags_hex_json(capsys):
-    doc = json.loads(cli(capsys, "tags", TRIAGE_X64, "--hex", TRIAGE_GUID, "--format", "json"))
+def test_tags_hex_json(cli):
+    doc = json.loads(cli("tags", TRIAGE_X64, "--hex", TRIAGE_GUID, "--format", "json", quiet=True).out)
     assert bytes.fromhex(doc["hex"]) == raw(TRIAGE_X64, 0x14B55C, 0x209)
     assert doc["guid"] == TRIAGE_GUID and doc["size"] == 0x209
 
 
-def test_tags_save_writes_first_payload(tmp_path, capsys):
+def test_tags_save_writes_first_payload(tmp_path, cli):
     target = str(tmp_path / "payload.bin")
     dup = "335d5e04-563b-4e58-aa36-7ed1cfe76fd6"
-    cli(capsys, "tags", TRIAGE_ARM64, "--save", dup.upper(), target)
-    rows = json.loads(cli(capsys, "tags", TRIAGE_ARM64, "--format", "json"))
+    cli("tags", TRIAGE_ARM64, "--save", dup.upper(), target, quiet=True).out
+    rows = json.loads(cli("tags", TRIAGE_ARM64, "--format", "json", quiet=True).out)
     first = [r for r in rows if r["guid"] == dup][0]
     with open(target, "rb") as f:
         assert f.read() == raw(TRIAGE_ARM64, first["offset"], first["size"])
@@ -110,18 +102,18 @@ def test_unknown_guid_and_bad_guid_exit_2(capsys):
         assert err.startswith("dmfkd: ") and err.count("\n") == 1
 
 
-def test_info_json(capsys):
-    doc = json.loads(cli(capsys, "info", TRIAGE_X64, "--format", "json"))
+def test_info_json(cli):
+    doc = json.loads(cli("info", TRIAGE_X64, "--format", "json", quiet=True).out)
     assert doc["arch"] == "x64" and doc["dump_type"] == 4 and doc["build"] == 19041
     assert doc["bugcheck_code"] == 0x1000007E and len(doc["bugcheck_parameters"]) == 4
     assert doc["secondary_data"] is True and doc["blobs"] == 20
     assert doc["blob_region_offset"] == 0x13A28C
-    doc = json.loads(cli(capsys, "info", TRIAGE_ARM64, "--format", "json"))
+    doc = json.loads(cli("info", TRIAGE_ARM64, "--format", "json", quiet=True).out)
     assert (doc["arch"], doc["build"], doc["bugcheck_code"], doc["blobs"]) == ("arm64", 22000, 0x1C8, 42)
 
 
-def test_info_table(capsys):
-    out = cli(capsys, "info", TRIAGE_ARM64)
+def test_info_table(cli):
+    out = cli("info", TRIAGE_ARM64, quiet=True).out
     fields = {}
     for line in out.splitlines()[2:]:
         key, _, value = line.partition("  ")
@@ -130,16 +122,16 @@ def test_info_table(capsys):
     assert fields["dump type name"] == "triage" and fields["build"] == "22000"
 
 
-def test_info_no_secondary_data(tmp_path, capsys):
+def test_info_no_secondary_data(tmp_path, cli):
     from dmfemu.dumpwriter import write_dump
 
     path = str(tmp_path / "plain.dmp")
     write_dump(path, arch="x64", dump_type="bitmap", pages={1: bytes(4096)}, dtb=0x1000)
-    doc = json.loads(cli(capsys, "info", path, "--format", "json"))
+    doc = json.loads(cli("info", path, "--format", "json", quiet=True).out)
     assert doc["secondary_data"] is False and doc["blobs"] == 0 and doc["blob_region_offset"] is None
     assert doc["dump_type"] == 5 and doc["pages"] == 1
-    assert json.loads(cli(capsys, "tags", path, "--format", "json")) == []
-    assert "no secondary data" in cli(capsys, "tags", path)
+    assert json.loads(cli("tags", path, "--format", "json", quiet=True).out) == []
+    assert "no secondary data" in cli("tags", path, quiet=True).out
 
 
 class FakeHostTarget(Target):
@@ -181,8 +173,7 @@ def test_commands_on_a_non_file_target(tmp_path):
 
 def test_python_dash_m(tmp_path):
     env = dict(os.environ)
-    here = os.path.dirname(os.path.abspath(__file__))
-    env["PYTHONPATH"] = os.pathsep.join([os.path.join(here, "..", "extension"), os.path.join(here, "..", "emulator")])
+    env["PYTHONPATH"] = SOURCE_PATH
     proc = subprocess.run([sys.executable, "-m", "dmfkd", "tags", TRIAGE_X64, "--format", "json"],
                           capture_output=True, text=True, env=env)
     assert proc.returncode == 0 and len(json.loads(proc.stdout)) == 20

@@ -2,7 +2,6 @@
 expected.json built from the clients' own write logs), decoded by dmfkd's crashdump walk and command.
 Cases: wrapped, partly read, empty, drained, orphaned, truncated by MaximumAllowed, x86, every
 CrashDump context layout (V1/V3/V4/V5), bitmap dumps; with and without symbols."""
-import json
 import os
 import shutil
 import uuid
@@ -27,12 +26,6 @@ def build(tmp_path, scenario, name="case"):
     expected = run_scenario(scenario, out)
     return out, expected
 
-
-def cli_json(capsys, *args):
-    code = main(list(args) + ["--format", "json"])
-    out = capsys.readouterr()
-    assert code == 0, out.err
-    return json.loads(out.out)
 
 
 def open_dump(out, symbols=True):
@@ -62,11 +55,11 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_round_trip_with_symbols(tmp_path, capsys, case):
+def test_round_trip_with_symbols(tmp_path, case, cli_json):
     out, expected = build(tmp_path, demo_scenario(**CASES[case]))
     dump = os.path.join(out, "MEMORY.DMP")
     for source in expected["sources"]:
-        doc = cli_json(capsys, "crashdump", dump, "--guid", source["guid"])
+        doc = cli_json("crashdump", dump, "--guid", source["guid"])
         check_records(doc, source)
         assert doc["present_known"] is True
         assert doc["present"] == source["present"]
@@ -78,7 +71,7 @@ def test_round_trip_with_symbols(tmp_path, capsys, case):
         if not doc["truncated"]:
             # blob and pre-crash memory agree record for record (spec/dmf.md §6 inv. 17)
             assert doc["warnings"] == []
-    summary = cli_json(capsys, "crashdump", dump)
+    summary = cli_json("crashdump", dump)
     assert summary["crashdump"]["context_version"] == expected["context_version"]
     assert summary["crashdump"]["handle"] == "0x%x" % expected["crashdump_handle"]
     rows = summary["data_sources"]
@@ -89,10 +82,10 @@ def test_round_trip_with_symbols(tmp_path, capsys, case):
         assert (row["writer"] == "orphan") == source["orphaned"] or row["role"] == "SELF"
 
 
-def test_truncated_blob_reports_partial_record(tmp_path, capsys):
+def test_truncated_blob_reports_partial_record(tmp_path, cli_json):
     out, expected = build(tmp_path, demo_scenario(maximum_allowed=600))
     self_source = expected["sources"][0]
-    doc = cli_json(capsys, "crashdump", os.path.join(out, "MEMORY.DMP"), "--guid", self_source["guid"])
+    doc = cli_json("crashdump", os.path.join(out, "MEMORY.DMP"), "--guid", self_source["guid"])
     assert doc["truncated"] and doc["records"][-1]["partial"] is True
     assert len(doc["records"][-1]["hex"]) == 2 * (600 % 64)
     assert len(doc["records"]) == 600 // 64 + 1
@@ -100,7 +93,7 @@ def test_truncated_blob_reports_partial_record(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("case", ["x64-v5", "x86-v5", "x64-v1", "truncated"])
-def test_round_trip_without_symbols(tmp_path, capsys, case):
+def test_round_trip_without_symbols(tmp_path, capsys, case, cli_json):
     out, expected = build(tmp_path, demo_scenario(**CASES[case]))
     bare = tmp_path / "bare"
     bare.mkdir()
@@ -119,11 +112,11 @@ def test_round_trip_without_symbols(tmp_path, capsys, case):
             assert code == 2 and "--entry-size" in err
         else:
             assert s == source["entry_size"], evidence
-        doc = cli_json(capsys, "crashdump", dump, "--guid", source["guid"], "--entry-size", str(source["entry_size"]))
+        doc = cli_json("crashdump", dump, "--guid", source["guid"], "--entry-size", str(source["entry_size"]))
         assert doc["present_known"] is False
         check_records(doc, source)
         assert doc["capacity"] is None
-    summary = cli_json(capsys, "crashdump", dump)
+    summary = cli_json("crashdump", dump)
     kinds = {b["guid"]: b["kind"] for b in summary["blobs"]}
     # recognised without symbols by the key signature: the SELF ring (zero-padded events) for sure, and
     # nothing that is not a ring (the additional-data blob is plain bytes)
@@ -166,20 +159,20 @@ def empty_and_drained_scenario():
             "operations": ops, "crash": {"via": "bugcheck", "code": 0xE2}}
 
 
-def test_empty_and_drained_sources(tmp_path, capsys):
+def test_empty_and_drained_sources(tmp_path, cli_json):
     out, expected = build(tmp_path, empty_and_drained_scenario())
     dump = os.path.join(out, "MEMORY.DMP")
     blobs = {b["guid"] for b in expected["blobs"]}
     assert G_EMPTY not in blobs and G_DRAINED not in blobs  # P == 0: no blob (spec/dmf.md Q-CD-2)
     for guid in (G_EMPTY, G_DRAINED):
-        doc = cli_json(capsys, "crashdump", dump, "--guid", guid)
+        doc = cli_json("crashdump", dump, "--guid", guid)
         assert doc["records"] == [] and doc["present"] == 0 and doc["present_known"]
         assert "no blob" in doc["notes"][0]
-    summary = cli_json(capsys, "crashdump", dump)
+    summary = cli_json("crashdump", dump)
     by_guid = {r["guid"]: r for r in summary["data_sources"]}
     assert by_guid[G_EMPTY]["present"] == 0 and by_guid[G_EMPTY]["blob"] is None
     assert by_guid[G_DRAINED]["present"] == 0
-    self_doc = cli_json(capsys, "crashdump", dump, "--guid", "5f3a1c2e-7b4d-4e8f-9a10-2b3c4d5e6f70")
+    self_doc = cli_json("crashdump", dump, "--guid", "5f3a1c2e-7b4d-4e8f-9a10-2b3c4d5e6f70")
     check_records(self_doc, expected["sources"][0])
 
 
@@ -200,7 +193,7 @@ def test_walk_without_any_symbol_is_none(tmp_path):
     assert walk_crashdump(open_dump(out, symbols=False)) is None
 
 
-def test_unknown_context_size_is_said_plainly(tmp_path, capsys, monkeypatch):
+def test_unknown_context_size_is_said_plainly(tmp_path, monkeypatch, cli_json):
     out, expected = build(tmp_path, demo_scenario())
     from dmfkd.layouts import dmf as L
 
@@ -212,7 +205,7 @@ def test_unknown_context_size_is_said_plainly(tmp_path, capsys, monkeypatch):
         return real(arch, size)
 
     monkeypatch.setattr(L, "crashdump_context_version", only_v1)
-    summary = cli_json(capsys, "crashdump", os.path.join(out, "MEMORY.DMP"))
+    summary = cli_json("crashdump", os.path.join(out, "MEMORY.DMP"))
     assert "DMF CrashDump context of 168 bytes: unknown layout" in summary["warnings"]
     assert summary["crashdump"]["context_version"] == "unknown" and summary["data_sources"] == []
 

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from conftest import TRIAGE_X64
+from helpers.paths import TRIAGE_X64
 from dmfemu.dumpwriter import write_dump
 from dmfkd.cli import main
 from dmfkd.errors import FormatError

@@ -18,10 +18,7 @@ from dmfemu.target import EmulatorTarget
 from dmfkd.targets.dumpfile import DumpFile
 from dmfkd.targets.isf import IsfSymbols
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TRIAGE_X64 = os.path.join(HERE, "data", "windows-triage", "triage_x64.dmp")
-TRIAGE_ARM64 = os.path.join(HERE, "data", "windows-triage", "triage_arm64.dmp")
-SMALL_ISF = os.path.join(HERE, "data", "isf", "small.isf.json")
+from helpers.paths import SMALL_ISF, SOURCE_PATH, TRIAGE_ARM64, TRIAGE_X64
 
 VA = 0xFFFFF80012345000          # two mapped pages
 UNMAPPED = 0xFFFFF80099990000
@@ -627,8 +624,7 @@ def x86_demo(tmp_path_factory):
     import subprocess
 
     out = str(tmp_path_factory.mktemp("x86demo"))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(os.path.dirname(HERE), "extension"),
-                                                       os.path.join(os.path.dirname(HERE), "emulator")]))
+    env = dict(os.environ, PYTHONPATH=SOURCE_PATH)
     env.pop("DMFEMU_NATIVE_IMAGE", None)
     subprocess.run([sys.executable, "-m", "dmfemu", "demo", "-o", out, "--arch", "x86"], check=True, env=env,
                    stdout=subprocess.DEVNULL, timeout=300)

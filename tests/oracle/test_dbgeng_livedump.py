@@ -3,18 +3,12 @@ live dump code and parameters dmfkd shows, ReadTagged gives the secondary data, 
 `livedump` says is readable (or not) in the dump reads the same bytes (or fails) through dbgeng.
 Skips with one line when Wine / dbgeng are unavailable (tests/oracle/env.py)."""
 import json
-import os
-import sys
 
 import pytest
 
 from dmfkd.targets.dumpfile import DumpFile
 
-TESTS = os.path.dirname(os.path.abspath(__file__))
-if TESTS not in sys.path:  # `from oracle import ...` and the builders of test_livedump
-    sys.path.insert(0, TESTS)
-
-from test_livedump import build, doc_of  # noqa: E402
+from helpers.livedump_runs import build, doc_of
 
 pytestmark = pytest.mark.oracle
 

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from dmfkd.errors import DmfkdError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from helpers.paths import REPO as ROOT
 _spec = importlib.util.spec_from_file_location("fuzz_commands", os.path.join(ROOT, "scripts", "fuzz_commands.py"))
 F = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(F)

@@ -10,7 +10,6 @@ without looking at ring state - so the three agreeing cannot hide a shared bug i
 import io
 import json
 import os
-import sys
 
 import pytest
 
@@ -19,11 +18,12 @@ from dmfkd.render import Output
 from dmfkd.targets.dumpfile import DumpFile
 from dmfkd.targets.isf import IsfSymbols
 
-from dmfemu import pykd as standin
 from dmfemu.demo import demo_scenario
 from dmfemu.isf import write_isf
 from dmfemu.scenario import ScenarioRun
 from dmfemu.target import EmulatorTarget
+
+from helpers.standin import run_in_windbg
 
 CASES = [
     ("x64", "1.1.154", "full"),
@@ -57,20 +57,10 @@ class Built:
 
 def _run_dmfkd(argv, pykd_target=None, symbols=None):
     """Run one dmfkd command in-process; with pykd_target, through the stand-in as `!py -g -m dmfkd`."""
+    if pykd_target is not None:
+        return run_in_windbg(argv, pykd_target, symbols)
     buf = io.StringIO()
-    saved = sys.modules.get("pykd")
-    try:
-        if pykd_target is not None:
-            sys.modules["pykd"] = standin
-            standin.attach(pykd_target, symbols=symbols)
-        assert cli.run(argv, output=Output(buf)) == 0
-    finally:
-        if pykd_target is not None:
-            standin.detach()
-            if saved is None:
-                sys.modules.pop("pykd", None)
-            else:
-                sys.modules["pykd"] = saved
+    assert cli.run(argv, output=Output(buf)) == 0
     return buf.getvalue()
 
 

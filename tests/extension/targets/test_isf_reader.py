@@ -6,7 +6,6 @@ Expected values below are read off tests/data/isf/small.isf.json by hand (RVA + 
 import copy
 import gzip
 import json
-import os
 
 import pytest
 
@@ -14,7 +13,7 @@ from dmfkd.errors import FormatError, SymbolError
 from dmfkd.targets.isf import IsfSymbols
 from dmfkd.targets.symbols import Field
 
-SMALL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "isf", "small.isf.json")
+from helpers.paths import SMALL_ISF as SMALL
 BASE = 0xFFFFF80000000000
 
 

@@ -1,0 +1,1 @@
+"""Code the tests share (paths, builders of synthetic dumps and scenarios); fixtures live in conftest.py."""
