@@ -21,7 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "extension"))
 sys.path.insert(0, os.path.join(HERE, "..", "emulator"))
 
-from dmfkd.layouts import dmf as L  # noqa: E402
+from dmfkd.layouts import dmf_structures
 from dmfemu.machine import Machine  # noqa: E402
 from dmfemu.modules.dmfobject import Dmf  # noqa: E402
 from dmfemu.modules.ringbuffer import RingBuffer  # noqa: E402
@@ -34,7 +34,7 @@ def make_items(count: int, size: int):
 
 def bench_ring(arch: str, writes: int, size: int, slots: int, items) -> float:
     machine = Machine(arch)
-    ring = RingBuffer(Dmf(machine), slots, size, L.RingBuffer_Mode_DeleteOldestIfFullOnWrite)
+    ring = RingBuffer(Dmf(machine), slots, size, dmf_structures.RingBuffer_Mode_DeleteOldestIfFullOnWrite)
     write = ring.write
     n_items = len(items)
     start = time.perf_counter()

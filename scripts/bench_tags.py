@@ -19,7 +19,7 @@ import uuid
 
 from dmfemu.dumpwriter import blob_region, write_dump
 from dmfkd.cli import run
-from dmfkd.layouts import dumpfile as L
+from dmfkd.layouts import dump_format
 from dmfkd.render import Output
 
 PAGE = 0x1000
@@ -36,20 +36,20 @@ def make_blobs():
 
 def write_sparse_full(path, blobs, pages):
     region = blob_region(blobs, 19041)
-    size = L.HEADER64_SIZE + PAGE * pages + len(region)
-    runs = [dict(BasePage=0, PageCount=pages)] + L.unused_runs(L.MAX_RUNS64 - 1)
-    header = L.DUMP_HEADER64.build(dict(
-        MajorVersion=0xF, MinorVersion=19041, DirectoryTableBase=0x1000, MachineImageType=L.MACHINE_AMD64,
+    size = dump_format.HEADER64_SIZE + PAGE * pages + len(region)
+    runs = [dict(BasePage=0, PageCount=pages)] + dump_format.unused_runs(dump_format.MAX_RUNS64 - 1)
+    header = dump_format.DUMP_HEADER64.build(dict(
+        MajorVersion=0xF, MinorVersion=19041, DirectoryTableBase=0x1000, MachineImageType=dump_format.MACHINE_AMD64,
         NumberProcessors=1, BugCheckCode=0xDEADDEAD, BugCheckParameter1=0, BugCheckParameter2=0,
         BugCheckParameter3=0, BugCheckParameter4=0, KdDebuggerDataBlock=0,
         PhysicalMemoryBlock=dict(NumberOfRuns=1, NumberOfPages=pages, Run=runs),
-        Exception=dict(ExceptionCode=L.STATUS_BREAKPOINT, ExceptionFlags=1, ExceptionRecord=0,
+        Exception=dict(ExceptionCode=dump_format.STATUS_BREAKPOINT, ExceptionFlags=1, ExceptionRecord=0,
                        ExceptionAddress=0, NumberParameters=0, _pad=0, ExceptionInformation=[0] * 15),
-        ContextRecord=L.CONTEXT_AMD64.build({}) + b"\0" * (L.CONTEXT_RECORD64_SIZE - L.CONTEXT_AMD64_SIZE),
+        ContextRecord=dump_format.CONTEXT_AMD64.build({}) + b"\0" * (dump_format.CONTEXT_RECORD64_SIZE - dump_format.CONTEXT_AMD64_SIZE),
         DumpType=1, RequiredDumpSpace=size, SystemTime=0, SystemUpTime=0, SecondaryDataState=0, ProductType=1))
     with open(path, "wb") as f:
         f.write(header)
-        f.seek(L.HEADER64_SIZE + PAGE * pages)      # the pages are a hole
+        f.seek(dump_format.HEADER64_SIZE + PAGE * pages)      # the pages are a hole
         f.write(region)
     return size
 

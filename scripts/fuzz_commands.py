@@ -54,7 +54,9 @@ for _sub in ("extension", "emulator"):
 from dmfkd import cli  # noqa: E402
 from dmfkd.dmf.crashdump import walk_crashdump  # noqa: E402
 from dmfkd.errors import DmfkdError, MemoryReadError  # noqa: E402
-from dmfkd.layouts import dmf as L  # noqa: E402
+from dmfkd.layouts import dmf_structures
+from dmfkd.layouts import engine
+from dmfkd.layouts import windows
 from dmfkd.render import Output  # noqa: E402
 from dmfkd.targets.dumpfile import DumpFile  # noqa: E402
 from dmfkd.targets.isf import IsfSymbols  # noqa: E402
@@ -198,27 +200,27 @@ class Base:
 
     def _map(self) -> None:
         arch = self.arch
-        ptr = L.pointer_size(arch)
+        ptr = engine.pointer_size(arch)
         target = DumpFile(self.dump_path)
         try:
             symbols = target.symbols = IsfSymbols.load(self.isf_path)
             g = symbols.address_of("dmfdemo!g_DmfModuleCrashDump")
             self._add_scalar(target, "g_DmfModuleCrashDump", g, ptr)
             ti = symbols.address_of("dmfdemo!_WDF_DMF_CONTEXT_CrashDump_TYPE_INFO")
-            self._add_struct(target, "TYPE_INFO", ti, L.wdf_object_context_type_info(arch))
+            self._add_struct(target, "TYPE_INFO", ti, windows.wdf_object_context_type_info(arch))
             walk = walk_crashdump(target)
             info = walk.info
             obj = walk.reader.read(info.handle)
             self._add_struct(target, "CrashDump.object", obj.address, _object_layout(obj))
             self._add_region(target, "CrashDump.ModuleName", obj.field("ModuleName") or 0, 10)
-            ctx_layout = L.crashdump_context(arch, info.context_version)
+            ctx_layout = dmf_structures.crashdump_context(arch, info.context_version)
             self._add_struct(target, "CrashDump.context", info.context_address, ctx_layout)
-            self._add_struct(target, "CrashDump.context_header", info.context_address - L.wdf_context_offset(arch),
-                             L.wdf_context_header(arch))
-            cfg_layout = L.crashdump_config(arch, info.config_variant == "nested")
+            self._add_struct(target, "CrashDump.context_header", info.context_address - windows.wdf_context_offset(arch),
+                             windows.wdf_context_header(arch))
+            cfg_layout = dmf_structures.crashdump_config(arch, info.config_variant == "nested")
             self._add_struct(target, "CrashDump.config", info.config_address, cfg_layout)
             ctx = ctx_layout.unpack_from(target.read(info.context_address, ctx_layout.size))
-            ds_layout = L.data_source(arch)
+            ds_layout = dmf_structures.data_source(arch)
             for i in range(ctx["DataSourceCount"]):
                 self._add_struct(target, "DataSource[%d]" % i, ctx["DataSource"] + i * ds_layout.size, ds_layout)
             for index, ring in sorted(walk.rings.items()):
@@ -226,12 +228,12 @@ class Base:
                 self.ring_handles.append(ring.handle)
                 self.ring_contexts.append(ring.context_address)
                 self._add_struct(target, "Ring[%d].object" % index, robj.address, _object_layout(robj))
-                self._add_struct(target, "Ring[%d].context" % index, ring.context_address, L.ring_buffer(arch))
+                self._add_struct(target, "Ring[%d].context" % index, ring.context_address, dmf_structures.ring_buffer(arch))
                 st = ring.state
                 self._add_region(target, "Ring[%d].storage" % index, st.items, st.storage_size)
             collection = obj.field("ModuleCollection")
             if collection:
-                coll = L.dmf_module_collection(arch)
+                coll = dmf_structures.dmf_module_collection(arch)
                 try:
                     values = coll.unpack_from(target.read(collection, coll.size))
                     self.collection_handle = values["ModuleCollectionHandleMemory"]

@@ -15,6 +15,7 @@ from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from construct import Int32ul, Int64ul, Padding, Struct
 
+from dmfkd.layouts import windows
 from dmfemu.isf import Layout
 
 # KBUGCHECK_CALLBACK_REASON (wdm.h enum order, spec/dmf.md §2.10)
@@ -53,12 +54,6 @@ def _triage_dump_data(arch: str):
                   "BugCheckCode" / Int32ul, Padding(4), "BugCheckParameter1" / Int64ul,
                   "BugCheckParameter2" / Int64ul, "BugCheckParameter3" / Int64ul,
                   "BugCheckParameter4" / Int64ul)
-
-
-def _dmf_layout(kind: str, arch: str):
-    from dmfkd.layouts import dmf
-
-    return getattr(dmf, kind)(arch)
 
 
 class SecondaryCall(NamedTuple):
@@ -107,9 +102,9 @@ class BugCheckSystem(object):
         self.space = machine.space
         self.arch = machine.arch
         self.ptr = machine.pointer_size
-        self.record = _dmf_layout("bugcheck_reason_callback_record", self.arch)
-        self.secondary = _dmf_layout("bugcheck_secondary_dump_data", self.arch)
-        self.triage_array = _dmf_layout("ktriage_dump_data_array", self.arch)
+        self.record = windows.bugcheck_reason_callback_record(self.arch)
+        self.secondary = windows.bugcheck_secondary_dump_data(self.arch)
+        self.triage_array = windows.ktriage_dump_data_array(self.arch)
         self.triage_data = Layout(_triage_dump_data(self.arch), "KBUGCHECK_TRIAGE_DUMP_DATA")
         self._records = []      # type: List[int]
         self._routines = {}     # type: Dict[int, Callable]

@@ -8,7 +8,7 @@ import sys
 import uuid
 
 from dmfkd.errors import UsageError
-from dmfkd.layouts import dmf as L
+from dmfkd.layouts import dmf_versions
 
 from dmfemu.driver import pack_event
 from dmfemu.scenario import load_scenario, run_scenario
@@ -55,7 +55,7 @@ def demo_scenario(arch: str = "x64", dmf_version: str = "1.1.154", dump_type: st
     ops.append({"op": "open", "handle": "reader"})
     ops.append({"op": "open_source", "handle": "reader", "guid": str(LIVE_GUID)})
     ops.append({"op": "read", "handle": "reader"})
-    nested = L.parse_dmf_version(dmf_version) >= L.V1_1_85
+    nested = dmf_versions.parse_dmf_version(dmf_version) >= dmf_versions.V1_1_85
     if nested:
         state = b"DMFDEMO STATE\0\0\0" + bytes(rng.randrange(256) for _ in range(48))
         ops.append({"op": "triage_add", "hex": state.hex()})
@@ -101,7 +101,7 @@ def _run_scenario(args) -> int:
 
 def _version(text: str) -> str:
     try:
-        return L.format_dmf_version(L.parse_dmf_version(text))
+        return dmf_versions.format_dmf_version(dmf_versions.parse_dmf_version(text))
     except Exception:
         raise argparse.ArgumentTypeError("not a DMF version: %r (expected e.g. 1.1.154)" % (text,))
 

@@ -15,7 +15,9 @@ import struct
 import construct as cs
 from typing import Callable, Dict, List, Optional, Tuple
 
-from dmfkd.layouts import dmf as L
+from dmfkd.layouts import dmf_versions
+
+from dmfkd.layouts import engine
 
 from dmfemu import wdf as W
 
@@ -41,14 +43,14 @@ def pack_event(timestamp: int, sequence: int, event_id: int, level: int, message
 class Driver(object):
     """One driver image on an emulated machine (dmfemu.machine.Machine)."""
 
-    def __init__(self, machine, name: str = "dmfdemo", dmf_version=L.HEAD_VERSION,
+    def __init__(self, machine, name: str = "dmfdemo", dmf_version=dmf_versions.HEAD_VERSION,
                  ring_factory: Optional[Callable] = None, pool_tag: bytes = b"Demo", native_image=None):
         self.machine = machine
         self.space = machine.space
         self.arch = machine.arch
         self.ptr = machine.pointer_size
         self.name = name
-        self.dmf_version = L.parse_dmf_version(dmf_version)
+        self.dmf_version = dmf_versions.parse_dmf_version(dmf_version)
         self.pool_tag = pool_tag
         self.native_image = native_image if native_image is not None else _native_image_from_environment(
             name, self.arch)
@@ -119,7 +121,7 @@ class Driver(object):
 
     # -- WDF objects ---------------------------------------------------------------------------
     def _wdf_object(self, size: int) -> int:
-        fx = self.machine.pool.allocate(size, tag=self.wdf.object_pool_tag, align=L.memory_allocation_alignment(self.arch))
+        fx = self.machine.pool.allocate(size, tag=self.wdf.object_pool_tag, align=engine.memory_allocation_alignment(self.arch))
         return W.handle_from_object(fx, self.arch)
 
     def file_object(self) -> int:

@@ -11,13 +11,13 @@ import os
 import uuid
 from typing import Iterable, List, Optional, Sequence, Tuple
 
-from dmfkd.layouts import dumpfile as L
+from dmfkd.layouts import dump_format
 
-PAGE_SIZE = L.PAGE_SIZE
+PAGE_SIZE = dump_format.PAGE_SIZE
 BATCH_PAGES = 1024              # pages per write call (4 MiB); also os.writev's IOV_MAX on Linux
 
-DUMP_TYPES = {"full": L.DumpType.FULL, "bitmap": L.DumpType.BITMAP_FULL,
-              "bitmap-kernel": L.DumpType.BITMAP_KERNEL, "triage": L.DumpType.TRIAGE}
+DUMP_TYPES = {"full": dump_format.DumpType.FULL, "bitmap": dump_format.DumpType.BITMAP_FULL,
+              "bitmap-kernel": dump_format.DumpType.BITMAP_KERNEL, "triage": dump_format.DumpType.TRIAGE}
 
 # 2024-01-01 00:00:00 UTC as FILETIME, and ten minutes of uptime (100 ns units)
 DEFAULT_SYSTEM_TIME = 133485408000000000
@@ -126,13 +126,13 @@ def blob_region(blobs: Iterable[Tuple[uuid.UUID, bytes]], build: int) -> bytes:
     blobs = list(blobs)
     if not blobs:
         return b""
-    parts = [L.DUMP_BLOB_FILE_HEADER.build(dict(BuildNumber=0xF0000000 | (build & 0x0FFFFFFF)))]
+    parts = [dump_format.DUMP_BLOB_FILE_HEADER.build(dict(BuildNumber=0xF0000000 | (build & 0x0FFFFFFF)))]
     for guid, payload in blobs:
         if not isinstance(guid, uuid.UUID):
             guid = uuid.UUID(str(guid))
         payload = bytes(payload)
         post_pad = -len(payload) % 8
-        parts.append(L.DUMP_BLOB_HEADER.build(dict(Tag=guid.bytes_le, DataSize=len(payload),
+        parts.append(dump_format.DUMP_BLOB_HEADER.build(dict(Tag=guid.bytes_le, DataSize=len(payload),
                                                    PrePad=0, PostPad=post_pad)))
         parts.append(payload)
         parts.append(bytes(post_pad))
@@ -143,28 +143,28 @@ def _context64(context: Optional[dict]) -> Tuple[bytes, int]:
     fields = dict(context or {})
     mxcsr = fields.setdefault("MxCsr", 0x1F80)
     fields.setdefault("FltSave_MxCsr", mxcsr)      # kdmp-parser rejects a dump when they differ (§1.5)
-    raw = L.CONTEXT_AMD64.build(fields)
-    return raw + (L.PAGE * L.CONTEXT_RECORD64_SIZE)[:L.CONTEXT_RECORD64_SIZE - len(raw)], fields.get("Rip", 0)
+    raw = dump_format.CONTEXT_AMD64.build(fields)
+    return raw + (dump_format.PAGE * dump_format.CONTEXT_RECORD64_SIZE)[:dump_format.CONTEXT_RECORD64_SIZE - len(raw)], fields.get("Rip", 0)
 
 
 def _context32(context: Optional[dict]) -> Tuple[bytes, int]:
     fields = dict(context or {})
-    raw = L.CONTEXT_X86.build(fields)
-    return raw + (L.PAGE * L.CONTEXT_RECORD32_SIZE)[:L.CONTEXT_RECORD32_SIZE - len(raw)], fields.get("Eip", 0)
+    raw = dump_format.CONTEXT_X86.build(fields)
+    return raw + (dump_format.PAGE * dump_format.CONTEXT_RECORD32_SIZE)[:dump_format.CONTEXT_RECORD32_SIZE - len(raw)], fields.get("Eip", 0)
 
 
 def _exception(address: int, pointer_size: int) -> dict:
     # KeBugCheck's exception record: a non-continuable breakpoint at the saved PC (§1.5)
-    return dict(ExceptionCode=L.STATUS_BREAKPOINT, ExceptionFlags=L.EXCEPTION_NONCONTINUABLE,
+    return dict(ExceptionCode=dump_format.STATUS_BREAKPOINT, ExceptionFlags=dump_format.EXCEPTION_NONCONTINUABLE,
                 ExceptionRecord=0, ExceptionAddress=address & ((1 << (8 * pointer_size)) - 1),
                 NumberParameters=0, ExceptionInformation=[0] * 15,
                 **({"_pad": 0} if pointer_size == 8 else {}))
 
 
 def _run_block(runs, total_pages, x86: bool) -> dict:
-    limit = L.MAX_RUNS32 if x86 else L.MAX_RUNS64
+    limit = dump_format.MAX_RUNS32 if x86 else dump_format.MAX_RUNS64
     block = dict(NumberOfRuns=len(runs), NumberOfPages=total_pages,
-                 Run=[dict(BasePage=b, PageCount=c) for b, c in runs] + L.unused_runs(limit - len(runs), x86))
+                 Run=[dict(BasePage=b, PageCount=c) for b, c in runs] + dump_format.unused_runs(limit - len(runs), x86))
     return block
 
 
@@ -234,7 +234,7 @@ def write_dump(path, *, arch: str, dump_type: str, pages, dtb: int, bugcheck=(0x
     header = dict(
         MajorVersion=0xF, MinorVersion=build, DirectoryTableBase=dtb,
         PsLoadedModuleList=ps_loaded_module_list, PsActiveProcessHead=ps_active_process_head,
-        MachineImageType=L.MACHINE_AMD64, NumberProcessors=processors,
+        MachineImageType=dump_format.MACHINE_AMD64, NumberProcessors=processors,
         BugCheckCode=code, BugCheckParameter1=p1, BugCheckParameter2=p2, BugCheckParameter3=p3,
         BugCheckParameter4=p4, KdDebuggerDataBlock=kdbg_va, ContextRecord=context_raw,
         Exception=_exception(pc, 8), DumpType=type_value, SystemTime=system_time,
@@ -245,16 +245,16 @@ def write_dump(path, *, arch: str, dump_type: str, pages, dtb: int, bugcheck=(0x
     total = len(page_view.pfns)
 
     if dump_type == "full":
-        if len(runs) > L.MAX_RUNS64:
+        if len(runs) > dump_format.MAX_RUNS64:
             raise ValueError("a full dump holds at most %d runs; these pages form %d (use a bitmap dump)"
-                             % (L.MAX_RUNS64, len(runs)))
+                             % (dump_format.MAX_RUNS64, len(runs)))
         header["PhysicalMemoryBlock"] = _run_block(runs, total, False)
-        return _write_full(path, page_view, region, L.DUMP_HEADER64, header)
+        return _write_full(path, page_view, region, dump_format.DUMP_HEADER64, header)
 
     if dump_type in ("bitmap", "bitmap-kernel"):
-        if len(runs) <= L.MAX_RUNS64:           # informational for bitmap dumps (§1.4)
+        if len(runs) <= dump_format.MAX_RUNS64:           # informational for bitmap dumps (§1.4)
             header["PhysicalMemoryBlock"] = _run_block(runs, total, False)
-        return _write_bitmap(path, page_view, region, L.DUMP_HEADER64, header)
+        return _write_bitmap(path, page_view, region, dump_format.DUMP_HEADER64, header)
 
     return _write_triage64(path, page_view, region, header, dtb, kdbg_va, context, triage_blocks,
                            ps_loaded_module_list)
@@ -283,10 +283,10 @@ def _write_bitmap(path, pages: _Pages, region: bytes, layout, header: dict) -> i
     for pfn in pages.pfns:
         bitmap[pfn >> 3] |= 1 << (pfn & 7)
     total = len(pages.pfns)
-    first_page = -(-(header_size + L.BITMAP_HEADER_SIZE + len(bitmap)) // PAGE_SIZE) * PAGE_SIZE
+    first_page = -(-(header_size + dump_format.BITMAP_HEADER_SIZE + len(bitmap)) // PAGE_SIZE) * PAGE_SIZE
     size = first_page + PAGE_SIZE * total + len(region)
     header["RequiredDumpSpace"] = size
-    sub = L.BITMAP_DUMP_HEADER.build(dict(Signature=b"SDMP", FirstPage=first_page, TotalPresentPages=total,
+    sub = dump_format.BITMAP_DUMP_HEADER.build(dict(Signature=b"SDMP", FirstPage=first_page, TotalPresentPages=total,
                                           Pages=bits))
     with open(path, "wb") as f:
         head = layout.build(header) + sub + bytes(bitmap)
@@ -315,19 +315,19 @@ class _TriageSource:
         self.prcb_va = self.thread_va = self.process_va = 0
         self.prcb = self.thread = self.process = b""
         kd = self.kdbg
-        if len(kd) >= L.KDBG_MIN_SIZE:
-            prcb_array = _u64(kd, L.KDBG_KI_PROCESSOR_BLOCK)
+        if len(kd) >= dump_format.KDBG_MIN_SIZE:
+            prcb_array = _u64(kd, dump_format.KDBG_KI_PROCESSOR_BLOCK)
             head = self.read(prcb_array, 8) if prcb_array else None
             self.prcb_va = _u64(head, 0) if head else 0
-            self.prcb = self.read(self.prcb_va, _u16(kd, L.KDBG_SIZE_PRCB)) or b""
-            current = L.KDBG_OFFSET_PRCB_CURRENT_THREAD
+            self.prcb = self.read(self.prcb_va, _u16(kd, dump_format.KDBG_SIZE_PRCB)) or b""
+            current = dump_format.KDBG_OFFSET_PRCB_CURRENT_THREAD
             if self.prcb and len(self.prcb) >= _u16(kd, current) + 8:
                 self.thread_va = _u64(self.prcb, _u16(kd, current))
-                self.thread = self.read(self.thread_va, _u16(kd, L.KDBG_SIZE_ETHREAD)) or b""
-            apc_process = _u16(kd, L.KDBG_OFFSET_KTHREAD_APC_PROCESS)
+                self.thread = self.read(self.thread_va, _u16(kd, dump_format.KDBG_SIZE_ETHREAD)) or b""
+            apc_process = _u16(kd, dump_format.KDBG_OFFSET_KTHREAD_APC_PROCESS)
             if self.thread and len(self.thread) >= apc_process + 8:
                 self.process_va = _u64(self.thread, apc_process)
-                self.process = self.read(self.process_va, _u16(kd, L.KDBG_SIZE_EPROCESS)) or b""
+                self.process = self.read(self.process_va, _u16(kd, dump_format.KDBG_SIZE_EPROCESS)) or b""
         self.stack = self._stack(rsp)
         self.drivers = self._drivers(module_list)
 
@@ -336,13 +336,13 @@ class _TriageSource:
         triage_x64 sample maps nt's header page): the kernel image's headers, so the debugger can
         check the module's timestamp, and the NtBuildLab string ("Built by:")."""
         out = []
-        if len(self.kdbg) < L.KDBG_MIN_SIZE:
+        if len(self.kdbg) < dump_format.KDBG_MIN_SIZE:
             return out
-        kern_base = _u64(self.kdbg, L.KDBG_KERN_BASE)
+        kern_base = _u64(self.kdbg, dump_format.KDBG_KERN_BASE)
         header = self.read(kern_base, PAGE_SIZE)
         if header is not None:
             out.append((kern_base, header))
-        lab_va = _u64(self.kdbg, L.KDBG_NT_BUILD_LAB)
+        lab_va = _u64(self.kdbg, dump_format.KDBG_NT_BUILD_LAB)
         lab = self.read(lab_va, min(TRIAGE_BUILD_LAB_MAX, PAGE_SIZE - (lab_va & 0xFFF))) if lab_va else None
         if lab is not None and b"\0" in lab:
             out.append((lab_va, lab[:lab.index(b"\0") + 1]))
@@ -355,9 +355,9 @@ class _TriageSource:
 
     def _kdbg(self, kdbg_va: int) -> bytes:
         head = self.read(kdbg_va, 0x18)
-        if head is None or head[L.KDBG_OWNER_TAG_OFFSET:L.KDBG_OWNER_TAG_OFFSET + 4] != b"KDBG":
+        if head is None or head[dump_format.KDBG_OWNER_TAG_OFFSET:dump_format.KDBG_OWNER_TAG_OFFSET + 4] != b"KDBG":
             return b""
-        size = min(int.from_bytes(head[L.KDBG_SIZE_OFFSET:L.KDBG_SIZE_OFFSET + 4], "little"), KDBG_COPY_MAX)
+        size = min(int.from_bytes(head[dump_format.KDBG_SIZE_OFFSET:dump_format.KDBG_SIZE_OFFSET + 4], "little"), KDBG_COPY_MAX)
         return self.read(kdbg_va, max(size, 0x18)) or b""
 
     def _stack(self, rsp: int) -> bytes:
@@ -366,8 +366,8 @@ class _TriageSource:
         if not rsp:
             return b""
         end = (rsp | 0xFFF) + 1
-        initial = L.KDBG_OFFSET_KTHREAD_INITIAL_STACK
-        if self.thread and len(self.kdbg) >= L.KDBG_MIN_SIZE and len(self.thread) >= _u16(self.kdbg, initial) + 8:
+        initial = dump_format.KDBG_OFFSET_KTHREAD_INITIAL_STACK
+        if self.thread and len(self.kdbg) >= dump_format.KDBG_MIN_SIZE and len(self.thread) >= _u16(self.kdbg, initial) + 8:
             top = _u64(self.thread, _u16(self.kdbg, initial))
             if rsp < top <= rsp + TRIAGE_MAX_STACK:
                 end = top
@@ -422,7 +422,7 @@ def _write_triage64(path, pages: _Pages, region: bytes, header: dict, dtb: int, 
     secondary data at SizeOfDump. Without a usable KDBG (unit tests' bare page sets) the PRCB is
     a placeholder that only satisfies "PrcbOffset != 0"."""
     body = bytearray()
-    base = L.HEADER64_SIZE + L.TRIAGE_DUMP64.sizeof()
+    base = dump_format.HEADER64_SIZE + dump_format.TRIAGE_DUMP64.sizeof()
 
     def place(data: bytes, align: int = 8) -> int:
         body.extend(bytes(-(base + len(body)) % align))
@@ -440,14 +440,14 @@ def _write_triage64(path, pages: _Pages, region: bytes, header: dict, dtb: int, 
     driver_offset = pool_offset = 0
     pool_size = 0
     if src.drivers:
-        entry_size = L.DUMP_DRIVER_ENTRY64.sizeof()
+        entry_size = dump_format.DUMP_DRIVER_ENTRY64.sizeof()
         driver_offset = place(bytes(entry_size * len(src.drivers)))
         pool_offset = base + len(body)
         entries = []
         for name, fields in src.drivers:
             text = name.encode("utf-16-le")
             name_offset = place(len(name).to_bytes(4, "little") + text + b"\0\0")
-            entries.append(L.DUMP_DRIVER_ENTRY64.build(dict(fields, DriverNameOffset=name_offset)))
+            entries.append(dump_format.DUMP_DRIVER_ENTRY64.build(dict(fields, DriverNameOffset=name_offset)))
         pool_size = base + len(body) - pool_offset
         body[driver_offset - base:driver_offset - base + entry_size * len(entries)] = b"".join(entries)
     # the unloaded-driver list: a u64 count, then DUMP_UNLOADED_DRIVERS64 entries; dmfemu unloads
@@ -457,15 +457,15 @@ def _write_triage64(path, pages: _Pages, region: bytes, header: dict, dtb: int, 
     for va, data in src.kernel_blocks() + list(triage_blocks):
         data = bytes(data)
         blocks.append(dict(Address=va, Offset=place(data), Size=len(data)))
-    blocks_offset = place(b"".join(L.TRIAGE_DATA_BLOCK64.build(b) for b in blocks)) if blocks else 0
-    valid_offset = place(L.TRIAGE_VALID, 4)
+    blocks_offset = place(b"".join(dump_format.TRIAGE_DATA_BLOCK64.build(b) for b in blocks)) if blocks else 0
+    valid_offset = place(dump_format.TRIAGE_VALID, 4)
     size_of_dump = valid_offset + 4
 
     # dbgeng maps the data blocks / KDBG copy only when all of BASIC_INFO is claimed (checked with
     # the dbgeng oracle: 0xC27 -> blocks unreadable, 0xCFF -> readable; the real samples carry 0xCFF)
-    fields = (L.TRIAGE_DUMP_BASIC_INFO | (L.TRIAGE_DUMP_DEBUGGER_DATA if src.kdbg else 0)
-              | (L.TRIAGE_DUMP_DATA_BLOCKS if blocks else 0))
-    triage = L.TRIAGE_DUMP64.build(dict(
+    fields = (dump_format.TRIAGE_DUMP_BASIC_INFO | (dump_format.TRIAGE_DUMP_DEBUGGER_DATA if src.kdbg else 0)
+              | (dump_format.TRIAGE_DUMP_DATA_BLOCKS if blocks else 0))
+    triage = dump_format.TRIAGE_DUMP64.build(dict(
         SizeOfDump=size_of_dump, ValidOffset=valid_offset, ContextOffset=0x348, ExceptionOffset=0xF00,
         UnloadedDriversOffset=unloaded_offset, PrcbOffset=prcb_offset, ProcessOffset=process_offset,
         ThreadOffset=thread_offset,
@@ -476,7 +476,7 @@ def _write_triage64(path, pages: _Pages, region: bytes, header: dict, dtb: int, 
     size = size_of_dump + len(region)
     header.update(MiniDumpFields=fields, RequiredDumpSpace=size)
     with open(path, "wb") as f:
-        f.write(L.DUMP_HEADER64.build(header) + triage + bytes(body) + region)
+        f.write(dump_format.DUMP_HEADER64.build(header) + triage + bytes(body) + region)
     return size
 
 
@@ -486,9 +486,9 @@ def _write_x86(path, dump_type: str, pages: _Pages, region: bytes, dtb: int, bug
                optional: dict) -> int:
     runs = pages.runs()
     total = len(pages.pfns)
-    fits = len(runs) <= L.MAX_RUNS32 and not (pages.pfns and pages.pfns[-1] >= 1 << 32)
-    if dump_type == "full" and len(runs) > L.MAX_RUNS32:
-        raise ValueError("an x86 full dump holds at most %d runs; these pages form %d" % (L.MAX_RUNS32, len(runs)))
+    fits = len(runs) <= dump_format.MAX_RUNS32 and not (pages.pfns and pages.pfns[-1] >= 1 << 32)
+    if dump_type == "full" and len(runs) > dump_format.MAX_RUNS32:
+        raise ValueError("an x86 full dump holds at most %d runs; these pages form %d" % (dump_format.MAX_RUNS32, len(runs)))
     if dump_type == "full" and not fits:
         raise ValueError("x86 run list holds 32-bit PFNs")
     context_raw, pc = _context32(context)
@@ -496,7 +496,7 @@ def _write_x86(path, dump_type: str, pages: _Pages, region: bytes, dtb: int, bug
     header = dict(
         MajorVersion=0xF, MinorVersion=build, DirectoryTableBase=dtb,
         PsLoadedModuleList=ps_loaded_module_list, PsActiveProcessHead=ps_active_process_head,
-        MachineImageType=L.MACHINE_I386, NumberProcessors=processors, BugCheckCode=code,
+        MachineImageType=dump_format.MACHINE_I386, NumberProcessors=processors, BugCheckCode=code,
         BugCheckParameter1=p1, BugCheckParameter2=p2, BugCheckParameter3=p3, BugCheckParameter4=p4,
         PaeEnabled=1, KdSecondaryVersion=0, KdDebuggerDataBlock=kdbg_va, ContextRecord=context_raw,
         Exception=_exception(pc, 4), DumpType=type_value, SecondaryDataState=0, ProductType=1, SuiteMask=SUITE_MASK,
@@ -505,5 +505,5 @@ def _write_x86(path, dump_type: str, pages: _Pages, region: bytes, dtb: int, bug
     if fits:                                    # for bitmap dumps informational only (§1.4)
         header["PhysicalMemoryBlock"] = _run_block(runs, total, True)
     if dump_type != "full":
-        return _write_bitmap(path, pages, region, L.DUMP_HEADER32, header)
-    return _write_full(path, pages, region, L.DUMP_HEADER32, header)
+        return _write_bitmap(path, pages, region, dump_format.DUMP_HEADER32, header)
+    return _write_full(path, pages, region, dump_format.DUMP_HEADER32, header)

@@ -248,34 +248,36 @@ class _IsfTypes(object):
 def build_isf(driver, extra_types: Optional[Dict[str, object]] = None) -> dict:
     """The ISF document of an emulated driver (dmfemu.driver.Driver): its symbols as RVAs and the DMF
     types of its DMF version and architecture."""
-    from dmfkd.layouts import dmf as L
+    from dmfkd.layouts import dmf_structures
+    from dmfkd.layouts import dmf_versions
+    from dmfkd.layouts import windows
 
     from dmfemu.driver import DMFDEMO_EVENT
 
     arch = driver.arch
     version = driver.dmf_version
     types = _IsfTypes()
-    label = L.crashdump_context_label_for_dmf(version)
-    nested = tuple(version) >= L.V1_1_85
-    types.add_spec(L.CRASHDUMP_CONTEXT_SPECS[label], L.crashdump_context(arch, label))
-    types.add_spec(L.DMF_CONFIG_CrashDump_Nested if nested else L.DMF_CONFIG_CrashDump_Flat,
-                   L.crashdump_config(arch, nested))
-    types.add_spec(L.DATA_SOURCE, L.data_source(arch))
-    ring_name = types.add_spec(L.RING_BUFFER, L.ring_buffer(arch))
+    label = dmf_structures.crashdump_context_label_for_dmf(version)
+    nested = tuple(version) >= dmf_versions.V1_1_85
+    types.add_spec(dmf_structures.CRASHDUMP_CONTEXT_SPECS[label], dmf_structures.crashdump_context(arch, label))
+    types.add_spec(dmf_structures.DMF_CONFIG_CrashDump_Nested if nested else dmf_structures.DMF_CONFIG_CrashDump_Flat,
+                   dmf_structures.crashdump_config(arch, nested))
+    types.add_spec(dmf_structures.DATA_SOURCE, dmf_structures.data_source(arch))
+    ring_name = types.add_spec(dmf_structures.RING_BUFFER, dmf_structures.ring_buffer(arch))
     types.user_types["DMF_CONTEXT_RingBuffer"] = {
-        "kind": "struct", "size": L.ring_buffer(arch).size,
+        "kind": "struct", "size": dmf_structures.ring_buffer(arch).size,
         "fields": {"RingBuffer": {"offset": 0, "type": {"kind": "struct", "name": ring_name}}}}
-    types.add_spec(L.DMF_CONFIG_RingBuffer, L.dmf_config_ring_buffer(arch))
-    object_layout = L.dmf_object(arch, version)
-    object_spec = L.DMF_OBJECT_HEAD if object_layout.complete else _spec_named(L, object_layout.name)
+    types.add_spec(dmf_structures.DMF_CONFIG_RingBuffer, dmf_structures.dmf_config_ring_buffer(arch))
+    object_layout = dmf_structures.dmf_object(arch, version)
+    object_spec = dmf_structures.DMF_OBJECT_HEAD if object_layout.complete else _spec_named(dmf_structures, object_layout.name)
     types.add_spec(object_spec, object_layout, name="DMF_OBJECT")
-    types.add_spec(L.DMF_MODULE_COLLECTION, L.dmf_module_collection(arch))
-    types.add_spec(L.KBUGCHECK_REASON_CALLBACK_RECORD, L.bugcheck_reason_callback_record(arch))
-    types.add_spec(L.KBUGCHECK_SECONDARY_DUMP_DATA, L.bugcheck_secondary_dump_data(arch))
-    types.add_spec(L.KTRIAGE_DUMP_DATA_ARRAY, L.ktriage_dump_data_array(arch))
-    types.add_spec(L.KADDRESS_RANGE, L.kaddress_range(arch))
-    types.add_spec(L.WDF_OBJECT_CONTEXT_TYPE_INFO, L.wdf_object_context_type_info(arch))
-    types.add_spec(L.DATA_SOURCE_CREATE, L.data_source_create())
+    types.add_spec(dmf_structures.DMF_MODULE_COLLECTION, dmf_structures.dmf_module_collection(arch))
+    types.add_spec(windows.KBUGCHECK_REASON_CALLBACK_RECORD, windows.bugcheck_reason_callback_record(arch))
+    types.add_spec(windows.KBUGCHECK_SECONDARY_DUMP_DATA, windows.bugcheck_secondary_dump_data(arch))
+    types.add_spec(windows.KTRIAGE_DUMP_DATA_ARRAY, windows.ktriage_dump_data_array(arch))
+    types.add_spec(windows.KADDRESS_RANGE, windows.kaddress_range(arch))
+    types.add_spec(windows.WDF_OBJECT_CONTEXT_TYPE_INFO, windows.wdf_object_context_type_info(arch))
+    types.add_spec(dmf_structures.DATA_SOURCE_CREATE, dmf_structures.data_source_create())
     types.add_construct("DMFDEMO_EVENT", DMFDEMO_EVENT)
     for name, con in (extra_types or {}).items():
         types.add_construct(name, con)
@@ -300,7 +302,7 @@ def build_isf(driver, extra_types: Optional[Dict[str, object]] = None) -> dict:
             "producer": {"name": "dmfemu", "version": "0.1.0"},
             "windows": {"pe": {"machine": 0x8664 if arch == "x64" else 0x14C}},
             "dmfkd": {"module": driver.name, "image_base": driver.base, "arch": arch,
-                      "dmf_version": L.format_dmf_version(version)},
+                      "dmf_version": dmf_versions.format_dmf_version(version)},
         },
         "base_types": _base_types(driver.ptr),
         "user_types": types.user_types,

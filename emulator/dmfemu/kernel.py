@@ -18,7 +18,7 @@ tests/oracle/test_dbgeng_synthetic.py (EXPECTED_MESSAGES).
 import struct
 from typing import Dict, List, Optional, Tuple
 
-from dmfkd.layouts import dumpfile as L
+from dmfkd.layouts import dump_format
 
 PAGE = 0x1000
 
@@ -251,14 +251,14 @@ def _build_x64(machine) -> _KernelState:
     process = pool.allocate(X64_OFFSETS["SizeEProcess"], tag=b"Proc")
     thread = pool.allocate(X64_OFFSETS["SizeEThread"], tag=b"Thre")
     stack = pool.allocate(STACK_SIZE, tag=b"Stak")
-    context_va = pool.allocate(L.CONTEXT_AMD64_SIZE, tag=b"Ctxt")
+    context_va = pool.allocate(dump_format.CONTEXT_AMD64_SIZE, tag=b"Ctxt")
     stack_base = stack + STACK_SIZE
     rsp = stack_base - 0x1000
     # KeBugCheckEx(code, ...) is where the bug-check context points; the stack holds its frame
     space.write(rsp, struct.pack("<Q", base + RVA_KEBUGCHECKEX + 1))
     state.context = dict(Rip=base + RVA_KEBUGCHECKEX, Rsp=rsp, Rbp=rsp + 0x80, Rcx=0, SegCs=0x10,
                          SegSs=0x18, SegDs=0x2B, SegEs=0x2B, SegFs=0x53, SegGs=0x2B, EFlags=0x40286)
-    space.write(context_va, L.CONTEXT_AMD64.build(state.context))
+    space.write(context_va, dump_format.CONTEXT_AMD64.build(state.context))
 
     space.write(prcb + X64_OFFSETS["OffsetPrcbCurrentThread"], struct.pack("<Q", thread))
     space.write(prcb + X64_OFFSETS["OffsetPrcbNumber"], struct.pack("<H", 0))
@@ -278,7 +278,7 @@ def _build_x64(machine) -> _KernelState:
     # KSPECIAL_REGISTERS.Gdtr @+0x50 {Pad[3], Limit, Base}, Tr @+0x70
     space.write(special + 0x56, struct.pack("<HQ", X64_GDT_LIMIT, gdt))
     space.write(special + 0x70, struct.pack("<H", X64_TSS_SELECTOR))
-    space.write(prcb + X64_OFFSETS["OffsetPrcbProcStateContext"], L.CONTEXT_AMD64.build(state.context))
+    space.write(prcb + X64_OFFSETS["OffsetPrcbProcStateContext"], dump_format.CONTEXT_AMD64.build(state.context))
 
     space.write(thread + X64_OFFSETS["OffsetKThreadApcProcess"], struct.pack("<Q", process))
     space.write(thread + X64_OFFSETS["OffsetKThreadState"], struct.pack("<B", KTHREAD_STATE_RUNNING))
@@ -392,13 +392,13 @@ def _build_x86(machine) -> _KernelState:
     process = pool.allocate(offsets["SizeEProcess"], tag=b"Proc")
     thread = pool.allocate(offsets["SizeEThread"], tag=b"Thre")
     stack = pool.allocate(STACK_SIZE, tag=b"Stak")
-    context_va = pool.allocate(L.CONTEXT_X86_SIZE, tag=b"Ctxt")
+    context_va = pool.allocate(dump_format.CONTEXT_X86_SIZE, tag=b"Ctxt")
     stack_base = stack + STACK_SIZE
     esp = stack_base - 0x1000
     space.write(esp, struct.pack("<I", base + RVA_KEBUGCHECKEX + 1))
     state.context = dict(Eip=base + RVA_KEBUGCHECKEX, Esp=esp, Ebp=esp + 0x40, SegCs=0x8, SegSs=0x10,
                          SegDs=0x23, SegEs=0x23, SegFs=0x30, SegGs=0, EFlags=0x246)
-    context = L.CONTEXT_X86.build(state.context)
+    context = dump_format.CONTEXT_X86.build(state.context)
     space.write(context_va, context)
     space.write(prcb + offsets["OffsetPrcbCurrentThread"], struct.pack("<I", thread))
     space.write(prcb + offsets["OffsetPrcbCpuType"], struct.pack("<BBH", 6, 0, 0x9E0A))

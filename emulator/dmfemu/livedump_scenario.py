@@ -28,7 +28,9 @@ import uuid
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from dmfkd.errors import DmfkdError, UsageError
-from dmfkd.layouts import dmf as L
+from dmfkd.layouts import dmf_structures
+from dmfkd.layouts import dmf_versions
+from dmfkd.layouts import windows
 
 from dmfemu.driver import Driver, pack_event
 from dmfemu.isf import write_isf
@@ -78,9 +80,9 @@ class LiveDumpRun(object):
             guid_device_interface=INTERFACE_GUID, report_type=report_type, guid_secondary_data=secondary_guid,
             include_dmf_data_in_bugcheck_triage_dump=include_dmf_data_in_bugcheck_triage_dump))
         status, self.events = RingBuffer.create(self.driver.dmf, EVENTS_COUNT, 64,
-                                                L.RingBuffer_Mode_DeleteOldestIfFullOnWrite,
+                                                dmf_structures.RingBuffer_Mode_DeleteOldestIfFullOnWrite,
                                                 instance_name="DmfDemoEvents", parent_device=self.driver.device)
-        if status != L.STATUS_SUCCESS:
+        if status != windows.STATUS_SUCCESS:
             raise DmfkdError("DmfDemoEvents ring creation failed: 0x%08X" % status)
         for n in range(EVENTS_COUNT + 3):
             self.events.write(pack_event(132500000000000000 + n, n, 7, 2, "live dump demo event %d" % n))
@@ -97,7 +99,7 @@ class LiveDumpRun(object):
     def _framework_labels(self) -> Dict[Tuple[int, int], str]:
         labels = {}
         c = self.collection
-        labels[(c.va, L.dmf_module_collection(self.arch).size)] = "DMF_MODULE_COLLECTION"
+        labels[(c.va, dmf_structures.dmf_module_collection(self.arch).size)] = "DMF_MODULE_COLLECTION"
         labels[(c.array_va, len(c.modules) * 8)] = "ClientDriverDmfModules"
         object_size = self.driver.dmf.object_layout.size
         for top in c.modules:
@@ -145,7 +147,7 @@ class LiveDumpRun(object):
         if dump_type is None:
             dump_type = "triage" if self.arch == "x64" else "full"
         space = self.machine.space
-        client = L.livekerneldump_client_structure(self.arch)
+        client = dmf_structures.livekerneldump_client_structure(self.arch)
         array = 0
         if self.client_structures:
             raw = b"".join(client.pack({"Address": a, "Size": s}) for a, s in self.client_structures)
@@ -155,14 +157,14 @@ class LiveDumpRun(object):
         if secondary:
             buffer_va = self.driver.allocate(len(secondary))
             space.write(buffer_va, secondary)
-        request = L.livekerneldump_input_buffer(self.arch).pack({
+        request = dmf_structures.livekerneldump_input_buffer(self.arch).pack({
             "BugCheckCode": code, "BugCheckParameter": parameter, "ExcludeDmfData": int(exclude_dmf_data),
             "NumberOfClientStructures": len(self.client_structures), "ArrayOfClientStructures": array,
             "SizeOfSecondaryData": len(secondary or b""), "SecondaryDataBuffer": buffer_va})
         self._request = {"code": code, "parameter": parameter, "exclude_dmf_data": exclude_dmf_data,
                          "secondary": secondary}
         status, report = self.lkd.ioctl(lkd.IOCTL_LIVEKERNELDUMP_CREATE, request, path=path, dump_type=dump_type)
-        if status != L.STATUS_SUCCESS or report is None:
+        if status != windows.STATUS_SUCCESS or report is None:
             raise DmfkdError("IOCTL_LIVEKERNELDUMP_CREATE failed: 0x%08X" % status)
         return report
 
@@ -172,7 +174,7 @@ class LiveDumpRun(object):
         for e in entries:
             e["what"] = self.labels.get((e["address"], e["size"]))
         request = getattr(self, "_request", None)
-        doc = {"arch": self.arch, "dmf_version": L.format_dmf_version(self.driver.dmf_version),
+        doc = {"arch": self.arch, "dmf_version": dmf_versions.format_dmf_version(self.driver.dmf_version),
                "report_type": self.lkd.config.report_type,
                "collection": self.collection.handle,
                "collection_address": self.collection.va,

@@ -33,7 +33,7 @@ from typing import Dict, List, Optional
 
 from dmfkd.errors import DmfkdError, UsageError
 from dmfkd.guids import parse_guid
-from dmfkd.layouts import dmf as L
+from dmfkd.layouts import dmf_versions
 
 from dmfemu import bugcheck as bc
 from dmfemu.driver import Driver
@@ -87,7 +87,7 @@ class ScenarioRun(object):
     def __init__(self, scenario: dict):
         self.scenario = scenario
         self.arch = scenario.get("arch", "x64")
-        self.dmf_version = L.parse_dmf_version(scenario.get("dmf_version", "1.1.154"))
+        self.dmf_version = dmf_versions.parse_dmf_version(scenario.get("dmf_version", "1.1.154"))
         self.dump_type = scenario.get("dump_type", "full")
         if self.arch == "x86" and self.dump_type == "triage":
             raise UsageError("x86 triage dumps are not written (x86: dump_type full or bitmap)")
@@ -117,7 +117,7 @@ class ScenarioRun(object):
                 return payload
             additional_data.routine_name = "DmfDemo_EvtCrashDumpAdditionalData"
             query = write = additional_data
-        nested = self.dmf_version >= L.V1_1_85
+        nested = self.dmf_version >= dmf_versions.V1_1_85
         triage_size = spec.get("triage_dump_data_array_size", 0) if nested else 0
         store = None
         if triage_size:
@@ -306,7 +306,7 @@ class ScenarioRun(object):
                 blobs.append({"guid": str(log.guid), "length": len(blob), "hex": _hex(blob)})
         return {
             "arch": self.arch,
-            "dmf_version": L.format_dmf_version(self.dmf_version),
+            "dmf_version": dmf_versions.format_dmf_version(self.dmf_version),
             "dump_type": self.dump_type,
             "module": self.driver.name,
             "image_base": self.driver.base,

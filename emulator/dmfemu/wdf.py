@@ -45,7 +45,9 @@ API::
 """
 from typing import Dict, List, Optional, Tuple
 
-from dmfkd.layouts import dmf as L
+from dmfkd.layouts import engine
+
+from dmfkd.layouts import windows
 
 PAGE_SIZE = 0x1000
 
@@ -58,7 +60,7 @@ def align_up(value: int, alignment: int) -> int:
 
 
 def _mask(arch: str) -> int:
-    return (1 << (8 * L.pointer_size(arch))) - 1
+    return (1 << (8 * engine.pointer_size(arch))) - 1
 
 
 def handle_from_object(fx_object_va: int, arch: str) -> int:
@@ -149,15 +151,15 @@ class Wdf:
         self.space = machine.space
         self.pool = machine.pool
         self.arch = machine.arch
-        self.pointer_size = L.pointer_size(self.arch)
-        self.alignment = L.memory_allocation_alignment(self.arch)
+        self.pointer_size = engine.pointer_size(self.arch)
+        self.alignment = engine.memory_allocation_alignment(self.arch)
         self.fx_memory_buffer_size = (DEFAULT_FX_MEMORY_BUFFER_SIZE[self.arch]
                                       if fx_memory_buffer_size is None else fx_memory_buffer_size)
         self.object_pool_tag = object_pool_tag
         self._static = static_area
-        self._header = L.wdf_context_header(self.arch)
-        self._type_info = L.wdf_object_context_type_info(self.arch)
-        self.context_offset = L.wdf_context_offset(self.arch)
+        self._header = windows.wdf_context_header(self.arch)
+        self._type_info = windows.wdf_object_context_type_info(self.arch)
+        self.context_offset = windows.wdf_context_offset(self.arch)
         self._types = {}    # type: Dict[str, Tuple[int, int]]  name -> (va, context size)
         self._memories = {}  # type: Dict[int, WdfMemory]  handle -> object
 

@@ -8,7 +8,9 @@ import uuid
 
 import pytest
 
-from dmfkd.layouts import dmf as L
+from dmfkd.layouts import dmf_structures
+
+from dmfkd.layouts import windows
 from dmfkd.targets.dumpfile import DumpFile
 from dmfkd.targets.isf import IsfSymbols
 
@@ -105,11 +107,11 @@ def test_demo_expected_records_come_from_what_the_clients_wrote(tmp_path):
 def dmf_object(dump, handle):
     """The DMF_OBJECT of a DMFMODULE handle: scan forward from the FxObject for Signature and the
     MemoryDmfObject back-pointer (spec/dmf.md §4.2), without knowing sizeof(FxMemoryBuffer)."""
-    layout = L.dmf_object("x64", "1.1.154")
+    layout = dmf_structures.dmf_object("x64", "1.1.154")
     fx = W.object_from_handle(handle, "x64")
     for off in range(0, 0x200, 8):
         fields = layout.unpack_from(dump.read(fx + off, layout.size))
-        if fields["Signature"] == L.DMF_OBJECT_SIGNATURE and fields["MemoryDmfObject"] == handle:
+        if fields["Signature"] == dmf_structures.DMF_OBJECT_SIGNATURE and fields["MemoryDmfObject"] == handle:
             return fields
     raise AssertionError("no DMF_OBJECT behind handle 0x%x" % handle)
 
@@ -122,13 +124,13 @@ def test_demo_dump_walk_from_the_global_to_the_data_sources(tmp_path):
     obj = dmf_object(dump, handle)
     assert dump.read(obj["ModuleName"], 10) == b"CrashDump\0"
     info = symbols.address_of("_WDF_DMF_CONTEXT_CrashDump_TYPE_INFO")
-    tinfo = L.wdf_object_context_type_info("x64").unpack_from(dump.read(info, 40))
-    label = L.crashdump_context_version("x64", tinfo["ContextSize"])
+    tinfo = windows.wdf_object_context_type_info("x64").unpack_from(dump.read(info, 40))
+    label = dmf_structures.crashdump_context_version("x64", tinfo["ContextSize"])
     assert label == "V5" == expected["context_version"]
-    ctx_layout = L.crashdump_context("x64", label)
+    ctx_layout = dmf_structures.crashdump_context("x64", label)
     ctx = ctx_layout.unpack_from(dump.read(obj["ModuleContext"], ctx_layout.size))
     assert ctx["DataSourceCount"] == 3
-    ds_layout = L.data_source("x64")
+    ds_layout = dmf_structures.data_source("x64")
     slots = [ds_layout.unpack_from(dump.read(ctx["DataSource"] + i * ds_layout.size, ds_layout.size))
              for i in range(3)]
     assert [str(s["RingBufferGuid"]) for s in slots] == [s["guid"] for s in expected["sources"]]
@@ -137,7 +139,7 @@ def test_demo_dump_walk_from_the_global_to_the_data_sources(tmp_path):
     # pre-crash ring state in the pages (Q-CD-9): the SELF ring is wrapped, r == w, P == N
     ring_obj = dmf_object(dump, slots[0]["DmfModuleDataSourceRingBuffer"])
     assert dump.read(ring_obj["ClientModuleInstanceName"], 21) == b"DataSourceRingBuffer\0"
-    rb = L.ring_buffer("x64").unpack_from(dump.read(ring_obj["ModuleContext"], 64))
+    rb = dmf_structures.ring_buffer("x64").unpack_from(dump.read(ring_obj["ModuleContext"], 64))
     assert rb["ItemsPresentCount"] == rb["ItemsCount"] == demo.SELF_COUNT
     assert rb["ReadPointer"] == rb["WritePointer"] != rb["Items"]
 
@@ -150,7 +152,7 @@ def test_demo_other_architectures_and_versions(tmp_path, arch, version, label):
     dump = check_blobs(out, expected)
     assert dump.arch == arch and dump.pointer_size == (4 if arch == "x86" else 8)
     symbols = IsfSymbols.load(os.path.join(out, "driver.isf.json"))
-    assert symbols.type_layout("DMF_CONTEXT_CrashDump").size == L.crashdump_context(arch, label).size
+    assert symbols.type_layout("DMF_CONTEXT_CrashDump").size == dmf_structures.crashdump_context(arch, label).size
     handle = int.from_bytes(dump.read(symbols.address_of("g_DmfModuleCrashDump"), dump.pointer_size), "little")
     assert handle == expected["crashdump_handle"] != 0
     if version == "1.1.84":

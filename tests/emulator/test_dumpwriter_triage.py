@@ -10,7 +10,7 @@ import pytest
 from dmfemu import kernel
 from dmfemu.machine import Machine
 from dmfkd.errors import MemoryReadError
-from dmfkd.layouts import dumpfile as L
+from dmfkd.layouts import dump_format
 from dmfkd.targets.dumpfile import DumpFile
 
 OFF = kernel.X64_OFFSETS
@@ -48,7 +48,7 @@ def test_prcb_thread_process_are_whole_copies(triage):
                                                                              OFF["SizeEProcess"])
     # the real minidumps: PRCB, process, thread, stack, one after the other
     assert tri.PrcbOffset < tri.ProcessOffset < tri.ThreadOffset < tri.CallStackOffset
-    assert dump.header.MiniDumpFields & L.TRIAGE_DUMP_BASIC_INFO == L.TRIAGE_DUMP_BASIC_INFO
+    assert dump.header.MiniDumpFields & dump_format.TRIAGE_DUMP_BASIC_INFO == dump_format.TRIAGE_DUMP_BASIC_INFO
 
 
 def test_thread_process_stack_read_at_their_vas(triage):
@@ -81,11 +81,11 @@ def test_kernel_blocks_and_caller_blocks(triage):
 def test_driver_list_and_string_pool(triage):
     dump, machine = triage["dump"], triage["machine"]
     tri = dump.triage
-    entry = L.DUMP_DRIVER_ENTRY64.sizeof()
+    entry = dump_format.DUMP_DRIVER_ENTRY64.sizeof()
     assert tri.DriverCount == len(machine.images) == 2
     listed = {}
     for i in range(tri.DriverCount):
-        e = L.DUMP_DRIVER_ENTRY64.parse(_file(dump, tri.DriverListOffset + i * entry, entry))
+        e = dump_format.DUMP_DRIVER_ENTRY64.parse(_file(dump, tri.DriverListOffset + i * entry, entry))
         assert tri.StringPoolOffset <= e.DriverNameOffset < tri.StringPoolOffset + tri.StringPoolSize
         length = struct.unpack("<I", _file(dump, e.DriverNameOffset, 4))[0]
         name = _file(dump, e.DriverNameOffset + 4, 2 * length + 2)
@@ -110,7 +110,7 @@ def test_kdbg_sizes_larger_than_the_dump_clip_not_fail(triage, tmp_path):
     dump = triage["dump"]
     with open(dump.path, "rb") as handle:
         raw = bytearray(handle.read())
-    struct.pack_into("<H", raw, dump.triage.DebuggerDataOffset + L.KDBG_SIZE_ETHREAD, 0xFFFF)
+    struct.pack_into("<H", raw, dump.triage.DebuggerDataOffset + dump_format.KDBG_SIZE_ETHREAD, 0xFFFF)
     path = tmp_path / "big-thread.dmp"
     path.write_bytes(bytes(raw))
     space = triage["machine"].space

@@ -6,7 +6,11 @@ import uuid
 import construct as cs
 import pytest
 
-from dmfkd.layouts import dmf as L
+from dmfkd.layouts import dmf_structures
+
+from dmfkd.layouts import dmf_versions
+
+from dmfkd.layouts import windows
 from dmfkd.targets.isf import IsfSymbols
 
 from dmfemu.driver import Driver
@@ -41,14 +45,14 @@ def test_isf_loads_and_matches_layouts(tmp_path, arch, version):
     assert info == cd.module.type_info_va
     routine = symbols.address_of("CrashDump_BugCheckSecondaryDumpDataCallbackRingBuffer")
     assert routine == cd.kernel.record_fields(cd.record_va(0))["CallbackRoutine"]
-    label = L.crashdump_context_label_for_dmf(version)
-    nested = L.parse_dmf_version(version) >= L.V1_1_85
-    pairs = [("DMF_CONTEXT_CrashDump", L.crashdump_context(arch, label)),
-             ("DMF_CONFIG_CrashDump", L.crashdump_config(arch, nested)),
-             ("DATA_SOURCE", L.data_source(arch)), ("RING_BUFFER", L.ring_buffer(arch)),
-             ("DMF_OBJECT", L.dmf_object(arch, version)),
-             ("_WDF_OBJECT_CONTEXT_TYPE_INFO", L.wdf_object_context_type_info(arch)),
-             ("_KBUGCHECK_REASON_CALLBACK_RECORD", L.bugcheck_reason_callback_record(arch))]
+    label = dmf_structures.crashdump_context_label_for_dmf(version)
+    nested = dmf_versions.parse_dmf_version(version) >= dmf_versions.V1_1_85
+    pairs = [("DMF_CONTEXT_CrashDump", dmf_structures.crashdump_context(arch, label)),
+             ("DMF_CONFIG_CrashDump", dmf_structures.crashdump_config(arch, nested)),
+             ("DATA_SOURCE", dmf_structures.data_source(arch)), ("RING_BUFFER", dmf_structures.ring_buffer(arch)),
+             ("DMF_OBJECT", dmf_structures.dmf_object(arch, version)),
+             ("_WDF_OBJECT_CONTEXT_TYPE_INFO", windows.wdf_object_context_type_info(arch)),
+             ("_KBUGCHECK_REASON_CALLBACK_RECORD", windows.bugcheck_reason_callback_record(arch))]
     for name, layout in pairs:
         type_layout = symbols.type_layout(name)
         assert type_layout.size == layout.size, name
@@ -57,7 +61,7 @@ def test_isf_loads_and_matches_layouts(tmp_path, arch, version):
             assert info_.offset == layout.offsets[field], (name, field)
             assert info_.size == layout.sizes[field], (name, field)
     ring_ctx = symbols.type_layout("DMF_CONTEXT_RingBuffer")
-    assert ring_ctx.fields["RingBuffer"].offset == 0 and ring_ctx.size == L.ring_buffer(arch).size
+    assert ring_ctx.fields["RingBuffer"].offset == 0 and ring_ctx.size == dmf_structures.ring_buffer(arch).size
 
 
 def test_isf_nested_config_and_pointer_types():

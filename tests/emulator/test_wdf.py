@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dmfkd.layouts import dmf as L
+from dmfkd.layouts import windows
 from dmfemu.machine import Machine
 from dmfemu.wdf import Wdf, handle_from_object, is_offset_handle, object_from_handle
 
@@ -58,7 +58,7 @@ def test_small_memory_layout(arch, fx_size):
     assert machine.pool.block_of(mem.buffer_va) is machine.pool.block_of(mem.fx_object_va)
     assert machine.space.read(mem.buffer_va, 100) == bytes(100)
     # first context header at FxObject + m_ObjectSize, Object back-pointer, no type
-    header = L.wdf_context_header(arch)
+    header = windows.wdf_context_header(arch)
     first = mem.buffer_va + (100 + align - 1) // align * align
     assert mem.first_header_va == first
     values = header.unpack_from(machine.space.read(first, header.size))
@@ -84,8 +84,8 @@ def test_page_sized_memory_is_separate_block(arch):
 def test_typed_context_chain(arch):
     machine = Machine(arch)
     wdf = Wdf(machine)
-    info = L.wdf_object_context_type_info(arch)
-    header = L.wdf_context_header(arch)
+    info = windows.wdf_object_context_type_info(arch)
+    header = windows.wdf_context_header(arch)
     type_a = wdf.context_type("DMF_CONTEXT_RingBuffer", 64)
     type_b = wdf.context_type("DMF_CONTEXT_Other", 24)
     assert wdf.context_type("DMF_CONTEXT_RingBuffer", 64) == type_a     # one global per type
@@ -120,7 +120,7 @@ def test_context_type_at_given_va_and_two_wdf_instances():
     wdf = Wdf(machine)
     va = wdf.context_type("DMF_CONTEXT_CrashDump", 168, va=base + 0x100)
     assert va == base + 0x100
-    assert L.wdf_object_context_type_info("x64").unpack_from(machine.space.read(va, 40))["ContextSize"] == 168
+    assert windows.wdf_object_context_type_info("x64").unpack_from(machine.space.read(va, 40))["ContextSize"] == 168
     other = Wdf(machine)
     assert other.static.base != wdf.static.base
 
@@ -131,7 +131,7 @@ def test_context_type_from_object_attributes_uses_first_header(arch):
     wdf = Wdf(machine)
     type_info = wdf.context_type("DMF_DEVICE_CONTEXT", 56 if arch == "x64" else 28)
     mem = wdf.memory_create(0x30, b"Test", context_type_info_va=type_info, context_size=56)
-    header = L.wdf_context_header(arch)
+    header = windows.wdf_context_header(arch)
     first = header.unpack_from(machine.space.read(mem.first_header_va, header.size))
     assert first["ContextTypeInfo"] == type_info and first["Object"] == mem.fx_object_va
     context_va = mem.first_header_va + (48 if arch == "x64" else 24)

@@ -11,7 +11,7 @@ import pytest
 from dmfkd.cli import main
 from dmfkd.dmf.crashdump import classify_blobs, walk_crashdump
 from dmfkd.dmf.ringbuffer import decode_crash_blob, infer_entry_size
-from dmfkd.errors import DmfkdError
+from dmfkd.errors import DmfkdError, LayoutError
 from dmfkd.targets.dumpfile import DumpFile
 from dmfkd.targets.isf import IsfSymbols
 from dmfemu.demo import demo_scenario
@@ -195,16 +195,16 @@ def test_walk_without_any_symbol_is_none(tmp_path):
 
 def test_unknown_context_size_is_said_plainly(tmp_path, monkeypatch, cli_json):
     out, expected = build(tmp_path, demo_scenario())
-    from dmfkd.layouts import dmf as L
+    from dmfkd.layouts import dmf_structures
 
-    real = L.crashdump_context_version
+    real = dmf_structures.crashdump_context_version
 
     def only_v1(arch, size):
-        if size != L.crashdump_context("x64", "V1").size:
-            raise L.LayoutError("DMF CrashDump context of %d bytes: unknown layout" % size)
+        if size != dmf_structures.crashdump_context("x64", "V1").size:
+            raise LayoutError("DMF CrashDump context of %d bytes: unknown layout" % size)
         return real(arch, size)
 
-    monkeypatch.setattr(L, "crashdump_context_version", only_v1)
+    monkeypatch.setattr(dmf_structures, "crashdump_context_version", only_v1)
     summary = cli_json("crashdump", os.path.join(out, "MEMORY.DMP"))
     assert "DMF CrashDump context of 168 bytes: unknown layout" in summary["warnings"]
     assert summary["crashdump"]["context_version"] == "unknown" and summary["data_sources"] == []

@@ -211,10 +211,11 @@ def test_real_pykd_resolves_symbols_and_types_from_the_pdb(pdb_demos, real_pykd,
                                       "fields": {f: s["offset"] for f, s in user["fields"].items()}}, name
     # typedVar over the dump's memory: the CrashDump context's WDF type info points at itself and
     # names the context size of the DMF version's layout (spec/dmf.md §2.4)
-    from dmfkd.layouts import dmf as L
+    from dmfkd.layouts import dmf_structures
+    from dmfkd.layouts import dmf_versions
 
-    label = L.crashdump_context_label_for_dmf(L.parse_dmf_version(demo.isf["metadata"]["dmfkd"]["dmf_version"]))
-    assert got["context_size"] == L.crashdump_context(demo.arch, label).size
+    label = dmf_structures.crashdump_context_label_for_dmf(dmf_versions.parse_dmf_version(demo.isf["metadata"]["dmfkd"]["dmf_version"]))
+    assert got["context_size"] == dmf_structures.crashdump_context(demo.arch, label).size
     assert got["unique_type"] == got["type_info"]
     assert got["handle"] != 0
     assert got["missing"] == "SymbolException" or got["missing"] == "DbgException"

@@ -14,29 +14,31 @@ import uuid
 from typing import Callable, Dict, List, Optional, Tuple
 
 from dmfkd.errors import DmfkdError
-from dmfkd.layouts import dmf as L
+from dmfkd.layouts import dmf_structures
+from dmfkd.layouts import dmf_versions
+from dmfkd.layouts import windows
 
 from dmfemu import bugcheck as bc
 
-STATUS_SUCCESS = L.STATUS_SUCCESS
-STATUS_BUFFER_OVERFLOW = L.STATUS_BUFFER_OVERFLOW
-STATUS_NO_MORE_FILES = L.STATUS_NO_MORE_FILES
-STATUS_UNSUCCESSFUL = L.STATUS_UNSUCCESSFUL
-STATUS_NOT_IMPLEMENTED = L.STATUS_NOT_IMPLEMENTED
-STATUS_INVALID_HANDLE = L.STATUS_INVALID_HANDLE
-STATUS_INVALID_PARAMETER = L.STATUS_INVALID_PARAMETER
-STATUS_ACCESS_DENIED = L.STATUS_ACCESS_DENIED
-STATUS_BUFFER_TOO_SMALL = L.STATUS_BUFFER_TOO_SMALL
-STATUS_NOT_SUPPORTED = L.STATUS_NOT_SUPPORTED
-STATUS_INVALID_ADDRESS = L.STATUS_INVALID_ADDRESS
+STATUS_SUCCESS = windows.STATUS_SUCCESS
+STATUS_BUFFER_OVERFLOW = windows.STATUS_BUFFER_OVERFLOW
+STATUS_NO_MORE_FILES = windows.STATUS_NO_MORE_FILES
+STATUS_UNSUCCESSFUL = windows.STATUS_UNSUCCESSFUL
+STATUS_NOT_IMPLEMENTED = windows.STATUS_NOT_IMPLEMENTED
+STATUS_INVALID_HANDLE = windows.STATUS_INVALID_HANDLE
+STATUS_INVALID_PARAMETER = windows.STATUS_INVALID_PARAMETER
+STATUS_ACCESS_DENIED = windows.STATUS_ACCESS_DENIED
+STATUS_BUFFER_TOO_SMALL = windows.STATUS_BUFFER_TOO_SMALL
+STATUS_NOT_SUPPORTED = windows.STATUS_NOT_SUPPORTED
+STATUS_INVALID_ADDRESS = windows.STATUS_INVALID_ADDRESS
 
-IOCTL_DATA_SOURCE_CREATE = L.IOCTL_DATA_SOURCE_CREATE
-IOCTL_DATA_SOURCE_DESTROY = L.IOCTL_DATA_SOURCE_DESTROY
-IOCTL_DATA_SOURCE_WRITE = L.IOCTL_DATA_SOURCE_WRITE
-IOCTL_CRASH_DRIVER = L.IOCTL_CRASH_DRIVER
-IOCTL_DATA_SOURCE_READ = L.IOCTL_DATA_SOURCE_READ
-IOCTL_DATA_SOURCE_OPEN = L.IOCTL_DATA_SOURCE_OPEN
-IOCTL_DATA_SOURCE_CAPTURE = L.IOCTL_DATA_SOURCE_CAPTURE
+IOCTL_DATA_SOURCE_CREATE = dmf_structures.IOCTL_DATA_SOURCE_CREATE
+IOCTL_DATA_SOURCE_DESTROY = dmf_structures.IOCTL_DATA_SOURCE_DESTROY
+IOCTL_DATA_SOURCE_WRITE = dmf_structures.IOCTL_DATA_SOURCE_WRITE
+IOCTL_CRASH_DRIVER = dmf_structures.IOCTL_CRASH_DRIVER
+IOCTL_DATA_SOURCE_READ = dmf_structures.IOCTL_DATA_SOURCE_READ
+IOCTL_DATA_SOURCE_OPEN = dmf_structures.IOCTL_DATA_SOURCE_OPEN
+IOCTL_DATA_SOURCE_CAPTURE = dmf_structures.IOCTL_DATA_SOURCE_CAPTURE
 
 MAXIMUM_NUMBER_OF_DATA_SOURCES = 8
 INDEX_INVALID = -1
@@ -150,19 +152,19 @@ class CrashDump(object):
         self.arch = driver.machine.arch
         self.ptr = driver.machine.pointer_size
         # DMF is a static library: the module has the version the driver was built with
-        self.dmf_version = L.parse_dmf_version(driver.dmf_version if dmf_version is None else dmf_version)
-        self.nested = self.dmf_version >= L.V1_1_85
-        self.context_label = L.crashdump_context_label_for_dmf(self.dmf_version)
-        self.ctx_layout = L.crashdump_context(self.arch, self.context_label)
-        self.cfg_layout = L.crashdump_config(self.arch, self.nested)
-        self.ds_layout = L.data_source(self.arch)
-        self.rec_layout = L.bugcheck_reason_callback_record(self.arch)
-        self.sec_layout = L.bugcheck_secondary_dump_data(self.arch)
+        self.dmf_version = dmf_versions.parse_dmf_version(driver.dmf_version if dmf_version is None else dmf_version)
+        self.nested = self.dmf_version >= dmf_versions.V1_1_85
+        self.context_label = dmf_structures.crashdump_context_label_for_dmf(self.dmf_version)
+        self.ctx_layout = dmf_structures.crashdump_context(self.arch, self.context_label)
+        self.cfg_layout = dmf_structures.crashdump_config(self.arch, self.nested)
+        self.ds_layout = dmf_structures.data_source(self.arch)
+        self.rec_layout = windows.bugcheck_reason_callback_record(self.arch)
+        self.sec_layout = windows.bugcheck_secondary_dump_data(self.arch)
         self.kernel = bc.BugCheckSystem.of(self.machine)
         self.debug_build = debug_build
         self.triage_api = triage_api
         self.dynamic = dynamic
-        self.orphan = L.file_object_orphan(self.arch)
+        self.orphan = dmf_structures.file_object_orphan(self.arch)
         self.rings = {}  # type: Dict[int, object]  ring DMFMODULE handle -> ring module code object
         self.module = None
         self.parent = parent   # a parent DMF module (LiveKernelDump's ChildModulesAdd, spec/dmf.md §3.7)
@@ -176,7 +178,7 @@ class CrashDump(object):
     def _config_values(self, config: CrashDumpConfig) -> dict:
         if not self.nested and (config.triage_dump_data_array_size or config.evt_crash_dump_store_triage_dump_data):
             raise DmfkdError("DMF %s has the flat CrashDump config: no TriageDumpData (spec/dmf.md §2.2)"
-                             % L.format_dmf_version(self.dmf_version))
+                             % dmf_versions.format_dmf_version(self.dmf_version))
         component = self.driver.string(config.component_name) if config.component_name is not None else 0
         secondary = {
             "RingBufferDataGuid": config.ring_buffer_data_guid,
@@ -385,7 +387,7 @@ class CrashDump(object):
                                  self.driver.kernel_routine("KeAddTriageDumpDataBlock") if self.triage_api else 0)
         if size == 0:
             return STATUS_INVALID_PARAMETER
-        length = L.ktriage_dump_data_array_size(self.arch, size)
+        length = windows.ktriage_dump_data_array_size(self.arch, size)
         # parent = g_DmfModuleCrashDump, still NULL while a dynamic module opens (Q-CD-7)
         parent = self.driver.read_global_crashdump()
         va, mem = self.driver.wdf_memory(length, MEMORY_TAG, parent=parent)
@@ -624,7 +626,7 @@ class CrashDump(object):
 
     def _dispatch(self, code: int, input_bytes: bytes, output_size: int, fo: int,
                   system_buffer: bytearray) -> Tuple[int, int]:
-        create = L.data_source_create()
+        create = dmf_structures.data_source_create()
         if code == IOCTL_DATA_SOURCE_CREATE:
             # WdfRequestRetrieveInputMemory fails on a zero-length buffer (BUFFER_TOO_SMALL)
             if len(input_bytes) < create.size:
@@ -815,8 +817,8 @@ class CrashDump(object):
 
 def pack_data_source_create(entries_count: int, entry_size: int, guid: uuid.UUID) -> bytes:
     """The 24-byte pack(1) DATA_SOURCE_CREATE / DATA_SOURCE_OPEN input buffer (spec/dmf.md §2.7)."""
-    return L.data_source_create().pack({"EntriesCount": entries_count, "EntrySize": entry_size, "Guid": guid})
+    return dmf_structures.data_source_create().pack({"EntriesCount": entries_count, "EntrySize": entry_size, "Guid": guid})
 
 
 def unpack_data_source_open(data: bytes) -> dict:
-    return L.data_source_open().unpack_from(data)
+    return dmf_structures.data_source_open().unpack_from(data)

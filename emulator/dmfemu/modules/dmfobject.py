@@ -43,7 +43,11 @@ API::
 import struct
 from typing import Dict, List, Optional, Sequence
 
-from dmfkd.layouts import dmf as L
+from dmfkd.layouts import dmf_structures
+
+from dmfkd.layouts import dmf_versions
+
+from dmfkd.layouts import engine
 from dmfemu.wdf import StaticArea, Wdf, WdfMemory
 
 # DMF_MODULE_OPTIONS_* and DmfModuleOpenOption (MOD.h): DISPATCH modules get spin locks, PASSIVE
@@ -175,13 +179,13 @@ class Dmf:
         self.space = machine.space
         self.pool = machine.pool
         self.arch = machine.arch
-        self.pointer_size = L.pointer_size(self.arch)
-        self.dmf_version = L.parse_dmf_version(dmf_version)
+        self.pointer_size = engine.pointer_size(self.arch)
+        self.dmf_version = dmf_versions.parse_dmf_version(dmf_version)
         self.wdf = wdf if wdf is not None else Wdf(machine, static_area=static_area)
         self._static = static_area
-        self.object_layout = L.dmf_object(self.arch, self.dmf_version)
-        self.object_block_size = L.dmf_object_head(self.arch).size
-        self.module_states = L.module_state_values(self.dmf_version)
+        self.object_layout = dmf_structures.dmf_object(self.arch, self.dmf_version)
+        self.object_block_size = dmf_structures.dmf_object_head(self.arch).size
+        self.module_states = dmf_structures.module_state_values(self.dmf_version)
         self._modules = {}  # type: Dict[int, DmfModule]
 
     @property
@@ -205,14 +209,14 @@ class Dmf:
             raise KeyError("0x%x is not a DMFMODULE of this emulator" % handle) from None
 
     def _pool_copy(self, data: bytes, tag: bytes) -> int:
-        va = self.pool.allocate(len(data), tag=tag, align=L.memory_allocation_alignment(self.arch))
+        va = self.pool.allocate(len(data), tag=tag, align=engine.memory_allocation_alignment(self.arch))
         self.space.write(va, data)
         return va
 
     def _copy_for_object(self, data: bytes, tag: bytes, values: dict, size_field: str, memory_field: str) -> int:
         """DMF copies a module's config and instance name into pool and records their size (since
         v1.1.135), or into a WDFMEMORY whose handle it keeps (before) (spec/dmf.md §0.3, §4.1)."""
-        if self.dmf_version >= L.V1_1_135:
+        if self.dmf_version >= dmf_versions.V1_1_135:
             values[size_field] = len(data)
             return self._pool_copy(data, tag)
         memory = self.wdf.memory_create(len(data), tag)
@@ -229,25 +233,25 @@ class Dmf:
         name copy (Dmf0), typed context, optional parent link (static child of ``parent``)."""
         arch = self.arch
         layout = self.object_layout
-        memory = self.wdf.memory_create(self.object_block_size, L.TAG_DMF_OBJECT)
+        memory = self.wdf.memory_create(self.object_block_size, dmf_structures.TAG_DMF_OBJECT)
         name = instance_name or module_name   # CORE.c:291-328: "" -> copy of ModuleName
         module = DmfModule(self, memory, module_name, name)
         module.module_name_va = self.literal(module_name)
         values = {
             "MemoryDmfObject": memory.handle,
             "ParentDevice": parent_device,
-            "Signature": L.DMF_OBJECT_SIGNATURE,
+            "Signature": dmf_structures.DMF_OBJECT_SIGNATURE,
             "ModuleName": module.module_name_va,
             "ModuleState": self.module_states[state],
         }
         module.instance_name_va = self._copy_for_object(
-            name.encode("ascii") + b"\0", L.TAG_INSTANCE_NAME, values,
+            name.encode("ascii") + b"\0", dmf_structures.TAG_INSTANCE_NAME, values,
             "ClientModuleInstanceNameSizeBytes", "ClientModuleInstanceNameMemory")
         values["ClientModuleInstanceName"] = module.instance_name_va
         if config:
             config = bytes(config)
             module.config_size = len(config)
-            module.config_va = self._copy_for_object(config, L.TAG_MODULE_CONFIG, values,
+            module.config_va = self._copy_for_object(config, dmf_structures.TAG_MODULE_CONFIG, values,
                                                      "ModuleConfigSize", "ModuleConfigMemory")
             values["ModuleConfig"] = module.config_va
         if context_size:
@@ -256,15 +260,15 @@ class Dmf:
             module.context_size = context_size
             values["ModuleContext"] = module.context_va   # cached "for debugging" (CORE.c:1320-1333)
         if layout.complete:
-            descriptor = L.dmf_object_head(arch)
+            descriptor = dmf_structures.dmf_object_head(arch)
             # CORE.c: ModuleDescriptor starts as a copy of DmfModuleDescriptor_Generic (ModuleName
             # "Generic"); only options, open option, config size and a few hooks are copied from the
             # module's own descriptor. CallbacksDmf / CallbacksWdf are per-module pool blocks (Dmf2 /
             # Dmf3, spec/dmf.md §4.1) holding only their Size here (no code to point at).
-            callbacks_dmf = self._pool_copy(L.layout_of(L.DMF_CALLBACKS_DMF, arch).pack(
-                {"Size": descriptor.sizes["InternalCallbacksDmf"]}), L.TAG_CALLBACKS_DMF)
-            callbacks_wdf = self._pool_copy(L.layout_of(L.DMF_CALLBACKS_WDF, arch).pack(
-                {"Size": descriptor.sizes["InternalCallbacksWdf"]}), L.TAG_CALLBACKS_WDF)
+            callbacks_dmf = self._pool_copy(engine.layout_of(dmf_structures.DMF_CALLBACKS_DMF, arch).pack(
+                {"Size": descriptor.sizes["InternalCallbacksDmf"]}), dmf_structures.TAG_CALLBACKS_DMF)
+            callbacks_wdf = self._pool_copy(engine.layout_of(dmf_structures.DMF_CALLBACKS_WDF, arch).pack(
+                {"Size": descriptor.sizes["InternalCallbacksWdf"]}), dmf_structures.TAG_CALLBACKS_WDF)
             values.update({
                 "ModuleDescriptor.Size": descriptor.sizes["ModuleDescriptor"],
                 "ModuleDescriptor.ModuleName": self.literal("Generic"),
@@ -292,10 +296,10 @@ class Dmf:
 
     def create_collection(self, modules: Sequence[DmfModule], client_device: int = 0) -> DmfCollection:
         """DMF_MODULE_COLLECTION with the top-level modules in creation order (COLL.c:3580, 3604)."""
-        layout = L.dmf_module_collection(self.arch)
-        memory = self.wdf.memory_create(layout.size, L.TAG_COLLECTION)
+        layout = dmf_structures.dmf_module_collection(self.arch)
+        memory = self.wdf.memory_create(layout.size, dmf_structures.TAG_COLLECTION)
         ptr = self.pointer_size
-        array = self.wdf.memory_create(max(1, len(modules)) * ptr, L.TAG_COLLECTION_ARRAY)
+        array = self.wdf.memory_create(max(1, len(modules)) * ptr, dmf_structures.TAG_COLLECTION_ARRAY)
         fmt = "<%d%s" % (len(modules), "Q" if ptr == 8 else "I")
         self.space.write(array.buffer_va, struct.pack(fmt, *[m.object_va for m in modules]))
         self.space.write(memory.buffer_va, layout.pack({

@@ -13,19 +13,21 @@ import uuid
 from typing import List, Optional, Sequence, Tuple
 
 from dmfkd.errors import MemoryReadError
-from dmfkd.layouts import dmf as L
+from dmfkd.layouts import dmf_structures
+from dmfkd.layouts import dmf_versions
+from dmfkd.layouts import windows
 
 from dmfemu.modules import crashdump as cdm
 
-STATUS_SUCCESS = L.STATUS_SUCCESS
-STATUS_INVALID_PARAMETER = L.STATUS_INVALID_PARAMETER
-STATUS_BUFFER_TOO_SMALL = L.STATUS_BUFFER_TOO_SMALL
-STATUS_NOT_SUPPORTED = L.STATUS_NOT_SUPPORTED
-STATUS_UNSUCCESSFUL = L.STATUS_UNSUCCESSFUL
-IOCTL_LIVEKERNELDUMP_CREATE = L.IOCTL_LIVEKERNELDUMP_CREATE
-DATA_BUFFER_COUNT = L.LIVEKERNELDUMP_DATA_BUFFER_COUNT     # 256
-TRIAGE_BLOCK_OVERHEAD = L.LIVEKERNELDUMP_TRIAGE_BLOCK_OVERHEAD  # 8
-REPORT_TYPE_CHARS = L.LIVEKERNELDUMP_REPORT_TYPE_CHARS     # 12
+STATUS_SUCCESS = windows.STATUS_SUCCESS
+STATUS_INVALID_PARAMETER = windows.STATUS_INVALID_PARAMETER
+STATUS_BUFFER_TOO_SMALL = windows.STATUS_BUFFER_TOO_SMALL
+STATUS_NOT_SUPPORTED = windows.STATUS_NOT_SUPPORTED
+STATUS_UNSUCCESSFUL = windows.STATUS_UNSUCCESSFUL
+IOCTL_LIVEKERNELDUMP_CREATE = dmf_structures.IOCTL_LIVEKERNELDUMP_CREATE
+DATA_BUFFER_COUNT = dmf_structures.LIVEKERNELDUMP_DATA_BUFFER_COUNT     # 256
+TRIAGE_BLOCK_OVERHEAD = dmf_structures.LIVEKERNELDUMP_TRIAGE_BLOCK_OVERHEAD  # 8
+REPORT_TYPE_CHARS = dmf_structures.LIVEKERNELDUMP_REPORT_TYPE_CHARS     # 12
 CRASHDUMP_TRIAGE_BLOCKS = 1024
 ZERO_GUID = uuid.UUID(int=0)
 # DUMP_FILE_ATTRIBUTES.LiveDumpGeneratedDump (bit 4, spec/dump-format.md §7)
@@ -78,11 +80,11 @@ class LiveKernelDump(object):
         self.ptr = driver.ptr
         self.dmf_version = driver.dmf_version
         self.rs3 = rs3
-        self.v85 = self.dmf_version >= L.V1_1_85
-        self.cfg_layout = L.livekerneldump_config(self.arch, self.dmf_version)
-        self.ctx_layout = L.livekerneldump_context(self.arch, self.dmf_version, rs3=rs3)
-        self.entry = L.livekerneldump_data_buffer(self.arch)
-        self.input_layout = L.livekerneldump_input_buffer(self.arch)
+        self.v85 = self.dmf_version >= dmf_versions.V1_1_85
+        self.cfg_layout = dmf_structures.livekerneldump_config(self.arch, self.dmf_version)
+        self.ctx_layout = dmf_structures.livekerneldump_context(self.arch, self.dmf_version, rs3=rs3)
+        self.entry = dmf_structures.livekerneldump_data_buffer(self.arch)
+        self.input_layout = dmf_structures.livekerneldump_input_buffer(self.arch)
         report = config.report_type.encode("utf-16-le")[:2 * (REPORT_TYPE_CHARS - 1)]
         # the ReportType is always NUL-terminated at index 11 (DmfDeviceInit.c:1417-1419)
         values = {
@@ -107,7 +109,7 @@ class LiveKernelDump(object):
         from dmfemu.modules.ringbuffer import RingBuffer
 
         status, ring = RingBuffer.create(self.driver.dmf, DATA_BUFFER_COUNT, self.entry.size,
-                                         L.RingBuffer_Mode_DeleteOldestIfFullOnWrite,
+                                         dmf_structures.RingBuffer_Mode_DeleteOldestIfFullOnWrite,
                                          instance_name="DataBufferSource", parent=self.module,
                                          parent_device=self.driver.device)
         if status != STATUS_SUCCESS:
@@ -179,7 +181,7 @@ class LiveKernelDump(object):
     # -- DMF framework data (FLKD.c:60-209, spec/dmf.md §3.6) -----------------------------------------
     def module_collection_initialize(self, collection) -> None:
         add = self.data_buffer_source_add
-        add(collection.va, L.dmf_module_collection(self.arch).size)
+        add(collection.va, dmf_structures.dmf_module_collection(self.arch).size)
         # count x sizeof(ULONG64) even on x86 (Q-LKD-5)
         add(collection.array_va, len(collection.modules) * 8)
         self._ctx_write("BugCheckParameterDmfCollection", collection.handle)
@@ -284,7 +286,7 @@ class LiveKernelDump(object):
         array = req["ArrayOfClientStructures"]
         if (count and not array) or (req["SizeOfSecondaryData"] and not req["SecondaryDataBuffer"]):
             return STATUS_INVALID_PARAMETER, None
-        client = L.livekerneldump_client_structure(self.arch)
+        client = dmf_structures.livekerneldump_client_structure(self.arch)
         # the embedded pointers are used without probing (Q-LKD-6); bounded by the 256-entry design
         raw = self.space.read(array, min(count, 4096) * client.size) if count else b""
         structures = [(s["Address"], s["Size"]) for s in

@@ -56,12 +56,13 @@ import sys
 from typing import Callable, List, Optional, Sequence, Tuple
 
 from dmfkd.errors import DmfkdError
-from dmfkd.layouts import dmf as L
+from dmfkd.layouts import dmf_structures
+from dmfkd.layouts import windows
 from dmfemu.modules.dmfobject import DMF_MODULE_OPTIONS_DISPATCH, Dmf, DmfModule
 
-STATUS_SUCCESS = L.STATUS_SUCCESS
-STATUS_UNSUCCESSFUL = L.STATUS_UNSUCCESSFUL
-STATUS_INVALID_PARAMETER = L.STATUS_INVALID_PARAMETER
+STATUS_SUCCESS = windows.STATUS_SUCCESS
+STATUS_UNSUCCESSFUL = windows.STATUS_UNSUCCESSFUL
+STATUS_INVALID_PARAMETER = windows.STATUS_INVALID_PARAMETER
 
 #: the emulator refuses ring storage larger than this (WdfMemoryCreate would fail on a real
 #: machine long before; here it keeps a hostile N*S from eating the host's memory)
@@ -82,7 +83,7 @@ class RingBufferCreateError(DmfkdError):
     def __init__(self, status: int, what: str):
         self.status = status
         super().__init__("DMF_RingBuffer create failed: %s (%s)" % (
-            what, L.NTSTATUS_NAMES.get(status, "0x%08X" % status)))
+            what, windows.NTSTATUS_NAMES.get(status, "0x%08X" % status)))
 
 
 def _state_struct(layout) -> Tuple[struct.Struct, int]:
@@ -107,7 +108,7 @@ class RingBuffer:
     MODULE_NAME = "RingBuffer"
 
     def __init__(self, dmf: Dmf, item_count: int, item_size: int,
-                 mode: int = L.RingBuffer_Mode_DeleteOldestIfFullOnWrite, instance_name: str = "",
+                 mode: int = dmf_structures.RingBuffer_Mode_DeleteOldestIfFullOnWrite, instance_name: str = "",
                  parent: Optional[DmfModule] = None, parent_device: int = 0):
         status, what = self._construct(dmf, item_count, item_size, mode, instance_name, parent, parent_device)
         if status != STATUS_SUCCESS:
@@ -115,7 +116,7 @@ class RingBuffer:
 
     @classmethod
     def create(cls, dmf: Dmf, item_count: int, item_size: int,
-               mode: int = L.RingBuffer_Mode_DeleteOldestIfFullOnWrite, instance_name: str = "",
+               mode: int = dmf_structures.RingBuffer_Mode_DeleteOldestIfFullOnWrite, instance_name: str = "",
                parent: Optional[DmfModule] = None, parent_device: int = 0):
         """DMF_RingBuffer_Create + Open: (NTSTATUS, RingBuffer or None)."""
         ring = cls.__new__(cls)
@@ -125,8 +126,8 @@ class RingBuffer:
     def _construct(self, dmf, item_count, item_size, mode, instance_name, parent, parent_device):
         self.dmf = dmf
         arch = dmf.arch
-        self.layout = L.ring_buffer(arch)
-        config = L.dmf_config_ring_buffer(arch).pack({
+        self.layout = dmf_structures.ring_buffer(arch)
+        config = dmf_structures.dmf_config_ring_buffer(arch).pack({
             "ItemCount": item_count & 0xFFFFFFFF, "ItemSize": item_size & 0xFFFFFFFF, "Mode": mode & 0xFFFFFFFF})
         # RB.c:830-834: DISPATCH module (spin-lock module lock)
         self.module = dmf.create_module(self.MODULE_NAME, config=config, context_size=self.layout.size,
@@ -144,8 +145,8 @@ class RingBuffer:
         total = (item_count + 1) * item_size  # size_t since a1426f1 (spec/dmf.md Q-RB-9)
         if total > MAX_STORAGE_BYTES:
             self.module.set_state("Closed")
-            return L.STATUS_INSUFFICIENT_RESOURCES, "storage of %d bytes exceeds the emulator's limit" % total
-        self.storage = dmf.wdf.memory_create(total, L.TAG_RINGBUFFER)   # zeroed (RB.c:585-586)
+            return windows.STATUS_INSUFFICIENT_RESOURCES, "storage of %d bytes exceeds the emulator's limit" % total
+        self.storage = dmf.wdf.memory_create(total, dmf_structures.TAG_RINGBUFFER)   # zeroed (RB.c:585-586)
         items = self.storage.buffer_va
         self.items_va = items
         self._ctx = dmf.space.view(self.context_va, self.layout.size)

@@ -5,7 +5,7 @@ from dmfkd.commands import command
 from dmfkd.commands.crashdump import drill
 from dmfkd.dmf.objects import ObjectReader
 from dmfkd.errors import DmfkdError, SymbolError
-from dmfkd.layouts.dmf import BUG_CHECK_PRIVATE
+from dmfkd.layouts.dmf_structures import BUG_CHECK_PRIVATE
 from dmfkd.render import Link, Report
 
 # a few codes worth a name (public bug check reference)

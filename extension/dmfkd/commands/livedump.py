@@ -21,7 +21,7 @@ from dmfkd.dmf.crashdump import find_crashdump_symbol
 from dmfkd.dmf.objects import ObjectReader
 from dmfkd.errors import DmfkdError, MemoryReadError, UsageError
 from dmfkd.guids import guid_text
-from dmfkd.layouts import dmf as L
+from dmfkd.layouts import dmf_structures
 from dmfkd.records import hex_or
 from dmfkd.render import Link, Report
 from dmfkd.render.hexdump import hexdump
@@ -312,7 +312,7 @@ def _check_dmf_data_size(info: LD.LiveKernelDumpInfo, rows: List[LD.DataBufferRo
     ctx = info.context or {}
     if "DmfDataSize" not in ctx:
         return
-    total = sum(r.size + L.LIVEKERNELDUMP_TRIAGE_BLOCK_OVERHEAD for r in rows if r.valid) & 0xFFFFFFFF
+    total = sum(r.size + dmf_structures.LIVEKERNELDUMP_TRIAGE_BLOCK_OVERHEAD for r in rows if r.valid) & 0xFFFFFFFF
     full = info.ring_state.items_present_count >= info.ring_state.items_count
     if not full and ctx["DmfDataSize"] != total:
         warnings.append("DmfDataSize %d != sum(Size + 8) of the valid entries %d, and the ring never filled "

@@ -12,7 +12,7 @@ from dmfkd.dmf.crashdump import walk_crashdump
 from dmfkd.dmf.objects import ObjectReader
 from dmfkd.dmf.ringbuffer import RingState
 from dmfkd.errors import DmfkdError, LayoutError, MemoryReadError
-from dmfkd.layouts import dmf as L
+from dmfkd.layouts import dmf_structures
 from dmfkd.records import UNREADABLE, hex_or
 from dmfkd.render import Link, Report
 
@@ -29,7 +29,7 @@ COLUMNS = [("tree", "module"), ("instance", "instance"), ("handle", "DMFMODULE")
 
 def _ring_detail(target, arch: str, context: int) -> str:
     try:
-        st = RingState.parse(target.read(context, L.ring_buffer(arch).size), arch)
+        st = RingState.parse(target.read(context, dmf_structures.ring_buffer(arch).size), arch)
     except (MemoryReadError, LayoutError):
         return UNREADABLE
     return "N=%d S=%d P=%d r=%s w=%s" % (st.items_count, st.item_size, st.items_present_count,

@@ -10,7 +10,7 @@ from dmfkd.dmf.objects import ObjectReader
 from dmfkd.dmf.ringbuffer import MAX_RING_BYTES, RingState, decode_live_ring
 from dmfkd.errors import DmfkdError, LayoutError, MemoryReadError, SymbolError, UsageError
 from dmfkd.guids import parse_guid
-from dmfkd.layouts import dmf as L
+from dmfkd.layouts import dmf_structures
 from dmfkd.records import UNREADABLE, hex_or
 from dmfkd.render import Link, Report
 
@@ -62,7 +62,7 @@ def ringbuffer(args, session):
             raise
         context_va = value
         notes.append("0x%x is not a DMFMODULE (%s): read as a RING_BUFFER address" % (value, str(exc).splitlines()[0]))
-    layout = L.ring_buffer(arch)
+    layout = dmf_structures.ring_buffer(arch)
     try:
         context = target.read(context_va, layout.size)
         state = RingState.parse(context, arch, address=context_va)

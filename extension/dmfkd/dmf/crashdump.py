@@ -17,7 +17,9 @@ from dmfkd.dmf.ringbuffer import (MAX_RING_BYTES, RingDecode, RingState, decode_
                                   infer_entry_size, looks_like_ring_blob)
 from dmfkd.errors import DmfkdError, LayoutError, MemoryReadError, SymbolError
 from dmfkd.guids import ZERO_GUID, crashdump_key, guid_text
-from dmfkd.layouts import dmf as L
+from dmfkd.layouts import dmf_structures
+from dmfkd.layouts import dmf_versions
+from dmfkd.layouts import windows
 from dmfkd.records import UNREADABLE, BlobInfo, CrashDumpInfo, DataSourceRow
 
 SYMBOL = "g_DmfModuleCrashDump"
@@ -155,7 +157,7 @@ def walk_crashdump(target, driver: Optional[str] = None, dmf_version=None) -> Op
     info.notes.extend(notes)
     reader = walk.reader = ObjectReader(target, dmf_version)
     if reader.dmf_version is not None:
-        info.dmf_version = L.format_dmf_version(reader.dmf_version)
+        info.dmf_version = dmf_versions.format_dmf_version(reader.dmf_version)
     try:
         handle = target.read_pointer(address)
     except MemoryReadError:
@@ -190,7 +192,7 @@ def walk_crashdump(target, driver: Optional[str] = None, dmf_version=None) -> Op
         info.warnings.append(evidence)
         return walk
     info.context_version = label
-    ctx_layout = L.crashdump_context(walk.arch, label)
+    ctx_layout = dmf_structures.crashdump_context(walk.arch, label)
     if obj.module_context is None:
         # a DMF_OBJECT type from symbols without a (readable) ModuleContext field
         info.warnings.append("CrashDump DMF_OBJECT 0x%x: ModuleContext unknown (%s)" % (obj.address, obj.layout.source))
@@ -221,13 +223,13 @@ def walk_crashdump(target, driver: Optional[str] = None, dmf_version=None) -> Op
     if not array:
         info.warnings.append("DataSource array pointer is NULL with DataSourceCount %d" % ds_count)
         return walk
-    ds_layout = L.data_source(walk.arch)
+    ds_layout = dmf_structures.data_source(walk.arch)
     try:
         raw = target.read(array, ds_count * ds_layout.size)
     except MemoryReadError:
         info.warnings.append("DataSource[%d] array at 0x%x unreadable" % (ds_count, array))
         return walk
-    orphan = L.file_object_orphan(walk.arch)
+    orphan = dmf_structures.file_object_orphan(walk.arch)
     for i in range(ds_count):
         walk.info.data_sources.append(_data_source_row(walk, i, ds_layout.unpack_from(raw, i * ds_layout.size),
                                                        orphan, cfg))
@@ -243,8 +245,8 @@ def _context_version(target, walk: CrashDumpWalk, symbol: str, obj, reader) -> T
     evidence = ""
     try:
         ti_addr = symbols.address_of(name)
-        ti = L.wdf_object_context_type_info(arch).unpack_from(
-            target.read(ti_addr, L.wdf_object_context_type_info(arch).size))
+        ti = windows.wdf_object_context_type_info(arch).unpack_from(
+            target.read(ti_addr, windows.wdf_object_context_type_info(arch).size))
         size = ti["ContextSize"]
         evidence = "%s.ContextSize = %d" % (TYPE_INFO_SYMBOL, size)
     except (SymbolError, NotImplementedError, MemoryReadError, LayoutError):
@@ -254,12 +256,12 @@ def _context_version(target, walk: CrashDumpWalk, symbol: str, obj, reader) -> T
         if size is not None:
             evidence = "the context's WDF type info: ContextSize = %d" % size
     if size is None and reader.dmf_version is not None:
-        label = L.crashdump_context_label_for_dmf(reader.dmf_version)
-        return label, "DMF version %s" % L.format_dmf_version(reader.dmf_version)
+        label = dmf_structures.crashdump_context_label_for_dmf(reader.dmf_version)
+        return label, "DMF version %s" % dmf_versions.format_dmf_version(reader.dmf_version)
     if size is None:
         return None, "DMF CrashDump context: size unknown (no type info readable, no DMF version)"
     try:
-        return L.crashdump_context_version(arch, size), evidence
+        return dmf_structures.crashdump_context_version(arch, size), evidence
     except LayoutError as exc:
         return None, str(exc).splitlines()[0]
 
@@ -271,13 +273,13 @@ def _read_config(target, walk: CrashDumpWalk, obj, label: str) -> Optional[dict]
     nested = None
     if size:
         try:
-            nested = L.crashdump_config_nested(arch, size)
+            nested = dmf_structures.crashdump_config_nested(arch, size)
         except LayoutError as exc:
             info.warnings.append(str(exc).splitlines()[0])
             return None
     if nested is None:
         nested = label != "V1"  # V1 contexts go with flat configs (both before v1.1.85)
-    layout = L.crashdump_config(arch, nested)
+    layout = dmf_structures.crashdump_config(arch, nested)
     info.config_variant = "nested" if nested else "flat"
     if not obj.module_config:
         info.warnings.append("ModuleConfig is NULL")
@@ -354,7 +356,7 @@ def _data_source_row(walk: CrashDumpWalk, index: int, ds: dict, orphan: int, cfg
         return row
     ring.object_address = row.ring_object = robj.address
     ring.context_address = robj.module_context
-    rb = L.ring_buffer(walk.arch)
+    rb = dmf_structures.ring_buffer(walk.arch)
     try:
         if robj.module_context is None:
             raise MemoryReadError(robj.address, rb.size, reason="ModuleContext unknown (%s)" % robj.layout.source)

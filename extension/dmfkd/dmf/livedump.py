@@ -22,7 +22,8 @@ from typing import Any, Dict, List, Optional, Tuple
 from dmfkd.dmf.objects import DmfObject, ObjectReader, context_type_size, object_from_handle
 from dmfkd.dmf.ringbuffer import RingState, decode_live_ring
 from dmfkd.errors import DmfkdError, FormatError, LayoutError, MemoryReadError, SymbolError
-from dmfkd.layouts import dmf as L
+from dmfkd.layouts import dmf_structures
+from dmfkd.layouts import dmf_versions
 from dmfkd.records import UNREADABLE, ModuleRow, hex_or
 from dmfkd.targets.base import Target
 
@@ -42,7 +43,7 @@ PAGE_FILL = 0x45474150
 READ_CHECK_LIMIT = 1 << 16
 MAX_TREE = 2048
 MAX_TRIAGE_BLOCKS = 1 << 16
-DATA_BUFFER_COUNT = L.LIVEKERNELDUMP_DATA_BUFFER_COUNT
+DATA_BUFFER_COUNT = dmf_structures.LIVEKERNELDUMP_DATA_BUFFER_COUNT
 
 
 def _u(data: bytes, offset: int, size: int) -> int:
@@ -118,9 +119,9 @@ def triage_data_blocks(dump) -> Optional[List[Tuple[int, int]]]:
     count = int(tri.DataBlocksCount or 0)
     if not count:
         return []
-    from dmfkd.layouts import dumpfile as D
+    from dmfkd.layouts import dump_format
 
-    layout = D.TRIAGE_DATA_BLOCK32 if getattr(dump, "pointer_size", 8) == 4 else D.TRIAGE_DATA_BLOCK64
+    layout = dump_format.TRIAGE_DATA_BLOCK32 if getattr(dump, "pointer_size", 8) == 4 else dump_format.TRIAGE_DATA_BLOCK64
     entry = layout.sizeof()
     offset = int(tri.DataBlocksOffset)
     size = getattr(dump, "file_size", None) or os.path.getsize(dump.path)
@@ -220,7 +221,7 @@ def context_variants(arch: str) -> List[Tuple[int, bool, bool]]:
     out = []
     for v85 in (True, False):
         for rs3 in (True, False):
-            layout = L.livekerneldump_context(arch, L.V1_1_85 if v85 else L.V1_1_80, rs3=rs3)
+            layout = dmf_structures.livekerneldump_context(arch, dmf_versions.V1_1_85 if v85 else dmf_versions.V1_1_80, rs3=rs3)
             out.append((layout.size, v85, rs3))
     return out
 
@@ -230,18 +231,18 @@ def choose_context_variant(arch: str, context_size: Optional[int], config_size: 
     """The context layout by its size; ties (x86: 20 bytes = v1.1.84 RS3 or v1.1.85 without RS3) are
     broken by the config size (72/64 since v1.1.85, 64/60 before) or the DMF version."""
     cfg_v85 = None
-    full_cfg = L.livekerneldump_config(arch).size
-    old_cfg = L.livekerneldump_config(arch, L.V1_1_80).size
+    full_cfg = dmf_structures.livekerneldump_config(arch).size
+    old_cfg = dmf_structures.livekerneldump_config(arch, dmf_versions.V1_1_80).size
     if config_size == full_cfg:
         cfg_v85 = True
     elif config_size == old_cfg:
         cfg_v85 = False
     if dmf_version is not None:
-        cfg_v85 = L.parse_dmf_version(dmf_version) >= L.V1_1_85
+        cfg_v85 = dmf_versions.parse_dmf_version(dmf_version) >= dmf_versions.V1_1_85
     if context_size is None:
         v85 = True if cfg_v85 is None else cfg_v85
         label = "%s RS3 (assumed: context size unknown)" % ("v1.1.85+" if v85 else "<=v1.1.84")
-        return ContextVariant(L.livekerneldump_context(arch, L.V1_1_85 if v85 else L.V1_1_80, rs3=True), label,
+        return ContextVariant(dmf_structures.livekerneldump_context(arch, dmf_versions.V1_1_85 if v85 else dmf_versions.V1_1_80, rs3=True), label,
                               "context size unknown", v85)
     matches = [(v85, rs3) for size, v85, rs3 in context_variants(arch) if size == context_size]
     if len(matches) > 1 and cfg_v85 is not None:
@@ -254,10 +255,10 @@ def choose_context_variant(arch: str, context_size: Optional[int], config_size: 
     if len(matches) > 1:
         evidence += ", ambiguous (config size and DMF version unknown): first match taken"
     elif dmf_version is not None:
-        evidence += ", DMF %s" % L.format_dmf_version(L.parse_dmf_version(dmf_version))
+        evidence += ", DMF %s" % dmf_versions.format_dmf_version(dmf_versions.parse_dmf_version(dmf_version))
     elif cfg_v85 is not None:
         evidence += ", config %s bytes" % config_size
-    return ContextVariant(L.livekerneldump_context(arch, L.V1_1_85 if v85 else L.V1_1_80, rs3=rs3), label,
+    return ContextVariant(dmf_structures.livekerneldump_context(arch, dmf_versions.V1_1_85 if v85 else dmf_versions.V1_1_80, rs3=rs3), label,
                           evidence, v85)
 
 
@@ -329,7 +330,7 @@ def read_config(target, info: LiveKernelDumpInfo, arch: str) -> None:
     if not info.config_address:
         return
     v85 = info.variant.v85 if info.variant is not None else True
-    layout = L.livekerneldump_config(arch, L.V1_1_85 if v85 else L.V1_1_80)
+    layout = dmf_structures.livekerneldump_config(arch, dmf_versions.V1_1_85 if v85 else dmf_versions.V1_1_80)
     if info.config_size not in (None, layout.size):
         info.warnings.append("ModuleConfigSize %d, expected %d for a %s context (spec/dmf.md sec. 3.1)"
                              % (info.config_size, layout.size, info.variant.label if info.variant else "?"))
@@ -415,13 +416,13 @@ def _read_ring(target, reader: ObjectReader, info: LiveKernelDumpInfo) -> None:
         info.entries_problem = "DataBufferSource ring has no context"
         return
     try:
-        ring_raw = read_exact(target, context, L.ring_buffer(arch).size)
+        ring_raw = read_exact(target, context, dmf_structures.ring_buffer(arch).size)
         state = RingState.parse(ring_raw, arch, address=context)
     except (MemoryReadError, LayoutError):
         info.entries_problem = "DataBufferSource RING_BUFFER at 0x%x unreadable" % context
         return
     info.ring_state = state
-    entry = L.livekerneldump_data_buffer(arch)
+    entry = dmf_structures.livekerneldump_data_buffer(arch)
     if state.item_size != entry.size or state.items_count != DATA_BUFFER_COUNT:
         info.warnings.append("DataBufferSource ring has N=%d S=%d, expected N=%d S=%d (spec/dmf.md sec. 3.3)"
                              % (state.items_count, state.item_size, DATA_BUFFER_COUNT, entry.size))
@@ -460,7 +461,7 @@ class CollectionInfo(object):
 def collection_at(target, reader: ObjectReader, address: int, handle: Optional[int] = None) -> Optional[CollectionInfo]:
     """A DMF_MODULE_COLLECTION known by its address (DMF_OBJECT.ModuleCollection, a recorded
     buffer); None when the bytes there are not one (or not the one of `handle`)."""
-    layout = L.dmf_module_collection(reader.arch)
+    layout = dmf_structures.dmf_module_collection(reader.arch)
     try:
         raw = read_exact(target, address, layout.size)
     except MemoryReadError:
@@ -496,7 +497,7 @@ def find_collection(target, reader: ObjectReader, handle: int,
         return info
     except DmfkdError as exc:
         first_error = str(exc).splitlines()[0]
-    size = L.dmf_module_collection(reader.arch).size
+    size = dmf_structures.dmf_module_collection(reader.arch).size
     for address, length in candidates:
         if length == size:
             found = collection_at(target, reader, address, handle)
@@ -510,7 +511,7 @@ def collection_from_recorded(target, reader: ObjectReader, blocks: List[Tuple[in
     """The module collection of the first recorded DMF_OBJECT (Signature) whose ModuleCollection
     reads as one: a triage dump whose DMF data came from the framework data (§3.6, §3.7) holds the
     objects and the collection but neither the driver's globals nor the WDF objects around them."""
-    minimum = L.dmf_object_prefix(reader.arch, L.V1_1_80).size
+    minimum = dmf_structures.dmf_object_prefix(reader.arch, dmf_versions.V1_1_80).size
     tried = 0
     for address, size in blocks:
         if size < minimum:
@@ -584,7 +585,7 @@ def build_index(target, reader: ObjectReader, objects: List[Tuple[DmfObject, int
     index = StructureIndex()
     arch = reader.arch
     if collection is not None and collection.address:
-        index.add(collection.address, "DMF_MODULE_COLLECTION", L.dmf_module_collection(arch).size)
+        index.add(collection.address, "DMF_MODULE_COLLECTION", dmf_structures.dmf_module_collection(arch).size)
         if collection.array:
             # recorded with count x sizeof(ULONG64) even on x86 (spec/dmf.md Q-LKD-5)
             index.add(collection.array, "ClientDriverDmfModules", (collection.count or 0) * 8)
@@ -606,7 +607,7 @@ def add_object(target, index: StructureIndex, obj: DmfObject, arch: str) -> None
     context = obj.module_context
     size = None
     if obj.module_name == "RingBuffer" and context:
-        size = L.ring_buffer(arch).size
+        size = dmf_structures.ring_buffer(arch).size
         try:
             st = RingState.parse(read_exact(target, context, size), arch)
             if st.items and st.item_size > 0 and 0 < st.items_count:
@@ -622,7 +623,7 @@ def resolve_rows(target, reader: ObjectReader, index: StructureIndex, rows: List
     DMF_OBJECT (Signature; the child lists of pre-1.1.135 objects need symbols, and a client may
     record a dynamic module's object) is read as one, and its config/context/name explained too."""
     extra = []
-    minimum = L.dmf_object_prefix(reader.arch, L.V1_1_80).size
+    minimum = dmf_structures.dmf_object_prefix(reader.arch, dmf_versions.V1_1_80).size
     for row in rows:
         row.what, row.module, row.module_name = index.resolve(row.address, row.size)
     for row in rows:

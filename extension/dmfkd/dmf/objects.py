@@ -16,10 +16,13 @@ import struct
 from typing import Any, Dict, List, Optional, Tuple
 
 from dmfkd.errors import DmfkdError, LayoutError, MemoryReadError, SymbolError
-from dmfkd.layouts import dmf as L
+from dmfkd.layouts import dmf_structures
+from dmfkd.layouts import dmf_versions
+from dmfkd.layouts import engine
+from dmfkd.layouts import windows
 from dmfkd.records import UNREADABLE, ModuleRow
 
-SIGNATURE = L.DMF_OBJECT_SIGNATURE
+SIGNATURE = dmf_structures.DMF_OBJECT_SIGNATURE
 #: how far past the FxObject the DMF_OBJECT may start (sizeof(FxMemoryBuffer) is ~0x70-0x100)
 SCAN_WINDOW = 0x300
 MAX_CHILDREN = 256
@@ -89,7 +92,7 @@ class ObjectLayout:
         self.dmf_version = dmf_version
         self.complete = complete
         #: the DMF version whose ModuleStateType numbering applies (PreCreate since 1.1.136, §4.3)
-        self.state_version = dmf_version or L.HEAD_VERSION
+        self.state_version = dmf_version or dmf_versions.HEAD_VERSION
 
     def has(self, name: str) -> bool:
         return name in self.offsets
@@ -103,7 +106,7 @@ class ObjectLayout:
     @classmethod
     def from_layout(cls, layout, dmf_version, source: str) -> "ObjectLayout":
         offsets = {name: (off, layout.sizes[name]) for name, off in layout.offsets.items()}
-        return cls(offsets, layout.size, source, L.parse_dmf_version(dmf_version) if dmf_version else None,
+        return cls(offsets, layout.size, source, dmf_versions.parse_dmf_version(dmf_version) if dmf_version else None,
                    layout.complete)
 
     @classmethod
@@ -136,15 +139,15 @@ class ObjectLayout:
         layout = cls(offsets, tl.size, "symbols (DMF_OBJECT type)", None, True)
         # the type's own fields tell its era (spec/dmf.md §0.3, §4.3)
         if "ModuleConfigMemory" in offsets:
-            layout.state_version = L.V1_1_80 if "ReferenceCountLock" not in offsets else (1, 1, 134)
+            layout.state_version = dmf_versions.V1_1_80 if "ReferenceCountLock" not in offsets else (1, 1, 134)
         return layout
 
 
 def prefix_families(arch: str) -> List[Tuple[str, int, int]]:
     """(label, MemoryDmfObject offset, Signature offset) of the two stable prefixes (§4.3)."""
     out = []
-    for version, label in ((L.V1_1_81, ">=1.1.81"), (L.V1_1_80, "<=1.1.80")):
-        p = L.dmf_object_prefix(arch, version)
+    for version, label in ((dmf_versions.V1_1_81, ">=1.1.81"), (dmf_versions.V1_1_80, "<=1.1.80")):
+        p = dmf_structures.dmf_object_prefix(arch, version)
         out.append((label, p.offsets["MemoryDmfObject"], p.offsets["Signature"]))
     return out
 
@@ -176,7 +179,7 @@ class DmfObject:
     def config_size(self) -> Optional[int]:
         """ModuleConfigSize (v1.1.135+) or ModuleDescriptor.ModuleConfigSize (§2.2)."""
         v = self.layout.dmf_version
-        if self.layout.has("ModuleConfigSize") and (v is None or v >= L.V1_1_135):
+        if self.layout.has("ModuleConfigSize") and (v is None or v >= dmf_versions.V1_1_135):
             return self.field("ModuleConfigSize")
         return self.field("ModuleDescriptor.ModuleConfigSize")
 
@@ -184,7 +187,7 @@ class DmfObject:
         value = self.field("ModuleState")
         if value is None:
             return None
-        names = {v: k for k, v in L.module_state_values(self.layout.state_version).items()}
+        names = {v: k for k, v in dmf_structures.module_state_values(self.layout.state_version).items()}
         return names.get(value, "state %d" % value)
 
 
@@ -196,10 +199,10 @@ class ObjectReader:
         self.target = target
         self.arch = target.arch if target.arch in ("x64", "x86") else ("x86" if target.pointer_size == 4 else "x64")
         self.ptr = target.pointer_size
-        self.align = L.memory_allocation_alignment(self.arch)
+        self.align = engine.memory_allocation_alignment(self.arch)
         symbols = getattr(target, "symbols", None)
         version = dmf_version or getattr(symbols, "dmf_version", None)
-        self.dmf_version = L.parse_dmf_version(version) if version else None
+        self.dmf_version = dmf_versions.parse_dmf_version(version) if version else None
         self._symbol_layout = None  # type: Optional[ObjectLayout]
         self._symbols_checked = False
         self.detected = None  # type: Optional[str]
@@ -217,13 +220,13 @@ class ObjectReader:
 
     def layout_for(self, family: str, window: bytes, offset: int) -> ObjectLayout:
         if self.dmf_version is not None:
-            return ObjectLayout.from_layout(L.dmf_object(self.arch, self.dmf_version), self.dmf_version,
-                                            "layouts.dmf v%s" % L.format_dmf_version(self.dmf_version))
+            return ObjectLayout.from_layout(dmf_structures.dmf_object(self.arch, self.dmf_version), self.dmf_version,
+                                            "layouts.dmf v%s" % dmf_versions.format_dmf_version(self.dmf_version))
         if family != "<=1.1.80" and self._head_detected(window, offset):
             # nothing but an appended field changed between 1.1.135 and HEAD (spec/dmf.md §0.3, §4.3):
             # the HEAD offsets are certain, no symbol look-up (engine call) needed
             self.detected = ">=1.1.135 (HEAD layout)"
-            layout = ObjectLayout.from_layout(L.dmf_object_head(self.arch), L.HEAD_VERSION,
+            layout = ObjectLayout.from_layout(dmf_structures.dmf_object_head(self.arch), dmf_versions.HEAD_VERSION,
                                               "HEAD layout (v1.1.135+ detected)")
             layout.dmf_version = None
             return layout
@@ -232,12 +235,12 @@ class ObjectReader:
             return sym
         if family == "<=1.1.80":
             self.detected = "<=1.1.80 (prefix)"
-            layout = ObjectLayout.from_layout(L.dmf_object_prefix(self.arch, L.V1_1_80), None,
+            layout = ObjectLayout.from_layout(dmf_structures.dmf_object_prefix(self.arch, dmf_versions.V1_1_80), None,
                                               "prefix <=1.1.80 (detected)")
-            layout.state_version = L.V1_1_80
+            layout.state_version = dmf_versions.V1_1_80
             return layout
         self.detected = "1.1.81-1.1.134 (prefix)"
-        layout = ObjectLayout.from_layout(L.dmf_object_prefix(self.arch, L.V1_1_81), None,
+        layout = ObjectLayout.from_layout(dmf_structures.dmf_object_prefix(self.arch, dmf_versions.V1_1_81), None,
                                           "prefix 1.1.81-1.1.134 (detected)")
         layout.state_version = (1, 1, 134)
         return layout
@@ -245,7 +248,7 @@ class ObjectReader:
     def _head_detected(self, window: bytes, offset: int) -> bool:
         """>= 1.1.81 prefix whose word after ClientModuleInstanceName is a size (v1.1.135+), not the
         name pointer of 1.1.81-1.1.134."""
-        head = L.dmf_object_head(self.arch)
+        head = dmf_structures.dmf_object_head(self.arch)
         size_off = offset + head.offsets["ClientModuleInstanceNameSizeBytes"]
         if size_off + self.ptr > len(window):
             return False
@@ -282,7 +285,7 @@ class ObjectReader:
         if is_offset_handle(handle):
             raise DmfkdError("0x%x is an offset handle, not a DMFMODULE (spec/dmf.md sec. 4.2)" % handle)
         fx = object_from_handle(handle, self.ptr)
-        head_size = L.dmf_object_head(self.arch).size
+        head_size = dmf_structures.dmf_object_head(self.arch).size
         try:
             window = read_bounded(self.target, fx, SCAN_WINDOW + head_size)
         except MemoryReadError:
@@ -341,9 +344,9 @@ class ObjectReader:
     def read_at(self, address: int, names: bool = True, expect_handle: Optional[int] = None) -> DmfObject:
         """A DMF_OBJECT known by its address (child lists, collections); Signature checked."""
         try:
-            data = self.target.read(address, L.dmf_object_head(self.arch).size)
+            data = self.target.read(address, dmf_structures.dmf_object_head(self.arch).size)
         except MemoryReadError:
-            data = read_bounded(self.target, address, L.dmf_object_head(self.arch).size)
+            data = read_bounded(self.target, address, dmf_structures.dmf_object_head(self.arch).size)
         family = self._family_by_signature(data)
         if family is None:
             raise DmfkdError("0x%x is not a DMF_OBJECT (no Signature 0x%x)" % (address, SIGNATURE))
@@ -424,7 +427,7 @@ class ObjectReader:
     def collection(self, handle: int) -> Tuple[Optional[int], List[int], List[str]]:
         """DMFCOLLECTION handle -> (DMF_MODULE_COLLECTION address, top-level DMF_OBJECT addresses, problems)."""
         handle = self.pointer(handle, "DMFCOLLECTION")
-        coll = L.dmf_module_collection(self.arch)
+        coll = dmf_structures.dmf_module_collection(self.arch)
         fx = object_from_handle(handle, self.ptr)
         window = read_bounded(self.target, fx, SCAN_WINDOW + coll.size)
         hbytes = handle.to_bytes(self.ptr, "little")
@@ -482,10 +485,10 @@ def context_type_size(target, context_address: int, fx_object: Optional[int] = N
     (§4.2: header, then the context aligned to 16/8) and its ContextTypeInfo. None when unreadable or
     the header does not point back at `fx_object`."""
     arch = target.arch if target.arch in ("x64", "x86") else "x64"
-    header = L.wdf_context_header(arch)
-    info = L.wdf_object_context_type_info(arch)
+    header = windows.wdf_context_header(arch)
+    info = windows.wdf_object_context_type_info(arch)
     try:
-        raw = target.read(context_address - L.wdf_context_offset(arch), header.size)
+        raw = target.read(context_address - windows.wdf_context_offset(arch), header.size)
         h = header.unpack_from(raw)
         if fx_object is not None and h["Object"] != fx_object:
             return None

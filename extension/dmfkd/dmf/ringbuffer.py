@@ -42,9 +42,9 @@ class RingState:
 
     @classmethod
     def parse(cls, context: bytes, arch: str, address: Optional[int] = None) -> "RingState":
-        from dmfkd.layouts import dmf as layouts
+        from dmfkd.layouts import dmf_structures
 
-        layout = layouts.ring_buffer(arch)
+        layout = dmf_structures.ring_buffer(arch)
         if len(context) < layout.size:
             raise LayoutError("RING_BUFFER (%s) needs %d bytes, got %d" % (arch, layout.size, len(context)))
         v = layout.unpack_from(context)
@@ -418,7 +418,7 @@ def decode_live_ring(ring_context_bytes, storage_bytes, arch: str, guid=None,
     """Records of a ring as they are in memory: RING_BUFFER context + ONE bulk read of the (N+1)*S
     storage starting at Items (pass None when the storage could not be read). Pre-crash state
     (spec/dmf.md Q-CD-9): oldest record at slot r."""
-    from dmfkd.layouts.dmf import pointer_size
+    from dmfkd.layouts.engine import pointer_size
 
     if state is None:
         state = RingState.parse(ring_context_bytes, arch, address=address)

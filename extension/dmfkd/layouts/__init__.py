@@ -1,3 +1,9 @@
-"""Every binary structure once, as construct definitions (ARCHITECTURE.md): dump-file headers in
-layouts.dumpfile, DMF structures per architecture and DMF version in layouts.dmf. The emulator
-builds with the same definitions the extension parses with."""
+"""Every binary structure once (ARCHITECTURE.md); the emulator builds with the same definitions the
+extension parses with.
+
+    engine          the MSVC layout engine (Spec -> Layout: offsets, construct Struct, fast pack/unpack)
+    windows         NT and WDF structures and constants (NTSTATUS, CTL_CODE, bug-check records, ...)
+    dmf_versions    DMF version parsing and the releases at which a layout changes
+    dmf_structures  DMF's structures per architecture and DMF version, and DMF's constants
+    dump_format     dump-file headers (DUMP_HEADER32/64, bitmap/triage headers, blob headers)
+"""

@@ -14,12 +14,12 @@ from typing import Callable, List, Optional, Tuple
 
 from dmfkd.errors import FormatError, MemoryReadError
 from dmfkd.guids import guid_from_le
-from dmfkd.layouts import dumpfile as L
+from dmfkd.layouts import dump_format
 from dmfkd.targets.base import BugCheck, TaggedBlob, Target
 
-PAGE_SIZE = L.PAGE_SIZE
+PAGE_SIZE = dump_format.PAGE_SIZE
 PFN_MASK = 0x000FFFFFFFFFF000          # entry bits 51..12 (§4)
-SUPPORTED_TYPES = (L.DumpType.FULL, L.DumpType.TRIAGE, L.DumpType.BITMAP_FULL, L.DumpType.BITMAP_KERNEL)
+SUPPORTED_TYPES = (dump_format.DumpType.FULL, dump_format.DumpType.TRIAGE, dump_format.DumpType.BITMAP_FULL, dump_format.DumpType.BITMAP_KERNEL)
 MAX_PAD = 0x100000                     # PrePad/PostPad beyond this are "absurd" (real writers pad < 1 page)
 RANK_BLOCK_BITS = 512                  # bitmap rank table granularity
 TRIAGE_LOOKBACK = 64                   # overlapping triage regions searched per lookup
@@ -138,17 +138,17 @@ class DumpFile(Target):
         size = self.file_size
         if size == 0:
             raise self._error("empty file", 0)
-        head = self._read_at(0, L.HEADER64_SIZE)
+        head = self._read_at(0, dump_format.HEADER64_SIZE)
         if len(head) < 8:
             raise self._error("header cut short (%d of at least 8 bytes)" % len(head), len(head))
-        if head[:4] != L.PAGE:
+        if head[:4] != dump_format.PAGE:
             raise self._error("not a Windows kernel dump (signature %r, expected b'PAGE')" % head[:4], 0)
-        if head[4:8] == L.VALID_DUMP64:
-            self.header_size = L.HEADER64_SIZE
-            layout = L.DUMP_HEADER64
-        elif head[4:8] == L.VALID_DUMP32:
-            self.header_size = L.HEADER32_SIZE
-            layout = L.DUMP_HEADER32
+        if head[4:8] == dump_format.VALID_DUMP64:
+            self.header_size = dump_format.HEADER64_SIZE
+            layout = dump_format.DUMP_HEADER64
+        elif head[4:8] == dump_format.VALID_DUMP32:
+            self.header_size = dump_format.HEADER32_SIZE
+            layout = dump_format.DUMP_HEADER32
         else:
             raise self._error("unknown dump header kind %r (expected b'DU64' or b'DUMP')" % head[4:8], 4)
         if len(head) < self.header_size:
@@ -157,11 +157,11 @@ class DumpFile(Target):
         self.header = layout.parse(head[:self.header_size])
         h = self.header
         machine = h.MachineImageType
-        if self.header_size == L.HEADER64_SIZE:
-            arches = {L.MACHINE_AMD64: "x64", L.MACHINE_ARM64: "arm64"}
+        if self.header_size == dump_format.HEADER64_SIZE:
+            arches = {dump_format.MACHINE_AMD64: "x64", dump_format.MACHINE_ARM64: "arm64"}
             type_offset, machine_offset = 0xF98, 0x30
         else:
-            arches = {L.MACHINE_I386: "x86"}
+            arches = {dump_format.MACHINE_I386: "x86"}
             type_offset, machine_offset = 0xF88, 0x20
         if machine not in arches:
             raise self._error("unknown MachineImageType 0x%x" % machine, machine_offset)
@@ -179,9 +179,9 @@ class DumpFile(Target):
         self.bitmap_header = None
         self.triage = None
         self.number_of_pages = None
-        if self.dump_type == L.DumpType.FULL:
+        if self.dump_type == dump_format.DumpType.FULL:
             data_end = self._parse_runs()
-        elif self.dump_type == L.DumpType.TRIAGE:
+        elif self.dump_type == dump_format.DumpType.TRIAGE:
             data_end = self._parse_triage()
         else:
             data_end = self._parse_bitmap_header()
@@ -191,10 +191,10 @@ class DumpFile(Target):
 
     def _parse_runs(self) -> int:
         pmb = self.header.PhysicalMemoryBlock
-        x86 = self.header_size == L.HEADER32_SIZE
+        x86 = self.header_size == dump_format.HEADER32_SIZE
         pmb_offset = 0x64 if x86 else 0x88
-        limit = L.MAX_RUNS32 if x86 else L.MAX_RUNS64
-        if pmb.NumberOfRuns == L.PAGE_U32:
+        limit = dump_format.MAX_RUNS32 if x86 else dump_format.MAX_RUNS64
+        if pmb.NumberOfRuns == dump_format.PAGE_U32:
             raise self._error("full dump without a physical memory run list (PhysicalMemoryBlock is "
                               "PAGE-filled)", pmb_offset)
         if pmb.NumberOfRuns > limit:
@@ -225,15 +225,15 @@ class DumpFile(Target):
         # the sub-header follows the header, 0x2000 (x64/ARM64) or 0x1000 (x86; dbgeng reads x86
         # bitmap dumps so, checked with the oracle)
         start = self.header_size
-        raw = self._read_at(start, L.BITMAP_HEADER_SIZE)
-        if len(raw) < L.BITMAP_HEADER_SIZE:
+        raw = self._read_at(start, dump_format.BITMAP_HEADER_SIZE)
+        if len(raw) < dump_format.BITMAP_HEADER_SIZE:
             raise self._error("bitmap dump header cut short (%d of 0x%x bytes)"
-                              % (len(raw), L.BITMAP_HEADER_SIZE), start + len(raw))
-        bh = L.BITMAP_DUMP_HEADER.parse(raw)
-        if bh.Signature not in L.BITMAP_SIGNATURES or bh.ValidDump != L.BITMAP_VALID:
+                              % (len(raw), dump_format.BITMAP_HEADER_SIZE), start + len(raw))
+        bh = dump_format.BITMAP_DUMP_HEADER.parse(raw)
+        if bh.Signature not in dump_format.BITMAP_SIGNATURES or bh.ValidDump != dump_format.BITMAP_VALID:
             raise self._error("bad bitmap dump signature %r (expected SDMPDUMP or FDMPDUMP)"
                               % (bh.Signature + bh.ValidDump), start)
-        bitmap_offset = start + L.BITMAP_HEADER_SIZE
+        bitmap_offset = start + dump_format.BITMAP_HEADER_SIZE
         bitmap_bytes = (bh.Pages + 7) // 8
         if bitmap_bytes > self.file_size - bitmap_offset:
             raise self._error("bitmap of %d bits runs past the end of the file" % bh.Pages, start + 0x30)
@@ -254,8 +254,8 @@ class DumpFile(Target):
         return bh.FirstPage + PAGE_SIZE * bh.TotalPresentPages
 
     def _parse_triage(self) -> int:
-        x86 = self.header_size == L.HEADER32_SIZE
-        layout = L.TRIAGE_DUMP32 if x86 else L.TRIAGE_DUMP64
+        x86 = self.header_size == dump_format.HEADER32_SIZE
+        layout = dump_format.TRIAGE_DUMP32 if x86 else dump_format.TRIAGE_DUMP64
         start = self.header_size
         raw = self._read_at(start, layout.sizeof())
         if len(raw) < layout.sizeof():
@@ -267,7 +267,7 @@ class DumpFile(Target):
                               % (tri.SizeOfDump, self.file_size), start + 4)
         if tri.SizeOfDump < start + layout.sizeof():
             raise self._error("SizeOfDump 0x%x is smaller than the headers" % tri.SizeOfDump, start + 4)
-        if tri.ValidOffset > tri.SizeOfDump - 4 or self._read_at(tri.ValidOffset, 4) != L.TRIAGE_VALID:
+        if tri.ValidOffset > tri.SizeOfDump - 4 or self._read_at(tri.ValidOffset, 4) != dump_format.TRIAGE_VALID:
             raise self._error("triage dump not marked valid (no TRGD at ValidOffset 0x%x)" % tri.ValidOffset,
                               start + 8)
         self.triage = tri
@@ -278,7 +278,7 @@ class DumpFile(Target):
         if offset > self.file_size:
             raise self._error("secondary-data region at 0x%x lies past the end of the file" % offset, offset)
         head = self._read_at(offset, 8)
-        if head != L.BLOB_SIGNATURE:
+        if head != dump_format.BLOB_SIGNATURE:
             # "no secondary data" is not an error; but bytes there that are not a region are worth
             # telling (dbgeng is silent about them too)
             if head:
@@ -303,11 +303,11 @@ class DumpFile(Target):
     def attribute_names(self) -> Optional[List[str]]:
         """Names of the attribute bits set (e.g. ["LiveDumpGeneratedDump"]); None when the field
         is the `PAGE` fill, i.e. not written."""
-        return L.attribute_names(self.header.Attributes)
+        return dump_format.attribute_names(self.header.Attributes)
 
     @property
     def dump_type_name(self) -> str:
-        return L.DumpType(self.dump_type).name.lower().replace("_", "-")
+        return dump_format.DumpType(self.dump_type).name.lower().replace("_", "-")
 
     # -- secondary data (§3.3) ------------------------------------------------------------------
     def tagged(self) -> List[TaggedBlob]:
@@ -320,11 +320,11 @@ class DumpFile(Target):
         if region is None:
             return []
         size = self.file_size
-        raw = self._read_at(region, L.BLOB_FILE_HEADER_SIZE)
-        if len(raw) < L.BLOB_FILE_HEADER_SIZE:
+        raw = self._read_at(region, dump_format.BLOB_FILE_HEADER_SIZE)
+        if len(raw) < dump_format.BLOB_FILE_HEADER_SIZE:
             raise self._error("DumpBlob header cut short (%d of 16 bytes)" % len(raw), region + len(raw))
-        file_header = L.DUMP_BLOB_FILE_HEADER.parse(raw)
-        header_size = max(file_header.HeaderSize, L.BLOB_FILE_HEADER_SIZE)
+        file_header = dump_format.DUMP_BLOB_FILE_HEADER.parse(raw)
+        header_size = max(file_header.HeaderSize, dump_format.BLOB_FILE_HEADER_SIZE)
         if header_size > size - region:
             raise self._error("DumpBlob HeaderSize 0x%x runs past the end of the file" % file_header.HeaderSize,
                               region + 8)
@@ -332,12 +332,12 @@ class DumpFile(Target):
         pos = region + header_size
         while pos < size:
             remaining = size - pos
-            raw = self._read_at(pos, min(remaining, L.BLOB_HEADER_SIZE))
-            if len(raw) >= 4 and int.from_bytes(raw[:4], "little") < L.BLOB_HEADER_SIZE:
+            raw = self._read_at(pos, min(remaining, dump_format.BLOB_HEADER_SIZE))
+            if len(raw) >= 4 and int.from_bytes(raw[:4], "little") < dump_format.BLOB_HEADER_SIZE:
                 break           # HeaderSize < 32 ends the walk (ntoseye; WinDbg stops at a non-header)
-            if len(raw) < L.BLOB_HEADER_SIZE:
+            if len(raw) < dump_format.BLOB_HEADER_SIZE:
                 raise self._error("blob header cut short (%d of 32 bytes)" % len(raw), pos)
-            bh = L.DUMP_BLOB_HEADER.parse(raw)
+            bh = dump_format.DUMP_BLOB_HEADER.parse(raw)
             if bh.HeaderSize > remaining:
                 raise self._error("blob HeaderSize 0x%x runs past the end of the file" % bh.HeaderSize, pos)
             if bh.PrePad > MAX_PAD or bh.PrePad > remaining - bh.HeaderSize:
@@ -390,7 +390,7 @@ class DumpFile(Target):
     def page_offset(self, pfn: int) -> Optional[int]:
         """File offset of physical page `pfn`, or None when the dump does not hold it."""
         self._build_index()
-        if self.dump_type == L.DumpType.FULL:
+        if self.dump_type == dump_format.DumpType.FULL:
             i = bisect.bisect_right(self._run_starts, pfn) - 1
             if i < 0:
                 return None
@@ -490,8 +490,8 @@ class DumpFile(Target):
     # -- triage (§2.5): virtual memory = the VA-mapped regions ---------------------------------
     def _build_triage_map(self) -> None:
         tri = self.triage
-        x86 = self.header_size == L.HEADER32_SIZE
-        block_layout = L.TRIAGE_DATA_BLOCK32 if x86 else L.TRIAGE_DATA_BLOCK64
+        x86 = self.header_size == dump_format.HEADER32_SIZE
+        block_layout = dump_format.TRIAGE_DATA_BLOCK32 if x86 else dump_format.TRIAGE_DATA_BLOCK64
         entry = block_layout.sizeof()
         limit = tri.SizeOfDump
         regions: List[Tuple[int, int, int]] = []
@@ -536,9 +536,9 @@ class DumpFile(Target):
         tri = self.triage
         ps = self.pointer_size
         if not (tri.DebuggerDataOffset and tri.PrcbOffset and tri.ThreadOffset) \
-                or tri.DebuggerDataSize < L.KDBG_MIN_SIZE or tri.DebuggerDataOffset + L.KDBG_MIN_SIZE > limit:
+                or tri.DebuggerDataSize < dump_format.KDBG_MIN_SIZE or tri.DebuggerDataOffset + dump_format.KDBG_MIN_SIZE > limit:
             return []
-        kdbg = self._read_at(tri.DebuggerDataOffset, L.KDBG_MIN_SIZE)
+        kdbg = self._read_at(tri.DebuggerDataOffset, dump_format.KDBG_MIN_SIZE)
 
         def u16(offset):
             return int.from_bytes(kdbg[offset:offset + 2], "little")
@@ -549,19 +549,19 @@ class DumpFile(Target):
             return int.from_bytes(self._read_at(offset, ps), "little")
 
         out = []
-        thread_field = u16(L.KDBG_OFFSET_PRCB_CURRENT_THREAD)
-        if thread_field + ps > u16(L.KDBG_SIZE_PRCB):
+        thread_field = u16(dump_format.KDBG_OFFSET_PRCB_CURRENT_THREAD)
+        if thread_field + ps > u16(dump_format.KDBG_SIZE_PRCB):
             return out
         thread_va = pointer_at(tri.PrcbOffset + thread_field)
-        thread_size = u16(L.KDBG_SIZE_ETHREAD)
+        thread_size = u16(dump_format.KDBG_SIZE_ETHREAD)
         if not thread_va:
             return out
         out.append((thread_va, tri.ThreadOffset, thread_size, self.header_size + 0x24))
-        process_field = u16(L.KDBG_OFFSET_KTHREAD_APC_PROCESS)
+        process_field = u16(dump_format.KDBG_OFFSET_KTHREAD_APC_PROCESS)
         if tri.ProcessOffset and process_field + ps <= thread_size:
             process_va = pointer_at(tri.ThreadOffset + process_field)
             if process_va:
-                out.append((process_va, tri.ProcessOffset, u16(L.KDBG_SIZE_EPROCESS), self.header_size + 0x20))
+                out.append((process_va, tri.ProcessOffset, u16(dump_format.KDBG_SIZE_EPROCESS), self.header_size + 0x20))
         return out
 
     def triage_regions(self) -> List[Tuple[int, int, int]]:

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from dmfkd.layouts import dmf as L
+from dmfkd.layouts import windows
 
 from dmfemu import bugcheck as bc
 from dmfemu.driver import Driver
@@ -109,7 +109,7 @@ def test_context_and_config_layout_by_version(arch, version, label, ctx_size, cf
     assert cd.module.context_size == ctx_size
     assert cd.module.config_size == cfg_size
     info = cd.driver.machine.symbol("dmfdemo!_WDF_DMF_CONTEXT_CrashDump_TYPE_INFO")
-    tinfo = L.wdf_object_context_type_info(arch)
+    tinfo = windows.wdf_object_context_type_info(arch)
     fields = tinfo.unpack_from(cd.space.read(info, tinfo.size))
     assert fields["ContextSize"] == ctx_size
     assert cd.space.read(fields["ContextName"], 22) == b"DMF_CONTEXT_CrashDump\0"
@@ -195,7 +195,7 @@ def test_triage_array_and_record_in_memory():
     assert cd.create_status == SUCCESS
     array = cd._ctx_ptr("TriageDumpDataArray")
     assert cd.pool_tag(array) == b"CDMo"
-    header = L.ktriage_dump_data_array("x64")
+    header = windows.ktriage_dump_data_array("x64")
     fields = header.unpack_from(cd.space.read(array, header.size))
     assert (fields["NumBlocksUsed"], fields["NumBlocksTotal"]) == (0, 3)
     assert cd.space.read_ptr(cd._ctx_off("DumpDataBlock")) == cd.driver.kernel_routine("KeAddTriageDumpDataBlock")

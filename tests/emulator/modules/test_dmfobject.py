@@ -6,7 +6,9 @@ import struct
 
 import pytest
 
-from dmfkd.layouts import dmf as L
+from dmfkd.layouts import dmf_structures
+
+from dmfkd.layouts import windows
 from dmfemu.machine import Machine
 from dmfemu.modules.dmfobject import Dmf
 from dmfemu.wdf import object_from_handle
@@ -27,7 +29,7 @@ def test_head_object_placement(arch):
     dmf = Dmf(machine, "1.1.154")
     config = bytes(range(1, 97)) if arch == "x64" else bytes(range(1, 69))
     module = dmf.create_module("CrashDump", config=config, context_size=168 if arch == "x64" else 92)
-    layout = L.dmf_object(arch, "1.1.154")
+    layout = dmf_structures.dmf_object(arch, "1.1.154")
     align = 16 if arch == "x64" else 8
     fx = object_from_handle(module.handle, arch)
     # the DMF_OBJECT is the WDFMEMORY's buffer, right after the FxMemoryBuffer
@@ -67,8 +69,8 @@ def test_context_is_wdf_typed_context(arch):
     dmf = Dmf(machine)
     module = dmf.create_module("RingBuffer", config=bytes(12), context_size=64 if arch == "x64" else 40,
                                instance_name="DataSourceRingBuffer")
-    header = L.wdf_context_header(arch)
-    info = L.wdf_object_context_type_info(arch)
+    header = windows.wdf_context_header(arch)
+    info = windows.wdf_object_context_type_info(arch)
     obj = module.read()
     assert obj["ModuleContext"] == module.context_va
     # walk the FxContextHeader chain from FxObject + m_ObjectSize
@@ -114,7 +116,7 @@ def walk_children(machine, layout, parent_va):
 def test_parent_child_and_collection_invariants(arch):
     machine = Machine(arch)
     dmf = Dmf(machine)
-    layout = L.dmf_object_head(arch)
+    layout = dmf_structures.dmf_object_head(arch)
     top = dmf.create_module("CrashDump", config=bytes(8), context_size=16)
     other = dmf.create_module("Other", context_size=8)
     kids = [dmf.create_module("IoctlHandler", parent=top, context_size=8),
@@ -131,7 +133,7 @@ def test_parent_child_and_collection_invariants(arch):
     assert walk_children(machine, layout, other.object_va) == []
     assert read_object(machine, layout, top.object_va)["DmfObjectParent"] == 0
     # collection
-    cl = L.dmf_module_collection(arch)
+    cl = dmf_structures.dmf_module_collection(arch)
     c = cl.unpack_from(machine.space.read(collection.va, cl.size))
     assert machine.pool.tag_of(collection.va) == b"Dmf6"
     assert object_from_handle(c["ModuleCollectionHandleMemory"], arch) == collection.memory.fx_object_va
@@ -160,12 +162,12 @@ def test_module_state_numbering_by_version():
 def test_prefix_version_1_1_80(arch):
     machine = Machine(arch)
     dmf = Dmf(machine, "1.1.80")
-    layout = L.dmf_object(arch, "1.1.80")
+    layout = dmf_structures.dmf_object(arch, "1.1.80")
     assert not layout.complete
     config = b"\x07" * 12
     parent = dmf.create_module("CrashDump", config=config, context_size=16, instance_name="X")
     child = dmf.create_module("RingBuffer", parent=parent)
-    raw = machine.space.read(parent.object_va, L.dmf_object_head(arch).size)
+    raw = machine.space.read(parent.object_va, dmf_structures.dmf_object_head(arch).size)
     obj = layout.unpack_from(raw)
     # "stable prefix" offsets of spec/dmf.md §4.3 (<= v1.1.80)
     sig_off, mem_off = (104, 56) if arch == "x64" else (56, 28)

@@ -4,8 +4,10 @@ import uuid
 
 import pytest
 
-from dmfkd.layouts import dmf as L
-from dmfkd.layouts import dumpfile as L_dump
+from dmfkd.layouts import dmf_structures
+
+from dmfkd.layouts import windows
+from dmfkd.layouts import dump_format
 from dmfkd.targets.dumpfile import DumpFile
 
 from dmfemu.driver import Driver
@@ -55,7 +57,7 @@ def test_framework_data_order_and_q_lkd_5():
     collection = m.driver.create_collection()
     m.module_collection_initialize(collection)
     entries = [(e["Address"], e["Size"]) for e in m.entries()]
-    assert entries[0] == (collection.va, L.dmf_module_collection("x86").size)
+    assert entries[0] == (collection.va, dmf_structures.dmf_module_collection("x86").size)
     assert entries[1] == (collection.array_va, 8)        # 1 module x sizeof(ULONG64) on x86 too
     assert m.ctx_read()["BugCheckParameterDmfCollection"] == collection.handle
     # children first: the DataBufferSource ring's object is added before the LiveKernelDump object
@@ -101,13 +103,13 @@ def test_q_lkd_4_failed_insertion_leaves_entries_for_the_next_dump():
 
 def test_q_lkd_6_ioctl_input_is_pointer_size_dependent():
     m = make()
-    assert m.input_layout.size == 37 and L.livekerneldump_input_buffer("x86").size == 25
-    wow64 = L.livekerneldump_input_buffer("x86").pack({"BugCheckCode": 1})
+    assert m.input_layout.size == 37 and dmf_structures.livekerneldump_input_buffer("x86").size == 25
+    wow64 = dmf_structures.livekerneldump_input_buffer("x86").pack({"BugCheckCode": 1})
     assert m.ioctl(lkd.IOCTL_LIVEKERNELDUMP_CREATE, wow64) == (lkd.STATUS_BUFFER_TOO_SMALL, None)
     bad = m.input_layout.pack({"BugCheckCode": 1, "NumberOfClientStructures": 2})
     assert m.ioctl(lkd.IOCTL_LIVEKERNELDUMP_CREATE, bad) == (lkd.STATUS_INVALID_PARAMETER, None)
     structs = m.driver.allocate(24)
-    client = L.livekerneldump_client_structure("x64")
+    client = dmf_structures.livekerneldump_client_structure("x64")
     m.space.write(structs, client.pack({"Address": 0x7000, "Size": 3}) + client.pack({"Address": 0x8000, "Size": 5}))
     good = m.input_layout.pack({"BugCheckCode": 0x15D, "BugCheckParameter": 9, "ExcludeDmfData": 1,
                                 "NumberOfClientStructures": 2, "ArrayOfClientStructures": structs})
@@ -131,7 +133,7 @@ def test_bugcheck_triage_path_with_crashdump_child_and_q_cd_7():
     assert m.ctx_read()["TelemetryDataSize"] == 20
     # the driver cannot also have its own DMF_CrashDump (single instance, Q-CD-7)
     own = cdm.CrashDump(m.driver, cdm.CrashDumpConfig(buffer_size=4, buffer_count=2))
-    assert own.create_status == L.STATUS_INVALID_PARAMETER
+    assert own.create_status == windows.STATUS_INVALID_PARAMETER
 
 
 def test_write_live_dump_kinds_and_blocks(tmp_path):
@@ -149,7 +151,7 @@ def test_write_live_dump_kinds_and_blocks(tmp_path):
         assert dump.bugcheck() == (lkd.LIVE_SYSTEM_DUMP, (7, run.collection.handle, 0, 0))
         tri = dump.triage
         raw = open(path, "rb").read()
-        block = L_dump.TRIAGE_DATA_BLOCK64
+        block = dump_format.TRIAGE_DATA_BLOCK64
         blocks = [block.parse(raw[tri.DataBlocksOffset + i * block.sizeof():])
                   for i in range(tri.DataBlocksCount)]
         got = [(b.Address, b.Size) for b in blocks]

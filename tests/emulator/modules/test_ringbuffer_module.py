@@ -4,14 +4,16 @@ emulated memory (the context parsed with the construct definition, the storage b
 the emulator object."""
 import pytest
 
-from dmfkd.layouts import dmf as L
+from dmfkd.layouts import dmf_structures
+
+from dmfkd.layouts import windows
 from dmfemu.machine import Machine
 from dmfemu.modules.dmfobject import Dmf
 from dmfemu.modules.ringbuffer import (RingBuffer, RingBufferCorruption, RingBufferCreateError,
                                        RingBufferError)
 
-SUCCESS = L.STATUS_SUCCESS
-UNSUCCESSFUL = L.STATUS_UNSUCCESSFUL
+SUCCESS = windows.STATUS_SUCCESS
+UNSUCCESSFUL = windows.STATUS_UNSUCCESSFUL
 ARCHES = ("x64", "x86")
 
 
@@ -21,7 +23,7 @@ def make_ring(arch, count, size, mode=2, **kw):
 
 
 def ctx(machine, ring):
-    layout = L.ring_buffer(machine.arch)
+    layout = dmf_structures.ring_buffer(machine.arch)
     return layout.parse(machine.space.read(ring.context_va, layout.size))
 
 
@@ -101,7 +103,7 @@ def test_spec_1_6_empty_example(arch):
 
 @pytest.mark.parametrize("arch", ARCHES)
 def test_spec_1_6_fail_mode_example(arch):
-    machine, ring = make_ring(arch, 3, 4, L.RingBuffer_Mode_FailIfFullOnWrite)
+    machine, ring = make_ring(arch, 3, 4, dmf_structures.RingBuffer_Mode_FailIfFullOnWrite)
     for n in (1, 2, 3):
         assert ring.write(item(n)) == SUCCESS
     before = (storage(machine, ring, 3, 4), machine.space.read(ring.context_va, 64 if arch == "x64" else 40))
@@ -124,7 +126,7 @@ def test_spec_1_6_short_write_to_full_mode2(arch):
 
 # -- quirks ----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("mode", [L.RingBuffer_Mode_Invalid, 3, 7])
+@pytest.mark.parametrize("mode", [dmf_structures.RingBuffer_Mode_Invalid, 3, 7])
 def test_q_rb_1_unvalidated_mode_overfills_then_reorder_refused(mode):
     machine, ring = make_ring("x64", 3, 4, mode)
     for n in (1, 2, 3, 4, 5):
@@ -267,10 +269,10 @@ def test_q_rb_9_total_size_field_and_huge_products():
     machine = Machine("x64")
     count, size = 0x10000001, 0x10
     status, ring = RingBuffer.create(Dmf(machine), count, size, 2)
-    assert status == L.STATUS_INSUFFICIENT_RESOURCES and ring is None
+    assert status == windows.STATUS_INSUFFICIENT_RESOURCES and ring is None
     machine, ring = make_ring("x64", 1000, 24, 2)
     assert ring.total_size_get() == 24000 == ctx(machine, ring).TotalSize
-    assert L.ring_buffer("x64").sizes["TotalSize"] == 4
+    assert dmf_structures.ring_buffer("x64").sizes["TotalSize"] == 4
 
 
 def test_q_rb_10_close_nulls_only_memory_ring_and_items():
@@ -297,7 +299,7 @@ def test_q_rb_10_close_nulls_only_memory_ring_and_items():
 def test_create_rejects_zero(count, size):
     machine = Machine("x64")
     status, ring = RingBuffer.create(Dmf(machine), count, size, 2)
-    assert status == L.STATUS_INVALID_PARAMETER and ring is None
+    assert status == windows.STATUS_INVALID_PARAMETER and ring is None
     with pytest.raises(RingBufferCreateError, match="STATUS_INVALID_PARAMETER"):
         RingBuffer(Dmf(machine), count, size, 2)
 
@@ -319,8 +321,8 @@ def test_storage_and_context_placement(arch):
     assert obj["MemoryDmfObject"] == ring.handle
     assert machine.space.read(obj["ModuleName"], 11) == b"RingBuffer\0"
     assert machine.space.read(obj["ClientModuleInstanceName"], 21) == b"DataSourceRingBuffer\0"
-    assert obj["ModuleState"] == L.module_state_values("1.1.154")["Opened"]
-    config = L.dmf_config_ring_buffer(arch).parse(machine.space.read(obj["ModuleConfig"], 12))
+    assert obj["ModuleState"] == dmf_structures.module_state_values("1.1.154")["Opened"]
+    config = dmf_structures.dmf_config_ring_buffer(arch).parse(machine.space.read(obj["ModuleConfig"], 12))
     assert (config.ItemCount, config.ItemSize, config.Mode) == (5, 12, 2)
 
 

@@ -6,13 +6,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from dmfkd.layouts import dmf as L
+from dmfkd.layouts import dmf_structures
+
+from dmfkd.layouts import windows
 from dmfemu.machine import Machine
 from dmfemu.modules.dmfobject import Dmf
 from dmfemu.modules.ringbuffer import RingBuffer, RingBufferCorruption
 
-SUCCESS = L.STATUS_SUCCESS
-UNSUCCESSFUL = L.STATUS_UNSUCCESSFUL
+SUCCESS = windows.STATUS_SUCCESS
+UNSUCCESSFUL = windows.STATUS_UNSUCCESSFUL
 
 
 class Model:
@@ -96,7 +98,7 @@ class RingBufferMachine(RuleBasedStateMachine):
         self.machine = Machine(arch)
         self.ring = RingBuffer(Dmf(self.machine), count, size, mode)
         self.model = Model(count, size, mode)
-        self.layout = L.ring_buffer(arch)
+        self.layout = dmf_structures.ring_buffer(arch)
         self.seen_items = {bytes(size)}
         self.pristine = True          # no read, never full: slots >= w must be zero (§6 item 8)
         self.just_reordered = False
@@ -258,7 +260,7 @@ def test_q_rb_1_unvalidated_modes_follow_the_model(mode, count, size, program):
     machine = Machine("x64")
     ring = RingBuffer(Dmf(machine), count, size, mode)
     model = Model(count, size, mode)
-    layout = L.ring_buffer("x64")
+    layout = dmf_structures.ring_buffer("x64")
     for k, op in enumerate(program):
         if op == "write":
             payload = bytes([k + 1]) * size

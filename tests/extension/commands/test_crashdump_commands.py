@@ -263,11 +263,11 @@ def corrupt_dump(tmp_path, mutate):
 
 
 def test_corrupt_ring_context(tmp_path, cli, cli_json):
-    from dmfkd.layouts import dmf as L
+    from dmfkd.layouts import dmf_structures
 
     def mutate(patch, walk):
         ring = walk.rings[1]
-        layout = L.ring_buffer("x64")
+        layout = dmf_structures.ring_buffer("x64")
         # P > N and a ReadPointer off any slot boundary
         patch(ring.context_address + layout.offsets["ItemsPresentCount"], struct.pack("<I", 99))
         patch(ring.context_address + layout.offsets["ReadPointer"], struct.pack("<Q", 0x1234))
@@ -285,12 +285,12 @@ def test_corrupt_ring_context(tmp_path, cli, cli_json):
 
 
 def test_corrupt_data_source_array(tmp_path, cli, cli_json):
-    from dmfkd.layouts import dmf as L
+    from dmfkd.layouts import dmf_structures
 
     def mutate(patch, walk):
-        array = L.crashdump_context("x64", "V5").unpack_from(
+        array = dmf_structures.crashdump_context("x64", "V5").unpack_from(
             walk.target.read(walk.info.context_address, 168))["DataSource"]
-        ds = L.data_source("x64")
+        ds = dmf_structures.data_source("x64")
         # slot 2's ring handle points at nothing; slot 1's key no longer matches its GUID
         patch(array + 2 * ds.size + ds.offsets["DmfModuleDataSourceRingBuffer"], struct.pack("<Q", 0x00001fff00000008))
         patch(array + ds.size + ds.offsets["RingBufferEncryptionKey"], b"X" * 8)

@@ -9,7 +9,7 @@ import pytest
 from dmfkd.dmf.crashdump import walk_crashdump
 from dmfkd.dmf.objects import ObjectReader, object_from_handle
 from dmfkd.errors import DmfkdError, MemoryReadError
-from dmfkd.layouts import dmf as L
+from dmfkd.layouts import dmf_structures
 from dmfkd.targets.base import Target
 from dmfkd.targets.isf import IsfSymbols
 from dmfemu.driver import Driver
@@ -46,7 +46,7 @@ def test_dmf_object_found_whatever_fx_memory_buffer_size(fx_size):
     m, d, cd, live = machine_with_crashdump(fx_size=fx_size)
     target = EmulatorTarget(m, symbols=None)
     obj = ObjectReader(target).read(cd.handle)
-    assert obj.module_name == "CrashDump" and obj.field("Signature") == L.DMF_OBJECT_SIGNATURE
+    assert obj.module_name == "CrashDump" and obj.field("Signature") == dmf_structures.DMF_OBJECT_SIGNATURE
     assert obj.address == object_from_handle(cd.handle, 8) + ((fx_size + 15) // 16) * 16
 
 
@@ -101,8 +101,8 @@ class FakeMemory(Target):
 
 
 def dmf_object_bytes(handle, name_va=0, children=None, parent=0, count=None, self_va=0):
-    head = L.dmf_object_head("x64")
-    values = {"MemoryDmfObject": handle, "Signature": L.DMF_OBJECT_SIGNATURE, "ModuleName": name_va,
+    head = dmf_structures.dmf_object_head("x64")
+    values = {"MemoryDmfObject": handle, "Signature": dmf_structures.DMF_OBJECT_SIGNATURE, "ModuleName": name_va,
               "ModuleState": 4, "ClientModuleInstanceNameSizeBytes": 0, "DmfObjectParent": parent}
     list_head = self_va + head.offsets["ChildObjectList.Flink"]
     if children:
@@ -143,7 +143,7 @@ def test_not_a_dmf_object():
 
 def test_child_list_cycle_is_bounded():
     t = FakeMemory()
-    size = L.dmf_object_head("x64").size
+    size = dmf_structures.dmf_object_head("x64").size
     root, a, b = 0xFFFFE00000300000, 0xFFFFE00000310000, 0xFFFFE00000320000
     name = 0xFFFFE00000330000
     t.put(name, b"Mod\0")
@@ -166,7 +166,7 @@ def test_collection_tree():
     m, d, cd, _ = machine_with_crashdump()
     dmf = d.dmf
     top = dmf.create_module("Top", b"", 0, instance_name="TopInstance", state="Opened")
-    child = dmf.create_module("RingBuffer", b"", L.ring_buffer("x64").size, instance_name="Child", parent=top,
+    child = dmf.create_module("RingBuffer", b"", dmf_structures.ring_buffer("x64").size, instance_name="Child", parent=top,
                               state="Opened")
     other = dmf.create_module("Other", state="Created")
     coll = dmf.create_collection([top, other])
@@ -212,10 +212,10 @@ def test_tree_order_is_depth_first_preorder():
     struct.pack_into("<Q", child_a, 0, b)  # a's ChildListEntry.Flink -> sibling b
     t.put(a, child_a)
     child_a1 = bytearray(dmf_object_bytes(3, name, parent=a, self_va=a1))
-    struct.pack_into("<Q", child_a1, 0, a + L.dmf_object_head("x64").offsets["ChildObjectList.Flink"])
+    struct.pack_into("<Q", child_a1, 0, a + dmf_structures.dmf_object_head("x64").offsets["ChildObjectList.Flink"])
     t.put(a1, child_a1)
     child_b = bytearray(dmf_object_bytes(4, name, parent=root, self_va=b))
-    struct.pack_into("<Q", child_b, 0, root + L.dmf_object_head("x64").offsets["ChildObjectList.Flink"])
+    struct.pack_into("<Q", child_b, 0, root + dmf_structures.dmf_object_head("x64").offsets["ChildObjectList.Flink"])
     t.put(b, child_b)
     reader = ObjectReader(t, "1.1.154")
     rows = reader.tree([reader.read_at(root)])
@@ -234,8 +234,8 @@ def test_x86_handle_sign_extended_to_64_bits():
     t = FakeMemory32()
     fx = 0x00401000
     handle = fx ^ 0xFFFFFFF8          # bit 31 set: its sign extension differs
-    head = L.dmf_object_head("x86")
-    t.put(fx, (bytes(0x80) + head.pack({"MemoryDmfObject": handle, "Signature": L.DMF_OBJECT_SIGNATURE})).ljust(0x2000, b"\0"))
+    head = dmf_structures.dmf_object_head("x86")
+    t.put(fx, (bytes(0x80) + head.pack({"MemoryDmfObject": handle, "Signature": dmf_structures.DMF_OBJECT_SIGNATURE})).ljust(0x2000, b"\0"))
     reader = ObjectReader(t, "1.1.154")
     assert reader.read(handle, names=False).address == fx + 0x80
     assert reader.read(0xFFFFFFFF00000000 | handle, names=False).address == fx + 0x80

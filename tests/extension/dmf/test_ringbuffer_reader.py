@@ -6,7 +6,7 @@ import pytest
 from dmfkd.dmf.ringbuffer import (RingState, cross_check, decode_crash_blob, decode_live_ring,
                                   infer_entry_size, looks_like_ring_blob, xor_with_key)
 from dmfkd.errors import DmfkdError
-from dmfkd.layouts import dmf as layouts
+from dmfkd.layouts import dmf_structures
 
 G = uuid.UUID("F4A58486-FD91-4BF9-96BC-DDA5CF571EDF")
 KEY = b"F4A58486FD914BF996BCDDA5CF571EDF"
@@ -168,7 +168,7 @@ def ring_bytes(arch, s, n, r, w, p, mode=2, items=ITEMS_VA, **over):
               "ReadPointer": items + r * s, "WritePointer": items + w * s, "BufferEnd": items + n * s,
               "TotalSize": n * s, "Mode": mode, "ItemsCount": n, "ItemsPresentCount": p}
     values.update(over)
-    return layouts.ring_buffer(arch).pack(values)
+    return dmf_structures.ring_buffer(arch).pack(values)
 
 
 @pytest.mark.parametrize("arch", ["x64", "x86"])

@@ -5,7 +5,7 @@ import struct
 
 import pytest
 
-from dmfkd.layouts import dumpfile as L
+from dmfkd.layouts import dump_format
 
 from helpers.paths import DATA as _DATA
 
@@ -21,13 +21,13 @@ def offsets(struct_def):
 
 
 SIZES = [
-    (L.DUMP_HEADER64, 0x2000), (L.DUMP_HEADER32, 0x1000),
-    (L.PHYSICAL_MEMORY_DESCRIPTOR64, 700), (L.PHYSICAL_MEMORY_DESCRIPTOR32, 700),
-    (L.CONTEXT_AMD64, 0x4D0), (L.CONTEXT_X86, 0x2CC),
-    (L.EXCEPTION_RECORD64, 0x98), (L.EXCEPTION_RECORD32, 0x50),
-    (L.BITMAP_DUMP_HEADER, 0x38), (L.TRIAGE_DUMP64, 0x80), (L.TRIAGE_DUMP32, 0x68),
-    (L.TRIAGE_DATA_BLOCK64, 16), (L.TRIAGE_DATA_BLOCK32, 12),
-    (L.DUMP_BLOB_FILE_HEADER, 16), (L.DUMP_BLOB_HEADER, 32),
+    (dump_format.DUMP_HEADER64, 0x2000), (dump_format.DUMP_HEADER32, 0x1000),
+    (dump_format.PHYSICAL_MEMORY_DESCRIPTOR64, 700), (dump_format.PHYSICAL_MEMORY_DESCRIPTOR32, 700),
+    (dump_format.CONTEXT_AMD64, 0x4D0), (dump_format.CONTEXT_X86, 0x2CC),
+    (dump_format.EXCEPTION_RECORD64, 0x98), (dump_format.EXCEPTION_RECORD32, 0x50),
+    (dump_format.BITMAP_DUMP_HEADER, 0x38), (dump_format.TRIAGE_DUMP64, 0x80), (dump_format.TRIAGE_DUMP32, 0x68),
+    (dump_format.TRIAGE_DATA_BLOCK64, 16), (dump_format.TRIAGE_DATA_BLOCK32, 12),
+    (dump_format.DUMP_BLOB_FILE_HEADER, 16), (dump_format.DUMP_BLOB_HEADER, 32),
 ]
 
 
@@ -101,9 +101,9 @@ BLOB = {"HeaderSize": 0, "Tag": 4, "DataSize": 0x14, "PrePad": 0x18, "PostPad": 
 
 
 @pytest.mark.parametrize("struct_def,table", [
-    (L.DUMP_HEADER64, HEADER64), (L.DUMP_HEADER32, HEADER32), (L.CONTEXT_AMD64, CONTEXT),
-    (L.EXCEPTION_RECORD64, EXCEPTION64), (L.BITMAP_DUMP_HEADER, BITMAP), (L.TRIAGE_DUMP64, TRIAGE64),
-    (L.TRIAGE_DUMP32, TRIAGE32), (L.DUMP_BLOB_HEADER, BLOB),
+    (dump_format.DUMP_HEADER64, HEADER64), (dump_format.DUMP_HEADER32, HEADER32), (dump_format.CONTEXT_AMD64, CONTEXT),
+    (dump_format.EXCEPTION_RECORD64, EXCEPTION64), (dump_format.BITMAP_DUMP_HEADER, BITMAP), (dump_format.TRIAGE_DUMP64, TRIAGE64),
+    (dump_format.TRIAGE_DUMP32, TRIAGE32), (dump_format.DUMP_BLOB_HEADER, BLOB),
 ])
 def test_offsets(struct_def, table):
     got = offsets(struct_def)
@@ -111,14 +111,14 @@ def test_offsets(struct_def, table):
 
 
 def test_run_list_fits_the_700_byte_buffer():
-    assert L.MAX_RUNS64 == 42
-    pmd = offsets(L.PHYSICAL_MEMORY_DESCRIPTOR64)
+    assert dump_format.MAX_RUNS64 == 42
+    pmd = offsets(dump_format.PHYSICAL_MEMORY_DESCRIPTOR64)
     assert (pmd["NumberOfRuns"], pmd["NumberOfPages"], pmd["Run"]) == (0, 8, 0x10)
-    pmd32 = offsets(L.PHYSICAL_MEMORY_DESCRIPTOR32)
+    pmd32 = offsets(dump_format.PHYSICAL_MEMORY_DESCRIPTOR32)
     assert (pmd32["NumberOfPages"], pmd32["Run"]) == (4, 8)
 
 
-@pytest.mark.parametrize("struct_def,valid", [(L.DUMP_HEADER64, b"DU64"), (L.DUMP_HEADER32, b"DUMP")])
+@pytest.mark.parametrize("struct_def,valid", [(dump_format.DUMP_HEADER64, b"DU64"), (dump_format.DUMP_HEADER32, b"DUMP")])
 def test_unset_fields_build_as_page_fill(struct_def, valid):
     raw = struct_def.build({})
     assert raw[:8] == b"PAGE" + valid
@@ -126,12 +126,12 @@ def test_unset_fields_build_as_page_fill(struct_def, valid):
 
 
 def test_set_fields_land_at_spec_offsets():
-    raw = L.DUMP_HEADER64.build(dict(MinorVersion=19041, DumpType=5, RequiredDumpSpace=0x1234,
+    raw = dump_format.DUMP_HEADER64.build(dict(MinorVersion=19041, DumpType=5, RequiredDumpSpace=0x1234,
                                      PhysicalMemoryBlock=dict(NumberOfRuns=2, NumberOfPages=10)))
     assert struct.unpack_from("<I", raw, 0xC)[0] == 19041
     assert struct.unpack_from("<I", raw, 0xF98)[0] == 5
     assert struct.unpack_from("<Q", raw, 0xFA0)[0] == 0x1234
-    assert struct.unpack_from("<IIQ", raw, 0x88) == (2, L.PAGE_U32, 10)
+    assert struct.unpack_from("<IIQ", raw, 0x88) == (2, dump_format.PAGE_U32, 10)
     assert raw[0x98:0xA8] == b"PAGE" * 4          # unused run slots stay PAGE
 
 
@@ -142,19 +142,19 @@ def test_set_fields_land_at_spec_offsets():
 def test_real_triage_headers(name, build, bugcheck, machine, kdbg_size):
     with open(os.path.join(DATA, name), "rb") as f:
         raw = f.read(0x2080)
-    header = L.DUMP_HEADER64.parse(raw)
+    header = dump_format.DUMP_HEADER64.parse(raw)
     assert header.Signature + header.ValidDump == b"PAGEDU64"
     assert (header.MajorVersion, header.MinorVersion) == (0xF, build)
     assert header.BugCheckCode == bugcheck and header.MachineImageType == machine
-    assert header.DumpType == L.DumpType.TRIAGE
-    assert header.PhysicalMemoryBlock.NumberOfRuns == L.PAGE_U32
-    assert header.Exception.ExceptionCode == L.STATUS_BREAKPOINT
-    assert header.Exception.ExceptionFlags == L.EXCEPTION_NONCONTINUABLE
-    triage = L.TRIAGE_DUMP64.parse(raw[0x2000:])
+    assert header.DumpType == dump_format.DumpType.TRIAGE
+    assert header.PhysicalMemoryBlock.NumberOfRuns == dump_format.PAGE_U32
+    assert header.Exception.ExceptionCode == dump_format.STATUS_BREAKPOINT
+    assert header.Exception.ExceptionFlags == dump_format.EXCEPTION_NONCONTINUABLE
+    triage = dump_format.TRIAGE_DUMP64.parse(raw[0x2000:])
     assert triage.ValidOffset == triage.SizeOfDump - 4
     assert (triage.ContextOffset, triage.ExceptionOffset) == (0x348, 0xF00)
     assert triage.DebuggerDataSize == kdbg_size
     if machine == 0x8664:
-        context = L.CONTEXT_AMD64.parse(header.ContextRecord)
+        context = dump_format.CONTEXT_AMD64.parse(header.ContextRecord)
         assert context.MxCsr == context.FltSave_MxCsr == 0x1F80
         assert context.ContextFlags == 0x10001F

@@ -10,7 +10,7 @@ import struct
 import pytest
 
 from dmfemu.machine import Machine
-from dmfkd.layouts import dumpfile as L
+from dmfkd.layouts import dump_format
 from dmfkd.targets.dumpfile import DumpFile
 
 from helpers.paths import DATA as _DATA
@@ -35,9 +35,9 @@ def _raw_u32(path, offset):
 @pytest.mark.parametrize("name", ["triage_x64.dmp", "triage_arm64.dmp"])
 def test_windows_leaves_attributes_unset(name):
     path = os.path.join(DATA, name)
-    assert _raw_u32(path, 0x1050) == L.PAGE_U32
+    assert _raw_u32(path, 0x1050) == dump_format.PAGE_U32
     with DumpFile(path) as dump:
-        assert dump.attributes == L.PAGE_U32
+        assert dump.attributes == dump_format.PAGE_U32
         assert dump.attribute_names() is None
 
 
@@ -45,10 +45,10 @@ def test_windows_leaves_attributes_unset(name):
                                                    ("x64", "triage", 0x1050), ("x86", "full", 0x8A0)])
 def test_default_is_page_fill_and_value_lands_at_its_offset(tmp_path, arch, dump_type, offset):
     plain = _write(_mkdir(tmp_path / "plain"), arch, dump_type)
-    live = _write(_mkdir(tmp_path / "live"), arch, dump_type, attributes=L.DUMP_ATTRIBUTE_LIVE_DUMP)
-    assert _raw_u32(plain, offset) == L.PAGE_U32
+    live = _write(_mkdir(tmp_path / "live"), arch, dump_type, attributes=dump_format.DUMP_ATTRIBUTE_LIVE_DUMP)
+    assert _raw_u32(plain, offset) == dump_format.PAGE_U32
     assert _raw_u32(live, offset) == 0x10
-    assert _raw_u32(live, offset + 4) == L.PAGE_U32           # BootId stays the fill
+    assert _raw_u32(live, offset + 4) == dump_format.PAGE_U32           # BootId stays the fill
     with open(plain, "rb") as a, open(live, "rb") as b:
         x, y = a.read(), b.read()
     assert len(x) == len(y) and [i for i in range(0, len(x), 4) if x[i:i + 4] != y[i:i + 4]] == [offset]
@@ -66,23 +66,23 @@ def _mkdir(path):
 
 def test_kdmp_parser_accepts_a_live_bitmap_dump(tmp_path):
     kdmp_parser = pytest.importorskip("kdmp_parser")
-    path = _write(tmp_path, "x64", "bitmap-kernel", attributes=L.DUMP_ATTRIBUTE_LIVE_DUMP)
+    path = _write(tmp_path, "x64", "bitmap-kernel", attributes=dump_format.DUMP_ATTRIBUTE_LIVE_DUMP)
     parser = kdmp_parser.KernelDumpParser(path)
     assert parser.type == kdmp_parser.DumpType.LiveKernelBitmapDump
     header = parser.header
     assert header.LooksGood()
     # kdmp-parser 0.7.4 declares Attributes but its binding cannot convert the value (TypeError);
     # the fields either side of it are where spec §1.1 puts them
-    assert header.BootId == L.PAGE_U32 and header.WriterStatus == 0 and header.KdSecondaryVersion == 0
+    assert header.BootId == dump_format.PAGE_U32 and header.WriterStatus == 0 and header.KdSecondaryVersion == 0
     with DumpFile(path) as dump:
         assert dump.attributes == 0x10
 
 
 def test_attribute_names():
-    assert L.attribute_names(0) == []
-    assert L.attribute_names(0x3FF) == list(L.DUMP_ATTRIBUTE_NAMES)
-    assert L.attribute_names(0x1008) == ["KernelGeneratedTriageDump", "bit 12"]
-    assert L.attribute_names(L.PAGE_U32) is None
+    assert dump_format.attribute_names(0) == []
+    assert dump_format.attribute_names(0x3FF) == list(dump_format.DUMP_ATTRIBUTE_NAMES)
+    assert dump_format.attribute_names(0x1008) == ["KernelGeneratedTriageDump", "bit 12"]
+    assert dump_format.attribute_names(dump_format.PAGE_U32) is None
 
 
 def test_attributes_must_be_u32(tmp_path):
