@@ -31,8 +31,6 @@ from dmfkd.targets.pdb.tpi import TypeTable
 from dmfkd.targets.symbols import EnumType, Field, Symbols, TypeLayout
 
 _UNNAMED = re.compile(r"^__unnamed_([0-9a-fA-F]{1,8})$")
-# which symbol wins when several records carry one name
-_PRIORITY = {"data": 0, "function": 1, "public": 2}
 
 
 class PdbSymbols(Symbols):
@@ -61,11 +59,10 @@ class PdbSymbols(Symbols):
         self.image_base = image_base
         self.dmf_version = None
         self._sections = None  # type: Optional[List[SectionHeader]]
-        self._symbols = None  # type: Optional[Dict[str, SymbolRecord]]
-        self._typedefs = {}  # type: Dict[str, int]
-        self._procrefs = {}  # type: Dict[str, SymbolRecord]
-        self._modules_read = False
-        self._module_streams = {}  # type: Dict[int, bytes]
+        self._global = None  # type: Optional[object]       # GlobalIndex, False when the PDB has none
+        self._modules = None  # type: Optional[Dict[str, SymbolRecord]]
+        self._undecorated = None  # type: Optional[Dict[str, SymbolRecord]]
+        self._every = None  # type: Optional[Dict[str, SymbolRecord]]
 
     @classmethod
     def open(cls, path: str, image_base: Optional[int] = None, module: Optional[str] = None) -> "PdbSymbols":
@@ -81,7 +78,6 @@ class PdbSymbols(Symbols):
 
     def close(self) -> None:
         self._msf.close()
-        self._module_streams = {}
 
     def __enter__(self):
         return self
@@ -115,39 +111,16 @@ class PdbSymbols(Symbols):
             return None
         return sections[record.section - 1].virtual_address + record.offset
 
-    def _add(self, record: SymbolRecord) -> None:
-        table = self._symbols
-        if record.kind == "typedef":
-            self._typedefs.setdefault(record.name, record.type_index)
-            return
-        if record.kind == "procref":
-            self._procrefs.setdefault(record.name, record)
-            return
-        if record.kind not in _PRIORITY or self._rva(record) is None:
-            return
-        held = table.get(record.name)
-        if held is None or _PRIORITY[record.kind] < _PRIORITY[held.kind]:
-            table[record.name] = record
-
-    def _global_index(self) -> Dict[str, SymbolRecord]:
-        if self._symbols is None:
-            self._symbols = {}
+    def _globals(self) -> Optional[symbol_streams.GlobalIndex]:
+        """The symbol record stream indexed by name (built on first use); None when the PDB has none."""
+        if self._global is None:
             stream = self._dbi.symbol_record_stream
-            if stream is not None and self._msf.has_stream(stream):
-                data = self._msf.stream(stream, "symbol record")
-                publics = []
-                for record in symbol_streams.global_symbols(data, self._stream_error(stream)):
-                    if record.kind == "public":
-                        publics.append(record)      # after everything else: the names below win
-                    else:
-                        self._add(record)
-                for record in publics:
-                    self._add(record)
-                    if self.arch == "x86":
-                        plain = symbol_streams.undecorate_x86(record.name)
-                        if plain and plain not in self._symbols:
-                            self._add(record._replace(name=plain))
-        return self._symbols
+            if stream is None or not self._msf.has_stream(stream):
+                self._global = False
+            else:
+                self._global = symbol_streams.GlobalIndex(self._msf.stream(stream, "symbol record"),
+                                                          self._stream_error(stream))
+        return self._global or None
 
     def _module_stream(self, index: int) -> Optional[Tuple[bytes, int, int]]:
         """(data, symbol bytes, stream number) of module `index` (0-based), or None."""
@@ -159,29 +132,26 @@ class PdbSymbols(Symbols):
         data = self._msf.stream(module.symbol_stream, "module symbol")
         return data, module.symbol_bytes, module.symbol_stream
 
-    def _read_modules(self) -> None:
-        """Add the module-scope data and functions of every module stream (once)."""
-        if self._modules_read:
-            return
-        table = self._global_index()
-        found = []
-        for module in self._dbi.modules:
-            stream = self._module_stream(module.index)
-            if stream is None:
-                continue
-            data, symbol_bytes, number = stream
-            found.extend(symbol_streams.module_symbols(data, symbol_bytes, module.index + 1,
-                                                       self._stream_error(number)))
-        # module-scope data outranks functions and publics, but not the globals' own data
-        for record in found:
-            held = table.get(record.name)
-            if held is None or _PRIORITY[record.kind] < _PRIORITY[held.kind]:
-                if self._rva(record) is not None:
-                    table[record.name] = record
-        self._modules_read = True
+    def _module_symbols(self) -> Dict[str, SymbolRecord]:
+        """Module-scope data and functions of every module stream by name (read once); data wins
+        over a function of the same name, the first module over later ones."""
+        if self._modules is None:
+            table = {}  # type: Dict[str, SymbolRecord]
+            for module in self._dbi.modules:
+                stream = self._module_stream(module.index)
+                if stream is None:
+                    continue
+                data, symbol_bytes, number = stream
+                for record in symbol_streams.module_symbols(data, symbol_bytes, module.index + 1,
+                                                            self._stream_error(number)):
+                    held = table.get(record.name)
+                    if self._rva(record) is not None and (held is None or (held.kind, record.kind) == ("function",
+                                                                                                      "data")):
+                        table[record.name] = record
+            self._modules = table
+        return self._modules
 
-    def _follow_procref(self, name: str) -> Optional[SymbolRecord]:
-        reference = self._procrefs.get(name)
+    def _follow_procref(self, reference: Optional[SymbolRecord]) -> Optional[SymbolRecord]:
         if reference is None:
             return None
         stream = self._module_stream(reference.module - 1)
@@ -191,21 +161,61 @@ class PdbSymbols(Symbols):
         record = symbol_streams.record_at(data, reference.offset, reference.module, self._stream_error(number))
         if record is None or record.kind != "function" or self._rva(record) is None:
             return None
-        return record
+        return record._replace(name=reference.name)
+
+    def _publics_undecorated(self) -> Dict[str, SymbolRecord]:
+        """x86 publics by their C name ("_g_X" -> "g_X", "_F@8" -> "F"); built on first use."""
+        if self._undecorated is None:
+            self._undecorated = {}
+            index = self._globals()
+            if index is not None and self.arch == "x86":
+                for record in index.records("public"):
+                    plain = symbol_streams.undecorate_x86(record.name)
+                    if plain:
+                        self._undecorated.setdefault(plain, record._replace(name=plain))
+        return self._undecorated
 
     def _lookup(self, bare: str) -> Optional[SymbolRecord]:
-        table = self._global_index()
-        record = table.get(bare)
-        if record is not None and record.kind == "data":
+        """Global data, then a function the globals refer to, then module-scope data and functions
+        (file statics), then publics."""
+        index = self._globals()
+        candidates = []
+        if index is not None:
+            candidates.append(index.get("data", bare))
+            candidates.append(self._follow_procref(index.get("procref", bare)))
+        for record in candidates:
+            if record is not None and self._rva(record) is not None:
+                return record
+        record = self._module_symbols().get(bare)
+        if record is not None:
             return record
-        if bare in self._procrefs:
-            followed = self._follow_procref(bare)
-            if followed is not None:
-                return followed
-        if record is None or record.kind == "public":
-            self._read_modules()
-            record = table.get(bare)
-        return record
+        if index is not None:
+            record = index.get("public", bare) or self._publics_undecorated().get(bare)
+            if record is not None and self._rva(record) is not None:
+                return record
+        return None
+
+    def _all_symbols(self) -> Dict[str, SymbolRecord]:
+        """Every named address, with _lookup's precedence (for wildcard searches)."""
+        if self._every is None:
+            table = {}  # type: Dict[str, SymbolRecord]
+            index = self._globals()
+            publics = []
+            if index is not None:
+                for record in index.records("data"):
+                    table.setdefault(record.name, record)
+                for record in index.records("procref"):
+                    if record.name not in table:
+                        followed = self._follow_procref(record)
+                        if followed is not None:
+                            table[record.name] = followed
+                publics = list(index.records("public")) + list(self._publics_undecorated().values())
+            for name, record in self._module_symbols().items():
+                table.setdefault(name, record)
+            for record in publics:
+                table.setdefault(record.name, record)
+            self._every = {name: record for name, record in table.items() if self._rva(record) is not None}
+        return self._every
 
     # -- names ----------------------------------------------------------------------------------
     def _split(self, name: str, what: str) -> str:
@@ -219,15 +229,10 @@ class PdbSymbols(Symbols):
 
     # -- Symbols protocol -----------------------------------------------------------------------
     def rva_of(self, name: str) -> int:
-        bare = self._split(name, "symbol")
-        record = self._lookup(bare)
+        record = self._lookup(self._split(name, "symbol"))
         if record is None:
             raise SymbolError("%s: no symbol %r" % (self.source, name))
-        rva = self._rva(record)
-        if rva is None:
-            raise SymbolError("%s: symbol %r lies in section %d, which the PDB's section headers do not "
-                              "have" % (self.source, name, record.section))
-        return rva
+        return self._rva(record)
 
     def address_of(self, name: str) -> int:
         rva = self.rva_of(name)
@@ -251,16 +256,16 @@ class PdbSymbols(Symbols):
         if self.image_base is None:
             raise SymbolError("%s: symbol addresses are RVAs and the image base is unknown" % self.source)
         module = self.module or "module"
-        pattern_lower = pattern.lower()
-        module_part, bang, name_part = pattern_lower.rpartition("!")
+        module_part, bang, name_part = pattern.lower().rpartition("!")
         if bang and not fnmatch.fnmatchcase(module.lower(), module_part):
             return []
         if not any(c in name_part for c in "*?["):
-            # one name: no need to read every module stream
-            matches = [(name, record) for name, record in self._exact(name_part)]
+            # one name: look it up (as typed, then any spelling of it) instead of reading everything
+            record = self._lookup(pattern.rpartition("!")[2])
+            matches = [(record.name, record)] if record is not None else \
+                [(name, found) for name, found in self._all_symbols().items() if name.lower() == name_part]
         else:
-            self._read_modules()
-            matches = [(name, record) for name, record in self._global_index().items()
+            matches = [(name, record) for name, record in self._all_symbols().items()
                        if fnmatch.fnmatchcase(name.lower(), name_part)]
         out = [("%s!%s" % (module, name), self.image_base + self._rva(record)) for name, record in matches]
         return sorted(out, key=lambda item: (item[1], item[0]))
@@ -287,19 +292,6 @@ class PdbSymbols(Symbols):
                     if record.kind == "data" and self._rva(record) is not None]
         return out
 
-    def _exact(self, lowered: str) -> List[Tuple[str, SymbolRecord]]:
-        table = self._global_index()
-        hits = [(name, record) for name, record in table.items() if name.lower() == lowered]
-        if not hits or all(record.kind == "public" for _, record in hits):
-            for name in [name for name in self._procrefs if name.lower() == lowered]:
-                followed = self._follow_procref(name)
-                if followed is not None:
-                    hits = [(name, followed)]
-            if not hits or all(record.kind == "public" for _, record in hits):
-                self._read_modules()
-                hits = [(name, record) for name, record in table.items() if name.lower() == lowered]
-        return hits
-
     # -- types ------------------------------------------------------------------------------------
     def _type_index(self, name: str, enum: bool) -> Optional[int]:
         types = self.types
@@ -315,8 +307,9 @@ class PdbSymbols(Symbols):
         found = find(name)
         if found is not None:
             return found
-        self._global_index()
-        typedef = self._typedefs.get(name)
+        index = self._globals()
+        record = index.get("typedef", name) if index is not None else None
+        typedef = record.type_index if record is not None else None
         if typedef is not None:
             types.check_index(typedef, "of typedef %s" % name)
             target = types.definition(types.strip_modifiers(typedef))

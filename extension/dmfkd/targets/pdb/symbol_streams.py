@@ -122,6 +122,67 @@ def _decode(kind: int, data: bytes, pos: int, end: int, module: int) -> Optional
     return None
 
 
+# where the name starts (from the record's length field) for the kinds the global index keeps
+_NAME_AT = {S_LDATA32: ("data", 14), S_GDATA32: ("data", 14), S_LMANDATA: ("data", 14), S_GMANDATA: ("data", 14),
+            S_PUB32: ("public", 14), S_PROCREF: ("procref", 14), S_LPROCREF: ("procref", 14), S_UDT: ("typedef", 8)}
+_SLOW_KINDS = {S_LDATA32_ST: "data", S_GDATA32_ST: "data", S_PUB32_ST: "public", S_UDT_ST: "typedef"}
+
+
+class GlobalIndex:
+    """The symbol record stream (globals and publics) indexed by name, per kind ("data", "public",
+    "procref", "typedef"): one pass reading record headers and names only; a record is decoded when
+    it is asked for. The first record of a name wins within a kind."""
+
+    def __init__(self, data: bytes, error: Callable[[str, int], FormatError]):
+        self._data = data
+        self._error = error
+        self.tables = {"data": {}, "public": {}, "procref": {}, "typedef": {}}
+        tables = self.tables
+        header = _HEADER.unpack_from
+        find = data.find
+        pos = 0
+        stop = len(data)
+        while pos < stop:
+            if pos + 4 > stop:
+                if data[pos:stop] == bytes(stop - pos):
+                    break           # zero padding at the end of the stream
+                raise error("symbol record header cut short", pos)
+            length, kind = header(data, pos)
+            end = pos + 2 + length
+            if length < 2 or end > stop:
+                raise error("symbol record (kind 0x%04x) length %d runs past the stream" % (kind, length), pos)
+            where = _NAME_AT.get(kind)
+            if where is not None and pos + where[1] <= end:
+                table = tables[where[0]]
+                start = pos + where[1]
+                nul = find(b"\0", start, end)
+                name = data[start:nul if nul >= 0 else end]
+                if name not in table:
+                    table[name] = pos
+            elif kind in _SLOW_KINDS or where is not None:
+                record = self._decode_at(pos)
+                if record is not None:
+                    tables[record.kind].setdefault(record.name.encode("utf-8", "surrogatepass"), pos)
+            pos = end
+
+    def _decode_at(self, pos: int) -> Optional[SymbolRecord]:
+        length, kind = _HEADER.unpack_from(self._data, pos)
+        try:
+            return _decode(kind, self._data, pos + 4, pos + 2 + length, 0)
+        except RecordOverrun as exc:
+            raise self._error("symbol record (kind 0x%04x) cut short" % kind, exc.position)
+
+    def get(self, kind: str, name: str) -> Optional[SymbolRecord]:
+        pos = self.tables[kind].get(name.encode("utf-8", "surrogatepass"))
+        return None if pos is None else self._decode_at(pos)
+
+    def records(self, kind: str) -> Iterator[SymbolRecord]:
+        for pos in self.tables[kind].values():
+            record = self._decode_at(pos)
+            if record is not None:
+                yield record
+
+
 def global_symbols(data: bytes, error: Callable[[str, int], FormatError]) -> Iterator[SymbolRecord]:
     """Every data, function reference, public and typedef record of the symbol record stream."""
     for kind, pos, end, start in _records(data, 0, len(data), error):

@@ -39,6 +39,10 @@ UDT_KINDS = frozenset(list(_RECORD_KINDS) + list(_ENUM_KINDS))
 _ARRAY_KINDS = (cv.LF_ARRAY, cv.LF_ARRAY_ST, cv.LF_STRIDED_ARRAY)
 _FUNCTION_KINDS = (cv.LF_PROCEDURE, cv.LF_MFUNCTION)
 _POINTER_SIZES = {0x0A: 4, 0x0B: 6, 0x0C: 8, 0x00: 2, 0x01: 4, 0x02: 4}
+# where the name starts (from the record's length field) in the usual UDT layouts, when the size
+# numeric is a plain u16: struct/class after 4+16+2 bytes, union after 4+8+2, enum after 4+12
+_INTEGER_LEAF_BYTES = {0x8000: 1, 0x8001: 2, 0x8002: 2, 0x8003: 4, 0x8004: 4, 0x8009: 8, 0x800A: 8}
+_NAME_AFTER = {cv.LF_CLASS: 22, cv.LF_STRUCTURE: 22, cv.LF_INTERFACE: 22, cv.LF_UNION: 14, cv.LF_ENUM: 16}
 
 
 class UdtRecord(NamedTuple):
@@ -205,40 +209,77 @@ class TypeTable:
                          bool(properties & cv.PROP_FORWARD_REF))
 
     # -- names ----------------------------------------------------------------------------------
-    def _name_index(self) -> Tuple[Dict[str, int], Dict[str, int], Dict[str, int]]:
+    def _name_index(self) -> Tuple[Dict[bytes, int], Dict[bytes, int], Dict[bytes, int]]:
         """(struct/class/union definitions by name, enum definitions by name, definitions by unique
-        name); the first definition of a name wins."""
+        name), keyed by the names' bytes; the first definition of a name wins. Built once, reading
+        only each record's property bits and names (the common layouts without decoding the rest)."""
         if self._names is not None:
             return self._names
-        records = {}  # type: Dict[str, int]
-        enums = {}  # type: Dict[str, int]
-        unique = {}  # type: Dict[str, int]
+        records = {}  # type: Dict[bytes, int]
+        enums = {}  # type: Dict[bytes, int]
+        unique = {}  # type: Dict[bytes, int]
+        data = self._data
+        offsets = self._offsets
         begin = self.begin
+        u16_at = struct.Struct("<H").unpack_from
         for position, kind in enumerate(self._kinds):
-            if kind not in UDT_KINDS:
+            name_at = _NAME_AFTER.get(kind)
+            if name_at is None:
+                if kind in UDT_KINDS:
+                    self._index_slowly(begin + position, records, enums, unique)
                 continue
-            head = self.udt(begin + position)
-            if head.forward:
+            pos = offsets[position]
+            end = pos + 2 + u16_at(data, pos)[0]
+            start = pos + name_at
+            if start > end:                     # too short for its kind: the slow path says why
+                self._index_slowly(begin + position, records, enums, unique)
                 continue
-            table = enums if head.kind == "enum" else records
-            table.setdefault(head.name, begin + position)
-            if head.unique_name:
-                unique.setdefault(head.unique_name, begin + position)
+            properties = u16_at(data, pos + 6)[0]
+            if properties & cv.PROP_FORWARD_REF:
+                continue
+            if kind != cv.LF_ENUM:
+                size_leaf = u16_at(data, start - 2)[0]
+                if size_leaf >= cv.LF_NUMERIC:      # a size of 32 KiB or more: an integer leaf follows
+                    start += _INTEGER_LEAF_BYTES.get(size_leaf, end)
+                    if start > end:
+                        self._index_slowly(begin + position, records, enums, unique)
+                        continue
+            stop = data.find(b"\0", start, end)
+            if stop < 0:
+                stop = end
+            table = enums if kind == cv.LF_ENUM else records
+            name = data[start:stop]
+            if name not in table:
+                table[name] = begin + position
+            if properties & cv.PROP_UNIQUE_NAME and stop < end:
+                tail = data.find(b"\0", stop + 1, end)
+                unique_name = data[stop + 1:tail if tail >= 0 else end]
+                if unique_name not in unique:
+                    unique[unique_name] = begin + position
         self._names = (records, enums, unique)
         return self._names
 
+    def _index_slowly(self, type_index: int, records, enums, unique) -> None:
+        head = self.udt(type_index)
+        if head.forward:
+            return
+        table = enums if head.kind == "enum" else records
+        table.setdefault(head.name.encode("utf-8"), type_index)
+        if head.unique_name:
+            unique.setdefault(head.unique_name.encode("utf-8"), type_index)
+
     def find_record(self, name: str) -> Optional[int]:
         """Type index of the struct/class/union definition called `name`."""
-        return self._name_index()[0].get(name)
+        return self._name_index()[0].get(name.encode("utf-8", "surrogatepass"))
 
     def find_enum(self, name: str) -> Optional[int]:
-        return self._name_index()[1].get(name)
+        return self._name_index()[1].get(name.encode("utf-8", "surrogatepass"))
 
     def record_names(self) -> List[str]:
-        return list(self._name_index()[0])
+        return [cv.clean(name) for name in self._name_index()[0]]
 
     def enum_names(self) -> List[str]:
-        return list(self._name_index()[1])
+        return [cv.clean(name) for name in self._name_index()[1]]
 
     def definition(self, type_index: int) -> int:
         """The defining record of a forward reference (itself when it is not one, or when the
@@ -247,10 +288,12 @@ class TypeTable:
         if head is None or not head.forward:
             return type_index
         records, enums, unique = self._name_index()
-        if head.unique_name and head.unique_name in unique:
-            return unique[head.unique_name]
+        if head.unique_name:
+            found = unique.get(head.unique_name.encode("utf-8", "surrogatepass"))
+            if found is not None:
+                return found
         table = enums if head.kind == "enum" else records
-        return table.get(head.name, type_index)
+        return table.get(head.name.encode("utf-8", "surrogatepass"), type_index)
 
     def strip_modifiers(self, type_index: int) -> int:
         """Follow LF_MODIFIER (const/volatile) to the modified type."""
