@@ -66,10 +66,16 @@ class MsfFile:
     def __init__(self, path: str):
         self.path = os.fspath(path)
         try:
-            handle = open(self.path, "rb")
+            # non-blocking: opening a FIFO must not wait for a writer (the fstat below refuses it)
+            descriptor = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0))
         except IsADirectoryError:
             raise FormatError(self.path, "is a directory, not a PDB file")
         except OSError as exc:
+            raise FormatError(self.path, "cannot open (%s)" % (exc.strerror or exc))
+        try:
+            handle = os.fdopen(descriptor, "rb")
+        except OSError as exc:  # pragma: no cover - fdopen of a fresh descriptor
+            os.close(descriptor)
             raise FormatError(self.path, "cannot open (%s)" % (exc.strerror or exc))
         self._file = handle
         try:
