@@ -145,3 +145,41 @@ def wdf_context_header(arch: str) -> Layout:
 def wdf_context_offset(arch: str) -> int:
     """Offset of the context bytes from their header: ALIGN_UP(40, 16) = 48 / ALIGN_UP(20, 8) = 24."""
     return align_up(wdf_context_header(arch).size, memory_allocation_alignment(arch))
+
+
+# -- the kernel's loaded-module list (ntldr.h; walked by nt/loaded_modules.py) ----------------------
+UNICODE_STRING = Spec("UNICODE_STRING", [("Length", "u16"), ("MaximumLength", "u16"), ("Buffer", "ptr")])
+# KLDR_DATA_TABLE_ENTRY as Windows 10/11 lay it out: 0xA0 bytes on x64 (TimeDateStamp @0x9C), 0x5C on
+# x86 (@0x58); the fields up to CheckSum are the same back to Windows XP. PsLoadedModuleList is the
+# LIST_ENTRY head its InLoadOrderLinks hang off.
+KLDR_DATA_TABLE_ENTRY = Spec("KLDR_DATA_TABLE_ENTRY", [
+    ("InLoadOrderLinks", ("struct", LIST_ENTRY)),
+    ("ExceptionTable", "ptr"),
+    ("ExceptionTableSize", "u32"),
+    ("GpValue", "ptr"),
+    ("NonPagedDebugInfo", "ptr"),
+    ("DllBase", "ptr"),
+    ("EntryPoint", "ptr"),
+    ("SizeOfImage", "u32"),
+    ("FullDllName", ("struct", UNICODE_STRING)),
+    ("BaseDllName", ("struct", UNICODE_STRING)),
+    ("Flags", "u32"),
+    ("LoadCount", "u16"),
+    ("SignatureLevel", "u16"),
+    ("SectionPointer", "ptr"),
+    ("CheckSum", "u32"),
+    ("CoverageSectionSize", "u32"),
+    ("CoverageSection", "ptr"),
+    ("LoadedImports", "ptr"),
+    ("NtDataTableEntry", "ptr"),
+    ("SizeOfImageNotRounded", "u32"),
+    ("TimeDateStamp", "u32"),
+])
+
+
+def kldr_data_table_entry(arch: str) -> Layout:
+    return cached_layout(KLDR_DATA_TABLE_ENTRY, arch)
+
+
+def unicode_string(arch: str) -> Layout:
+    return cached_layout(UNICODE_STRING, arch)

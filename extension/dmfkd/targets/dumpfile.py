@@ -15,7 +15,7 @@ from typing import Callable, List, Optional, Tuple
 from dmfkd.errors import FormatError, MemoryReadError
 from dmfkd.guids import guid_from_le
 from dmfkd.layouts import dump_format
-from dmfkd.targets.base import BugCheck, TaggedBlob, Target
+from dmfkd.targets.base import BugCheck, TaggedBlob, Target, TriageDriver
 
 PAGE_SIZE = dump_format.PAGE_SIZE
 PFN_MASK = 0x000FFFFFFFFFF000          # entry bits 51..12 (§4)
@@ -23,6 +23,8 @@ SUPPORTED_TYPES = (dump_format.DumpType.FULL, dump_format.DumpType.TRIAGE, dump_
 MAX_PAD = 0x100000                     # PrePad/PostPad beyond this are "absurd" (real writers pad < 1 page)
 RANK_BLOCK_BITS = 512                  # bitmap rank table granularity
 TRIAGE_LOOKBACK = 64                   # overlapping triage regions searched per lookup
+TRIAGE_MAX_DRIVERS = 4096              # a driver list longer than this is not a kernel's
+TRIAGE_MAX_NAME = 1024                 # characters of a driver list name (DUMP_STRING)
 
 
 # -- page-table walks (§4); shared with dmfemu.dumpwriter, which needs them for triage copies --------
@@ -590,3 +592,39 @@ class DumpFile(Target):
             va += take
             left -= take
         return b"".join(out)
+
+    # -- triage driver list (§2.5; nt/loaded_modules.py reads it through Target.triage_drivers) --
+    def triage_drivers(self) -> Optional[List[TriageDriver]]:
+        """The driver list of a 64-bit triage dump (DUMP_DRIVER_ENTRY64: a DUMP_STRING name offset
+        and the loader entry's copy), in list order; None for other dumps and for x86 triage dumps,
+        whose entry layout no sample shows. A list running past SizeOfDump is a FormatError; a name
+        that lies outside the dump or is too long reads as ""."""
+        tri = self.triage
+        if tri is None or self.header_size != dump_format.HEADER64_SIZE:
+            return None
+        entry_size = dump_format.DUMP_DRIVER_ENTRY64.sizeof()
+        limit = tri.SizeOfDump
+        count, start = tri.DriverCount, tri.DriverListOffset
+        if not count:
+            return []
+        if count > TRIAGE_MAX_DRIVERS or start > limit or count > (limit - start) // entry_size:
+            raise self._error("triage driver list of %d entries at 0x%x runs past SizeOfDump 0x%x"
+                              % (count, start, limit), self.header_size + 0x34)
+        raw = self._read_at(start, entry_size * count)
+        drivers = []
+        for index in range(count):
+            entry = dump_format.DUMP_DRIVER_ENTRY64.parse(raw[index * entry_size:(index + 1) * entry_size])
+            drivers.append(TriageDriver(self._dump_string(entry.DriverNameOffset, limit), entry.DllBase,
+                                        entry.SizeOfImage & 0xFFFFFFFF, entry.TimeDateStamp & 0xFFFFFFFF,
+                                        entry.CheckSum & 0xFFFFFFFF))
+        return drivers
+
+    def _dump_string(self, offset: int, limit: int) -> str:
+        """A DUMP_STRING (u32 length in WCHARs, the characters, a NUL) inside [0, limit), or ""."""
+        if offset < self.header_size or offset > limit - 4:
+            return ""
+        length = int.from_bytes(self._read_at(offset, 4), "little")
+        if length > TRIAGE_MAX_NAME or offset + 4 + 2 * length > limit:
+            return ""
+        text = self._read_at(offset + 4, 2 * length).decode("utf-16-le", "replace")
+        return "".join(char if char.isprintable() else "?" for char in text)
