@@ -30,6 +30,8 @@ from dmfkd.targets.pdb.symbol_streams import SymbolRecord
 from dmfkd.targets.pdb.tpi import TypeTable
 from dmfkd.targets.symbols import EnumType, Field, Symbols, TypeLayout
 
+# signed built-in integer kinds (codeview.SIMPLE_TYPES): char, short, long, long long, int8, int
+_SIGNED_SIMPLE = frozenset([0x10, 0x11, 0x12, 0x13, 0x14, 0x68, 0x70, 0x72, 0x74, 0x76, 0x78])
 _UNNAMED = re.compile(r"^__unnamed_([0-9a-fA-F]{1,8})$")
 
 
@@ -358,7 +360,14 @@ class PdbSymbols(Symbols):
             raise SymbolError("%s: no enum %r" % (self.source, name))
         types = self.types
         size = types.type_size(index) or 4
-        return EnumType(types.udt_name(index), size, dict(types.enumerators(index)))
+        constants = dict(types.enumerators(index))
+        underlying = types.strip_modifiers(types.udt(index).underlying)
+        if underlying < 0x1000 and (underlying & 0xFF) in _SIGNED_SIMPLE and size in (1, 2, 4, 8):
+            # clang-cl writes -2 of an int enum as the unsigned 0xFFFFFFFE; MSVC as a signed leaf
+            # (what WinDbg shows either way): read every constant as the underlying type reads it
+            top = 1 << (8 * size)
+            constants = {key: value - top if top // 2 <= value < top else value for key, value in constants.items()}
+        return EnumType(types.udt_name(index), size, constants)
 
     def __repr__(self) -> str:
         return "PdbSymbols(%r, module=%r, image_base=%s, guid=%s, age=%d)" % (
