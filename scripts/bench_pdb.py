@@ -2,8 +2,8 @@
 
 A generated C file (thousands of structs with nested members, pointers, arrays and bitfields,
 enums, typedefs - over 20,000 type records, the size of a KMDF driver's private PDB) plus DMF's own
-types (from the emulator's layouts) and a file-static ``g_DmfModuleCrashDump`` (S_LDATA32 in a module
-stream, as in DMF) is compiled with clang-cl and linked with lld-link. Then, in the same run:
+types (from the emulator's layouts) and a file-static ``g_DmfModuleCrashDump`` (an S_LDATA32, as in DMF)
+is compiled with clang-cl and linked with lld-link. Then, in the same run:
 
   (a) open the PDB, resolve ``g_DmfModuleCrashDump`` and the DMF types a crashdump run reads
       (DMF_OBJECT, RING_BUFFER, DATA_SOURCE, the CrashDump context and config, and every type they

@@ -175,7 +175,8 @@ def test_old_and_new_record_variants(tmp_path):
         B.leaf(B.LF_FIELDLIST, B.member("Odd", 0x1004, 0)),
         B.leaf(B.LF_STRUCTURE, B.struct_payload("ODD", 0x1007, 8)),
     ]
-    symbols = _open(tmp_path, B.pdb_file(types))
+    # length-prefixed names come with the Visual Studio 2002/2003 type stream version
+    symbols = _open(tmp_path, B.pdb_file(tpi=B.tpi_stream(types, version=19990903)))
     for name in ("OLD", "NEW", "NEWU"):
         layout = symbols.type_layout(name)
         assert layout.size == 0x9001 and list(layout.fields) == ["A", "Big"], name
@@ -252,3 +253,27 @@ def test_msvc_fixture_facts(tmp_path):
     for arch, expected in (("x86", "x86"), ("ARM64", "arm64")):
         with PdbSymbols.open(MSVC[arch]) as symbols:
             assert symbols.arch == expected
+
+
+@pytest.mark.parametrize("arch", sorted(MSVC))
+def test_lookups_by_search_agree_with_the_full_indexes(arch):
+    """A name is found by searching for its bytes (no index built); the full indexes - built only
+    for listings - must give the same first definition / first record for every name."""
+    searched = PdbSymbols.open(MSVC[arch])
+    indexed = PdbSymbols.open(MSVC[arch])
+    records, enums, unique = indexed.types._name_index()
+    for table, enum in ((records, False), (enums, True)):
+        for name, type_index in table.items():
+            assert searched.types._find(name, enum) == type_index, name
+    for name, type_index in unique.items():
+        assert searched.types._find(name, None, unique=True) == type_index, name
+    assert searched.types._names is None
+    by_search, by_index = searched._globals(), indexed._globals()
+    for kind, table in by_index.tables.items():
+        assert table, kind
+        for name in table:
+            assert by_search.get(kind, name.decode("utf-8", "surrogateescape")) == \
+                by_index.get(kind, name.decode("utf-8", "surrogateescape")), (kind, name)
+    assert by_search._tables is None
+    searched.close()
+    indexed.close()

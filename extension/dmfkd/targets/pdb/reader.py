@@ -8,12 +8,15 @@ gives it over an ISF file - the rest of dmfkd cannot tell which one it holds.
 Names: "module!name" or "name" (module names compare case-insensitively, as in WinDbg). A type name
 resolves to the struct/class/union of that name, else through a typedef (S_UDT), else to "_" + name
 (`X` <-> `_X`, as the ISF reader does). A symbol name resolves to global data, then module-scope
-data (file statics, which lld-link keeps in the module streams only), then functions, then publics
+data (file statics: their S_LDATA32 is in the module stream; linkers usually copy it into the
+globals too, but a PDB need not), then functions, then publics
 (undecorated on x86). An address is image base + RVA, RVA = the section's VirtualAddress + offset.
 
 Lazy: opening reads the MSF directory, the info, DBI and TPI streams and indexes the type records;
 the symbol record stream is read on the first symbol lookup, the module streams only when that
-lookup misses (or a search needs every symbol). Nothing is written anywhere.
+lookup misses (or a search needs every symbol). Nothing is written anywhere, and there is no cache on
+disk: a second open costs what the first did (tens of milliseconds for a 27,000-type PDB,
+scripts/bench_pdb.py), less than a cache's own bookkeeping would be worth.
 """
 import fnmatch
 import os

@@ -3,7 +3,8 @@ symbol streams (one per object file).
 
 What a reader needs from them, as plain tuples:
 - data: S_GDATA32 / S_LDATA32 (a file static such as DMF's ``g_DmfModuleCrashDump`` is an S_LDATA32;
-  MSVC's linker copies it into the globals, lld-link leaves it in its module stream only);
+  its module stream always has it; MSVC's and lld-link 14's linkers also copy it into the globals,
+  which a PDB need not have);
 - functions: S_GPROC32 / S_LPROC32 at module scope, and S_PROCREF / S_LPROCREF in the globals,
   which point at them;
 - publics: S_PUB32 (linker names, decorated on x86);
@@ -126,18 +127,34 @@ def _decode(kind: int, data: bytes, pos: int, end: int, module: int) -> Optional
 _NAME_AT = {S_LDATA32: ("data", 14), S_GDATA32: ("data", 14), S_LMANDATA: ("data", 14), S_GMANDATA: ("data", 14),
             S_PUB32: ("public", 14), S_PROCREF: ("procref", 14), S_LPROCREF: ("procref", 14), S_UDT: ("typedef", 8)}
 _SLOW_KINDS = {S_LDATA32_ST: "data", S_GDATA32_ST: "data", S_PUB32_ST: "public", S_UDT_ST: "typedef"}
+# the old records with length-prefixed names: where the length byte is
+_PASCAL_NAME_AT = {S_LDATA32_ST: ("data", 14), S_GDATA32_ST: ("data", 14), S_PUB32_ST: ("public", 14),
+                   S_UDT_ST: ("typedef", 8)}
 
 
 class GlobalIndex:
-    """The symbol record stream (globals and publics) indexed by name, per kind ("data", "public",
-    "procref", "typedef"): one pass reading record headers and names only; a record is decoded when
-    it is asked for. The first record of a name wins within a kind."""
+    """The symbol record stream (globals and publics) by name, per kind ("data", "public",
+    "procref", "typedef"). A single name is found with a C-speed search for its bytes, each hit
+    checked against the record header in front of it, so a lookup reads no other record; the full
+    index (every record's header and name, one pass) is built only when all names are wanted.
+    The first record of a name wins within a kind."""
 
     def __init__(self, data: bytes, error: Callable[[str, int], FormatError]):
         self._data = data
         self._error = error
-        self.tables = {"data": {}, "public": {}, "procref": {}, "typedef": {}}
-        tables = self.tables
+        self._tables = None  # type: Optional[dict]
+        self._found = {}  # type: dict
+
+    @property
+    def tables(self) -> dict:
+        if self._tables is None:
+            self._tables = self._build()
+        return self._tables
+
+    def _build(self) -> dict:
+        data = self._data
+        error = self._error
+        tables = {"data": {}, "public": {}, "procref": {}, "typedef": {}}
         header = _HEADER.unpack_from
         find = data.find
         pos = 0
@@ -164,6 +181,7 @@ class GlobalIndex:
                 if record is not None:
                     tables[record.kind].setdefault(record.name.encode("utf-8", "surrogatepass"), pos)
             pos = end
+        return tables
 
     def _decode_at(self, pos: int) -> Optional[SymbolRecord]:
         length, kind = _HEADER.unpack_from(self._data, pos)
@@ -172,8 +190,38 @@ class GlobalIndex:
         except RecordOverrun as exc:
             raise self._error("symbol record (kind 0x%04x) cut short" % kind, exc.position)
 
+    def _search(self, kind: str, name: bytes) -> Optional[int]:
+        """Where the first `kind` record called `name` starts, found by searching for the name."""
+        data = self._data
+        hits = []
+        needles = [(name + b"\0", _NAME_AT)]
+        if len(name) < 256:
+            needles.append((bytes([len(name)]) + name, _PASCAL_NAME_AT))
+        for needle, layouts in needles:
+            pos = data.find(needle)
+            while pos >= 0:
+                for record_kind, (table, skip) in layouts.items():
+                    start = pos - skip
+                    if table != kind or start < 0:
+                        continue
+                    length, found_kind = _HEADER.unpack_from(data, start)
+                    if found_kind == record_kind and pos + len(needle) <= start + 2 + length <= len(data):
+                        hits.append(start)
+                        break
+                else:
+                    pos = data.find(needle, pos + 1)
+                    continue
+                break
+        return min(hits) if hits else None
+
     def get(self, kind: str, name: str) -> Optional[SymbolRecord]:
-        pos = self.tables[kind].get(name.encode("utf-8", "surrogatepass"))
+        key = name.encode("utf-8", "surrogatepass")
+        if self._tables is not None:
+            pos = self._tables[kind].get(key)
+        elif (kind, key) in self._found:
+            pos = self._found[(kind, key)]
+        else:
+            pos = self._found[(kind, key)] = self._search(kind, key)
         return None if pos is None else self._decode_at(pos)
 
     def records(self, kind: str) -> Iterator[SymbolRecord]:

@@ -16,6 +16,7 @@ Hostile input: a record running past the stream, a type index outside the table,
 references deeper than MAX_DEPTH (a record that refers to itself) are FormatErrors; an unknown leaf
 kind is not an error (it is named "<type 0x...>" and has no size).
 """
+import bisect
 import struct
 from array import array
 from typing import Dict, List, NamedTuple, Optional, Tuple
@@ -94,9 +95,13 @@ class TypeTable:
                               % (begin, end, record_bytes), 8)
         self.begin = begin
         self.end = end
-        self._offsets, self._kinds = self._index(header_size, header_size + record_bytes)
+        self._offsets = self._index(header_size, header_size + record_bytes)
+        # length-prefixed (*_ST) names belong to the Visual Studio 2002/2003 format (TPI V70)
+        self._has_st_names = version != TPI_VERSIONS[1]
         self._names = None  # type: Optional[Tuple[Dict[str, int], Dict[str, int], Dict[str, int]]]
         self._udt_cache = {}  # type: Dict[int, Optional[UdtRecord]]
+        self._found = {}  # type: Dict[Tuple[bytes, Optional[bool], bool], Optional[int]]
+        self._records_start = header_size
         self._name_cache = {}  # type: Dict[int, str]
 
     # -- errors -------------------------------------------------------------------------------
@@ -108,27 +113,33 @@ class TypeTable:
         return self._error("type 0x%x: record cut short%s" % (type_index, detail), exc.position)
 
     # -- index --------------------------------------------------------------------------------
-    def _index(self, start: int, stop: int) -> Tuple[array, array]:
+    def _index(self, start: int, stop: int) -> array:
+        """Where each record starts: one pass over the u16 record lengths (the hot loop of an open)."""
         data = self._data
-        header = struct.Struct("<HH").unpack_from
+        length_at = struct.Struct("<H").unpack_from
         offsets = array("I")
-        kinds = array("H")
-        expected = self.end - self.begin
+        append = offsets.append
         pos = start
-        while pos < stop:
-            if pos + 4 > stop:
-                raise self._error("type record header cut short at the end of the TPI records", pos)
-            length, kind = header(data, pos)
-            if length < 2 or pos + 2 + length > stop:
-                raise self._error("type 0x%x: record length %d runs past the TPI records"
-                                  % (self.begin + len(offsets), length), pos)
-            offsets.append(pos)
-            kinds.append(kind)
+        last = stop - 4
+        while pos <= last:
+            length = length_at(data, pos)[0]
+            if length < 2:
+                break
+            append(pos)
             pos += 2 + length
-        if len(offsets) != expected:
+        if pos != stop:
+            if pos > stop:
+                raise self._error("type 0x%x: record length %d runs past the TPI records"
+                                  % (self.begin + len(offsets) - 1, stop - offsets[-1] - 2), offsets[-1])
+            raise self._error("type 0x%x: record header cut short or of length %d"
+                              % (self.begin + len(offsets), length_at(data, pos)[0] if pos + 2 <= stop else 0), pos)
+        if len(offsets) != self.end - self.begin:
             raise self._error("TPI holds %d type records; its header says %d (0x%x..0x%x)"
-                              % (len(offsets), expected, self.begin, self.end), 8)
-        return offsets, kinds
+                              % (len(offsets), self.end - self.begin, self.begin, self.end), 8)
+        return offsets
+
+    def _kind_at(self, position: int) -> int:
+        return struct.unpack_from("<H", self._data, self._offsets[position] + 2)[0]
 
     @property
     def count(self) -> int:
@@ -144,14 +155,14 @@ class TypeTable:
         if type_index < FIRST_TYPE_INDEX:
             return 0
         self.check_index(type_index)
-        return self._kinds[type_index - self.begin]
+        return self._kind_at(type_index - self.begin)
 
     def record(self, type_index: int) -> Tuple[int, int, int]:
         """(kind, first data byte, end) of a record in the stream."""
         self.check_index(type_index)
         pos = self._offsets[type_index - self.begin]
         length = struct.unpack_from("<H", self._data, pos)[0]
-        return self._kinds[type_index - self.begin], pos + 4, pos + 2 + length
+        return struct.unpack_from("<H", self._data, pos + 2)[0], pos + 4, pos + 2 + length
 
     # -- UDT heads ------------------------------------------------------------------------------
     def udt(self, type_index: int) -> Optional[UdtRecord]:
@@ -222,7 +233,9 @@ class TypeTable:
         offsets = self._offsets
         begin = self.begin
         u16_at = struct.Struct("<H").unpack_from
-        for position, kind in enumerate(self._kinds):
+        kind_at = self._kind_at
+        for position in range(len(offsets)):
+            kind = kind_at(position)
             name_at = _NAME_AFTER.get(kind)
             if name_at is None:
                 if kind in UDT_KINDS:
@@ -268,12 +281,47 @@ class TypeTable:
         if head.unique_name:
             unique.setdefault(head.unique_name.encode("utf-8"), type_index)
 
+    def _find(self, name: bytes, enum: Optional[bool], unique: bool = False) -> Optional[int]:
+        """The first definition (not a forward reference) whose name - or unique name - is `name`:
+        every place the bytes name + NUL occur in the records is checked against the record it
+        lies in (a C-speed search, then a handful of candidates), so no name index is needed. When
+        the full index exists it answers instead."""
+        if self._names is not None:
+            table = self._names[2] if unique else self._names[1 if enum else 0]
+            return table.get(name)
+        found = self._found.get((name, enum, unique), -1)
+        if found != -1:
+            return found
+        data = self._data
+        starts = self._offsets
+        begin = self.begin
+        text = cv.clean(name)
+        candidates = set()
+        # NUL-terminated names, and the length-prefixed names of the old *_ST records
+        needles = [name + b"\0"] + ([bytes([len(name)]) + name] if self._has_st_names and len(name) < 256 else [])
+        for needle in needles:
+            pos = data.find(needle, self._records_start)
+            while pos >= 0:
+                position = bisect.bisect_right(starts, pos) - 1
+                if position >= 0 and self._kind_at(position) in UDT_KINDS:
+                    candidates.add(position)
+                pos = data.find(needle, pos + 1)
+        found = None
+        for position in sorted(candidates):
+            head = self.udt(begin + position)
+            if not head.forward and (head.unique_name == text if unique else
+                                     head.name == text and (head.kind == "enum") == bool(enum)):
+                found = begin + position
+                break
+        self._found[(name, enum, unique)] = found
+        return found
+
     def find_record(self, name: str) -> Optional[int]:
         """Type index of the struct/class/union definition called `name`."""
-        return self._name_index()[0].get(name.encode("utf-8", "surrogatepass"))
+        return self._find(name.encode("utf-8", "surrogatepass"), False)
 
     def find_enum(self, name: str) -> Optional[int]:
-        return self._name_index()[1].get(name.encode("utf-8", "surrogatepass"))
+        return self._find(name.encode("utf-8", "surrogatepass"), True)
 
     def record_names(self) -> List[str]:
         return [cv.clean(name) for name in self._name_index()[0]]
@@ -287,13 +335,12 @@ class TypeTable:
         head = self.udt(type_index)
         if head is None or not head.forward:
             return type_index
-        records, enums, unique = self._name_index()
         if head.unique_name:
-            found = unique.get(head.unique_name.encode("utf-8", "surrogatepass"))
+            found = self._find(head.unique_name.encode("utf-8", "surrogatepass"), None, unique=True)
             if found is not None:
                 return found
-        table = enums if head.kind == "enum" else records
-        return table.get(head.name.encode("utf-8", "surrogatepass"), type_index)
+        found = self._find(head.name.encode("utf-8", "surrogatepass"), head.kind == "enum")
+        return type_index if found is None else found
 
     def strip_modifiers(self, type_index: int) -> int:
         """Follow LF_MODIFIER (const/volatile) to the modified type."""
