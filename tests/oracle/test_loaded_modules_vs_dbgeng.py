@@ -2,6 +2,7 @@
 (the dump's own driver list) and of emulator full dumps (PsLoadedModuleList walked in memory),
 compared with dbgeng's module list (IDebugSymbols: base, size, time stamp, module and image name)."""
 import os
+import re
 
 import pytest
 
@@ -11,12 +12,14 @@ from dmfkd.targets.dumpfile import DumpFile
 from helpers.paths import DATA, SAMPLE_DUMP
 
 TRIAGE = [os.path.join(DATA, "windows-triage", name) for name in ("triage_x64.dmp", "triage_arm64.dmp")]
+# `lm`: "fffff804`79440000 fffff804`79446000   hal        (deferred)"
+_LM_LINE = re.compile(r"^([0-9a-f`]{8,17}) ([0-9a-f`]{8,17})\s+(\S+)\s", re.M)
 
 
 @pytest.fixture(scope="module")
 def answers(dbgeng_oracle):
     dumps = TRIAGE + [SAMPLE_DUMP]
-    queries = [dbgeng_oracle.DumpQuery(path, tags=False, modules=True) for path in dumps]
+    queries = [dbgeng_oracle.DumpQuery(path, tags=False, modules=True, commands=["lm"]) for path in dumps]
     return dict(zip(dumps, dbgeng_oracle.query(queries)))
 
 
@@ -39,3 +42,15 @@ def test_module_list_equals_dbgengs(answers, path):
         assert sorted((m["base"], m["timestamp"]) for m in answer.modules) == \
             sorted((row.base, row.time_date_stamp) for row in rows)
     assert len(rows) == {"triage_x64.dmp": 151, "triage_arm64.dmp": 245, "MEMORY.DMP": 2}[os.path.basename(path)]
+
+
+@pytest.mark.parametrize("path", TRIAGE + [SAMPLE_DUMP], ids=["triage_x64", "triage_arm64", "emulator"])
+def test_lm_lines_equal(answers, path):
+    """What `lm` prints: start, end and module name of every loaded module (its "Unloaded modules:"
+    section is another list, which dmfkd does not read)."""
+    text = answers[path].command_text("lm").split("Unloaded modules:")[0]
+    theirs = sorted((int(start.replace("`", ""), 16), int(end.replace("`", ""), 16), name.lower())
+                    for start, end, name in _LM_LINE.findall(text))
+    with DumpFile(path) as dump:
+        rows, _ = loaded_modules(dump)
+    assert theirs and sorted((row.base, row.end, row.name.lower()) for row in rows) == theirs

@@ -24,6 +24,8 @@ DEBUG_STREAM_SECTION_HEADERS = 5
 DEBUG_STREAM_OMAP_FROM_SOURCE = 4
 MACHINES = {0x8664: "x64", 0x14C: "x86", 0xAA64: "arm64"}
 MAX_MODULES = 1 << 16               # module indexes are u16 in S_PROCREF
+MAX_DEBUG_STREAMS = 16
+MAX_SECTIONS = 0xFFFF               # IMAGE_FILE_HEADER.NumberOfSections is a u16
 
 
 class ModuleInfo(NamedTuple):
@@ -66,7 +68,9 @@ class DbiStream:
         start = DBI_HEADER.size
         self.modules = self._parse_modules(data, start, start + module_bytes)
         debug_start = DBI_HEADER.size + sum(sizes[:6])
-        self.debug_streams = list(struct.unpack_from("<%dH" % (debug_header_bytes // 2), data, debug_start))
+        # eleven stream numbers are defined; more would be another format's, and are not needed
+        count = min(debug_header_bytes // 2, MAX_DEBUG_STREAMS)
+        self.debug_streams = list(struct.unpack_from("<%dH" % count, data, debug_start))
 
     def _error(self, what: str, position: Optional[int]) -> FormatError:
         return FormatError(self.source, what, None if position is None else self._file_offset(position))
@@ -105,7 +109,8 @@ class DbiStream:
 def parse_section_headers(data: bytes) -> List[SectionHeader]:
     """IMAGE_SECTION_HEADERs (40 bytes each) as the linker copied them into the PDB."""
     out = []
-    for pos in range(0, len(data) - len(data) % SECTION_HEADER.size, SECTION_HEADER.size):
+    count = min(len(data) // SECTION_HEADER.size, MAX_SECTIONS)
+    for pos in range(0, count * SECTION_HEADER.size, SECTION_HEADER.size):
         name, virtual_size, virtual_address = SECTION_HEADER.unpack_from(data, pos)[:3]
         out.append(SectionHeader(name.rstrip(b"\0").decode("ascii", "replace"), virtual_address, virtual_size))
     return out
