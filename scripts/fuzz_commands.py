@@ -454,9 +454,10 @@ def _isf_edit(doc, mutation) -> None:
 
 def command_lines(base: Base) -> List[List[str]]:
     """argv of every command (without the DUMP argument; inserted after the command name)."""
+    self_type = "%s=%s" % (base.guids[0], EVENT_TYPE)   # the SELF ring's records are DMFDEMO_EVENTs
     lines = [["info"], ["tags"], ["crashdump"], ["crashdump", "--format", "json"], ["crashdump", "--all"],
-             ["crashdump", "--all", "--type", EVENT_TYPE, "--format", "json"],
-             ["crashdump", "--merge-by", "Timestamp", "--type", EVENT_TYPE],
+             ["crashdump", "--all", "--type", self_type, "--format", "json"],
+             ["crashdump", "--merge-by", "Timestamp", "--type", self_type],
              ["datasources"], ["datasources", "--format", "json"], ["modules"], ["bugcheck"]]
     for g in base.guids:
         lines.append(["crashdump", "--guid", g])

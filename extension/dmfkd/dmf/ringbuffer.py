@@ -331,6 +331,9 @@ def infer_entry_size(blob, guid) -> Tuple[int, str]:
     x = xor_with_key(raw[:span_limit], key)
     hits = x.count(0)
     if hits < MIN_KEY_BYTES:
+        structure = entry_size_by_structure(raw, guid, length)
+        if structure is not None:
+            return structure
         raise DmfkdError("blob %s does not show the XOR key signature of its GUID in its first record "
                          "(%d key byte(s)); cannot infer the entry size: give --entry-size" % (gtext, hits))
     last = x.rfind(b"\0")
@@ -360,12 +363,54 @@ def infer_entry_size(blob, guid) -> Tuple[int, str]:
 def looks_like_ring_blob(blob, guid) -> bool:
     """Cheap test telling DMF ring blobs from other secondary data: before its first zero byte the blob
     carries at least MIN_KEY_BYTES bytes of its own GUID key, densely (>= 1 in 16; random bytes match
-    1 in 256)."""
+    1 in 256) - or, for records without zero bytes, record 0 un-XOR-ed matches record 1
+    (entry_size_by_structure)."""
     head = bytes(blob[:4096])
     first_zero = head.find(b"\0")
     span = head[:first_zero] if first_zero >= 0 else head
     hits = xor_with_key(span, crashdump_key(guid)).count(0) if span else 0
-    return hits >= MIN_KEY_BYTES and hits * 16 >= len(span)
+    if hits >= MIN_KEY_BYTES and hits * 16 >= len(span):
+        return True
+    return entry_size_by_structure(head, guid, len(blob)) is not None
+
+
+#: record 0 un-XOR-ed must share at least this many bytes with record 1, and 1 in STRUCTURE_DENSITY
+STRUCTURE_MIN_BYTES = 6
+STRUCTURE_DENSITY = 8
+STRUCTURE_MAX_ENTRY = 2048
+
+
+def entry_size_by_structure(blob, guid, length: Optional[int] = None) -> Optional[Tuple[int, str]]:
+    """For records with no zero bytes (no key signature): the records of one source share a structure
+    (a text prefix, a constant header, a counter's high bytes), so with the right S, record 0 XOR-ed
+    back with the GUID key agrees with record 1 at those offsets - while the raw bytes do not (random
+    bytes agree 1 in 256). The S with the densest agreement wins if it is clearly above chance.
+    Returns (S, evidence) or None."""
+    if isinstance(guid, str):
+        from dmfkd.guids import parse_guid
+
+        guid = parse_guid(guid)
+    raw = bytes(blob[:2 * STRUCTURE_MAX_ENTRY])
+    length = len(blob) if length is None else length
+    key = crashdump_key(guid)
+    best = None  # (density, matches, s)
+    for s in range(4, min(STRUCTURE_MAX_ENTRY, length // 2) + 1):
+        if length % s or 2 * s > len(raw):
+            continue
+        record1 = raw[s:2 * s]
+        decoded = xor_with_key(raw[:s], key)
+        matches = sum(1 for a, b in zip(decoded, record1) if a == b)
+        plain = sum(1 for a, b in zip(raw[:s], record1) if a == b)
+        if matches < STRUCTURE_MIN_BYTES or matches * STRUCTURE_DENSITY < s or matches <= plain:
+            continue
+        candidate = (matches / s, matches, s)
+        if best is None or candidate[0] > best[0]:
+            best = candidate
+    if best is None:
+        return None
+    density, matches, s = best
+    return s, ("record 0 XOR-ed back with the key of %s shares %d of its %d bytes with record 1 (the records' "
+               "common structure); %d divides the blob length %d" % (guid_text(guid), matches, s, s, length))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -11,8 +11,8 @@ import textwrap
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence
 
 from dmfkd.errors import OutputError, UsageError
-from dmfkd.render.cells import (UNREADABLE, EnumValue, FileTime, Flag, Hex, Link, Unreadable, display,  # noqa: F401
-                                plain)
+from dmfkd.render.cells import (UNREADABLE, EnumValue, FileTime, Flag, Hex, Link, Seconds, Unreadable,  # noqa: F401
+                                display, plain)
 from dmfkd.render.data import csv_text, json_text, json_value, jsonl_lines
 from dmfkd.render.table import dml_escape, fit, layout
 

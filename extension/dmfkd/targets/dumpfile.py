@@ -518,7 +518,9 @@ class DumpFile(Target):
                 pa = self.translate(va)
                 out.append(self.read_physical(pa, take))
             except MemoryReadError as exc:
-                raise MemoryReadError(address, size, reason="at 0x%x: %s" % (va, exc.args[0] if exc.args else exc))
+                # one level of detail: where it stopped and why, not the inner error's whole sentence
+                where = "" if va == address else "at 0x%x: " % va
+                raise MemoryReadError(address, size, reason=where + (exc.reason or "not in the dump"))
             va += take
             left -= take
         return b"".join(out)
