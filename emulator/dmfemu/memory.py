@@ -63,8 +63,9 @@ _ARM64_TABLE = ARM64_VALID | ARM64_TABLE_OR_PAGE | ARM64_INNER_SHAREABLE | ARM64
 _ARM64_KERNEL_PAGE = _ARM64_TABLE | ARM64_UXN | ARM64_WINDOWS_WRITABLE
 _ARM64_KERNEL_BLOCK = _ARM64_KERNEL_PAGE & ~ARM64_TABLE_OR_PAGE
 # Windows on ARM64 self-maps its one root table like x64's PML4 (MemProcFS looks for that entry, with
-# PXN and UXN set); the slot is randomised there too, any fixed kernel slot keeps the tables consistent.
-ARM64_SELF_MAP_INDEX = 0x1ED
+# PXN and UXN set). The slot is randomised per boot; 0x151 is the one of the real Windows 11 22000 ARM64
+# triage dump in tests/data, whose KDBG says PteBase = 0xffffa88000000000.
+ARM64_SELF_MAP_INDEX = 0x151
 ARM64_PTE_BASE = 0xFFFF000000000000 | (ARM64_SELF_MAP_INDEX << 39)
 
 _U8 = struct.Struct("<B")
@@ -573,9 +574,9 @@ AddressSpace.write_u64 = _typed_writer(_U64)
 # Kernel VA regions handed out by KernelPool (Windows-like; any canonical kernel VA would do).
 X64_POOL_BASE = 0xFFFFE00000000000       # nonpaged pool region (cf. spec/dmf.md §4.2's 0xffffe000...)
 X64_IMAGE_BASE = 0xFFFFF80000000000      # system images (ntoskrnl, drivers)
-# ARM64: the regions of the real Windows 11 22000 ARM64 triage dump in tests/data: system images at
-# 0xfffff803`f2......, nonpaged pool objects at 0xffffa8d4`........ (thread and process at 0xffffbb8e`...).
-ARM64_POOL_BASE = 0xFFFFA80000000000
+# ARM64: regions like the real Windows 11 22000 ARM64 triage dump's in tests/data: ntoskrnl at
+# 0xfffff803`f2e00000, its current thread and process (nonpaged pool) at 0xffffbb8e`b1......
+ARM64_POOL_BASE = 0xFFFFBB8000000000
 ARM64_IMAGE_BASE = 0xFFFFF80000000000
 X86_IMAGE_BASE = 0x80000000
 X86_POOL_BASE = 0x84000000               # below the PAE self-map at 0xC0000000

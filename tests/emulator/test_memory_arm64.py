@@ -7,7 +7,7 @@ import pytest
 
 from dmfkd.errors import MemoryReadError
 from dmfkd.targets.dumpfile import DumpFile
-from dmfemu.memory import ARM64_SELF_MAP_INDEX, AddressSpace, KernelPool, PAGE_SIZE, PhysicalMemory
+from dmfemu.memory import ARM64_PTE_BASE, ARM64_SELF_MAP_INDEX, AddressSpace, KernelPool, PAGE_SIZE, PhysicalMemory
 
 from helpers.arm64_dumps import write_arm64_dump
 from helpers.page_walks import ARM64_OUTPUT_MASK, hand_walk_arm64, u64_at
@@ -35,8 +35,8 @@ def test_root_self_map(arm64):
     # bits 1:0 = 0b11, bits 6:4 clear, PXN and UXN set)
     assert entry & ARM64_OUTPUT_MASK == space.dtb and entry & 3 == 3
     assert entry & 0x70 == 0 and entry & (PXN | UXN) == PXN | UXN
+    assert ARM64_PTE_BASE == 0xFFFFA88000000000      # the real ARM64 dump's KDBG PteBase (slot 0x151)
     self_va = 0xFFFF000000000000 | sum(ARM64_SELF_MAP_INDEX << shift for shift in (39, 30, 21, 12))
-    assert self_va == 0xFFFFF6FB7DBED000
     assert hand_walk_arm64(phys, space.dtb, self_va) == (space.dtb, "4K")
     assert space.read(self_va, PAGE_SIZE) == phys.read(space.dtb, PAGE_SIZE)
 
@@ -127,8 +127,8 @@ def test_non_canonical_and_unmapped(arm64):
         space.read(0x0000800000000000, 8)
     assert "non-canonical" in str(info.value)
     with pytest.raises(MemoryReadError) as info:
-        space.read(0xFFFFA8FF00000040, 16)
-    assert info.value.address == 0xFFFFA8FF00000040 and info.value.size == 16
+        space.read(0xFFFFBBFF00000040, 16)
+    assert info.value.address == 0xFFFFBBFF00000040 and info.value.size == 16
 
 
 def test_pool_blocks_images_and_large_pages():
@@ -138,7 +138,7 @@ def test_pool_blocks_images_and_large_pages():
     assert pool.header_size == 16
     for size, tag in [(976, b"Dmf4"), (40, b"Dmf1"), (5000, b"RBMo")]:
         va = pool.allocate(size, tag)
-        assert 0xFFFFA80000000000 <= va < 0xFFFFA88000000000 and va % 16 == 0
+        assert 0xFFFFBB8000000000 <= va < 0xFFFFBC0000000000 and va % 16 == 0
         word, raw_tag = struct.unpack("<I4s", phys.read(space.translate(va - 16), 8))
         assert raw_tag == tag == pool.tag_of(va)
         units = (word >> 16) & 0xFF                  # the x64 POOL_HEADER bitfield (BlockSize)
@@ -147,8 +147,8 @@ def test_pool_blocks_images_and_large_pages():
             assert units * 16 >= size + 16
     base = pool.map_image("dmfdemo", 0x3456)
     assert 0xFFFFF80000000000 <= base < 0xFFFFF88000000000
-    space.write_ptr(base + 8, 0xFFFFA81234567890)
-    assert space.read_ptr(base + 8) == 0xFFFFA81234567890
+    space.write_ptr(base + 8, 0xFFFFBB8EB1690080)
+    assert space.read_ptr(base + 8) == 0xFFFFBB8EB1690080
     large = KernelPool(AddressSpace(PhysicalMemory(), "arm64"), large_pages=True)
     va = large.allocate(100, b"Dmf6")
     assert hand_walk_arm64(large.phys, large.space.dtb, va)[1] == "2M"
@@ -170,13 +170,13 @@ def test_dump_reader_reads_every_mapped_page(tmp_path, kind, large_pages):
     image = pool.map_image("dmfdemo", 0x6000)
     space.write(image, b"MZ" + bytes(range(256)) * 16)
     mapped += list(range(image, image + 0x6000, PAGE_SIZE))
-    scattered = 0xFFFFA8F000000000
+    scattered = 0xFFFFBBF000000000
     frames = [phys.allocate_pages(1) for _ in range(3)]
     for i, frame in enumerate(reversed(frames)):
         space.map(scattered + i * PAGE_SIZE, frame, PAGE_SIZE)
         phys.write(frame, b"scattered %d" % i)
         mapped.append(scattered + i * PAGE_SIZE)
-    mapped.append(0xFFFFF6FB7DBED000)                # the root through the self-map
+    mapped.append(0xFFFF000000000000 | sum(ARM64_SELF_MAP_INDEX << shift for shift in (39, 30, 21, 12)))  # the root
     path = tmp_path / ("arm64-%s.dmp" % kind)
     write_arm64_dump(path, kind, phys.snapshot(), dtb=space.dtb)
     with DumpFile(str(path)) as dump:
