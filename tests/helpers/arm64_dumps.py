@@ -109,7 +109,7 @@ def _runs(pfns):
 
 
 def write_arm64_dump(path, dump_type, pages, dtb=ROOT_PFN * P, blobs=(), context=CONTEXT, bugcheck=BUGCHECK,
-                     build=22000, kdbg_va=0):
+                     build=22000, kdbg_va=0, ps_loaded_module_list=0, ps_active_process_head=0):
     """Write an ARM64 dump of `dump_type` "full" (1), "bitmap" (5) or "bitmap-kernel" (6) holding
     `pages` ({pfn: 4096 bytes} or a dmfemu PhysicalSnapshot); returns the file size."""
     pfns, page = _pfns_and_page(pages)
@@ -120,7 +120,8 @@ def write_arm64_dump(path, dump_type, pages, dtb=ROOT_PFN * P, blobs=(), context
     pc = dump_format.CONTEXT_ARM64.parse(fields).Pc
     header = dict(
         MajorVersion=0xF, MinorVersion=build, DirectoryTableBase=dtb, PfnDataBase=0xFFFFDE0000000000,
-        PsLoadedModuleList=0, PsActiveProcessHead=0, MachineImageType=dump_format.MACHINE_ARM64,
+        PsLoadedModuleList=ps_loaded_module_list, PsActiveProcessHead=ps_active_process_head,
+        MachineImageType=dump_format.MACHINE_ARM64,
         NumberProcessors=1, BugCheckCode=bugcheck[0], BugCheckParameter1=bugcheck[1],
         BugCheckParameter2=bugcheck[2], BugCheckParameter3=bugcheck[3], BugCheckParameter4=bugcheck[4],
         KdDebuggerDataBlock=kdbg_va, ContextRecord=fields,
