@@ -90,12 +90,17 @@ def translate_x86(read_u32: ReadEntry, dtb: int, va: int) -> Optional[int]:
 #   usermode and supervisor, but Windows currently does not make use of the feature"); a Windows 11
 #   ARM64 TCR_EL1 quoted in volatility3 issue #161 (0x00000605b5513511: T0SZ = T1SZ = 17, i.e. two
 #   47-bit halves, TG0/TG1 = 4 KiB, IPS = 48-bit physical addresses) is consistent with TTBR0 at the
-#   root and TTBR1 at its upper half (root + 0x800), which is the same 512-entry view.
+#   root and TTBR1 at its upper half (root + 0x800), which is the same 512-entry view. Microsoft's
+#   dbgeng 10.0.15063 reads kernel and user VAs of an ARM64 dump through that one root too
+#   (tests/oracle/test_dbgeng_arm64.py).
 # - Descriptors are the VMSAv8-64 ones for a 4 KiB granule (Arm ARM, "VMSAv8-64 translation table
 #   format descriptors"): bit 0 valid; bits 1:0 = 0b11 is a table at L0-L2 and a page at L3, 0b01 a
 #   block at L1 (1 GiB) and L2 (2 MiB); 0b01 at L0 (no FEAT_LPA2 here) and at L3 is invalid. The output
 #   address is bits 47:12. Windows' own view of a valid entry agrees (nt!_MMPTE_HARDWARE on ARM64,
 #   ntdiff/headers ARM64 ntoskrnl: Valid bit 0, NotLargePage bit 1, PageFrameNumber bits 47:12).
+#   dbgeng agrees on every case tested except 0b01 at L3, which it reads as a page; the MMU would fault
+#   there, so dmfkd says unreadable (Windows sets NotLargePage on every valid PTE: only a corrupt table
+#   has such an entry).
 # - Transition PTE (page still in RAM, not valid): nt!_MMPTE_TRANSITION on ARM64 has Valid bit 0 = 0,
 #   Prototype bit 10 = 0, Transition bit 11 = 1, PageFrameNumber bits 47:12 - the same test as x64
 #   (MemProcFS: (pte & 0xc01) == 0x800 at the last level). Like the x64 walk, it counts as present.
