@@ -117,7 +117,9 @@ def test_triage_thread_process_stack_and_kdbg_read_at_their_vas(path):
         sp = dump.context().Sp if dump.arch == "arm64" else dump.context().Rsp
         assert regions["stack"][0] == tri.TopOfStack <= sp < regions["stack"][1]
         # thread: KDBG's SizeEThread bytes at PRCB.CurrentThread; process: ApcState.Process of that thread
-        size_ethread, apc_process, size_eprocess = (struct.unpack_from("<H", kdbg, at)[0] for at in (0x2C0, 0x2A0, 0x2A8))
+        # (KDBG SizeEThread @0x2C0, OffsetKThreadApcProcess @0x2A0, SizeEProcess @0x2A8)
+        size_ethread, apc_process, size_eprocess = struct.unpack_from("<H", kdbg, 0x2C0)[0], \
+            struct.unpack_from("<H", kdbg, 0x2A0)[0], struct.unpack_from("<H", kdbg, 0x2A8)[0]
         thread_va, thread_end = regions["thread"]
         assert thread_end - thread_va == size_ethread
         process_va = struct.unpack("<Q", dump.read(thread_va + apc_process, 8))[0]
