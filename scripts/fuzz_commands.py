@@ -468,7 +468,8 @@ def command_lines(base: Base) -> List[List[str]]:
     lines.append(["tags", "--hex", base.guids[1]])
     for value in base.ring_handles + base.ring_contexts:
         lines.append(["ringbuffer", "0x%x" % value])
-    lines.append(["ringbuffer", "0x%x" % base.ring_handles[-1], "--type", EVENT_TYPE, "--guid", base.guids[-1]])
+    lines.append(["ringbuffer", "0x%x" % base.ring_handles[-1], "--type", EVENT_TYPE, "--guid", base.guids[-1],
+                  "--type-size-mismatch", "decode"])
     for handle in (base.ring_handles[0], base.collection_handle):
         if handle:
             lines.append(["modules", "0x%x" % handle])

@@ -34,6 +34,8 @@ class RecordDecoder:
     name = "hex"
     #: extra field names, in order (for table/CSV columns)
     columns = []  # type: List[str]
+    #: the record size the decoder expects (None: any)
+    size = None  # type: Optional[int]
 
     def fields(self, data: bytes) -> Dict[str, Any]:
         return {}
@@ -70,6 +72,7 @@ class TypeDecoder(RecordDecoder):
         self.symbols = symbols
         self.name = type_name
         self.layout = symbols.type_layout(type_name)
+        self.size = self.layout.size
         self.columns = [f.name for f in sorted(self.layout.fields.values(), key=lambda f: f.offset)]
         self._nested = {}  # type: Dict[str, Any]
 
@@ -179,6 +182,10 @@ class SchemaDecoder(RecordDecoder):
             raise UsageError("--schema: %s defines no construct %r" % (path, name))
         self.struct = struct_
         self.name = "%s:%s" % (os.path.basename(path), name)
+        try:
+            self.size = int(struct_.sizeof())
+        except Exception:  # a variable-size construct has no fixed size: any record size goes
+            self.size = None
         subcons = getattr(struct_, "subcons", None) or []
         self.columns = [sc.name for sc in subcons if getattr(sc, "name", None) and not sc.name.startswith("_")]
 

@@ -46,3 +46,7 @@ class SymbolError(DmfkdError):
 
 class LayoutError(DmfkdError):
     """A DMF structure has a size/version dmfkd does not know; said plainly, never guessed."""
+
+
+class OutputError(DmfkdError):
+    """The output could not be written (a full disk, a closed terminal)."""

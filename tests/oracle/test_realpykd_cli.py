@@ -67,7 +67,7 @@ def _invocations(path, isf):
         assert code == 0
         for source in json.loads(out):
             if source.get("ring_handle") and "ringbuffer" in COMMANDS:
-                calls.append(("ringbuffer", ["ringbuffer", source["ring_handle"], "--format", "json"] + extra))
+                calls.append(("ringbuffer", ["ringbuffer", "0x%x" % source["ring_handle"], "--format", "json"] + extra))
         if "ringbuffer" in COMMANDS:
             # unmapped: pykd.MemoryException must become the same one-line error, exit status 2
             calls.append(("ringbuffer unmapped", ["ringbuffer", "0xfffff80099990000", "--format", "json"] + extra))

@@ -135,6 +135,28 @@ class RingDecode:
         step = 2 * self.entry_size
         return [text[i:i + step] for i in range(0, len(text), step)]
 
+    def resliced(self, entry_size: int) -> "RingDecode":
+        """The same bytes cut into records of another size (the user's --entry-size --force)."""
+        data = self.data[:self.count * self.entry_size - (self.entry_size - self.partial_size
+                                                           if self.partial_size is not None else 0)]
+        count, rest = divmod(len(data), entry_size)
+        notes = list(self.notes) + ["records re-cut at %d bytes (the ring's own size is %d)"
+                                    % (entry_size, self.entry_size)]
+        return RingDecode(self.guid, entry_size, None, count + (1 if rest else 0), False, self.truncated,
+                          data, count + (1 if rest else 0), partial_size=rest or None, source=self.source,
+                          length=len(data), warnings=list(self.warnings), notes=notes, state=self.state)
+
+    def in_storage_order(self) -> "RingDecode":
+        """A live ring's records in the order its storage holds them (slot 0 first), not oldest first."""
+        if not self.slot_order:
+            return self
+        s = self.entry_size
+        pairs = sorted((slot, i) for i, slot in enumerate(self.slot_order[:self.count]))
+        data = b"".join(self.data[i * s:(i + 1) * s] for _, i in pairs)
+        return RingDecode(self.guid, s, self.capacity, self.present, self.present_known, self.truncated, data,
+                          len(pairs), source=self.source, length=len(data), warnings=list(self.warnings),
+                          notes=list(self.notes), state=self.state, slot_order=[slot for slot, _ in pairs])
+
     def summary(self) -> Dict[str, object]:
         """The JSON contract's header fields (issue 4): guid, entry_size, capacity, present,
         present_known, truncated - plus what dmfkd adds."""

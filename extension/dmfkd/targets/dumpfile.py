@@ -15,7 +15,7 @@ from typing import List, Optional, Tuple
 from dmfkd.errors import FormatError, MemoryReadError
 from dmfkd.guids import guid_from_le
 from dmfkd.layouts import dump_format
-from dmfkd.targets.base import BugCheck, TaggedBlob, Target
+from dmfkd.targets.base import BugCheck, DumpHeader, TaggedBlob, Target
 # the walks live in paging.py; imported here by name too (dmfemu.dumpwriter takes them from this module)
 from dmfkd.targets.paging import translate_arm64, translate_pae, translate_x64, translate_x86  # noqa: F401
 
@@ -48,6 +48,7 @@ class DumpFile(Target):
             self._file.close()
             raise
         self._blobs: Optional[List[TaggedBlob]] = None
+        self._triage_blocks: Optional[List[Tuple[int, int]]] = None
         self._index_ready = False
         self._translations = {}
 
@@ -255,6 +256,41 @@ class DumpFile(Target):
     @property
     def dump_type_name(self) -> str:
         return dump_format.DumpType(self.dump_type).name.lower().replace("_", "-")
+
+    def dump_header(self) -> DumpHeader:
+        h = self.header
+        attributes = None if h.Attributes == dump_format.PAGE_U32 else int(h.Attributes)
+        return DumpHeader(
+            path=self.path, dump_type=int(self.dump_type), dump_type_name=self.dump_type_name, arch=self.arch,
+            build=int(self.build), major_version=int(h.MajorVersion), processors=int(h.NumberProcessors),
+            system_time=int(self.system_time), system_uptime=int(self.system_uptime),
+            directory_table_base=int(self.dtb), kd_debugger_data_block=int(self.kdbg_va),
+            ps_loaded_module_list=int(h.PsLoadedModuleList), ps_active_process_head=int(h.PsActiveProcessHead),
+            pages=self.number_of_pages, file_size=self.file_size, required_dump_space=int(h.RequiredDumpSpace),
+            attributes=attributes, attribute_names=self.attribute_names(),
+            blob_region_offset=self.blob_region_offset, region_problem=self.region_problem)
+
+    def triage_data_blocks(self) -> Optional[List[Tuple[int, int]]]:
+        """(VA, size) of the triage data blocks in file order; None unless this is a triage dump.
+        The count was checked against the file when the triage map was built (no allocation from it)."""
+        if self.triage is None:
+            return None
+        if self._triage_blocks is None:
+            tri = self.triage
+            x86 = self.header_size == dump_format.HEADER32_SIZE
+            layout = dump_format.TRIAGE_DATA_BLOCK32 if x86 else dump_format.TRIAGE_DATA_BLOCK64
+            entry = layout.sizeof()
+            count = int(tri.DataBlocksCount or 0)
+            if count > (tri.SizeOfDump - min(tri.DataBlocksOffset, tri.SizeOfDump)) // entry:
+                raise self._error("%d triage data blocks do not fit in the dump" % count,
+                                  self.header_size + (0x64 if x86 else 0x7C))
+            raw = self._read_at(tri.DataBlocksOffset, entry * count) if count else b""
+            blocks = []
+            for i in range(count):
+                block = layout.parse(raw[i * entry:(i + 1) * entry])
+                blocks.append((int(block.Address), int(block.Size)))
+            self._triage_blocks = blocks
+        return list(self._triage_blocks)
 
     # -- secondary data (§3.3) ------------------------------------------------------------------
     def tagged(self) -> List[TaggedBlob]:
