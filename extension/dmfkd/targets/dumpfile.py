@@ -10,81 +10,20 @@ a loop or an allocation; a violation is a FormatError naming the file, what is w
 """
 import bisect
 import os
-from typing import Callable, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 from dmfkd.errors import FormatError, MemoryReadError
 from dmfkd.guids import guid_from_le
 from dmfkd.layouts import dump_format
 from dmfkd.targets.base import BugCheck, DumpHeader, TaggedBlob, Target
+# the walks live in paging.py; imported here by name too (dmfemu.dumpwriter takes them from this module)
+from dmfkd.targets.paging import translate_arm64, translate_pae, translate_x64, translate_x86  # noqa: F401
 
 PAGE_SIZE = dump_format.PAGE_SIZE
-PFN_MASK = 0x000FFFFFFFFFF000          # entry bits 51..12 (§4)
 SUPPORTED_TYPES = (dump_format.DumpType.FULL, dump_format.DumpType.TRIAGE, dump_format.DumpType.BITMAP_FULL, dump_format.DumpType.BITMAP_KERNEL)
 MAX_PAD = 0x100000                     # PrePad/PostPad beyond this are "absurd" (real writers pad < 1 page)
 RANK_BLOCK_BITS = 512                  # bitmap rank table granularity
 TRIAGE_LOOKBACK = 64                   # overlapping triage regions searched per lookup
-
-
-# -- page-table walks (§4); shared with dmfemu.dumpwriter, which needs them for triage copies --------
-
-def translate_x64(read_u64: Callable[[int], Optional[int]], dtb: int, va: int) -> Optional[int]:
-    """x64 4-level walk (2 MiB and 1 GiB pages; transition PTEs count as present, like vol3).
-    `read_u64(pa)` returns the entry or None. Returns the PA or None when not mapped."""
-    if va < 0 or va >= 1 << 64:
-        return None
-    top = va >> 47
-    if top not in (0, 0x1FFFF):         # non-canonical
-        return None
-    table = dtb & PFN_MASK
-    for level, shift in enumerate((39, 30, 21, 12)):
-        entry = read_u64(table + ((va >> shift) & 0x1FF) * 8)
-        if entry is None:
-            return None
-        if not entry & 1:
-            # Windows transition PTE: not present, bit 11 set, bit 10 (prototype) clear (§4)
-            if level == 3 and entry & 0x800 and not entry & 0x400:
-                return (entry & PFN_MASK) | (va & 0xFFF)
-            return None
-        if level in (1, 2) and entry & 0x80:
-            size_mask = (1 << shift) - 1
-            return ((entry & PFN_MASK) & ~size_mask) | (va & size_mask)
-        table = entry & PFN_MASK
-    return table | (va & 0xFFF)
-
-
-def translate_pae(read_u64: Callable[[int], Optional[int]], dtb: int, va: int) -> Optional[int]:
-    """x86 PAE walk: 4-entry PDPT at CR3 & ~0x1F, PD, PT; 2 MiB pages at the PDE."""
-    if va < 0 or va >= 1 << 32:
-        return None
-    pdpte = read_u64((dtb & 0xFFFFFFE0) + (va >> 30) * 8)
-    if pdpte is None or not pdpte & 1:
-        return None
-    pde = read_u64((pdpte & PFN_MASK) + ((va >> 21) & 0x1FF) * 8)
-    if pde is None or not pde & 1:
-        return None
-    if pde & 0x80:
-        return ((pde & PFN_MASK) & ~0x1FFFFF) | (va & 0x1FFFFF)
-    pte = read_u64((pde & PFN_MASK) + ((va >> 12) & 0x1FF) * 8)
-    if pte is None:
-        return None
-    if not pte & 1 and not (pte & 0x800 and not pte & 0x400):
-        return None
-    return (pte & PFN_MASK) | (va & 0xFFF)
-
-
-def translate_x86(read_u32: Callable[[int], Optional[int]], dtb: int, va: int) -> Optional[int]:
-    """x86 non-PAE 2-level walk (4 MiB pages at the PDE)."""
-    if va < 0 or va >= 1 << 32:
-        return None
-    pde = read_u32((dtb & 0xFFFFF000) + (va >> 22) * 4)
-    if pde is None or not pde & 1:
-        return None
-    if pde & 0x80:
-        return (pde & 0xFFC00000) | (va & 0x3FFFFF)
-    pte = read_u32((pde & 0xFFFFF000) + ((va >> 12) & 0x3FF) * 4)
-    if pte is None or not pte & 1:
-        return None
-    return (pte & 0xFFFFF000) | (va & 0xFFF)
 
 
 def _popcount(data: bytes) -> int:
@@ -92,7 +31,7 @@ def _popcount(data: bytes) -> int:
 
 
 class DumpFile(Target):
-    """MEMORY.DMP / minidump of type 1, 4, 5 or 6; x64, x86 (full, bitmap) and ARM64 headers."""
+    """MEMORY.DMP / minidump of type 1, 4, 5 or 6; x64 and ARM64 (full, bitmap, triage), x86 (full, bitmap)."""
 
     def __init__(self, path):
         self.path = os.fspath(path)
@@ -294,6 +233,14 @@ class DumpFile(Target):
         h = self.header
         return BugCheck(h.BugCheckCode, (h.BugCheckParameter1, h.BugCheckParameter2,
                                          h.BugCheckParameter3, h.BugCheckParameter4))
+
+    def context(self):
+        """The processor context saved with the bug check (header ContextRecord), parsed as
+        CONTEXT_AMD64 (Rip, Rsp ...), CONTEXT_X86 (Eip, Esp ...) or ARM64_NT_CONTEXT (X[0..28], Fp,
+        Lr, Sp, Pc, Cpsr ...) by the dump's architecture."""
+        layout = {"x64": dump_format.CONTEXT_AMD64, "x86": dump_format.CONTEXT_X86,
+                  "arm64": dump_format.CONTEXT_ARM64}[self.arch]
+        return layout.parse(bytes(self.header.ContextRecord[:layout.sizeof()]))
 
     @property
     def attributes(self) -> int:
@@ -497,7 +444,7 @@ class DumpFile(Target):
                 else:
                     pa = translate_x86(self._phys_u32, self.dtb, page)
             else:
-                raise MemoryReadError(va, 0, reason="ARM64 page tables are not supported")
+                pa = translate_arm64(self._phys_u64, self.dtb, page)
             if pa is None:
                 raise MemoryReadError(va, 0, reason="not mapped by the dump's page tables")
             if len(self._translations) > 65536:
