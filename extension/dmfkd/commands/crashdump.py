@@ -186,6 +186,9 @@ def guid_report(view: CrashDumpView, args) -> Report:
 
 
 def all_records_report(view: CrashDumpView, args) -> Report:
+    if not view.source_guids():
+        line = view.no_dmf_message() if not view.dmf_present else "no DMF ring data in %s" % view.target.name
+        return Report(text=line, document={"sources": [], "records": [], "message": line})
     decoded = decode_sources(view, args)
     per_source, warnings = decoded.per_source, decoded.warnings
     if args.merge_by:

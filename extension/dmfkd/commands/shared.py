@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from dmfkd.decode import RecordDecoder, ascii_text, grep_records, records_jsonl
 from dmfkd.decoder_choice import DecoderChoice
-from dmfkd.errors import DmfkdError, SymbolError, UsageError
+from dmfkd.errors import SymbolError, UsageError
 from dmfkd.render import Column, FileTime, Link, Report, Seconds, write_file
 
 #: a decoded field wraps only when longer than this (a time or a name stays on one line)
@@ -235,10 +235,7 @@ def decode_sources(view, args) -> DecodedSources:
     out = DecodedSources()
     choice = decoder_choice(args, view.target)
     choice.resolve(view.resolve_guid)
-    sources = view.all_rings(args.entry_size, args.force)
-    if not sources:
-        raise DmfkdError("no DMF ring data in %s" % view.target.name)
-    for guid, ring in sources:
+    for guid, ring in view.all_rings(args.entry_size, args.force):
         if isinstance(ring, str):
             out.warnings.append("%s: %s" % (guid, ring))
             continue

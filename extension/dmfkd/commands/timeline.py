@@ -18,6 +18,8 @@ def timeline(args, session):
     if target.path and same_file(args.output, target.path):
         raise UsageError("refusing to overwrite %s: it is an input of this command" % args.output)
     view = read_crashdump(target, args.driver, args.dmf_version)
+    if not view.source_guids():
+        raise UsageError("no DMF ring data in %s: nothing to draw" % target.name)
     decoded = decode_sources(view, args)
     lanes, skipped = [], []
     for guid, rows in decoded.per_source:

@@ -194,7 +194,8 @@ def render_table(report: Report, out: Output) -> None:
     for warning in report.warnings:
         lines.extend(esc(line) for line in _lines("WARNING: " + warning, width))
     if report.text is not None:
-        lines.append(esc(report.text))
+        for line in report.text.split("\n"):
+            lines.extend(esc(part) for part in _lines(line, width, " " * (len(line) - len(line.lstrip()) + 2)))
     columns = _pick_columns(report, out)
     if columns and report.rows:
         table = fit(columns, report.rows, width, debugger_command if dml else (lambda link: None))
