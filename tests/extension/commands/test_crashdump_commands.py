@@ -34,10 +34,13 @@ def demo(tmp_path_factory):
 
 @pytest.mark.parametrize("path,blobs", [(TRIAGE_X64, 20), (TRIAGE_ARM64, 42)])
 def test_real_triage_dumps_have_no_dmf_data(path, blobs, cli, cli_json):
-    out = cli("crashdump", path)
+    out = cli("crashdump", path, "--wide")
     lines = out.out.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("no DMF data present in ")
     assert "%d secondary-data blob(s)" % blobs in lines[0] and out.err == ""
+    # at the default width the same message wraps, every line within 120 columns
+    fitted = cli("crashdump", path).out
+    assert " ".join(fitted.split()) == lines[0] and max(len(l) for l in fitted.splitlines()) <= 120
     doc = cli_json("crashdump", path)
     assert doc["dmf_present"] is False and doc["blobs"] == blobs
     assert cli("datasources", path).out.startswith("no DMF CrashDump in ")
