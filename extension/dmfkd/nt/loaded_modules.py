@@ -82,10 +82,10 @@ class _Entry(NamedTuple):
 
 
 def list_head(target) -> Optional[int]:
-    """PsLoadedModuleList from the dump header (DumpFile.header), or None."""
-    header = getattr(target, "header", None)
-    head = getattr(header, "PsLoadedModuleList", None) if header is not None else None
-    return head or None
+    """PsLoadedModuleList as the dump header names it (Target.dump_header), or None (a live
+    target: the caller passes nt!PsLoadedModuleList as `head`)."""
+    header = target.dump_header()
+    return (header.ps_loaded_module_list or None) if header is not None else None
 
 
 def _walk(target, head: int, limit: int, warnings: List[str]) -> List[_Entry]:

@@ -64,10 +64,13 @@ class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
     http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
 
-def _opener() -> urllib.request.OpenerDirector:
-    """HTTP and HTTPS only: no file://, ftp:// or data: handlers at all."""
+def _opener(url: str) -> urllib.request.OpenerDirector:
+    """HTTP and HTTPS only: no file://, ftp:// or data: handlers at all. The environment's proxy
+    settings apply, except to a server on this machine."""
+    host = (urllib.parse.urlsplit(url).hostname or "").lower()
+    proxies = {} if host in ("localhost", "127.0.0.1", "::1") else None
     opener = urllib.request.OpenerDirector()
-    for handler in (urllib.request.ProxyHandler(), urllib.request.HTTPHandler(), urllib.request.HTTPSHandler(),
+    for handler in (urllib.request.ProxyHandler(proxies), urllib.request.HTTPHandler(), urllib.request.HTTPSHandler(),
                     urllib.request.HTTPDefaultErrorHandler(), _HttpOnlyRedirects(),
                     urllib.request.HTTPErrorProcessor()):
         opener.add_handler(handler)
@@ -97,7 +100,7 @@ class SymbolServer:
         self.timeout = timeout
         self.deadline = deadline
         self.max_bytes = max_bytes
-        self._opener = _opener()
+        self._opener = _opener(self.url)
 
     def _url(self, *parts: str) -> str:
         return "/".join([self.url] + [urllib.parse.quote(part) for part in parts])

@@ -93,7 +93,7 @@ NAMES = 0xFFFFF80000200000
 
 
 class Header:
-    PsLoadedModuleList = HEAD
+    ps_loaded_module_list = HEAD
 
 
 class Memory(Target):
@@ -105,9 +105,11 @@ class Memory(Target):
 
     def __init__(self, endless=False):
         self.pages = {}
-        self.header = Header()
         self.endless = endless
         self.layout = windows.kldr_data_table_entry("x64")
+
+    def dump_header(self):
+        return Header()
 
     def write(self, address, data):
         for index, byte in enumerate(data):

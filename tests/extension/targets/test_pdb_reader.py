@@ -139,8 +139,10 @@ def test_type_decoder_decodes_records_with_pdb_types_unchanged(driver):
     record = struct.pack("<IBxxxI4xQ16s", 0xFEEDF00D, 0b10101_011, 1, 0xFFFFF80000001000, b"dmfdemo") + \
         struct.pack("<I4x", 0x11223344)
     fields = TypeDecoder(driver, "drv!DEVICE_CONTEXT").fields(record)
-    assert fields["Signature"] == 0xFEEDF00D and fields["State"] == 1 and fields["Next"] == "0xfffff80000001000"
-    assert fields["Flags"] == 0b10101011 and fields["Name"] == [ord(c) for c in "dmfdemo"] + [0] * 9
+    assert fields["Signature"] == 0xFEEDF00D and fields["Next"] == 0xFFFFF80000001000
+    assert fields["State"] == 1 and fields["State"].name == "Busy"          # the enum's name, from the PDB
+    assert (fields["Flags"], fields["Kind"]) == (0b011, 0b10101)             # the bits of each bitfield
+    assert fields["Name"] == [ord(c) for c in "dmfdemo"] + [0] * 9
     assert fields["u"] == {"AsUlong": 0x11223344, "Low": 0x3344}
 
 
