@@ -361,7 +361,7 @@ class CrashDump(object):
             record = self._ctx_off("BugCheckCallbackRecordAdditional")
             self.kernel.initialize_record(record)
             if not self.kernel.register(record, self.driver.routine(ROUTINE_ADDITIONAL),
-                                        bc.KbCallbackSecondaryDumpData, self._cfg("ComponentName")):
+                                        windows.KbCallbackSecondaryDumpData, self._cfg("ComponentName")):
                 return STATUS_INVALID_PARAMETER
         if triage_size > 0:
             if not self._cfg("ComponentName"):
@@ -398,7 +398,7 @@ class CrashDump(object):
             status = self.kernel.initialize_triage_dump_data_array(va, length)
         if nt_success(status):
             record = self._ctx_off("BugCheckCallbackRecordTriageDumpData")
-            if not self.kernel.register(record, self.driver.routine(ROUTINE_TRIAGE), bc.KbCallbackTriageDumpData,
+            if not self.kernel.register(record, self.driver.routine(ROUTINE_TRIAGE), windows.KbCallbackTriageDumpData,
                                         self._cfg("ComponentName")):
                 status = STATUS_INVALID_PARAMETER
         if not nt_success(status):
@@ -419,7 +419,7 @@ class CrashDump(object):
         record = self.record_va(index)
         self.kernel.initialize_record(record)
         if not self.kernel.register(record, self.driver.routine(ROUTINE_RING_BUFFER),
-                                    bc.KbCallbackSecondaryDumpData, self._cfg("ComponentName")):
+                                    windows.KbCallbackSecondaryDumpData, self._cfg("ComponentName")):
             self._destroy_ring(index)
             return STATUS_INVALID_PARAMETER
         return STATUS_SUCCESS
@@ -700,7 +700,7 @@ class CrashDump(object):
                         self.data_source_destroy_auxiliary(fo)
         if "TriageDumpDataArray" in self.ctx_layout.offsets and self._ctx_ptr("TriageDumpDataArray"):
             record = self._ctx_off("BugCheckCallbackRecordTriageDumpData")
-            if self.space.read_u32(record + self.rec_layout.offsets["Reason"]) != bc.KbCallbackInvalid:
+            if self.space.read_u32(record + self.rec_layout.offsets["Reason"]) != windows.KbCallbackInvalid:
                 self.kernel.deregister(record)
             self.space.write_ptr(self._ctx_off("TriageDumpDataArrayMemory"), 0)
         for name in ("BugCheckCallbackRecordRingBuffer", "DataSource"):
@@ -803,7 +803,7 @@ class CrashDump(object):
         """CrashDump_BugCheckTriageDumpDataCallback (CD.c:511-573)."""
         space = self.space
         tdd = self.kernel.triage_data.offsets
-        if not space.read_u32(data_va + tdd["Flags"]) & bc.KB_TRIAGE_DUMP_DATA_FLAG_BUGCHECK_ACTIVE:
+        if not space.read_u32(data_va + tdd["Flags"]) & windows.KB_TRIAGE_DUMP_DATA_FLAG_BUGCHECK_ACTIVE:
             return
         ctx, _cfg = self._global_module()
         store = self._client_routine("EvtCrashDumpStoreTriageDumpData")
