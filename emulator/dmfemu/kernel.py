@@ -123,7 +123,7 @@ def _unicode_string(space, pool, prefix: str, text: str) -> Dict[str, int]:
     return {prefix + ".Length": len(data), prefix + ".MaximumLength": len(data) + 2, prefix + ".Buffer": buffer}
 
 
-class _KernelState(object):
+class KernelState(object):
     """What prepare_dump built in one machine's memory."""
 
     def __init__(self):
@@ -150,7 +150,7 @@ def _list_insert_tail(space, head: int, entry: int) -> None:
     _write_ptr(space, head + ps, entry)
 
 
-def _link_image(machine, state: _KernelState, name: str, base: int, size: int, is_kernel: bool) -> None:
+def _link_image(machine, state: KernelState, name: str, base: int, size: int, is_kernel: bool) -> None:
     space, pool = machine.space, machine.pool
     if is_kernel:
         file_name = "ntoskrnl.exe"
@@ -186,9 +186,9 @@ def _kdbg(list_head: int, values: Dict[str, int]) -> bytes:
     return layout.pack(dict(values, **header))
 
 
-def _build_x64(machine) -> _KernelState:
+def _build_x64(machine) -> KernelState:
     space, pool, phys = machine.space, machine.pool, machine.phys
-    state = _KernelState()
+    state = KernelState()
     base = pool.map_image("nt", KERNEL_IMAGE_SIZE)
     state.kernel_base = base
     space.write(base, _pe_headers("x64", base, KERNEL_IMAGE_SIZE, KERNEL_TIMESTAMP, RVA_KEBUGCHECKEX, dll=False,
@@ -321,9 +321,9 @@ def _gdt_entry(base: int, limit: int, access: int, flags: int) -> int:
             | (flags << 52) | (((base >> 24) & 0xFF) << 56))
 
 
-def _build_x86(machine) -> _KernelState:
+def _build_x86(machine) -> KernelState:
     space, pool, phys = machine.space, machine.pool, machine.phys
-    state = _KernelState()
+    state = KernelState()
     offsets = X86_OFFSETS
     base = pool.map_image("nt", KERNEL_IMAGE_SIZE)
     state.kernel_base = base
@@ -410,10 +410,10 @@ def _build_x86(machine) -> _KernelState:
 def prepare_dump(machine) -> Dict[str, object]:
     """Build (once) the kernel structures dbgeng needs and return the extra ``write_dump`` arguments:
     ``kdbg_va``, ``ps_loaded_module_list``, ``ps_active_process_head`` and ``context``."""
-    state = getattr(machine, "_dmfemu_kernel", None)   # type: Optional[_KernelState]
+    state = machine.kernel_state   # type: Optional[KernelState]
     if state is None:
         state = _build_x64(machine) if machine.arch == "x64" else _build_x86(machine)
-        machine._dmfemu_kernel = state
+        machine.kernel_state = state
     for name, (base, size) in sorted(machine.images.items(), key=lambda item: item[1][0]):
         if name not in state.listed:
             _link_image(machine, state, name, base, size, is_kernel=False)

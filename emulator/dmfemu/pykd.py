@@ -605,7 +605,7 @@ def _build_lab(target) -> str:
     "Built by: " + this, observed on triage and emulator dumps alike)."""
     kdbg = getattr(target, "kdbg_va", 0)
     if not kdbg:
-        kernel = getattr(getattr(target, "machine", None), "_dmfemu_kernel", None)
+        kernel = getattr(getattr(target, "machine", None), "kernel_state", None)
         kdbg = getattr(kernel, "kdbg_va", 0)
     if not kdbg:
         return ""
@@ -1278,7 +1278,7 @@ def _module_list(target) -> List[Tuple[str, Optional[int]]]:
     header = getattr(target, "header", None)
     head = getattr(header, "PsLoadedModuleList", 0) if header is not None else 0
     if not head:
-        kernel = getattr(getattr(target, "machine", None), "_dmfemu_kernel", None)
+        kernel = getattr(getattr(target, "machine", None), "kernel_state", None)
         head = getattr(kernel, "module_list", 0)
     psize = int(target.pointer_size)
     if not head or psize not in _LDR_BASE_NAME:

@@ -41,7 +41,7 @@ API::
                .buffer_view() -> writable memoryview of the data
 
 ``machine`` is anything with ``.space`` (dmfemu.memory.AddressSpace), ``.pool``
-(dmfemu.memory.KernelPool) and ``.arch`` - a dmfemu.machine.Machine.
+(dmfemu.pool.KernelPool) and ``.arch`` - a dmfemu.machine.Machine.
 """
 from typing import Dict, List, Optional, Tuple
 

@@ -1,12 +1,13 @@
-"""dmfemu.memory: physical RAM, page tables (checked by walking the table bytes by hand, per
+"""dmfemu.memory and dmfemu.pool: physical RAM, page tables (checked by walking the table bytes by hand, per
 spec/dump-format.md §4 and the Intel PAE format), kernel pool, snapshots."""
 import struct
 
 import pytest
 
 from dmfkd.errors import MemoryReadError
-from dmfemu.memory import (AddressSpace, KernelPool, PhysicalMemory, PAGE_SIZE,
-                           X64_SELF_MAP_INDEX)
+from dmfkd.layouts.windows import PAGE_SIZE
+from dmfemu.memory import AddressSpace, PhysicalMemory, X64_SELF_MAP_INDEX
+from dmfemu.pool import KernelPool
 from helpers.page_walks import PFN_MASK, hand_walk_pae, hand_walk_x64, u64_at  # noqa: F401
 
 
