@@ -108,8 +108,8 @@ class Base:
     """One pristine demo dump: its bytes, its ISF document and a map field name -> file segments."""
 
     def __init__(self, arch: str, dmf_version: str, dump_type: str, directory: str):
-        from dmfemu.demo import demo_scenario
-        from dmfemu.scenario import run_scenario
+        from dmfemu.scenarios.crashdump_demo import demo_scenario
+        from dmfemu.scenarios.crashdump_replay import run_scenario
 
         self.arch, self.dmf_version, self.dump_type = arch, dmf_version, dump_type
         self.name = "%s-%s-%s" % (arch, dmf_version, dump_type)

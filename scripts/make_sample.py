@@ -10,8 +10,8 @@ intended emulator change:
 import os
 import sys
 
-from dmfemu.demo import demo_scenario
-from dmfemu.scenario import run_scenario
+from dmfemu.scenarios.crashdump_demo import demo_scenario
+from dmfemu.scenarios.crashdump_replay import run_scenario
 
 SAMPLE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "data", "dmfdemo")
 

@@ -20,6 +20,7 @@ import struct
 from typing import Dict, List, Optional, Tuple
 
 from dmfkd.errors import MemoryReadError
+from dmfkd.layouts.engine import align_up
 from dmfkd.layouts.windows import PAGE_SIZE
 
 PAGE_SHIFT = 12
@@ -63,10 +64,6 @@ def _fault(va: int, size: int, error: "_PageFault") -> MemoryReadError:
     if error.address == va & ~0xFFF:
         return MemoryReadError(va, size, reason=error.reason)
     return MemoryReadError(va, size, reason="0x%x: %s" % (error.address, error.reason))
-
-
-def _align_up(value: int, alignment: int) -> int:
-    return (value + alignment - 1) & ~(alignment - 1)
 
 
 class _Arena:
@@ -188,13 +185,13 @@ class PhysicalMemory(_PhysicalReader):
         if align_pages <= 0 or align_pages & (align_pages - 1):
             raise ValueError("allocate_pages: align_pages must be a power of two")
         for arena in self._arenas:
-            start = _align_up(arena.next_pfn, align_pages)
+            start = align_up(arena.next_pfn, align_pages)
             if start + count <= arena.end_pfn:
                 return self._take(arena, start, count)
         base = self._arenas[-1].end_pfn if self._arenas else _FIRST_PFN
-        start = _align_up(base, align_pages)
+        start = align_up(base, align_pages)
         npages = max(self._arena_pages, start - base + count)
-        npages = _align_up(base + npages, 512) - base   # keep later arenas 2 MiB aligned
+        npages = align_up(base + npages, 512) - base   # keep later arenas 2 MiB aligned
         arena = _Arena(base, npages)
         self._arenas.append(arena)
         self._arena_starts.append(base)

@@ -102,7 +102,7 @@ SCENARIOS = {
 def _demo_scenario_file(seed: int, crash: dict, **changes) -> dict:
     """`dmfemu demo`'s own scenario, as a file a user would replay (taken from the CLI's output
     directory is not possible, so it is rebuilt from the public builder)."""
-    from dmfemu.demo import demo_scenario
+    from dmfemu.scenarios.crashdump_demo import demo_scenario
 
     scenario = demo_scenario(seed=seed, **changes)
     scenario["crash"] = crash
@@ -424,7 +424,7 @@ def _needs_native_tools(name: str) -> bool:
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_entry_point_output_is_byte_identical(name, tmp_path):
     if _needs_native_tools(name):
-        from dmfemu.pdb import ToolsMissing, find_tools
+        from dmfemu.native_build import ToolsMissing, find_tools
         try:
             find_tools()
         except ToolsMissing as missing:

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from dmfkd.guids import crashdump_key
 from dmfkd.layouts import dmf_structures
 
 from dmfkd.layouts import windows
@@ -15,10 +16,9 @@ from dmfkd.targets.dumpfile import DumpFile
 from dmfkd.targets.isf import IsfSymbols
 
 from dmfemu import cli
-from dmfemu import demo
-from dmfemu import wdf as W
-from dmfemu.modules import crashdump as cdm
-from dmfemu.scenario import run_scenario
+from dmfemu import wdf
+from dmfemu.scenarios import crashdump_demo
+from dmfemu.scenarios.crashdump_replay import run_scenario
 
 kdmp_parser = pytest.importorskip("kdmp_parser")
 
@@ -32,7 +32,7 @@ def run_demo(tmp_path, *args):
 
 
 def decode(blob: bytes, guid: uuid.UUID, size: int):
-    key = cdm.encryption_key(guid)[:32]
+    key = crashdump_key(guid)
     plain = bytes(b ^ key[j % 32] for j, b in enumerate(blob[:size])) + blob[size:]
     return [plain[i:i + size] for i in range(0, len(plain) - len(plain) % size, size)]
 
@@ -75,17 +75,17 @@ def test_demo_opens_in_kdmp_parser_and_dumpfile(tmp_path, dump_type, kind):
 
 def test_demo_expected_records_come_from_what_the_clients_wrote(tmp_path):
     out, expected = run_demo(tmp_path, "--seed", "7")
-    scenario = demo.demo_scenario(seed=7)
+    scenario = crashdump_demo.demo_scenario(seed=7)
     by_name = {s["name"]: s for s in expected["sources"]}
     self_writes = scenario_writes(scenario)
-    assert len(self_writes) == demo.SELF_WRITES > demo.SELF_COUNT      # wrapped
-    assert [bytes.fromhex(r["hex"]) for r in by_name["self"]["records"]] == self_writes[-demo.SELF_COUNT:]
+    assert len(self_writes) == crashdump_demo.SELF_WRITES > crashdump_demo.SELF_COUNT      # wrapped
+    assert [bytes.fromhex(r["hex"]) for r in by_name["self"]["records"]] == self_writes[-crashdump_demo.SELF_COUNT:]
     orphan = scenario_writes(scenario, handle="app1")
     assert [bytes.fromhex(r["hex"]) for r in by_name["orphaned"]["records"]] == orphan
     assert by_name["orphaned"]["orphaned"] is True and by_name["live"]["orphaned"] is False
     live = scenario_writes(scenario, handle="app2")
     # 11 writes into 4 entries keep the last 4; the reader consumed the oldest of them
-    assert [bytes.fromhex(r["hex"]) for r in by_name["live"]["records"]] == live[-demo.LIVE_ENTRIES + 1:]
+    assert [bytes.fromhex(r["hex"]) for r in by_name["live"]["records"]] == live[-crashdump_demo.LIVE_ENTRIES + 1:]
     for source in expected["sources"]:
         assert [r["index"] for r in source["records"]] == list(range(len(source["records"])))
     # the dump bytes decode (by hand, §2.11) to the same records, zero slots after them
@@ -99,16 +99,16 @@ def test_demo_expected_records_come_from_what_the_clients_wrote(tmp_path):
         assert len(records) == source["capacity"]
     # additional data: the client's bytes, untouched
     additional = bytes.fromhex(scenario["crashdump"]["additional_data_hex"])
-    assert dump.read_tagged(demo.ADDITIONAL_GUID) == additional
+    assert dump.read_tagged(crashdump_demo.ADDITIONAL_GUID) == additional
     assert [b["guid"] for b in expected["blobs"]] == [str(g) for g in (
-        demo.SELF_GUID, demo.ADDITIONAL_GUID, demo.ORPHAN_GUID, demo.LIVE_GUID)]
+        crashdump_demo.SELF_GUID, crashdump_demo.ADDITIONAL_GUID, crashdump_demo.ORPHAN_GUID, crashdump_demo.LIVE_GUID)]
 
 
 def dmf_object(dump, handle):
     """The DMF_OBJECT of a DMFMODULE handle: scan forward from the FxObject for Signature and the
     MemoryDmfObject back-pointer (spec/dmf.md §4.2), without knowing sizeof(FxMemoryBuffer)."""
     layout = dmf_structures.dmf_object("x64", "1.1.154")
-    fx = W.object_from_handle(handle, "x64")
+    fx = wdf.object_from_handle(handle, "x64")
     for off in range(0, 0x200, 8):
         fields = layout.unpack_from(dump.read(fx + off, layout.size))
         if fields["Signature"] == dmf_structures.DMF_OBJECT_SIGNATURE and fields["MemoryDmfObject"] == handle:
@@ -140,7 +140,7 @@ def test_demo_dump_walk_from_the_global_to_the_data_sources(tmp_path):
     ring_obj = dmf_object(dump, slots[0]["DmfModuleDataSourceRingBuffer"])
     assert dump.read(ring_obj["ClientModuleInstanceName"], 21) == b"DataSourceRingBuffer\0"
     rb = dmf_structures.ring_buffer("x64").unpack_from(dump.read(ring_obj["ModuleContext"], 64))
-    assert rb["ItemsPresentCount"] == rb["ItemsCount"] == demo.SELF_COUNT
+    assert rb["ItemsPresentCount"] == rb["ItemsCount"] == crashdump_demo.SELF_COUNT
     assert rb["ReadPointer"] == rb["WritePointer"] != rb["Items"]
 
 
@@ -201,7 +201,7 @@ def test_demo_x86_bitmap_reads_back(tmp_path):
 
 
 def test_scenario_command_replays_a_file(tmp_path):
-    scenario = demo.demo_scenario(seed=3)
+    scenario = crashdump_demo.demo_scenario(seed=3)
     scenario["crash"] = {"via": "bugcheck", "code": 0x1E, "parameters": [1, 2, 3, 4]}
     path = tmp_path / "s.json"
     path.write_text(json.dumps(scenario))

@@ -625,7 +625,6 @@ def x86_demo(tmp_path_factory):
 
     out = str(tmp_path_factory.mktemp("x86demo"))
     env = dict(os.environ, PYTHONPATH=SOURCE_PATH)
-    env.pop("DMFEMU_NATIVE_IMAGE", None)
     subprocess.run([sys.executable, "-m", "dmfemu", "demo", "-o", out, "--arch", "x86"], check=True, env=env,
                    stdout=subprocess.DEVNULL, timeout=300)
     return out

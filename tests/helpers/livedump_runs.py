@@ -6,7 +6,7 @@ from dmfkd import cli
 from dmfkd.render import Output
 
 from dmfemu.isf import write_isf
-from dmfemu.livedump_scenario import LiveDumpRun
+from dmfemu.scenarios.live_dump_demo import LiveDumpRun
 
 from helpers.standin import run_in_windbg
 

@@ -64,6 +64,8 @@ BufferEmpty = 0
 BufferInserted = 1
 KB_TRIAGE_DUMP_DATA_FLAG_BUGCHECK_ACTIVE = 0x1
 
+# guiddef.h: a GUID as its four numeric fields (the engine's "guid" field type packs the same 16 bytes)
+GUID = Spec("GUID", [("Data1", "u32"), ("Data2", "u16"), ("Data3", "u16"), ("Data4", ("bytes", 8))])
 # wdm.h (spec/dmf.md §2.4, §2.10, §2.13)
 LIST_ENTRY = Spec("LIST_ENTRY", [("Flink", "ptr"), ("Blink", "ptr")])
 KBUGCHECK_REASON_CALLBACK_RECORD = Spec("KBUGCHECK_REASON_CALLBACK_RECORD", [
