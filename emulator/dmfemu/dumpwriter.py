@@ -134,7 +134,7 @@ def blob_region(blobs: Iterable[Tuple[uuid.UUID, bytes]], build: int) -> bytes:
         payload = bytes(payload)
         post_pad = -len(payload) % 8
         parts.append(dump_format.DUMP_BLOB_HEADER.build(dict(Tag=guid.bytes_le, DataSize=len(payload),
-                                                   PrePad=0, PostPad=post_pad)))
+                                                             PrePad=0, PostPad=post_pad)))
         parts.append(payload)
         parts.append(bytes(post_pad))
     return b"".join(parts)
@@ -145,13 +145,15 @@ def _context64(context: Optional[dict]) -> Tuple[bytes, int]:
     mxcsr = fields.setdefault("MxCsr", 0x1F80)
     fields.setdefault("FltSave_MxCsr", mxcsr)      # kdmp-parser rejects a dump when they differ (§1.5)
     raw = dump_format.CONTEXT_AMD64.build(fields)
-    return raw + (dump_format.PAGE * dump_format.CONTEXT_RECORD64_SIZE)[:dump_format.CONTEXT_RECORD64_SIZE - len(raw)], fields.get("Rip", 0)
+    fill = (dump_format.PAGE * dump_format.CONTEXT_RECORD64_SIZE)[:dump_format.CONTEXT_RECORD64_SIZE - len(raw)]
+    return raw + fill, fields.get("Rip", 0)
 
 
 def _context32(context: Optional[dict]) -> Tuple[bytes, int]:
     fields = dict(context or {})
     raw = dump_format.CONTEXT_X86.build(fields)
-    return raw + (dump_format.PAGE * dump_format.CONTEXT_RECORD32_SIZE)[:dump_format.CONTEXT_RECORD32_SIZE - len(raw)], fields.get("Eip", 0)
+    fill = (dump_format.PAGE * dump_format.CONTEXT_RECORD32_SIZE)[:dump_format.CONTEXT_RECORD32_SIZE - len(raw)]
+    return raw + fill, fields.get("Eip", 0)
 
 
 def _exception(address: int, pointer_size: int) -> dict:
@@ -288,7 +290,7 @@ def _write_bitmap(path, pages: _Pages, region: bytes, layout, header: dict) -> i
     size = first_page + PAGE_SIZE * total + len(region)
     header["RequiredDumpSpace"] = size
     sub = dump_format.BITMAP_DUMP_HEADER.build(dict(Signature=b"SDMP", FirstPage=first_page, TotalPresentPages=total,
-                                          Pages=bits))
+                                                    Pages=bits))
     with open(path, "wb") as f:
         head = layout.build(header) + sub + bytes(bitmap)
         f.write(head + bytes(first_page - len(head)))
@@ -486,7 +488,8 @@ def _write_x86(path, dump_type: str, pages: _Pages, region: bytes, dtb: int, bug
     total = len(pages.pfns)
     fits = len(runs) <= dump_format.MAX_RUNS32 and not (pages.pfns and pages.pfns[-1] >= 1 << 32)
     if dump_type == "full" and len(runs) > dump_format.MAX_RUNS32:
-        raise ValueError("an x86 full dump holds at most %d runs; these pages form %d" % (dump_format.MAX_RUNS32, len(runs)))
+        raise ValueError("an x86 full dump holds at most %d runs; these pages form %d"
+                         % (dump_format.MAX_RUNS32, len(runs)))
     if dump_type == "full" and not fits:
         raise ValueError("x86 run list holds 32-bit PFNs")
     context_raw, pc = _context32(context)

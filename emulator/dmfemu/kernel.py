@@ -7,8 +7,8 @@ says "KdDebuggerDataBlock not available!", WaitForEvent fails and nothing reads)
 Structure offsets are Windows 10 19041 x64's where dbgeng takes them from the KDBG (the
 ``Offset*``/``Size*`` fields tell the debugger where to look, so using the real build's values keeps
 the emulated objects readable with real symbols too); KDDEBUGGER_DATA64 and KLDR_DATA_TABLE_ENTRY
-are laid out by dmfkd.layouts.debugger_data (spec/dump-format.md §1.6). x86 machines get the same block with sign-extended 32-bit pointers and
-PAE set, over self-consistent x86 offsets. Every structure is built once per machine; each call
+are laid out by dmfkd.layouts.debugger_data (spec/dump-format.md §1.6). x86 machines get the same
+block with sign-extended 32-bit pointers and PAE set, over self-consistent x86 offsets. Every structure is built once per machine; each call
 refreshes the loaded-module list so images added later are listed too.
 
 What dbgeng 10.0.15063 still prints on these dumps, and why, is listed in

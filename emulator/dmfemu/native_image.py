@@ -113,4 +113,4 @@ class NativeImage(object):
 
     def __repr__(self) -> str:
         return "NativeImage(%r, %s, SizeOfImage=0x%x, %s)" % (self.path, self.arch, self.size_of_image,
-                                                             self.codeview)
+                                                              self.codeview)
