@@ -1,4 +1,5 @@
-"""Emulated DMF live kernel dumps and dmfkd run on them (CLI and the pykd stand-in), shared by the livedump tests and the dbgeng oracle."""
+"""Emulated DMF live kernel dumps and dmfkd run on them (CLI and the pykd stand-in), shared by the
+livedump tests and the dbgeng oracle."""
 import io
 import json
 

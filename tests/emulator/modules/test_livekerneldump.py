@@ -5,29 +5,23 @@ import uuid
 import pytest
 
 from dmfkd.layouts import dmf_structures
-
-from dmfkd.layouts import windows
 from dmfkd.layouts import dump_format
+from dmfkd.layouts import windows
 from dmfkd.targets.dumpfile import DumpFile
 
-from dmfemu.driver import Driver
-from dmfemu.machine import Machine
 from dmfemu.modules import crashdump
 from dmfemu.modules import livekerneldump
 
+from helpers.emulated_drivers import live_kernel_dump_module
+
 GS = uuid.UUID("0badf00d-1234-5678-9abc-def012345678")
-
-
-def make(arch="x64", version="1.1.154", rs3=True, **config):
-    driver = Driver(Machine(arch), dmf_version=version)
-    return livekerneldump.LiveKernelDump(driver, livekerneldump.LiveKernelDumpConfig(**config), rs3=rs3)
 
 
 @pytest.mark.parametrize("arch,version,rs3,ctx_size,cfg_size,entry", [
     ("x64", "1.1.154", True, 56, 72, 13), ("x86", "1.1.154", True, 32, 64, 9),
     ("x64", "1.1.84", True, 40, 64, 13), ("x64", "1.1.154", False, 32, 72, 13)])
 def test_layouts_and_data_buffer_ring(arch, version, rs3, ctx_size, cfg_size, entry):
-    m = make(arch, version, rs3, report_type="VERYLONGREPORTTYPE")
+    m = live_kernel_dump_module(arch, version, rs3, report_type="VERYLONGREPORTTYPE")
     assert (m.module.context_size, m.module.config_size, m.entry.size) == (ctx_size, cfg_size, entry)
     assert (m.ring.item_count, m.ring.item_size, m.ring.mode) == (256, entry, 2)
     assert m.ring.storage.size == 257 * entry
@@ -38,7 +32,7 @@ def test_layouts_and_data_buffer_ring(arch, version, rs3, ctx_size, cfg_size, en
 
 
 def test_add_remove_and_q_lkd_1_2():
-    m = make()
+    m = live_kernel_dump_module()
     assert m.data_buffer_source_add(0x1000, 16) == 0
     m.data_buffer_source_add(0x2000, 32)
     m.data_buffer_source_add(0x1000, 16)
@@ -53,7 +47,7 @@ def test_add_remove_and_q_lkd_1_2():
 
 
 def test_framework_data_order_and_q_lkd_5():
-    m = make("x86")
+    m = live_kernel_dump_module("x86")
     collection = m.driver.create_collection()
     m.module_collection_initialize(collection)
     entries = [(e["Address"], e["Size"]) for e in m.entries()]
@@ -68,7 +62,7 @@ def test_framework_data_order_and_q_lkd_5():
 
 
 def test_live_dump_parameters_blocks_secondary_and_q_lkd_7(tmp_path):
-    m = make(guid_secondary_data=GS)
+    m = live_kernel_dump_module(guid_secondary_data=GS)
     data = m.driver.allocate(16)
     m.space.write(data, b"secondary-data!!")
     client = m.driver.allocate(8)
@@ -86,11 +80,11 @@ def test_live_dump_parameters_blocks_secondary_and_q_lkd_7(tmp_path):
     assert dump.read(client, 8) == b"CLIENTxx"
     status, report = m.live_kernel_memory_dump_create(0x15D, 1, True)
     assert report.parameters == (1, 0, 0, 0) and report.triage_blocks == []
-    assert make(rs3=False).live_kernel_memory_dump_create(0x15D, 1) == (0, None)
+    assert live_kernel_dump_module(rs3=False).live_kernel_memory_dump_create(0x15D, 1) == (0, None)
 
 
 def test_q_lkd_4_failed_insertion_leaves_entries_for_the_next_dump():
-    m = make()
+    m = live_kernel_dump_module()
     for n in range(5):
         m.data_buffer_source_add(0x1000 * (n + 1), 4)
     _, first = m.live_kernel_memory_dump_create(1, 0, max_triage_blocks=2)
@@ -102,7 +96,7 @@ def test_q_lkd_4_failed_insertion_leaves_entries_for_the_next_dump():
 
 
 def test_q_lkd_6_ioctl_input_is_pointer_size_dependent():
-    m = make()
+    m = live_kernel_dump_module()
     assert m.input_layout.size == 37 and dmf_structures.livekerneldump_input_buffer("x86").size == 25
     wow64 = dmf_structures.livekerneldump_input_buffer("x86").pack({"BugCheckCode": 1})
     assert m.ioctl(dmf_structures.IOCTL_LIVEKERNELDUMP_CREATE, wow64) == (windows.STATUS_BUFFER_TOO_SMALL, None)
@@ -118,7 +112,7 @@ def test_q_lkd_6_ioctl_input_is_pointer_size_dependent():
 
 
 def test_bugcheck_triage_path_with_crashdump_child_and_q_cd_7():
-    m = make(include_dmf_data_in_bugcheck_triage_dump=True)
+    m = live_kernel_dump_module(include_dmf_data_in_bugcheck_triage_dump=True)
     cd = m.crashdump
     assert cd.create_status == 0 and cd.module.parent is m.module
     assert m.ctx_read()["CrashDumpModule"] == cd.handle
@@ -181,7 +175,7 @@ def test_data_buffer_source_matches_the_spec_model_for_any_call_sequence():
     @settings(max_examples=25, deadline=None)
     @given(calls)
     def check(sequence):
-        m = make()
+        m = live_kernel_dump_module()
         for kind, slot, size in sequence:
             address = 0xFFFFE00012340000 + slot * 0x100
             if kind == "add":
