@@ -1,7 +1,7 @@
 """Fuzz every dmfkd command with hostile DMF data (the long campaign; tests/test_fuzz_commands.py runs
 the same engine with a small hypothesis budget).
 
-The emulator's demo driver (dmfemu.demo) is crashed into MEMORY.DMP + driver.isf.json (x64 full,
+The emulator's demo driver (dmfemu.scenarios.crashdump_demo) is crashed into MEMORY.DMP + driver.isf.json (x64 full,
 x64 bitmap, x86 full, x86 bitmap, x64 with a DMF 1.1.84 V1 context). The pristine dump is walked once with the
 real readers to learn where the DMF structures sit in the file: g_DmfModuleCrashDump, the context's
 TYPE_INFO and WDF header, the CrashDump DMF_OBJECT, context and config, every DATA_SOURCE, every

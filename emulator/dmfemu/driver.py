@@ -161,7 +161,7 @@ class Driver(object):
     def allocate(self, size: int, tag: Optional[bytes] = None) -> int:
         return self.machine.pool.allocate(size, tag=tag or self.pool_tag)
 
-    # -- DMF modules (H3's dmfemu.modules.dmfobject / ringbuffer) ------------------------------
+    # -- DMF modules (dmfemu.modules.dmfobject / ringbuffer) ------------------------------------
     def create_module(self, module_name: str, config_bytes: bytes, context_size: int, *,
                       dynamic: bool = False, instance_name: str = "", passive: bool = True, parent=None):
         """DMF_ModuleCreate of a module of this driver, parented to its WDFDEVICE (or a child of

@@ -13,8 +13,8 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 
 from dmfkd.layouts import debugger_data
 from dmfkd.layouts import dump_format
+from dmfkd.layouts.windows import PAGE_SIZE
 
-PAGE_SIZE = dump_format.PAGE_SIZE
 BATCH_PAGES = 1024              # pages per write call (4 MiB); also os.writev's IOV_MAX on Linux
 
 DUMP_TYPES = {"full": dump_format.DumpType.FULL, "bitmap": dump_format.DumpType.BITMAP_FULL,

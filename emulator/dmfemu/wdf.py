@@ -21,7 +21,7 @@
 * Globals and string literals of the emulated driver live in a :class:`StaticArea` (a bump
   allocator over a mapped image region).
 
-All structures are built with ``dmfkd.layouts.dmf`` (the layouts the extension parses with).
+All structures are built with ``dmfkd.layouts`` (the layouts the extension parses with).
 
 API::
 

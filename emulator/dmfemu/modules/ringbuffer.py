@@ -59,11 +59,9 @@ from dmfkd.errors import DmfkdError
 from dmfkd.layouts import dmf_structures
 from dmfkd.layouts import windows
 from dmfkd.layouts.dmf_structures import RingBuffer_Mode_DeleteOldestIfFullOnWrite, RingBuffer_Mode_FailIfFullOnWrite
+from dmfkd.layouts.windows import STATUS_INVALID_PARAMETER, STATUS_SUCCESS, STATUS_UNSUCCESSFUL
 from dmfemu.modules.dmfobject import DMF_MODULE_OPTIONS_DISPATCH, Dmf, DmfModule
 
-STATUS_SUCCESS = windows.STATUS_SUCCESS
-STATUS_UNSUCCESSFUL = windows.STATUS_UNSUCCESSFUL
-STATUS_INVALID_PARAMETER = windows.STATUS_INVALID_PARAMETER
 
 #: the emulator refuses ring storage larger than this (WdfMemoryCreate would fail on a real
 #: machine long before; here it keeps a hostile N*S from eating the host's memory)
@@ -466,9 +464,10 @@ class RingBuffer:
             self._state.pack_into(self._ctx, self._state_off, size, items, rp, wp, end, total, mode, count, present)
         # else: pointers are not reset (spec/dmf.md Q-RB-6)
         if present > count:
+            # an unvalidated Mode let P grow past N (spec/dmf.md Q-RB-1)
             raise RingBufferCorruption(
-                "Reorder of RingBuffer 0x%x with ItemsPresentCount=%d > ItemsCount=%d (Mode %d, spec/dmf.md "
-                "Q-RB-1): DMF would now zero (N-P)*S = 0x%x bytes from Items+P*S, outside the ring storage; "
+                "Reorder of RingBuffer 0x%x with ItemsPresentCount=%d > ItemsCount=%d (Mode %d is not validated): "
+                "DMF would now zero (N-P)*S = 0x%x bytes from Items+P*S, outside the ring storage; "
                 "refused (WritePointer is already Items+P*S, past BufferEnd)"
                 % (self.handle, present, count, mode, ((count - present) & 0xFFFFFFFF) * size))
         view[present * size:ring_bytes] = bytes(ring_bytes - present * size)
