@@ -18,9 +18,9 @@ import uuid
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.join(HERE, "..", "extension"), os.path.join(HERE, "..", "emulator")]
 
-import dmfemu.pykd as fake  # noqa: E402
+from dmfemu import pykd as standin  # noqa: E402
 
-sys.modules["pykd"] = fake
+sys.modules["pykd"] = standin
 
 from dmfkd.cli import run  # noqa: E402
 from dmfkd.layouts import dmf_structures  # noqa: E402
@@ -57,10 +57,10 @@ def live_machine(sources: int, entries: int):
 
 
 def count(argv, target) -> (int, dict, object):
-    fake.reset_counts()
+    standin.reset_counts()
     buf = io.StringIO()
     run(argv + ["--format", "json"], Output(buf), target=target)
-    return fake.engine_calls(), fake.call_counts(), json.loads(buf.getvalue())
+    return standin.engine_calls(), standin.call_counts(), json.loads(buf.getvalue())
 
 
 def main() -> int:
@@ -76,10 +76,10 @@ def main() -> int:
         r = live_machine(a.sources, entries)
         built = time.perf_counter() - t0
         symbols = IsfSymbols(build_isf(r.driver), source="bench")
-        fake.attach(EmulatorTarget(r.machine), symbols)
-        fake.reset_counts()
+        standin.attach(EmulatorTarget(r.machine), symbols)
+        standin.reset_counts()
         target = PykdTarget()
-        setup = fake.engine_calls()
+        setup = standin.engine_calls()
         row = {}
         for name, argv in (("summary", ["crashdump"]), ("all records", ["crashdump", "--all"]),
                            ("one source", ["crashdump", "--guid", guid_of(0)])):
