@@ -454,9 +454,10 @@ def _isf_edit(doc, mutation) -> None:
 
 def command_lines(base: Base) -> List[List[str]]:
     """argv of every command (without the DUMP argument; inserted after the command name)."""
+    self_type = "%s=%s" % (base.guids[0], EVENT_TYPE)   # the SELF ring's records are DMFDEMO_EVENTs
     lines = [["info"], ["tags"], ["crashdump"], ["crashdump", "--format", "json"], ["crashdump", "--all"],
-             ["crashdump", "--all", "--type", EVENT_TYPE, "--format", "json"],
-             ["crashdump", "--merge-by", "Timestamp", "--type", EVENT_TYPE],
+             ["crashdump", "--all", "--type", self_type, "--format", "json"],
+             ["crashdump", "--merge-by", "Timestamp", "--type", self_type],
              ["datasources"], ["datasources", "--format", "json"], ["modules"], ["bugcheck"]]
     for g in base.guids:
         lines.append(["crashdump", "--guid", g])
@@ -468,7 +469,8 @@ def command_lines(base: Base) -> List[List[str]]:
     lines.append(["tags", "--hex", base.guids[1]])
     for value in base.ring_handles + base.ring_contexts:
         lines.append(["ringbuffer", "0x%x" % value])
-    lines.append(["ringbuffer", "0x%x" % base.ring_handles[-1], "--type", EVENT_TYPE, "--guid", base.guids[-1]])
+    lines.append(["ringbuffer", "0x%x" % base.ring_handles[-1], "--type", EVENT_TYPE, "--guid", base.guids[-1],
+                  "--type-size-mismatch", "decode"])
     for handle in (base.ring_handles[0], base.collection_handle):
         if handle:
             lines.append(["modules", "0x%x" % handle])

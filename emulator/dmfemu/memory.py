@@ -46,6 +46,29 @@ X64_PTE_BASE = 0xFFFF000000000000 | (X64_SELF_MAP_INDEX << 39)
 # x86 PAE: the four page directories are mapped at 0xC0600000 so PTEs appear at 0xC0000000.
 X86_PTE_BASE = 0xC0000000
 
+# ARM64 descriptors: VMSAv8-64, 4 KiB granule, 48-bit VA, four levels (Arm ARM; what Windows does and
+# the sources are in dmfkd/targets/paging.py). Windows' nt!_MMPTE_HARDWARE names in brackets.
+ARM64_VALID = 0x1
+ARM64_TABLE_OR_PAGE = 0x2               # [NotLargePage] bits 1:0 = 0b11 table / page, 0b01 block
+ARM64_INNER_SHAREABLE = 0x300           # SH = 0b11 [Sharability]
+ARM64_ACCESS_FLAG = 0x400               # AF [Accessed]: an entry without it faults on first use
+ARM64_PXN = 1 << 53                     # [PrivilegedNoExecute]
+ARM64_UXN = 1 << 54                     # [UserNoExecute]
+ARM64_WINDOWS_WRITABLE = 1 << 55        # software bit Windows keeps on writable pages [Writable]
+ARM64_OUTPUT_MASK = 0x0000FFFFFFFFF000  # output address bits 47..12
+# AP[2:1] = 0b00 (bits 7:6): read/write at EL1, no EL0 access. AttrIndx (bits 4:2) stays 0: which MAIR
+# slot Windows gives normal memory is not in a dump, and no reader looks at it. Table descriptors
+# ignore bits 11:2, but through the self-map every table entry is also read as a page entry, so
+# they carry AF and SH like the pages.
+_ARM64_TABLE = ARM64_VALID | ARM64_TABLE_OR_PAGE | ARM64_INNER_SHAREABLE | ARM64_ACCESS_FLAG
+_ARM64_KERNEL_PAGE = _ARM64_TABLE | ARM64_UXN | ARM64_WINDOWS_WRITABLE
+_ARM64_KERNEL_BLOCK = _ARM64_KERNEL_PAGE & ~ARM64_TABLE_OR_PAGE
+# Windows on ARM64 self-maps its one root table like x64's PML4 (MemProcFS looks for that entry, with
+# PXN and UXN set). The slot is randomised per boot; 0x151 is the one of the real Windows 11 22000 ARM64
+# triage dump in tests/data, whose KDBG says PteBase = 0xffffa88000000000.
+ARM64_SELF_MAP_INDEX = 0x151
+ARM64_PTE_BASE = 0xFFFF000000000000 | (ARM64_SELF_MAP_INDEX << 39)
+
 _U8 = struct.Struct("<B")
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
@@ -250,20 +273,32 @@ class AddressSpace:
     x64: 4-level paging, DTB = PML4 PA, PML4 self-map entry, canonical VAs, optional 2 MiB pages.
     x86: PAE 3-level paging, DTB (CR3) = PDPT PA, the 4 page directories preallocated (as Windows
     does) and self-mapped at 0xC0600000.
+    arm64: 4 KiB granule, 48-bit VA, L0..L3 like x64's four levels; DTB = the one root table both
+    halves share on Windows, L0 self-map entry, 2 MiB blocks at L2 for `large` mappings.
     """
 
     def __init__(self, phys: PhysicalMemory, arch: str = "x64"):
-        if arch not in ("x64", "x86"):
-            raise ValueError("AddressSpace: arch must be 'x64' or 'x86', got %r" % (arch,))
+        if arch not in ("x64", "x86", "arm64"):
+            raise ValueError("AddressSpace: arch must be 'x64', 'x86' or 'arm64', got %r" % (arch,))
         self.phys = phys
         self.arch = arch
-        self.pointer_size = 8 if arch == "x64" else 4
+        self.pointer_size = 4 if arch == "x86" else 8
         # software TLB: vpn -> (arena view, offset of the page in it, page PA)
         self._tlb = {}   # type: Dict[int, Tuple[memoryview, int, int]]
-        if arch == "x64":
+        # entry encodings: (table, 4 KiB page, large page / block) bits, output-address mask
+        if arch == "arm64":
+            self._bits = (_ARM64_TABLE, _ARM64_KERNEL_PAGE, _ARM64_KERNEL_BLOCK)
+            self._address_mask = ARM64_OUTPUT_MASK
+        else:
+            self._bits = (_KERNEL_RW, _KERNEL_RW, _KERNEL_RW | PTE_LARGE)
+            self._address_mask = PTE_PFN_MASK
+        if arch != "x86":
             self.dtb = phys.allocate_pages(1)
-            # PML4 self-map, NX like Windows' own self-map entry
-            phys.write_u64(self.dtb + X64_SELF_MAP_INDEX * 8, self.dtb | _KERNEL_RW | PTE_NX)
+            if arch == "x64":
+                # PML4 self-map, NX like Windows' own self-map entry
+                phys.write_u64(self.dtb + X64_SELF_MAP_INDEX * 8, self.dtb | _KERNEL_RW | PTE_NX)
+            else:
+                phys.write_u64(self.dtb + ARM64_SELF_MAP_INDEX * 8, self.dtb | _ARM64_TABLE | ARM64_PXN | ARM64_UXN)
             self.read_ptr, self.write_ptr = self.read_u64, self.write_u64
             self.va_limit = 1 << 64
         else:
@@ -281,11 +316,18 @@ class AddressSpace:
     def _va_problem(self, va: int, size: int = 1) -> Optional[str]:
         if va < 0 or va + size > self.va_limit:
             return "address outside the %s address space" % self.arch
-        if self.arch == "x64":
+        if self.arch != "x86":
             top = va >> 47
             if top not in (0, 0x1FFFF) or (va + size - 1) >> 47 != top:
                 return "non-canonical address"
         return None
+
+    def _is_large(self, entry: int) -> bool:
+        """A valid entry that maps memory itself instead of pointing at a table: x64/x86 PS bit
+        (meaningful at PDPTE/PDE), ARM64 descriptor type 0b01 (a block at L1/L2, reserved at L0/L3)."""
+        if self.arch == "arm64":
+            return entry & 3 == ARM64_VALID
+        return bool(entry & PTE_LARGE)
 
     def _check_va(self, va: int, size: int = 1) -> None:
         problem = self._va_problem(va, size)
@@ -295,7 +337,7 @@ class AddressSpace:
     def _table_for(self, va: int, stop_shift: int) -> int:
         """PA of the table whose entries have index shift `stop_shift` (21: PD, 12: PT) for `va`,
         creating missing intermediate tables."""
-        if self.arch == "x64":
+        if self.arch != "x86":
             table = self.dtb
             shifts = (39, 30, 21)
         else:
@@ -307,12 +349,12 @@ class AddressSpace:
             entry_pa = table + ((va >> shift) & 0x1FF) * 8
             entry = self.phys.read_u64(entry_pa)
             if entry & PTE_PRESENT:
-                if entry & PTE_LARGE:
+                if self._is_large(entry):
                     raise ValueError("map: 0x%x lies in a large page already mapped" % va)
-                table = entry & PTE_PFN_MASK
+                table = entry & self._address_mask
             else:
                 child = self.phys.allocate_pages(1)
-                self.phys.write_u64(entry_pa, child | _KERNEL_RW)
+                self.phys.write_u64(entry_pa, child | self._bits[0])
                 table = child
         return table
 
@@ -330,9 +372,9 @@ class AddressSpace:
                 pd = self._table_for(va, 21)
                 entry_pa = pd + ((va >> 21) & 0x1FF) * 8
                 old = self.phys.read_u64(entry_pa)
-                if old & PTE_PRESENT and not old & PTE_LARGE:
+                if old & PTE_PRESENT and not self._is_large(old):
                     raise ValueError("map: 0x%x already has a page table of 4 KiB pages" % va)
-                self.phys.write_u64(entry_pa, pa | _KERNEL_RW | PTE_LARGE)
+                self.phys.write_u64(entry_pa, pa | self._bits[2])
                 va += LARGE_PAGE_SIZE
                 pa += LARGE_PAGE_SIZE
             return
@@ -340,7 +382,8 @@ class AddressSpace:
             pt = self._table_for(va, 12)
             first = (va >> 12) & 0x1FF
             count = min(512 - first, (end - va) >> 12)
-            entries = [(pa + i * PAGE_SIZE) | _KERNEL_RW for i in range(count)]
+            bits = self._bits[1]
+            entries = [(pa + i * PAGE_SIZE) | bits for i in range(count)]
             self.phys.write(pt + first * 8, struct.pack("<%dQ" % count, *entries))
             va += count * PAGE_SIZE
             pa += count * PAGE_SIZE
@@ -349,7 +392,7 @@ class AddressSpace:
     def walk(self, va: int) -> Optional[int]:
         """Walk the page tables in physical memory (no cache); PA or None when not present."""
         read = self.phys.read_u64
-        if self.arch == "x64":
+        if self.arch != "x86":
             if (va >> 47) not in (0, 0x1FFFF) or va < 0 or va >= 1 << 64:
                 return None
             table = self.dtb
@@ -362,14 +405,17 @@ class AddressSpace:
                 return None
             table = entry & PTE_PFN_MASK
             levels = ((21, True), (12, False))
+        mask = self._address_mask
         for shift, may_be_large in levels:
             entry = read(table + ((va >> shift) & 0x1FF) * 8)
             if not entry & PTE_PRESENT:
                 return None
-            if may_be_large and entry & PTE_LARGE:
+            if may_be_large and self._is_large(entry):
                 span = 1 << shift
-                return (entry & PTE_PFN_MASK & ~(span - 1)) + (va & (span - 1))
-            table = entry & PTE_PFN_MASK
+                return (entry & mask & ~(span - 1)) + (va & (span - 1))
+            if self.arch == "arm64" and self._is_large(entry):
+                return None         # 0b01 at L0 / L3 is reserved: the MMU faults
+            table = entry & mask
         return table + (va & 0xFFF)
 
     def _page(self, vpn: int) -> Tuple[memoryview, int, int]:

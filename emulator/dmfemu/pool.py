@@ -16,6 +16,10 @@ _U32 = struct.Struct("<I")
 # Kernel VA regions handed out by KernelPool (Windows-like; any canonical kernel VA would do).
 X64_POOL_BASE = 0xFFFFE00000000000       # nonpaged pool region (cf. spec/dmf.md §4.2's 0xffffe000...)
 X64_IMAGE_BASE = 0xFFFFF80000000000      # system images (ntoskrnl, drivers)
+# ARM64: regions like the real Windows 11 22000 ARM64 triage dump's in tests/data: ntoskrnl at
+# 0xfffff803`f2e00000, its current thread and process (nonpaged pool) at 0xffffbb8e`b1......
+ARM64_POOL_BASE = 0xFFFFBB8000000000
+ARM64_IMAGE_BASE = 0xFFFFF80000000000
 X86_IMAGE_BASE = 0x80000000
 X86_POOL_BASE = 0x84000000               # below the PAE self-map at 0xC0000000
 X86_POOL_LIMIT = 0xC0000000
@@ -35,8 +39,8 @@ class PoolBlock(object):
 class KernelPool:
     """Nonpaged-pool allocator in kernel VA.
 
-    Each block is preceded by a POOL_HEADER (x64 16 bytes / x86 8 bytes): a ULONG bitfield
-    (x64 {PreviousSize:8, PoolIndex:8, BlockSize:8, PoolType:8}, x86 {PreviousSize:9, PoolIndex:7,
+    Each block is preceded by a POOL_HEADER (x64 and ARM64 16 bytes / x86 8 bytes): a ULONG bitfield
+    (x64, ARM64 {PreviousSize:8, PoolIndex:8, BlockSize:8, PoolType:8}, x86 {PreviousSize:9, PoolIndex:7,
     BlockSize:9, PoolType:7}, sizes in header-size units), then the 4-byte PoolTag at +4 stored as
     `!pool` prints it (spec/dmf.md §0.2: source `'4fmD'` is the bytes
     `Dmf4`). Blocks that fit in a page never straddle one (as in Windows' small-pool pages); larger
@@ -51,13 +55,15 @@ class KernelPool:
     def __init__(self, space: AddressSpace, large_pages: bool = False):
         self.space = space
         self.phys = space.phys
-        self.header_size = 16 if space.arch == "x64" else 8
+        self.header_size = 16 if space.pointer_size == 8 else 8
         self.large_pages = large_pages
-        if space.arch == "x64":
-            self._pool_next = X64_POOL_BASE
-            self._pool_limit = X64_POOL_BASE + (1 << 39)
-            self._image_next = X64_IMAGE_BASE
-            self._image_limit = X64_IMAGE_BASE + (1 << 39)
+        if space.pointer_size == 8:
+            arm64 = space.arch == "arm64"
+            pool, image = (ARM64_POOL_BASE, ARM64_IMAGE_BASE) if arm64 else (X64_POOL_BASE, X64_IMAGE_BASE)
+            self._pool_next = pool
+            self._pool_limit = pool + (1 << 39)
+            self._image_next = image
+            self._image_limit = image + (1 << 39)
         else:
             self._pool_next = X86_POOL_BASE
             self._pool_limit = X86_POOL_LIMIT
@@ -136,7 +142,7 @@ class KernelPool:
         hsize = self.header_size
         page = header_va & ~0xFFF
         previous = self._prev_units.get(page, 0) if header_va & 0xFFF else 0
-        if self.space.arch == "x64":
+        if self.space.pointer_size == 8:
             # {PreviousSize:8, PoolIndex:8, BlockSize:8, PoolType:8}, units of 16 bytes
             units = min(total // hsize, 0xFF)      # blocks over a page saturate (big pool)
             bits = previous | (units << 16) | (self.POOL_TYPE_NONPAGED << 24)

@@ -1,7 +1,5 @@
 """`python -m dmfkd ...` and, inside WinDbg, `!py -g -m dmfkd ...` (pykd runs modules with runpy)."""
-import sys
-
-from dmfkd.cli import main
+from dmfkd.cli import console_main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

@@ -6,13 +6,14 @@ runs in (WinDbg). Errors a user can cause print one line `dmfkd: ...` and exit w
 """
 import argparse
 import os
+import shutil
 import sys
 from typing import List, Optional
 
 from dmfkd import __version__
 from dmfkd.commands import REGISTRY, load_all
 from dmfkd.errors import DmfkdError, UsageError
-from dmfkd.render import FORMATS, Output, render
+from dmfkd.render import FORMATS, WINDBG_WIDTH, Output, render
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -64,9 +65,10 @@ def open_target(args):
         from dmfkd.targets.isf import IsfSymbols
 
         target.symbols = IsfSymbols.load(isf)
-    elif dump and target.symbols is None:
+    elif dump or getattr(args, "pykd_dump", None):
         # dmfemu writes driver.isf.json beside MEMORY.DMP; use it like WinDbg uses a PDB next to the image
-        beside = os.path.join(os.path.dirname(os.path.abspath(dump)), "driver.isf.json")
+        # (through --pykd-dump too: the file is the user's word over what dbgeng finds)
+        beside = os.path.join(os.path.dirname(os.path.abspath(dump or args.pykd_dump)), "driver.isf.json")
         if os.path.exists(beside):
             from dmfkd.targets.isf import IsfSymbols
 
@@ -88,9 +90,32 @@ def build_parser() -> argparse.ArgumentParser:
                            help="dump file to read (omit inside WinDbg: the debugger's target is used)")
         p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
         p.add_argument("--isf", metavar="FILE", help="ISF JSON symbol file for the driver (offline symbols)")
+        p.add_argument("--width", type=int, metavar="N", help="fit tables to N columns (default: the terminal's, "
+                       "$COLUMNS, 120 inside WinDbg or when not a terminal)")
+        p.add_argument("--wide", action="store_true", help="every column, however wide the table gets")
+        p.add_argument("--columns", metavar="A,B,...", help="only these table columns (keys or titles)")
         if cmd.add_arguments is not None:
             cmd.add_arguments(p)
     return parser
+
+
+def table_width(args, dml: bool) -> Optional[int]:
+    """--width, else $COLUMNS, else the terminal's width, else 120 (WinDbg, pipes and files)."""
+    if getattr(args, "width", None) is not None:
+        if not 40 <= args.width <= 10000:
+            raise UsageError("--width must be between 40 and 10000")
+        return args.width
+    if dml:
+        return WINDBG_WIDTH
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and 40 <= int(columns) <= 10000:
+        return int(columns)
+    try:
+        if sys.stdout.isatty():
+            return max(40, shutil.get_terminal_size().columns)
+    except (AttributeError, ValueError, OSError):
+        pass
+    return WINDBG_WIDTH
 
 
 def _default_output() -> Output:
@@ -112,11 +137,17 @@ def run(argv: Optional[List[str]] = None, output: Optional[Output] = None, targe
     if not args.command:
         parser.print_help(file=sys.stdout)
         return EXIT_OK
-    session = Session(args, output or _default_output(), target)
+    output = output or _default_output()
+    output.width = table_width(args, output.dml)
+    output.wide = bool(getattr(args, "wide", False))
+    output.columns = args.columns.split(",") if getattr(args, "columns", None) else None
+    output.dump = getattr(args, "dump", None)
+    session = Session(args, output, target)
     try:
         report = REGISTRY[args.command](args, session)
         if report is not None:
             render(report, args.format, session.output)
+            session.output.flush()
     finally:
         if target is None:
             session.close()
@@ -124,27 +155,61 @@ def run(argv: Optional[List[str]] = None, output: Optional[Output] = None, targe
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """Run one command and return its exit status (never exits the process)."""
     if argv is None:
         argv = sys.argv[1:]
+    return _main(argv)
+
+
+def console_main() -> None:
+    """The `dmfkd` console script and `python -m dmfkd`: run, then leave with the status."""
+    argv = sys.argv[1:]
     code = _main(argv)
     if "--pykd-dump" in argv or any(a.startswith("--pykd-dump=") for a in argv):
         # standalone pykd's teardown throws during normal interpreter exit and turns every exit
-        # status into 3 (spec/real-pykd-under-wine.md): flush and leave at once with our own status
-        sys.stdout.flush()
-        sys.stderr.flush()
+        # status into 3 (spec/real-pykd-under-wine.md): flush and leave at once with our own status.
+        # Only here, in the process's own entry point: main() returns to whoever called it.
+        _flush_quietly()
         os._exit(code)
-    return code
+    _flush_quietly()
+    sys.exit(code)
+
+
+def _flush_quietly() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
+def _error(text: str) -> None:
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass
+    try:
+        sys.stderr.write("dmfkd: %s\n" % text)
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
 
 
 def _main(argv: List[str]) -> int:
     try:
         return run(argv)
     except DmfkdError as exc:
-        sys.stdout.flush()
-        sys.stderr.write("dmfkd: %s\n" % (str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
+        _error(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         return EXIT_USAGE
     except BrokenPipeError:
+        # the reader went away (dmfkd ... | head): the conventional quiet exit; stdout is dead, so
+        # point it at devnull to keep the interpreter's final flush from complaining
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
         return EXIT_OK
     except KeyboardInterrupt:
-        sys.stderr.write("dmfkd: interrupted\n")
+        _error("interrupted")
         return 130

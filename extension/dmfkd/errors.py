@@ -29,6 +29,7 @@ class MemoryReadError(DmfkdError):
         self.address = address
         self.size = size
         self.physical = physical
+        self.reason = reason
         kind = "physical" if physical else "virtual"
         text = "cannot read %d bytes at %s address 0x%x" % (size, kind, address)
         if reason:
@@ -46,3 +47,7 @@ class SymbolError(DmfkdError):
 
 class LayoutError(DmfkdError):
     """A DMF structure has a size/version dmfkd does not know; said plainly, never guessed."""
+
+
+class OutputError(DmfkdError):
+    """The output could not be written (a full disk, a closed terminal)."""

@@ -1,20 +1,20 @@
 """The rows dmfkd's readers produce (ARCHITECTURE.md: readers return plain records, renderers format).
 
-Every row is a dataclass with ``as_row()`` giving the dict a render.Report shows. A value that could
-not be read from the target is the string ``UNREADABLE`` ("unreadable") in its field, never an
-exception (volatility3's convention).
+Every row is a dataclass with ``as_row()`` giving a dict of typed cells (render.cells): addresses and
+handles as Hex, so a table shows 0x... and JSON keeps the integer. A value that could not be read from
+the target is ``UNREADABLE`` in its field, never an exception (volatility3's convention).
 """
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-UNREADABLE = "unreadable"
+from dmfkd.render.cells import UNREADABLE, Hex  # noqa: F401  (UNREADABLE: the readers' sentinel)
 
 
-def hex_or(value) -> Optional[str]:
-    """0x-hex text of an int; other values (None, "unreadable", text) unchanged."""
+def hex_or(value):
+    """An int as a Hex cell; other values (None, unreadable, text) unchanged."""
     if isinstance(value, bool) or not isinstance(value, int):
         return value
-    return "0x%x" % value
+    return Hex(value)
 
 
 @dataclass
@@ -44,8 +44,10 @@ class DataSourceRow:
     index: int
     role: str                        # "SELF" | "aux"
     guid: Optional[str]
-    writer: str                      # "free" | "handle 0x..." | "orphan" | "unreadable"
-    reader: str                      # "none" | "handle 0x..." | "unreadable"
+    writer: str                      # "free" | "handle" | "orphan" | "-" (SELF) | unreadable
+    reader: str                      # "none" | "handle" | "-" (SELF) | unreadable
+    writer_handle: Optional[int] = None
+    reader_handle: Optional[int] = None
     ring_handle: Any = None
     ring_object: Any = None
     capacity: Any = None             # N
@@ -60,20 +62,27 @@ class DataSourceRow:
     ring_buffer_data: Any = None
     component_name: Any = None
     blob: Optional[BlobInfo] = None
-    state: str = ""                  # "active" | "empty slot" | "destroyed (stale FO)" ...
+    state: str = ""                  # active | orphaned | destroyed | empty | half-created
+    state_detail: str = ""           # the state in words
     warnings: List[str] = field(default_factory=list)
 
     def as_row(self) -> Dict[str, Any]:
         return {"index": self.index, "role": self.role, "guid": self.guid, "writer": self.writer,
-                "reader": self.reader, "capacity": self.capacity, "entry_size": self.entry_size,
-                "present": self.present, "read_index": self.read_index, "write_index": self.write_index,
-                "items": hex_or(self.items), "read_pointer": hex_or(self.read_pointer),
-                "write_pointer": hex_or(self.write_pointer), "ring_handle": hex_or(self.ring_handle),
-                "ring_object": hex_or(self.ring_object), "ring_buffer_size": self.ring_buffer_size,
-                "ring_buffer_data": hex_or(self.ring_buffer_data), "component": self.component_name,
-                "blob": None if self.blob is None else self.blob.index,
+                "writer_handle": hex_or(self.writer_handle), "reader": self.reader,
+                "reader_handle": hex_or(self.reader_handle), "capacity": self.capacity,
+                "entry_size": self.entry_size, "present": self.present, "read_index": self.read_index,
+                "write_index": self.write_index, "items": hex_or(self.items),
+                "read_pointer": hex_or(self.read_pointer), "write_pointer": hex_or(self.write_pointer),
+                "ring_handle": hex_or(self.ring_handle), "ring_object": hex_or(self.ring_object),
+                "ring_buffer_size": self.ring_buffer_size, "ring_buffer_data": hex_or(self.ring_buffer_data),
+                "component": self.component_name, "blob": None if self.blob is None else self.blob.index,
                 "blob_size": None if self.blob is None else self.blob.size,
-                "state": self.state, "warnings": list(self.warnings)}
+                "state": self.state, "state_detail": self.state_detail, "warnings": list(self.warnings)}
+
+    def file_object_cell(self, which: str):
+        """The writer or reader as a table shows it: the handle, or free/none/orphan/-."""
+        handle = self.writer_handle if which == "writer" else self.reader_handle
+        return hex_or(handle) if handle is not None else getattr(self, which)
 
 
 @dataclass

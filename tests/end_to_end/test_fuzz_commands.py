@@ -147,7 +147,7 @@ def test_every_command_on_the_pristine_dumps_exits_0():
 
 def test_harness_reports_a_traceback(monkeypatch):
     """A reader raising something other than DmfkdError is a finding, not a pass."""
-    import dmfkd.commands.crashdump as cd
+    import dmfkd.dmf.crashdump_view as cd
 
     def broken(*a, **k):
         raise ZeroDivisionError("planted")

@@ -73,7 +73,7 @@ def test_round_trip_with_symbols(tmp_path, case, cli_json):
             assert doc["warnings"] == []
     summary = cli_json("crashdump", dump)
     assert summary["crashdump"]["context_version"] == expected["context_version"]
-    assert summary["crashdump"]["handle"] == "0x%x" % expected["crashdump_handle"]
+    assert summary["crashdump"]["handle"] == expected["crashdump_handle"]
     rows = summary["data_sources"]
     assert [r["guid"] for r in rows if r["guid"]] == [s["guid"] for s in expected["sources"]]
     for row, source in zip([r for r in rows if r["guid"]], expected["sources"]):

@@ -28,11 +28,11 @@ def doc_of(argv, **kw):
 
 
 def triples(doc):
-    return [(int(r["address"], 16), r["size"], r["valid"]) for r in doc["data_buffers"]]
+    return [(r["address"], r["size"], r["valid"]) for r in doc["data_buffers"]]
 
 
 def pairs(doc):
-    return [(int(r["address"], 16), r["size"]) for r in doc["data_buffers"]]
+    return [(r["address"], r["size"]) for r in doc["data_buffers"]]
 
 
 def model_triples(expected):

@@ -28,7 +28,7 @@ def judged(tmp_path_factory):
     for kind in KINDS:
         run, expected, path, isf = build(tmp_path_factory.mktemp("lkd-" + kind), dump_type=kind)
         doc = doc_of(["livedump", path])
-        reads = [(int(r["address"], 16), r["size"]) for r in doc["data_buffers"]]
+        reads = [(r["address"], r["size"]) for r in doc["data_buffers"]]
         # the removed client buffer: in the ring (invalid), never inserted into a live minidump
         removed = [(e["address"], e["size"]) for e in expected["data_buffers"] if not e["valid"]]
         built[kind] = (path, expected, doc, reads, removed)

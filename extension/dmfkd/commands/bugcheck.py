@@ -1,12 +1,9 @@
 """`dmfkd bugcheck`: the bug check of a dump (code, parameters), with DMF's own explained: 0xDEADDEAD is
-DMF_CrashDump's BUG_CHECK_PRIVATE, raised by IOCTL_CRASH_DRIVER in DEBUG builds with P1 = the
-CrashDump DMFMODULE handle (spec/dmf.md §2.14)."""
+DMF_CrashDump's private bug check, raised on request with P1 = the CrashDump DMFMODULE handle."""
 from dmfkd.commands import command
-from dmfkd.commands.crashdump import drill
-from dmfkd.dmf.objects import ObjectReader
-from dmfkd.errors import DmfkdError, SymbolError
-from dmfkd.layouts.dmf_structures import BUG_CHECK_PRIVATE
-from dmfkd.render import Link, Report
+from dmfkd.commands.shared import step
+from dmfkd.dmf.bugcheck import BUG_CHECK_PRIVATE, check_private_p1
+from dmfkd.render import Column, Hex, Link, Report
 
 # a few codes worth a name (public bug check reference)
 KNOWN = {
@@ -28,47 +25,31 @@ def bugcheck(args, session):
     if bc is None or (target.is_live and not bc.code):
         line = "no bug check: %s is a live target" % target.name if target.is_live else \
             "no bug check recorded in %s" % target.name
-        return Report(text=line, document={"code": None, "message": line}, rows=[], columns=[])
+        return Report(text=line, document={"code": None, "message": line})
     code = bc.code
     params = list(bc.parameters)
-    rows = [{"field": "code", "value": "0x%08x" % code, "meaning": KNOWN.get(code, "")}]
+    rows = [{"field": "code", "value": Hex(code, 8), "meaning": KNOWN.get(code, "")}]
     meanings = ["", "", "", ""]
-    notes, warnings, footer = [], [], []
+    notes, warnings, next_steps = [], [], []
     if code == BUG_CHECK_PRIVATE:
         meanings = ["CrashDump DMFMODULE handle", "0", "0", "0"]
         notes.append("0xDEADDEAD: the driver's DMF_CrashDump crashed the machine on request "
-                     "(IOCTL_CRASH_DRIVER, DEBUG builds only); P1 is its DMFMODULE (spec/dmf.md sec. 2.14)")
-        handle = params[0]
-        try:
-            obj = ObjectReader(target, getattr(args, "dmf_version", None)).read(handle)
-            if obj.module_name == "CrashDump":
-                notes.append("P1 0x%x -> DMF_OBJECT 0x%x, module %s: confirmed" % (handle, obj.address, obj.module_name))
-            else:
-                warnings.append("P1 0x%x leads to module %r, not CrashDump" % (handle, obj.module_name))
-        except DmfkdError as exc:
-            notes.append("P1 0x%x: DMF_OBJECT not readable here (%s)" % (handle, str(exc).splitlines()[0]))
-        if target.symbols is not None:
-            try:
-                found = target.symbols.search("*!g_DmfModuleCrashDump")
-                for name, address in found:
-                    value = target.read_pointer(address)
-                    if value == handle:
-                        notes.append("P1 == %s" % name)
-                    else:
-                        warnings.append("P1 0x%x != %s (0x%x)" % (handle, name, value))
-            except (SymbolError, DmfkdError, NotImplementedError, AttributeError):
-                pass
-        footer = [Link("module tree", drill("modules 0x%x" % handle)), Link("crash dump data", drill("crashdump"))]
+                     "(IOCTL_CRASH_DRIVER, DEBUG builds only); P1 is its DMFMODULE")
+        more_notes, more_warnings = check_private_p1(target, params[0], getattr(args, "dmf_version", None))
+        notes.extend(more_notes)
+        warnings.extend(more_warnings)
+        next_steps = [step("module tree", "modules 0x%x" % params[0]), step("crash dump data", "crashdump")]
     for i, value in enumerate(params):
-        cell = "0x%x" % value
+        cell = Hex(value)
         if code == BUG_CHECK_PRIVATE and i == 0:
-            cell = Link(cell, drill("modules 0x%x" % value))
+            cell = Link(cell, "modules 0x%x" % value)
         rows.append({"field": "P%d" % (i + 1), "value": cell, "meaning": meanings[i]})
     document = {"code": code, "name": KNOWN.get(code), "parameters": params,
                 "dmf_private": code == BUG_CHECK_PRIVATE, "notes": notes, "warnings": warnings}
-    return Report(rows=rows, columns=[("field", "field"), ("value", "value"), ("meaning", "meaning")],
+    return Report(rows=rows, columns=[Column("field", "field"), Column("value", "value"),
+                                      Column("meaning", "meaning", wrap=True)],
                   title="bug check 0x%08x%s" % (code, " (%s)" % KNOWN[code] if code in KNOWN else ""),
-                  notes=notes, warnings=warnings, footer_links=footer, document=document)
+                  notes=notes, warnings=warnings, next_steps=next_steps, document=document)
 
 
 @bugcheck.arguments

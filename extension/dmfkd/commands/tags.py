@@ -3,16 +3,17 @@
 Works on any Target through tagged()/read_blob() only; the payload offset is blank where the host
 cannot tell it (pykd).
 """
-import os
-
 from dmfkd.commands import command
 from dmfkd.errors import TagNotFoundError, UsageError
 from dmfkd.guids import guid_text, parse_guid
 from dmfkd.known_tags import owner_of
-from dmfkd.render import Report
+from dmfkd.records import hex_or
+from dmfkd.render import Column, Report, same_file
 from dmfkd.render.hexdump import hexdump
 
-COLUMNS = [("index", "#"), ("guid", "GUID"), ("size", "size"), ("offset", "offset"), ("owner", "owner")]
+COLUMNS = [Column("index", "#"), Column("guid", "GUID"), Column("size_cell", "size", where="table"),
+           Column("size", "size", where="data"), Column("offset", "offset"), Column("owner", "owner", wrap=True),
+           Column("declared_size", "declared_size", where="data"), Column("truncated", "truncated", where="data")]
 
 
 def _first_blob(target, text):
@@ -21,13 +22,6 @@ def _first_blob(target, text):
         if blob.guid == wanted:
             return blob
     raise TagNotFoundError("%s: no secondary data tagged %s" % (target.name, guid_text(wanted)))
-
-
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return os.path.abspath(a) == os.path.abspath(b)
 
 
 @command("tags", help="list the secondary-data blobs (GUID-tagged bug-check data) of a dump")
@@ -40,52 +34,44 @@ def tags(args, session):
         data = target.read_blob(blob)
         title = "%s  %d bytes%s" % (blob.guid_text, len(data),
                                     " (truncated: %d declared)" % blob.declared_size if blob.truncated else "")
-        document = dict(guid=blob.guid_text, index=blob.index, size=len(data), offset=blob.offset,
+        document = dict(guid=blob.guid_text, index=blob.index, size=len(data), offset=hex_or(blob.offset),
                         truncated=blob.truncated, hex=data.hex())
-        if args.format == "table":
-            return Report(title=title, text=hexdump(data) if data else "(empty)", document=document)
-        return Report(rows=[document], columns=[(k, k) for k in document], document=document)
+        return Report(title=title, text=hexdump(data) if data else "(empty)", document=document,
+                      rows=[document], columns=[Column(k, k, where="data") for k in document])
     if args.save:
         guid, path = args.save
-        dump_path = getattr(target, "path", None)
-        if dump_path and _same_file(path, dump_path):
-            raise UsageError("refusing to overwrite the dump itself: %s" % path)
         blob = _first_blob(target, guid)
         data = target.read_blob(blob)
-        try:
-            with open(path, "wb") as f:
-                f.write(data)
-        except OSError as exc:
-            raise UsageError("cannot write %s: %s" % (path, exc.strerror or exc))
-        row = dict(guid=blob.guid_text, size=len(data), path=path)
-        return Report(rows=[row], columns=[("guid", "GUID"), ("size", "size"), ("path", "saved to")],
-                      document=row)
+        row = dict(guid=blob.guid_text, size=_save(path, data, target), path=path)
+        return Report(rows=[row], columns=[("guid", "GUID"), ("size", "size"), ("path", "saved to")], document=row)
 
     blobs = target.tagged()
-    table = args.format == "table"
-    rows = []
-    truncated = []
-    for blob in blobs:
-        owner = owner_of(blob.guid) or ""
-        if table:
-            rows.append(dict(index=blob.index, guid=blob.guid_text,
-                             size=("0x%x" % blob.size) + (" (truncated)" if blob.truncated else ""),
-                             offset="" if blob.offset is None else "0x%x" % blob.offset, owner=owner))
-        else:
-            rows.append(dict(index=blob.index, guid=blob.guid_text, size=blob.size, offset=blob.offset,
-                             owner=owner, declared_size=blob.declared_size, truncated=blob.truncated))
-        if blob.truncated:
-            truncated.append(blob)
+    rows = [dict(index=blob.index, guid=blob.guid_text, size=blob.size, offset=hex_or(blob.offset),
+                 owner=owner_of(blob.guid) or "", declared_size=blob.declared_size, truncated=blob.truncated,
+                 size_cell=hex_or(blob.size).text() + (" (truncated)" if blob.truncated else ""))
+            for blob in blobs]
+    header = target.dump_header()
     notes = []
-    region = getattr(target, "blob_region_offset", None)
-    problem = getattr(target, "region_problem", None)
     if not blobs:
+        problem = header.region_problem if header is not None else None
         notes.append("no secondary data" + (": " + problem if problem else ""))
-    elif region is not None:
-        notes.append("%d blobs; region at 0x%x" % (len(blobs), region))
+    elif header is not None and header.blob_region_offset is not None:
+        notes.append("%d blobs; region at 0x%x" % (len(blobs), header.blob_region_offset))
     warnings = ["blob %d (%s) runs past the end of the file: %d of %d bytes present"
-                % (b.index, b.guid_text, b.size, b.declared_size) for b in truncated]
-    return Report(rows=rows, columns=COLUMNS, notes=notes if table else (), warnings=warnings)
+                % (b.index, b.guid_text, b.size, b.declared_size) for b in blobs if b.truncated]
+    return Report(rows=rows, columns=COLUMNS, notes=notes, warnings=warnings)
+
+
+def _save(path: str, data: bytes, target) -> int:
+    """--save GUID FILE: the raw payload, whatever FILE is called (never the dump itself)."""
+    if target.path and same_file(path, target.path):
+        raise UsageError("refusing to overwrite %s: it is an input of this command" % path)
+    try:
+        with open(path, "wb") as handle:
+            handle.write(data)
+    except OSError as exc:
+        raise UsageError("cannot write %s: %s" % (path, exc.strerror or exc))
+    return len(data)
 
 
 @tags.arguments

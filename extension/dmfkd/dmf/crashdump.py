@@ -10,7 +10,7 @@ Engine calls (pykd, live): about 8 fixed + 3 per data source (ring object, ring 
 independent of the number of entries (scripts/bench_engine_calls.py).
 """
 import uuid
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 from dmfkd.dmf.objects import ObjectReader, context_type_size, object_from_handle, read_string
 from dmfkd.dmf.ringbuffer import (MAX_RING_BYTES, RingDecode, RingState, decode_crash_blob, decode_live_ring,
@@ -122,8 +122,9 @@ class CrashDumpWalk:
         if ring.recorded_size is not None and ring_bytes != ring.recorded_size and size > TRUSTED_RING_BYTES:
             # two fields disagree about the ring's size (inv. 10): do not let the corrupt one drive a
             # read of up to MAX_RING_BYTES (through pykd that is a Python list of as many ints)
-            ring.problem = ("ring storage not read: N*S = %d*%d disagrees with DATA_SOURCE RingBufferSize %d "
-                            "(spec/dmf.md sec. 6 inv. 10)" % (st.items_count, st.item_size, ring.recorded_size))
+            # spec/dmf.md sec. 6 inv. 10
+            ring.problem = ("ring storage not read: N*S = %d*%d disagrees with DATA_SOURCE RingBufferSize %d"
+                            % (st.items_count, st.item_size, ring.recorded_size))
             return None
         try:
             return self.target.read(st.items, size)
@@ -214,7 +215,8 @@ def walk_crashdump(target, driver: Optional[str] = None, dmf_version=None) -> Op
     if cfg is not None:
         expected = cfg["DataSourceCount"] + 1 if ds_count else 0
         if ds_count and expected != ds_count:
-            info.warnings.append("context DataSourceCount %d != config DataSourceCount %d + 1 (spec/dmf.md sec. 6 inv. 9)"
+            # spec/dmf.md sec. 6 inv. 9
+            info.warnings.append("context DataSourceCount %d != config DataSourceCount %d + 1"
                                  % (ds_count, cfg["DataSourceCount"]))
     array = ctx["DataSource"]
     if not ds_count:
@@ -304,12 +306,13 @@ def _read_config(target, walk: CrashDumpWalk, obj, label: str) -> Optional[dict]
     return flat
 
 
-def _fo_text(value: int, orphan: int, writer: bool) -> str:
+def _fo_role(value: int, orphan: int, writer: bool) -> Tuple[str, Optional[int]]:
+    """(code, handle) of a DATA_SOURCE FileObject slot: free/none, orphan, or a WDFFILEOBJECT handle."""
     if value == 0:
-        return "free" if writer else "none"
+        return ("free" if writer else "none"), None
     if value == orphan:
-        return "orphan"
-    return "handle 0x%x" % value
+        return "orphan", None
+    return "handle", value
 
 
 def _data_source_row(walk: CrashDumpWalk, index: int, ds: dict, orphan: int, cfg: Optional[dict]) -> DataSourceRow:
@@ -318,10 +321,12 @@ def _data_source_row(walk: CrashDumpWalk, index: int, ds: dict, orphan: int, cfg
     ring_handle = ds["DmfModuleDataSourceRingBuffer"]
     writer = ds["FileObject[1]"] if "FileObject[1]" in ds else ds["FileObject"][1]
     reader_fo = ds["FileObject[2]"] if "FileObject[2]" in ds else ds["FileObject"][2]
+    writer_code, writer_handle = ("-", None) if index == 0 else _fo_role(writer, orphan, True)
+    reader_code, reader_handle = ("-", None) if index == 0 else _fo_role(reader_fo, orphan, False)
     row = DataSourceRow(index=index, role="SELF" if index == 0 else "aux",
                         guid=guid_text(guid) if (guid != ZERO_GUID or ring_handle) else None,
-                        writer="-" if index == 0 else _fo_text(writer, orphan, True),
-                        reader="-" if index == 0 else _fo_text(reader_fo, orphan, False),
+                        writer=writer_code, reader=reader_code, writer_handle=writer_handle,
+                        reader_handle=reader_handle,
                         ring_handle=ring_handle or None, ring_buffer_size=ds["RingBufferSize"],
                         ring_buffer_data=ds["RingBufferData"] or None,
                         component_name=walk.info.component_name)
@@ -329,19 +334,28 @@ def _data_source_row(walk: CrashDumpWalk, index: int, ds: dict, orphan: int, cfg
     key = bytes(ds["RingBufferEncryptionKey"])
     if not ring_handle:
         if guid != ZERO_GUID:
-            row.warnings.append("GUID set but no ring (spec/dmf.md sec. 6 inv. 11)")
+            # spec/dmf.md sec. 6 inv. 11
+            row.warnings.append("GUID set but no ring")
         if writer or reader_fo:
-            row.state = "destroyed, stale file object (spec/dmf.md Q-CD-5)"
+            # spec/dmf.md Q-CD-5: DESTROY frees the ring and keeps the slot's file objects
+            row.state = "destroyed"
+            row.state_detail = "the ring was destroyed; the slot still names the file objects that used it"
         else:
-            row.state = "empty slot"
+            row.state = "empty"
+            row.state_detail = "free slot"
         return row
     row.state = "active"
+    row.state_detail = "in use" if index else "the driver's own ring"
     if index and writer == orphan:
-        row.state = "orphaned (writer closed its handle, spec/dmf.md sec. 2.8)"
+        # spec/dmf.md sec. 2.8
+        row.state = "orphaned"
+        row.state_detail = "its writer closed its handle; the ring is kept until the crash"
     if ds["RingBufferEncryptionKeySize"] != 32 or key[:32] != crashdump_key(guid) or key[32:33] not in (b"\0", b""):
-        row.warnings.append("encryption key %r does not match the GUID (spec/dmf.md sec. 6 inv. 10)" % key[:33])
+        # spec/dmf.md sec. 6 inv. 10
+        row.warnings.append("encryption key %r does not match the GUID" % key[:33])
     if ds["CurrentRingBufferIndex"]:
-        row.warnings.append("CurrentRingBufferIndex %d != 0: crash inside the XOR loop (inv. 13)"
+        # inv. 13
+        row.warnings.append("CurrentRingBufferIndex %d != 0: the crash happened inside the XOR loop"
                             % ds["CurrentRingBufferIndex"])
     ring = RingInfo(ring_handle)
     ring.recorded_size = ds["RingBufferSize"]
@@ -370,16 +384,16 @@ def _data_source_row(walk: CrashDumpWalk, index: int, ds: dict, orphan: int, cfg
     row.items, row.read_pointer, row.write_pointer = st.items, st.read_pointer, st.write_pointer
     row.read_index, row.write_index = st.read_index, st.write_index
     if ds["RingBufferSizeOfEachEntry"] != st.item_size:
-        row.warnings.append("DATA_SOURCE entry size %d != ring ItemSize %d (inv. 10)"
+        row.warnings.append("DATA_SOURCE entry size %d != ring ItemSize %d"
                             % (ds["RingBufferSizeOfEachEntry"], st.item_size))
     if ds["RingBufferSize"] != st.total_size:
-        row.warnings.append("DATA_SOURCE RingBufferSize %d != ring TotalSize %d (inv. 10)"
+        row.warnings.append("DATA_SOURCE RingBufferSize %d != ring TotalSize %d"
                             % (ds["RingBufferSize"], st.total_size))
     if ds["RingBufferData"] not in (0, st.items):
-        row.warnings.append("RingBufferData 0x%x is neither NULL nor Items (inv. 13)" % ds["RingBufferData"])
+        row.warnings.append("RingBufferData 0x%x is neither NULL nor Items" % ds["RingBufferData"])
     if index and cfg is not None and cfg["RingBufferMaximumSize"] and \
             ds["RingBufferSize"] > cfg["RingBufferMaximumSize"]:
-        row.warnings.append("RingBufferSize %d > RingBufferMaximumSize %d (inv. 10)"
+        row.warnings.append("RingBufferSize %d > RingBufferMaximumSize %d"
                             % (ds["RingBufferSize"], cfg["RingBufferMaximumSize"]))
     return row
 

@@ -16,12 +16,12 @@ Readers return plain rows; nothing here prints. Reads are bulk: one per DMF_OBJE
 one for the whole ring storage, one per buffer when its readability is checked.
 """
 import bisect
-import os
 from typing import Any, Dict, List, Optional, Tuple
 
+from dmfkd.dmf.module_collection import CollectionInfo, _u, display_name, read_exact  # noqa: F401
 from dmfkd.dmf.objects import DmfObject, ObjectReader, context_type_size, object_from_handle
 from dmfkd.dmf.ringbuffer import RingState, decode_live_ring
-from dmfkd.errors import DmfkdError, FormatError, LayoutError, MemoryReadError, SymbolError
+from dmfkd.errors import DmfkdError, LayoutError, MemoryReadError, SymbolError
 from dmfkd.layouts import dmf_structures
 from dmfkd.layouts import dmf_versions
 from dmfkd.records import UNREADABLE, ModuleRow, hex_or
@@ -37,25 +37,11 @@ LIVE_DUMP_CODES = {
 }
 #: DUMP_FILE_ATTRIBUTES.LiveDumpGeneratedDump (spec/dump-format.md §7)
 ATTRIBUTE_LIVE_DUMP = 1 << 4
-#: the header's unwritten-field fill ("PAGE"), spec/dump-format.md §1.1
-PAGE_FILL = 0x45474150
 #: one readability probe reads at most this much; longer buffers get their first and last byte read
 READ_CHECK_LIMIT = 1 << 16
-MAX_TREE = 2048
-MAX_TRIAGE_BLOCKS = 1 << 16
 DATA_BUFFER_COUNT = dmf_structures.LIVEKERNELDUMP_DATA_BUFFER_COUNT
 
 
-def _u(data: bytes, offset: int, size: int) -> int:
-    return int.from_bytes(data[offset:offset + size], "little")
-
-
-def read_exact(target, address: int, size: int) -> bytes:
-    """All `size` bytes or MemoryReadError (RecordedBlocks may answer short for ObjectReader)."""
-    raw = target.read(address, size)
-    if len(raw) < size:
-        raise MemoryReadError(address, size, reason="only %d bytes recorded" % len(raw))
-    return raw
 
 
 # -- what the dump file says -----------------------------------------------------------------------
@@ -89,72 +75,17 @@ class DumpFacts(object):
                 "triage_blocks": None if self.triage_blocks is None else len(self.triage_blocks)}
 
 
-def _dump_file_of(target):
-    """The dmfkd DumpFile behind a target: itself, or the file a pykd session opened (for the
-    triage block table and header fields dbgeng does not expose through pykd)."""
-    if hasattr(target, "header") and hasattr(target, "dump_type"):
-        return target, False
-    path = getattr(target, "_dump_path", None)
-    if not path and not target.is_live:
-        path = getattr(target, "name", None)
-    if path and os.path.isfile(path):
-        from dmfkd.targets.dumpfile import DumpFile
-
-        try:
-            return DumpFile(path), True
-        except FormatError:
-            return None, False
-    return None, False
-
-
-def triage_data_blocks(dump) -> Optional[List[Tuple[int, int]]]:
-    """(VA, size) of a triage dump's data blocks in file order (the order they were inserted);
-    None for other dump types. Bounded by the file: a hostile count cannot make it allocate."""
-    own = getattr(dump, "triage_data_blocks", None)
-    if callable(own):
-        return [(int(a), int(s)) for a, s in own()]
-    tri = getattr(dump, "triage", None)
-    if tri is None:
-        return None
-    count = int(tri.DataBlocksCount or 0)
-    if not count:
-        return []
-    from dmfkd.layouts import dump_format
-
-    layout = dump_format.TRIAGE_DATA_BLOCK32 if getattr(dump, "pointer_size", 8) == 4 else dump_format.TRIAGE_DATA_BLOCK64
-    entry = layout.sizeof()
-    offset = int(tri.DataBlocksOffset)
-    size = getattr(dump, "file_size", None) or os.path.getsize(dump.path)
-    if count > MAX_TRIAGE_BLOCKS or offset + count * entry > size:
-        raise FormatError(dump.path, "%d triage data blocks at 0x%x do not fit in the file" % (count, offset), offset)
-    with open(dump.path, "rb") as f:
-        f.seek(offset)
-        raw = f.read(count * entry)
-    out = []
-    for i in range(count):
-        block = layout.parse(raw[i * entry:(i + 1) * entry])
-        out.append((int(block.Address), int(block.Size)))
-    return out
-
-
 def dump_facts(target) -> DumpFacts:
     """What the target's dump header says; all None on a live target."""
     if target.is_live:
         return DumpFacts()
     bc = target.bugcheck()
     facts = DumpFacts(bc.code if bc is not None else None, bc.parameters if bc is not None else (0, 0, 0, 0))
-    dump, opened = _dump_file_of(target)
-    if dump is None:
-        return facts
-    try:
-        facts.dump_type = int(dump.dump_type)
-        attributes = getattr(dump.header, "Attributes", None)
-        if attributes is not None and int(attributes) != PAGE_FILL:
-            facts.attributes = int(attributes)
-        facts.triage_blocks = triage_data_blocks(dump)
-    finally:
-        if opened:
-            dump.close()
+    header = target.dump_header()
+    if header is not None:
+        facts.dump_type = header.dump_type
+        facts.attributes = header.attributes
+    facts.triage_blocks = target.triage_data_blocks()
     return facts
 
 
@@ -248,7 +179,7 @@ def choose_context_variant(arch: str, context_size: Optional[int], config_size: 
     if len(matches) > 1 and cfg_v85 is not None:
         matches = [m for m in matches if m[0] == cfg_v85] or matches
     if not matches:
-        raise LayoutError("DMF_CONTEXT_LiveKernelDump of %d bytes: unknown layout (spec/dmf.md sec. 3.2)" % context_size)
+        raise LayoutError("DMF_CONTEXT_LiveKernelDump of %d bytes: unknown layout" % context_size)
     v85, rs3 = matches[0]
     label = "%s%s" % ("v1.1.85+" if v85 else "<=v1.1.84", " RS3" if rs3 else " without RS3")
     evidence = "context %d bytes" % context_size
@@ -277,7 +208,7 @@ class DataBufferRow(object):
         self.readable = None     # type: Optional[str]
 
     def as_row(self) -> Dict[str, Any]:
-        return {"index": self.index, "address": "0x%x" % self.address, "size": self.size,
+        return {"index": self.index, "address": hex_or(self.address), "size": self.size,
                 "valid": self.valid, "what": self.what, "module": hex_or(self.module),
                 "module_name": self.module_name, "readable": self.readable, "source": self.source}
 
@@ -332,7 +263,7 @@ def read_config(target, info: LiveKernelDumpInfo, arch: str) -> None:
     v85 = info.variant.v85 if info.variant is not None else True
     layout = dmf_structures.livekerneldump_config(arch, dmf_versions.V1_1_85 if v85 else dmf_versions.V1_1_80)
     if info.config_size not in (None, layout.size):
-        info.warnings.append("ModuleConfigSize %d, expected %d for a %s context (spec/dmf.md sec. 3.1)"
+        info.warnings.append("ModuleConfigSize %d, expected %d for a %s context"
                              % (info.config_size, layout.size, info.variant.label if info.variant else "?"))
     try:
         raw = read_exact(target, info.config_address, layout.size)
@@ -424,7 +355,7 @@ def _read_ring(target, reader: ObjectReader, info: LiveKernelDumpInfo) -> None:
     info.ring_state = state
     entry = dmf_structures.livekerneldump_data_buffer(arch)
     if state.item_size != entry.size or state.items_count != DATA_BUFFER_COUNT:
-        info.warnings.append("DataBufferSource ring has N=%d S=%d, expected N=%d S=%d (spec/dmf.md sec. 3.3)"
+        info.warnings.append("the buffer list ring has N=%d S=%d, expected N=%d S=%d"
                              % (state.items_count, state.item_size, DATA_BUFFER_COUNT, entry.size))
     if state.item_size != entry.size or not 0 < state.items_count <= 4 * DATA_BUFFER_COUNT:
         info.entries_problem = "DataBufferSource ring is not a DATA_BUFFER ring"
@@ -444,111 +375,6 @@ def _read_ring(target, reader: ObjectReader, info: LiveKernelDumpInfo) -> None:
         v = entry.unpack_from(record)
         rows.append(DataBufferRow(i, v["Address"], v["Size"], bool(v["Valid"]), "DataBufferSource"))
     info.entries = rows
-
-
-# -- the collection and the module tree ------------------------------------------------------------------
-
-class CollectionInfo(object):
-    def __init__(self, handle: Optional[int], address: Optional[int], modules: List[int], problems: List[str]):
-        self.handle = handle
-        self.address = address
-        self.modules = modules      # top-level DMF_OBJECT addresses
-        self.problems = problems
-        self.array = None           # type: Optional[int]
-        self.count = None           # type: Optional[int]
-
-
-def collection_at(target, reader: ObjectReader, address: int, handle: Optional[int] = None) -> Optional[CollectionInfo]:
-    """A DMF_MODULE_COLLECTION known by its address (DMF_OBJECT.ModuleCollection, a recorded
-    buffer); None when the bytes there are not one (or not the one of `handle`)."""
-    layout = dmf_structures.dmf_module_collection(reader.arch)
-    try:
-        raw = read_exact(target, address, layout.size)
-    except MemoryReadError:
-        return None
-    v = layout.unpack_from(raw)
-    if handle is not None and v["ModuleCollectionHandleMemory"] != handle:
-        return None
-    count, array = v["NumberOfClientDriverDmfModules"], v["ClientDriverDmfModules"]
-    if not 0 < count <= 1024 or not array:
-        return None
-    info = CollectionInfo(v["ModuleCollectionHandleMemory"], address, [], [])
-    info.array, info.count = array, count
-    try:
-        raw = read_exact(target, array, count * reader.ptr)
-    except MemoryReadError:
-        info.problems.append("module array at 0x%x unreadable" % array)
-        return info
-    info.modules = [_u(raw, i * reader.ptr, reader.ptr) for i in range(count)]
-    return info
-
-
-def find_collection(target, reader: ObjectReader, handle: int,
-                    candidates: List[Tuple[int, int]] = ()) -> CollectionInfo:
-    """DMFCOLLECTION handle -> its DMF_MODULE_COLLECTION: after the FxObject (ObjectReader), else
-    among recorded buffers of sizeof(DMF_MODULE_COLLECTION) whose first field is the handle (a
-    triage live dump holds the collection but not the WDF object around it, §3.6)."""
-    try:
-        address, modules, problems = reader.collection(handle)
-        info = CollectionInfo(handle, address, modules, problems)
-        found = collection_at(target, reader, address, handle)
-        if found is not None:
-            info.array, info.count = found.array, found.count
-        return info
-    except DmfkdError as exc:
-        first_error = str(exc).splitlines()[0]
-    size = dmf_structures.dmf_module_collection(reader.arch).size
-    for address, length in candidates:
-        if length == size:
-            found = collection_at(target, reader, address, handle)
-            if found is not None:
-                return found
-    raise DmfkdError(first_error)
-
-
-def collection_from_recorded(target, reader: ObjectReader, blocks: List[Tuple[int, int]],
-                             limit: int = 64) -> Optional[CollectionInfo]:
-    """The module collection of the first recorded DMF_OBJECT (Signature) whose ModuleCollection
-    reads as one: a triage dump whose DMF data came from the framework data (§3.6, §3.7) holds the
-    objects and the collection but neither the driver's globals nor the WDF objects around them."""
-    minimum = dmf_structures.dmf_object_prefix(reader.arch, dmf_versions.V1_1_80).size
-    tried = 0
-    for address, size in blocks:
-        if size < minimum:
-            continue
-        tried += 1
-        if tried > limit:
-            break
-        try:
-            obj = reader.read_at(address, names=False)
-        except DmfkdError:
-            continue
-        where = obj.field("ModuleCollection")
-        found = collection_at(target, reader, where) if where else None
-        if found is not None:
-            return found
-    return None
-
-
-def walk_objects(reader: ObjectReader, roots: List[DmfObject]) -> Tuple[List[Tuple[DmfObject, int]], List[str]]:
-    """(object, depth) depth-first under `roots` (parents before children), each object once, bounded."""
-    out = []   # type: List[Tuple[DmfObject, int]]
-    problems = []
-    seen = set()
-
-    def visit(obj: DmfObject, depth: int) -> None:
-        if obj.address in seen or len(out) >= MAX_TREE:
-            return
-        seen.add(obj.address)
-        out.append((obj, depth))
-        kids, issues = reader.children(obj)
-        problems.extend("%s 0x%x: %s" % (display_name(obj), obj.address, p) for p in issues)
-        for kid in kids:
-            visit(kid, depth + 1)
-
-    for root in roots:
-        visit(root, 0)
-    return out, problems
 
 
 class StructureIndex(object):
@@ -670,16 +496,6 @@ def module_rows(reader: ObjectReader, objects: List[Tuple[DmfObject, int]]) -> L
         row = reader.module_row(obj, depth)
         rows.append(row)
     return rows
-
-
-def display_name(obj: DmfObject) -> str:
-    """"Module/instance"; a triage live dump records the instance name but not the ModuleName
-    literal in the driver image (§3.6), so the instance name alone stands in for it there."""
-    module = obj.module_name if isinstance(obj.module_name, str) and obj.module_name != UNREADABLE else None
-    instance = obj.instance_name if isinstance(obj.instance_name, str) and obj.instance_name != UNREADABLE else None
-    if module and instance and instance != module:
-        return "%s/%s" % (module, instance)
-    return module or instance or "?"
 
 
 def find_livekerneldump_object(reader: ObjectReader, objects: List[Tuple[DmfObject, int]]) -> Optional[DmfObject]:

@@ -31,6 +31,31 @@ class BugCheck(NamedTuple):
     parameters: Tuple[int, int, int, int]
 
 
+class DumpHeader(NamedTuple):
+    """What a dump file's header says (targets that are dump files; None on a live target)."""
+
+    path: str
+    dump_type: int                   # 1 full, 4 triage, 5 / 6 bitmap
+    dump_type_name: str
+    arch: str
+    build: int                       # MinorVersion (the Windows build)
+    major_version: int
+    processors: int
+    system_time: int                 # FILETIME of the crash (or of the live dump)
+    system_uptime: int               # 100 ns ticks
+    directory_table_base: int
+    kd_debugger_data_block: int
+    ps_loaded_module_list: int
+    ps_active_process_head: int
+    pages: Optional[int]             # physical pages the dump holds (None for triage dumps)
+    file_size: int
+    required_dump_space: int
+    attributes: Optional[int]        # DUMP_FILE_ATTRIBUTES; None when unwritten (the PAGE fill)
+    attribute_names: Optional[List[str]]
+    blob_region_offset: Optional[int]   # file offset of the secondary-data region; None when absent
+    region_problem: Optional[str]    # why bytes after the primary data are not a blob region
+
+
 class Target:
     """Base class documenting the protocol; hosts override what they support."""
 
@@ -44,6 +69,8 @@ class Target:
     is_live = False
     #: a dmfkd.targets.symbols.Symbols or None when no symbol source is available
     symbols = None
+    #: the dump file behind the target (None on a live target or when the host cannot say)
+    path = None  # type: Optional[str]
 
     # -- memory -------------------------------------------------------------------------------
     def read(self, address: int, size: int) -> bytes:
@@ -87,6 +114,16 @@ class Target:
 
     # -- crash facts --------------------------------------------------------------------------
     def bugcheck(self) -> Optional[BugCheck]:
+        return None
+
+    # -- dump-file facts (the host's, behind the protocol: readers never open files) -----------
+    def dump_header(self) -> Optional[DumpHeader]:
+        """The dump file's header facts; None on a live target."""
+        return None
+
+    def triage_data_blocks(self) -> Optional[List[Tuple[int, int]]]:
+        """(VA, size) of a triage dump's data blocks in file order (the order they were added);
+        None when the target is not a triage dump."""
         return None
 
     def close(self) -> None:

@@ -20,9 +20,10 @@ How ``tagged()`` fills ``TaggedBlob.size`` - pykd's enumTagged returns GUIDs onl
    readable through the engine: ``read_blob`` raises TagNotFoundError saying so.
 Sizes are filled when ``tagged()`` is first called (not at construction), then cached.
 """
+import os
 import re
 import uuid
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 from dmfkd.errors import DmfkdError, FormatError, MemoryReadError, SymbolError, TagNotFoundError, UsageError
 from dmfkd.guids import guid_text, parse_guid
@@ -120,6 +121,8 @@ class PykdTarget(Target):
         self._name = None              # type: Optional[str]
         self._tagged = None            # type: Optional[List[TaggedBlob]]
         self._buffers = {}             # type: Dict[uuid.UUID, bytes]
+        self._file = None              # the dump file opened directly, for header facts pykd has no call for
+        self._file_tried = False
         self.pointer_size = int(self._call("ptrSize"))
         self.arch = self._arch()
         self.is_live = not bool(self._call("isDumpAnalyzing"))
@@ -164,6 +167,9 @@ class PykdTarget(Target):
             pass  # already closed: nothing is left to release
 
     def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
         if self._owns_dump:
             self._owns_dump = False
             self._close(self._pykd, self._dump_id)
@@ -191,6 +197,37 @@ class PykdTarget(Target):
         if self._name is None:
             self._name = self._dump_path or self._path_from_debugger() or "pykd"
         return self._name
+
+    @property
+    def path(self) -> Optional[str]:
+        """The dump file the debugger has open (None on a live session)."""
+        if self.is_live:
+            return None
+        path = self._dump_path or self._path_from_debugger()
+        return path if path and os.path.isfile(path) else None
+
+    def _dump_file(self):
+        """The same dump read directly: pykd has no call for the header's attributes, dump type or
+        triage data block table, so those come from the file (opened once, closed with the target)."""
+        if not self._file_tried:
+            self._file_tried = True
+            path = self.path
+            if path:
+                from dmfkd.targets.dumpfile import DumpFile
+
+                try:
+                    self._file = DumpFile(path)
+                except FormatError:
+                    self._file = None
+        return self._file
+
+    def dump_header(self):
+        dump = self._dump_file()
+        return dump.dump_header() if dump is not None else None
+
+    def triage_data_blocks(self):
+        dump = self._dump_file()
+        return dump.triage_data_blocks() if dump is not None else None
 
     def _path_from_debugger(self) -> Optional[str]:
         try:
