@@ -42,7 +42,7 @@ import tempfile
 import time
 import traceback
 import tracemalloc
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)

@@ -6,7 +6,7 @@ once per session and kind; tests skip with one line when clang-14/lld-14 are mis
 """
 import json
 import os
-from typing import Dict, NamedTuple, Tuple
+from typing import NamedTuple
 
 import pytest
 
@@ -24,18 +24,20 @@ _BUILT = {}  # type: Dict[Tuple[str, str, str], PdbDemo]
 
 
 def pdb_demo(tmp_path_factory, arch: str = "x64", version: str = "1.1.154", dump_type: str = "full") -> PdbDemo:
-    from dmfemu import pdb as native
+    from dmfemu import native_build
 
     key = (arch, version, dump_type)
     if key in _BUILT:
         return _BUILT[key]
     try:
-        native.find_tools()
-    except native.ToolsMissing as exc:
+        native_build.find_tools()
+    except native_build.ToolsMissing as exc:
         pytest.skip(str(exc))
     root = tmp_path_factory.getbasetemp()
     folder = str(root / ("pdb-demo-%s-%s-%s" % key))
-    native.demo_with_pdb(folder, arch, version, dump_type, cache=str(root / "pdb-demo-native-build"))
+    from dmfemu.pdb import demo_with_pdb
+
+    demo_with_pdb(folder, arch, version, dump_type, cache=str(root / "pdb-demo-native-build"))
     isf_path = os.path.join(folder, "driver.isf.json")
     with open(isf_path) as handle:
         base = json.load(handle)["metadata"]["dmfkd"]["image_base"]
