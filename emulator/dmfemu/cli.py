@@ -1,19 +1,30 @@
 """`dmfemu` command line: build emulated DMF drivers, crash them, write dump files.
 
     dmfemu demo -o DIR       the reference CrashDump scenario (dmfemu.scenarios.crashdump_demo)
-    dmfemu scenario FILE     replay a scenario file (format: dmfemu.scenarios.crashdump_replay)
+    dmfemu scenario FILE     replay a scenario file (format v1: docs/scenarios.md, dmfemu.scenarios)
+    dmfemu check DIR         run dmfkd on a replay's output and compare with its expected.json
     dmfemu livedump -o DIR   a live kernel dump made by DMF_LiveKernelDump (dmfemu.scenarios.live_dump_demo)
+
+Usage errors exit with status 2, a replay whose operation fails unexpectedly and a check that finds a
+difference with status 1.
 """
 import argparse
+import json
+import os
 import sys
 from typing import List, Optional
 
 from dmfkd.errors import DmfkdError, UsageError
 from dmfkd.layouts import dmf_versions
 
+from dmfemu.scenarios.check import Difference, check_directory
 from dmfemu.scenarios.crashdump_demo import demo_scenario
-from dmfemu.scenarios.crashdump_replay import load_scenario, run_scenario
+from dmfemu.scenarios.crashdump_replay import run_scenario
+from dmfemu.scenarios.examples import listing, write_example
 from dmfemu.scenarios.live_dump_demo import demo_live_dump
+from dmfemu.scenarios.replay import dump_name, replay, replay_with_pdb
+from dmfemu.scenarios.scenario_format import ReplayFailure, Scenario, read_document
+from dmfemu.scenarios.schema_validation import scenario_schema_path
 
 DEMO_DESCRIPTION = """\
 The reference scenario: a DMF driver with a wrapped SELF ring, two user-mode data sources created
@@ -21,6 +32,26 @@ through the IOCTLs (one orphaned by closing its handle, one read from by a secon
 additional data and triage data, crashed through IOCTL_CRASH_DRIVER (bug check 0xDEADDEAD).
 Writes DIR/MEMORY.DMP, DIR/driver.isf.json (the driver's symbols) and DIR/expected.json (what each
 data source must show, from the emulated clients' own log)."""
+
+SCENARIO_DESCRIPTION = """\
+Replay a scenario: what an emulated DMF driver is (its DMF_CrashDump or DMF_LiveKernelDump config, its
+own record types), what it and its user-mode clients do (open, create, write, read, capture, destroy,
+close a data source; write its own ring; add triage data or live-dump buffers), and how the machine
+stops (IOCTL_CRASH_DRIVER, a bug check, or a live kernel dump). Writes DIR/MEMORY.DMP (or
+DIR/LIVEDUMP.DMP), DIR/driver.isf.json (the driver's symbols, record types included) and
+DIR/expected.json (what dmfkd must show, from the clients' own log); `dmfemu check DIR` compares.
+
+An operation that returns a failure NTSTATUS stops the replay (exit status 1) unless it says
+"expect": "STATUS_...". The format (v1) is described with a complete annotated example in the
+project's docs/scenarios.md; files are checked against the JSON Schema shipped with dmfemu:
+  %s
+--list shows the example scenarios; --example NAME -o DIR writes one into DIR and replays it there.""" % scenario_schema_path()
+
+CHECK_DESCRIPTION = """\
+Run dmfkd on a replay's output directory (MEMORY.DMP or LIVEDUMP.DMP with driver.isf.json beside it)
+and compare what it shows with DIR/expected.json: the bug check, every blob, every data source's
+geometry and records (hex, and fields when the source has a record type), or a live dump's blocks.
+Exits 1 at the first difference, naming it."""
 
 LIVEDUMP_DESCRIPTION = """\
 A DMF driver whose DMF_LiveKernelDump records the DMF framework data and client buffers, and the live
@@ -68,14 +99,49 @@ def _run_demo(args) -> int:
 
 
 def _run_scenario(args) -> int:
-    scenario = load_scenario(args.scenario)
+    if args.list:
+        sys.stdout.write(listing())
+        return 0
+    if args.output is None:
+        raise UsageError("give -o DIR: where the replay writes its files")
+    if args.example:
+        if args.scenario:
+            raise UsageError("give a scenario FILE or --example NAME, not both")
+        path = write_example(args.example, args.output)
+    elif args.scenario:
+        path = args.scenario
+    else:
+        raise UsageError("give a scenario FILE, --example NAME or --list")
+    document = read_document(path)
     for key in ("arch", "dump_type", "maximum_allowed"):
         value = getattr(args, key, None)
         if value is not None:
-            scenario[key] = value
-    expected = run_scenario(scenario, args.output)
-    sys.stdout.write("%s/MEMORY.DMP: bug check 0x%08X, %d blobs\n" % (
-        args.output, expected["bugcheck"]["code"], len(expected["blobs"])))
+            document[key] = value
+    scenario = Scenario(document, source=path, base_dir=os.path.dirname(os.path.abspath(path)))
+    if args.pdb:
+        replay_with_pdb(scenario, args.output, args.cache)
+        with open(os.path.join(args.output, "expected.json"), encoding="utf-8") as handle:
+            expected = json.load(handle)
+    else:
+        expected = replay(scenario, args.output)
+    dump = os.path.join(args.output, dump_name(scenario))
+    if scenario.live:
+        sys.stdout.write("%s: %s live dump, code 0x%X, %d operation(s), %d triage block(s)\n" % (
+            dump, expected["dump_type"], expected["bugcheck"]["code"], _operations(scenario),
+            len(expected["triage_blocks"])))
+    else:
+        sys.stdout.write("%s: bug check 0x%08X, %d operation(s), %d blobs\n" % (
+            dump, expected["bugcheck"]["code"], _operations(scenario), len(expected["blobs"])))
+    return 0
+
+
+def _operations(scenario: Scenario) -> int:
+    return sum(op.repeat for op in scenario.operations)
+
+
+def _run_check(args) -> int:
+    checks = check_directory(args.directory)
+    sys.stdout.write("%s: dmfkd shows what expected.json says (%d checks)\n" % (args.directory, checks))
     return 0
 
 
@@ -91,14 +157,27 @@ def _add_demo_parsers(subparsers) -> None:
                       help="KBUGCHECK_SECONDARY_DUMP_DATA.MaximumAllowed per callback")
     demo.set_defaults(func=_run_demo)
 
-    scenario = subparsers.add_parser("scenario", help="replay a scenario JSON file (the format is described in "
-                                     "dmfemu/scenarios/crashdump_replay.py)")
-    scenario.add_argument("scenario", metavar="FILE")
-    scenario.add_argument("-o", "--output", required=True, metavar="DIR")
-    scenario.add_argument("--arch", choices=("x64", "x86"), default=None)
-    scenario.add_argument("--dump-type", choices=("full", "bitmap", "triage"), default=None)
-    scenario.add_argument("--maximum-allowed", type=_size, default=None, metavar="BYTES")
+    scenario = subparsers.add_parser("scenario", help="replay a scenario file (format: docs/scenarios.md); "
+                                     "--list shows the examples", description=SCENARIO_DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    scenario.add_argument("scenario", metavar="FILE", nargs="?", help="the scenario (JSON)")
+    scenario.add_argument("-o", "--output", metavar="DIR", help="output directory")
+    scenario.add_argument("--list", action="store_true", help="list the example scenarios")
+    scenario.add_argument("--example", metavar="NAME", help="write example NAME into DIR and replay it there")
+    scenario.add_argument("--arch", choices=("x64", "x86", "arm64"), default=None, help="override the scenario's arch")
+    scenario.add_argument("--dump-type", choices=("full", "bitmap", "triage", "bitmap-kernel"), default=None,
+                          help="override the scenario's dump type")
+    scenario.add_argument("--maximum-allowed", type=_size, default=None, metavar="BYTES",
+                          help="override the scenario's MaximumAllowed")
+    scenario.add_argument("--pdb", action="store_true", help="also build the driver's PE image and PDB into "
+                          "DIR/symbols (needs clang-14 and lld-14)")
+    scenario.add_argument("--cache", metavar="DIR", help="where --pdb keeps its builds (default DIR/native-build)")
     scenario.set_defaults(func=_run_scenario)
+
+    check = subparsers.add_parser("check", help="run dmfkd on a replay's output and compare with expected.json",
+                                  description=CHECK_DESCRIPTION)
+    check.add_argument("directory", metavar="DIR", help="a replay's output directory")
+    check.set_defaults(func=_run_check)
 
 
 # -- dmfemu livedump -----------------------------------------------------------------------------------
@@ -148,6 +227,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             parser.print_help()
             return 0
         return args.func(args) or 0
+    except (ReplayFailure, Difference) as exc:
+        sys.stderr.write("dmfemu: %s\n" % str(exc).splitlines()[0])
+        return 1
     except DmfkdError as exc:
         sys.stderr.write("dmfemu: %s\n" % str(exc).splitlines()[0])
         return 2

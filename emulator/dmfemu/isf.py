@@ -12,6 +12,7 @@ from typing import Dict, NamedTuple, Optional
 
 import construct
 
+from dmfkd.errors import UsageError
 from dmfkd.layouts import dmf_structures
 from dmfkd.layouts import dmf_versions
 from dmfkd.layouts import windows
@@ -218,9 +219,25 @@ class _IsfTypes(object):
         return {"kind": "array", "count": info.size, "subtype": {"kind": "base", "name": element}}
 
 
-def build_isf(driver, extra_types: Optional[Dict[str, object]] = None) -> dict:
+# base types a scenario's record types may name beyond the ones every driver's ISF has
+_EXTRA_BASE_TYPES = {"wchar_t": {"kind": "char", "size": 2, "signed": False, "endian": "little"}}
+
+
+def _base_names(descriptor: dict):
+    """The base type names a type descriptor uses."""
+    kind = descriptor.get("kind")
+    if kind == "base":
+        yield descriptor["name"]
+    elif kind in ("array", "pointer"):
+        yield from _base_names(descriptor["subtype"])
+
+
+def build_isf(driver, extra_types: Optional[Dict[str, object]] = None, user_types: Optional[Dict[str, dict]] = None,
+              enums: Optional[Dict[str, dict]] = None) -> dict:
     """The ISF document of an emulated driver (dmfemu.driver.Driver): its symbols as RVAs and the DMF
-    types of its DMF version and architecture."""
+    types of its DMF version and architecture. `user_types` / `enums` are the driver's own record
+    types and enums as ISF entries (a scenario's record_types); a name the driver's ISF already has is
+    refused."""
     arch = driver.arch
     version = driver.dmf_version
     types = _IsfTypes(arch)
@@ -248,6 +265,15 @@ def build_isf(driver, extra_types: Optional[Dict[str, object]] = None) -> dict:
     types.add_spec(DMFDEMO_EVENT, dmfdemo_event())
     for name, con in (extra_types or {}).items():
         types.add_construct(name, con)
+    base_types = _base_types(driver.ptr)
+    for name, user in (user_types or {}).items():
+        if name in types.user_types:
+            raise UsageError("record_types.%s: the driver's symbols already have a type %s" % (name, name))
+        types.user_types[name] = user
+        for field in user["fields"].values():
+            for base in _base_names(field["type"]):
+                if base not in base_types and base in _EXTRA_BASE_TYPES:
+                    base_types[base] = dict(_EXTRA_BASE_TYPES[base])
 
     symbols = {}
     prefix = driver.name.lower() + "!"
@@ -271,9 +297,9 @@ def build_isf(driver, extra_types: Optional[Dict[str, object]] = None) -> dict:
             "dmfkd": {"module": driver.name, "image_base": driver.base, "arch": arch,
                       "dmf_version": dmf_versions.format_dmf_version(version)},
         },
-        "base_types": _base_types(driver.ptr),
+        "base_types": base_types,
         "user_types": types.user_types,
-        "enums": {},
+        "enums": dict(enums or {}),
         "symbols": symbols,
     }
 
@@ -286,9 +312,10 @@ def _dmf_spec_named(name: str):
     raise KeyError("no layout spec named %s" % name)
 
 
-def write_isf(path: str, driver, extra_types: Optional[Dict[str, object]] = None) -> dict:
-    """Write the driver's ISF JSON to `path` (see module docstring); returns the document."""
-    document = build_isf(driver, extra_types)
+def write_isf(path: str, driver, extra_types: Optional[Dict[str, object]] = None,
+              user_types: Optional[Dict[str, dict]] = None, enums: Optional[Dict[str, dict]] = None) -> dict:
+    """Write the driver's ISF JSON to `path` (see module docstring and build_isf); returns the document."""
+    document = build_isf(driver, extra_types, user_types, enums)
     with open(path, "w", encoding="utf-8") as handle:
         json.dump(document, handle, indent=1, sort_keys=True)
         handle.write("\n")

@@ -69,7 +69,9 @@ def find_tools() -> Tuple[str, str]:
 
 _C_BASE = {"char": "char", "unsigned char": "unsigned char", "short": "short",
            "unsigned short": "unsigned short", "long": "long", "unsigned long": "unsigned long",
-           "long long": "long long", "unsigned long long": "unsigned long long", "void": "void"}
+           "long long": "long long", "unsigned long long": "unsigned long long", "void": "void",
+           # clang-cl's MSVC keyword: the PDB then says wchar_t (a plain C unsigned short would not)
+           "wchar_t": "__wchar_t"}
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -80,8 +82,10 @@ class _Types(object):
         self.isf = isf
         self.base_types = isf["base_types"]
         self.user_types = isf["user_types"]
+        self.enums = isf.get("enums") or {}
         self.pointer_size = self.base_types["pointer"]["size"]
         self._align = {}  # type: Dict[str, int]
+        self._packed = {}  # type: Dict[str, bool]
 
     def base_c(self, name: str) -> str:
         if name == "pointer":
@@ -100,7 +104,25 @@ class _Types(object):
             return desc["count"] * self.size(desc["subtype"])
         if kind == "struct":
             return self.user_types[desc["name"]]["size"]
+        if kind == "enum":
+            return self.enum(desc)["size"]
         raise NativeBuildError("ISF type kind %r not supported" % kind)
+
+    def enum(self, desc: dict) -> dict:
+        if desc.get("name") not in self.enums:
+            raise NativeBuildError("ISF enum %r is not defined in its enums" % (desc.get("name"),))
+        return self.enums[desc["name"]]
+
+    def packed(self, name: str) -> bool:
+        """Whether struct `name` needs #pragma pack(1): a member below its natural alignment, or a
+        size that is not a multiple of it (a record type declared with "pack", or from a construct
+        schema)."""
+        if name not in self._packed:
+            user = self.user_types[name]
+            fields = list(user["fields"].values())
+            natural = max([self.align(f["type"]) for f in fields] or [1])
+            self._packed[name] = any(f["offset"] % self.align(f["type"]) for f in fields) or user["size"] % natural != 0
+        return self._packed[name]
 
     def align(self, desc: dict) -> int:
         """MSVC natural alignment (what the C compiler will apply without #pragma pack)."""
@@ -111,12 +133,14 @@ class _Types(object):
             return self.pointer_size
         if kind == "array":
             return self.align(desc["subtype"])
+        if kind == "enum":
+            return self.enum(desc)["size"]
         if kind != "struct":
             raise NativeBuildError("ISF type kind %r not supported" % kind)
         name = desc["name"]
         if name not in self._align:
             fields = self.user_types[name]["fields"].values()
-            self._align[name] = max([self.align(f["type"]) for f in fields] or [1])
+            self._align[name] = 1 if self.packed(name) else max([self.align(f["type"]) for f in fields] or [1])
         return self._align[name]
 
     def declarator(self, desc: dict, inner: str) -> str:
@@ -125,6 +149,8 @@ class _Types(object):
             return "%s %s" % (self.base_c(desc["name"]), inner)
         if kind == "struct":
             return "struct %s %s" % (desc["name"], inner)
+        if kind == "enum":
+            return "enum %s %s" % (self.enum(desc) and desc["name"], inner)
         if kind == "pointer":
             return self.declarator(desc["subtype"], "*" + inner)
         if kind == "array":
@@ -174,14 +200,17 @@ def _struct_source(types: _Types, name: str) -> List[str]:
     user = types.user_types[name]
     _check_identifier(name, "type name")
     fields = sorted(user["fields"].items(), key=lambda item: item[1]["offset"])
-    lines = ["struct %s {" % name]
+    packed = types.packed(name)
+    lines = ["#pragma pack(push, 1)"] if packed else []
+    lines.append("struct %s {" % name)
     asserts = []
     cursor = 0
     for field_name, field in fields:
         _check_identifier(field_name, "field of %s" % name)
         offset = field["offset"]
         desc = field["type"]
-        natural = -(-cursor // types.align(desc)) * types.align(desc)
+        member_align = 1 if packed else types.align(desc)
+        natural = -(-cursor // member_align) * member_align
         if offset < cursor:
             raise NativeBuildError("%s.%s at +0x%x overlaps the previous member (ends +0x%x)"
                                    % (name, field_name, offset, cursor))
@@ -201,6 +230,8 @@ def _struct_source(types: _Types, name: str) -> List[str]:
     if not fields and not size:
         lines.append("    unsigned char _Empty;")
     lines.append("};")
+    if packed:
+        lines.append("#pragma pack(pop)")
     asserts.append("_Static_assert(sizeof(struct %s) == %d, \"sizeof %s\");" % (name, size, name))
     return lines + asserts
 
@@ -264,6 +295,15 @@ def c_source(isf: dict, text_rva: Optional[int] = None, image_size: Optional[int
     # build cache key and every pinned native build, stays byte for byte the same)
     out = ["/* Generated by dmfemu.pdb from the ISF of %s (DMF %s, %s). Do not edit. */"
            % (meta.get("module", "?"), meta.get("dmf_version", "?"), meta.get("arch", "?")), ""]
+    for enum_name, enum in sorted(types.enums.items()):
+        # a scenario's enums (the emulator's own types have none, so their source is unchanged)
+        _check_identifier(enum_name, "enum name")
+        constants = sorted(enum.get("constants", {}).items(), key=lambda item: (item[1], item[0]))
+        for constant, _ in constants:
+            _check_identifier(constant, "constant of %s" % enum_name)
+        out.append("enum %s { %s };" % (enum_name, ", ".join("%s = %d" % item for item in constants)))
+        out.append("_Static_assert(sizeof(enum %s) == %d, \"sizeof %s\");" % (enum_name, enum["size"], enum_name))
+        out.append("")
     order = _struct_order(types)
     out += ["struct %s;" % name for name in order] + [""]
     for name in order:

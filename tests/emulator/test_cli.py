@@ -35,7 +35,7 @@ def test_scenario_errors_are_one_line(tmp_path, capsys):
                                 "operations": [{"op": "open", "handle": "a"}, {"op": "create", "handle": "a"}]}))
     assert cli.main(["scenario", str(path), "-o", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
-    assert "operation #1 (create)" in err and len(err.strip().splitlines()) == 1
+    assert "bad.json: operations[1].guid: is required" in err and len(err.strip().splitlines()) == 1
     path.write_text("[1, 2]")
     assert cli.main(["scenario", str(path), "-o", str(tmp_path / "o")]) == 2
 

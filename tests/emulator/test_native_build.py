@@ -106,7 +106,8 @@ def test_gaps_the_alignment_does_not_explain_get_a_filler():
     (lambda isf: isf["symbols"].update(f={"address": 0x5000, "type": {"kind": "function"}}), "after data"),
     (lambda isf: isf["symbols"].update(h={"address": 0x4002}), "overlaps the previous"),
     (lambda isf: isf["symbols"].update(h={"address": 0x10000}), "past the image"),
-    (lambda isf: isf["user_types"]["T"]["fields"].update(B={"offset": 4, "type": {"kind": "enum"}}), "not supported"),
+    (lambda isf: isf["user_types"]["T"]["fields"].update(B={"offset": 4, "type": {"kind": "enum"}}), "not defined"),
+    (lambda isf: isf["user_types"]["T"]["fields"].update(B={"offset": 4, "type": {"kind": "union"}}), "not supported"),
 ])
 def test_isf_the_c_compiler_cannot_reproduce_is_refused(change, message):
     isf = _tiny_isf({"A": {"offset": 0, "type": _base("unsigned long")}}, 8)

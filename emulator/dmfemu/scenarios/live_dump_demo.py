@@ -70,19 +70,24 @@ def model_data_buffers(calls: Sequence[Tuple[str, int, int]],
 class LiveDumpRun(object):
     def __init__(self, arch: str = "x64", dmf_version="1.1.154", report_type: str = REPORT_TYPE,
                  secondary_guid: uuid.UUID = SECONDARY_GUID,
-                 include_dmf_data_in_bugcheck_triage_dump: bool = False, driver_name: str = "dmfdemo"):
+                 include_dmf_data_in_bugcheck_triage_dump: bool = False, driver_name: str = "dmfdemo",
+                 interface_guid: uuid.UUID = INTERFACE_GUID, ring_instance_name: str = "DmfDemoEvents",
+                 ring_count: int = EVENTS_COUNT, ring_size: int = 64, demo_events: bool = True,
+                 native_image=None):
+        """The driver and its modules; `demo_events` writes the demo's 11 events into the client ring
+        (a scenario writes its own instead)."""
         self.arch = arch
         self.machine = Machine(arch)
-        self.driver = Driver(self.machine, driver_name, dmf_version=dmf_version)
+        self.driver = Driver(self.machine, driver_name, dmf_version=dmf_version, native_image=native_image)
         self.live_kernel_dump = LiveKernelDump(self.driver, LiveKernelDumpConfig(
-            guid_device_interface=INTERFACE_GUID, report_type=report_type, guid_secondary_data=secondary_guid,
+            guid_device_interface=interface_guid, report_type=report_type, guid_secondary_data=secondary_guid,
             include_dmf_data_in_bugcheck_triage_dump=include_dmf_data_in_bugcheck_triage_dump))
-        status, self.events = RingBuffer.create(self.driver.dmf, EVENTS_COUNT, 64,
+        status, self.events = RingBuffer.create(self.driver.dmf, ring_count, ring_size,
                                                 dmf_structures.RingBuffer_Mode_DeleteOldestIfFullOnWrite,
-                                                instance_name="DmfDemoEvents", parent_device=self.driver.device)
+                                                instance_name=ring_instance_name, parent_device=self.driver.device)
         if status != windows.STATUS_SUCCESS:
-            raise DmfkdError("DmfDemoEvents ring creation failed: 0x%08X" % status)
-        for n in range(EVENTS_COUNT + 3):
+            raise DmfkdError("%s ring creation failed: 0x%08X" % (ring_instance_name, status))
+        for n in range(EVENTS_COUNT + 3 if demo_events else 0):
             self.events.write(pack_event(132500000000000000 + n, n, 7, 2, "live dump demo event %d" % n))
         # the feature module is a top-level module of the collection (COLL.c), found by its name
         self.collection = self.driver.dmf.create_collection([self.live_kernel_dump.module, self.events.module],

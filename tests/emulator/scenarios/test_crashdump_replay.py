@@ -34,12 +34,13 @@ def test_scenario_short_writes_to_full_rings_lose_the_oldest_record(tmp_path):
                       "buffer_count": 2, "data_source_count": 1, "ring_buffer_maximum_size": 64},
         "operations": [
             {"op": "write_self", "hex": "01010101"}, {"op": "write_self", "hex": "02020202"},
-            {"op": "write_self", "hex": "0303"},                        # fails, drops 01.. (Q-RB-2)
+            {"op": "write_self", "hex": "0303", "expect": "STATUS_UNSUCCESSFUL"},   # drops 01.. (Q-RB-2)
             {"op": "open", "handle": "a"},
             {"op": "create", "handle": "a", "guid": g, "entries": 2, "entry_size": 4},
             {"op": "write", "handle": "a", "hex": "0a0a0a0a"}, {"op": "write", "handle": "a", "hex": "0b0b0b0b"},
-            {"op": "write", "handle": "a", "hex": "0c0c"},              # fails, drops 0a..
-            {"op": "write", "handle": "a", "hex": "0d0d0d0d0d"},        # BUFFER_OVERFLOW, ring untouched
+            {"op": "write", "handle": "a", "hex": "0c0c", "expect": "STATUS_UNSUCCESSFUL"},   # drops 0a..
+            {"op": "write", "handle": "a", "hex": "0d0d0d0d0d",
+             "expect": "STATUS_BUFFER_OVERFLOW"},                                  # ring untouched
         ],
     }
     expected = run_scenario(scenario, str(tmp_path))

@@ -1,0 +1,170 @@
+"""`dmfemu check DIR`: run dmfkd on a replay's output and compare what it shows with DIR/expected.json.
+
+dmfkd runs in-process (dmfkd.cli.run, JSON output) on DIR/MEMORY.DMP or DIR/LIVEDUMP.DMP with the
+driver.isf.json beside it. Checked for a crash dump: the bug check; every secondary-data blob (GUID,
+size, bytes, file order); for every data source expected.json lists, N, S, P and whether it is
+orphaned (summary), and its records oldest first as hex, and - when the source has a record type -
+decoded with `--type DRIVER!TYPE` as the writer's field values (enum fields also by name). For a live
+dump: the live dump code and parameters, the DMF triage blocks in order, the secondary data, and the
+client ring's records when the dump holds its memory.
+
+dmfkd shows an array of more than 64 integers as hex, and an array of 16-bit integers as UTF-16 text;
+a field compares equal when it is the same bytes shown that way.
+"""
+import io
+import json
+import os
+from typing import Any, Dict, List, Optional
+
+from dmfkd import cli
+from dmfkd.errors import DmfkdError
+from dmfkd.render import Output
+
+LIVE_DUMP_NAME = "LIVEDUMP.DMP"
+CRASH_DUMP_NAME = "MEMORY.DMP"
+
+
+class Difference(DmfkdError):
+    """dmfkd shows something else than expected.json says (exit status 1)."""
+    exit_status = 1
+
+
+def run_dmfkd(argv: List[str]) -> Any:
+    """`dmfkd ARGV --format json` in-process; the parsed document."""
+    buffer = io.StringIO()
+    cli.run([str(a) for a in argv] + ["--format", "json"], output=Output(buffer))
+    return json.loads(buffer.getvalue())
+
+
+def _same(expected, shown, field_bytes: Optional[bytes] = None) -> bool:
+    if expected == shown:
+        return True
+    if isinstance(expected, list) and isinstance(shown, str) and field_bytes is not None:
+        # more than 64 elements: dmfkd shows the bytes; 16-bit elements: UTF-16 text
+        if shown == field_bytes.hex():
+            return True
+        return shown == field_bytes.decode("utf-16-le", "replace").split("\0", 1)[0]
+    return False
+
+
+class Checker(object):
+    """Compares dmfkd's view of one replay directory with its expected.json; `checks` counts what matched."""
+
+    def __init__(self, directory: str):
+        self.directory = directory
+        path = os.path.join(directory, "expected.json")
+        try:
+            with open(path, "r", encoding="utf-8") as handle:
+                self.expected = json.load(handle)
+        except (OSError, ValueError) as exc:
+            raise DmfkdError("cannot read %s: %s" % (path, getattr(exc, "strerror", None) or exc))
+        live = os.path.join(directory, LIVE_DUMP_NAME)
+        self.live = "data_buffers" in self.expected
+        self.dump = live if self.live else os.path.join(directory, CRASH_DUMP_NAME)
+        if not os.path.exists(self.dump):
+            raise DmfkdError("%s: no such dump (replay a scenario into %s first)" % (self.dump, directory))
+        self.checks = 0
+
+    def equal(self, where: str, expected, shown) -> None:
+        if expected != shown:
+            raise Difference("%s: expected %s, dmfkd shows %s" % (where, _text(expected), _text(shown)))
+        self.checks += 1
+
+    def run(self) -> int:
+        """Every check; raises Difference at the first that fails; returns the number of checks."""
+        if self.live:
+            self._live()
+        else:
+            self._crash()
+        return self.checks
+
+    # -- crash dumps -------------------------------------------------------------------------------
+    def _crash(self) -> None:
+        expected, dump = self.expected, self.dump
+        bugcheck = run_dmfkd(["bugcheck", dump])
+        self.equal("bugcheck.code", expected["bugcheck"]["code"], bugcheck["code"])
+        self.equal("bugcheck.parameters", expected["bugcheck"]["parameters"], bugcheck["parameters"])
+        tags = run_dmfkd(["tags", dump])
+        self.equal("blobs (GUID, size) in file order", [(b["guid"], b["length"]) for b in expected["blobs"]],
+                   [(t["guid"], t["size"]) for t in tags])
+        for index, blob in enumerate(expected["blobs"]):
+            shown = run_dmfkd(["tags", dump, "--hex", blob["guid"]])
+            self.equal("blobs[%d].hex" % index, blob["hex"], shown["hex"])
+        summary = run_dmfkd(["crashdump", dump])
+        rows = {row["guid"]: row for row in summary.get("data_sources", []) if row.get("guid")}
+        for index, source in enumerate(expected["sources"]):
+            where = "sources[%d] (%s)" % (index, source["guid"])
+            row = rows.get(source["guid"])
+            if row is None:
+                raise Difference("%s: dmfkd shows no data source with this GUID" % where)
+            self.equal(where + ".capacity", source["capacity"], row["capacity"])
+            self.equal(where + ".entry_size", source["entry_size"], row["entry_size"])
+            self.equal(where + ".present", source["present"], row["present"])
+            self.equal(where + ".orphaned", source["orphaned"], row["writer"] == "orphan")
+            self._records(where, source, ["crashdump", dump, "--guid", source["guid"]])
+
+    def _records(self, where: str, source: Dict[str, Any], argv: List[str]) -> None:
+        document = run_dmfkd(argv)
+        records = document["records"]
+        self.equal(where + " record count", len(source["records"]), len(records))
+        if "truncated" in source:
+            self.equal(where + ".truncated", source["truncated"], document["truncated"])
+        for record, shown in zip(source["records"], records):
+            self.equal("%s.records[%d].hex" % (where, record["index"]), record["hex"], shown["hex"])
+        if "record_type" not in source:
+            return
+        typed = run_dmfkd(argv + ["--type", "%s!%s" % (self.expected["module"], source["record_type"])])
+        for record, shown in zip(source["records"], typed["records"]):
+            at = "%s.records[%d]" % (where, record["index"])
+            data = bytes.fromhex(record["hex"])
+            for name, value in record["fields"].items():
+                if name not in shown:
+                    raise Difference("%s.fields.%s: dmfkd shows no such field" % (at, name))
+                if not _same(value, shown[name], self._field_bytes(source["record_type"], name, data)):
+                    raise Difference("%s.fields.%s: expected %s, dmfkd shows %s" % (at, name, _text(value),
+                                                                                  _text(shown[name])))
+                self.checks += 1
+            for name, constant in record.get("enum_names", {}).items():
+                self.equal("%s.enum_names.%s" % (at, name), constant, shown.get(name + "_name"))
+
+    def _field_bytes(self, record_type: str, name: str, data: bytes) -> Optional[bytes]:
+        """The bytes of a field as the record holds them (its offset and size from expected.json)."""
+        field = self.expected.get("record_types", {}).get(record_type, {}).get("fields", {}).get(name)
+        if field is None:
+            return None
+        return data[field["offset"]:field["offset"] + field["size"]]
+
+    # -- live dumps --------------------------------------------------------------------------------
+    def _live(self) -> None:
+        expected, dump = self.expected, self.dump
+        document = run_dmfkd(["livedump", dump])
+        live = document.get("live_dump") or {}
+        self.equal("bugcheck.code", expected["bugcheck"]["code"], live.get("code"))
+        self.equal("bugcheck.parameters", expected["bugcheck"]["parameters"], live.get("parameters"))
+        shown = [(row["address"], row["size"]) for row in document.get("data_buffers", [])]
+        wanted = [(block["address"], block["size"]) for block in expected["triage_blocks"]]
+        if not any(shown[i:i + len(wanted)] == wanted for i in range(len(shown) - len(wanted) + 1)):
+            raise Difference("triage_blocks: expected the %d block(s) %s in this order, dmfkd shows %s" % (
+                len(wanted), _text(wanted[:4]), _text(shown[:6])))
+        self.checks += 1
+        secondary = expected.get("secondary")
+        if secondary is not None and not expected["exclude_dmf_data"]:
+            self.equal("secondary", {"guid": secondary["guid"], "size": len(secondary["hex"]) // 2},
+                       document.get("secondary_data"))
+        ring = expected.get("ring")
+        if ring is not None and expected.get("dump_type") in ("full", "bitmap-kernel"):
+            source = dict(ring, truncated=False)
+            self._records("ring (%s)" % ring["instance_name"], source, ["ringbuffer", dump, "0x%x" % ring["handle"]])
+
+
+def _text(value) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else value
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
+def check_directory(directory: str) -> int:
+    """Run every check on DIR; returns the number of checks (raises Difference at the first failure)."""
+    return Checker(directory).run()
+
+
+__all__ = ["Checker", "Difference", "check_directory", "run_dmfkd"]
