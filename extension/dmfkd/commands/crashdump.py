@@ -4,6 +4,7 @@
     crashdump [DUMP] --guid G        the records of one data source (JSON contract in README)
     crashdump [DUMP] --all           the records of every data source
     crashdump [DUMP] --merge-by F    every source's records interleaved by decoded field F
+    crashdump [DUMP] --to-scenario F the DMF state the dump shows as a dmfemu scenario (F.json)
 
 The reading is dmf/crashdump_view.py's; this module selects and presents.
 """
@@ -15,10 +16,11 @@ from dmfkd.commands.shared import (FIELD_MIN_WIDTH, add_record_options, add_time
                                    ring_records_report, step, time_field)
 from dmfkd.decode import RecordDecoder, merge_rows, parse_field_path
 from dmfkd.dmf.crashdump_view import CrashDumpView, read_crashdump
+from dmfkd.dmf.to_scenario import scenario_from_view
 from dmfkd.errors import UsageError
 from dmfkd.guids import guid_text
 from dmfkd.records import hex_or
-from dmfkd.render import Column, Link, Report
+from dmfkd.render import Column, Link, Report, write_file
 from dmfkd.render.hexdump import hexdump
 
 SUMMARY_COLUMNS = [
@@ -41,16 +43,22 @@ def crashdump(args, session):
     if args.entry_size is not None and args.entry_size <= 0:
         raise UsageError("--entry-size must be > 0")
     check_record_options(args)
-    if sum([bool(args.guid), bool(args.merge_by), bool(args.all)]) > 1:
-        raise UsageError("give one of --guid, --all, --merge-by")
+    if sum([bool(args.guid), bool(args.merge_by), bool(args.all), bool(args.to_scenario)]) > 1:
+        raise UsageError("give one of --guid, --all, --merge-by, --to-scenario")
     if args.raw and not args.guid:
         raise UsageError("--raw needs --guid G")
-    if not (args.guid or args.all or args.merge_by):
+    if args.to_scenario:
+        for option in ("last", "grep", "out", "type", "schema"):
+            if getattr(args, option) not in (None, [], False):
+                raise UsageError("--%s does not apply to --to-scenario (records go into a scenario as hex)" % option)
+    elif not (args.guid or args.all or args.merge_by):
         for option in ("last", "grep", "out", "type", "schema", "entry_size"):
             if getattr(args, option) not in (None, [], False):
                 raise UsageError("--%s applies to records: add --guid G, --all or --merge-by FIELD"
                                  % option.replace("_", "-"))
     view = read_crashdump(target, args.driver, args.dmf_version)
+    if args.to_scenario:
+        return scenario_report(view, args)
     if args.guid:
         report = raw_report(view, args) if args.raw else guid_report(view, args)
     elif args.all or args.merge_by:
@@ -74,6 +82,8 @@ def _arguments(p):
                    "has g_DmfModuleCrashDump)")
     p.add_argument("--dmf-version", metavar="V", help="DMF version of the driver (e.g. 1.1.154) when "
                    "symbols do not say")
+    p.add_argument("--to-scenario", metavar="FILE.json", help="write the DMF state the dump shows (config, "
+                   "ring geometry, live records, orphans, additional data) as a dmfemu scenario that replays it")
 
 
 # -- summary ---------------------------------------------------------------------------------------------
@@ -148,6 +158,26 @@ def summary_report(view: CrashDumpView, args) -> Report:
                 "warnings": warnings, "notes": notes}
     return Report(rows=rows, columns=SUMMARY_COLUMNS, title=title, warnings=warnings, notes=notes,
                   next_steps=next_steps, document=document)
+
+
+# -- dump -> scenario ------------------------------------------------------------------------------------
+
+def scenario_report(view: CrashDumpView, args) -> Report:
+    """--to-scenario FILE.json: the scenario written to FILE (never over an input of the command) and a
+    one-row summary of it."""
+    path = args.to_scenario
+    if not path.lower().endswith(".json"):
+        raise UsageError("--to-scenario %s: the file must end in .json" % path)
+    document, notes = scenario_from_view(view, args.entry_size)
+    protected = [getattr(view.target, "path", None), getattr(args, "isf", None), getattr(args, "dump", None)]
+    written = write_file(Report(document=document), path, protected)
+    operations = document["operations"]
+    summary = {"path": path, "bytes": written, "operations": len(operations),
+               "data_sources": sum(1 for op in operations if op["op"] == "create"),
+               "crash": document["crash"]["via"]}
+    return Report(rows=[summary], columns=[("operations", "operations"), ("data_sources", "creates"),
+                                           ("crash", "crash"), ("path", "scenario written to"), ("bytes", "bytes")],
+                  document=summary, notes=notes + ["replay it: dmfemu scenario %s -o DIR" % path])
 
 
 # -- records ---------------------------------------------------------------------------------------------
