@@ -66,6 +66,7 @@ def main() -> int:
     ap.add_argument("--records", type=int, default=1000000)
     ap.add_argument("--entry-size", type=int, default=64)
     ap.add_argument("--repeat", type=int, default=3, help="fast path runs (best is reported)")
+    ap.add_argument("--json", action="store_true", help="also print one BENCH-RESULT line (scripts/bench.py)")
     a = ap.parse_args()
     blob = make_blob(a.records, a.entry_size)
     times = []
@@ -86,6 +87,12 @@ def main() -> int:
     print("naive construct per record + json.dumps: %.3f s" % t_naive)
     print("ratio naive/dmfkd: %.1fx   goal: < 1 s and >= 10x -> %s"
           % (t_naive / best, "met" if best < 1.0 and t_naive / best >= 10 else "NOT met"))
+    if a.json:
+        print("BENCH-RESULT " + json.dumps({
+            "figure": "%d records blob -> JSONL" % a.records, "value": round(best, 3), "unit": "s",
+            "baseline": "naive construct decode", "baseline_value": round(t_naive, 3),
+            "ratio": round(t_naive / best, 1), "goal": "< 1 s and baseline/figure >= 10",
+            "met": best < 1.0 and t_naive / best >= 10 and same}))
     return 0 if same else 1
 
 

@@ -214,6 +214,7 @@ class Scenario(object):
             raise ScenarioError("dump_type: x86 triage dumps are not written (x86: full or bitmap)")
         buffer_size, self.self_type = self._sized(spec, "self_record_type", "buffer_size", "crashdump", 0)
         guids = []
+        opens = any(op.kind == "open" for op in self.operations) or self.crash["via"] == "ioctl"
         for op in self.operations:
             if op.kind == "create":
                 guid = parse_guid(op.raw["guid"])
@@ -238,7 +239,8 @@ class Scenario(object):
             "buffer_size": buffer_size,
             "buffer_count": spec.get("buffer_count", 0),
             "ring_buffer_maximum_size": spec.get("ring_buffer_maximum_size", DEFAULT_RING_BUFFER_MAXIMUM_SIZE),
-            "data_source_count": spec.get("data_source_count", min(len(guids), 8)),
+            # a client that opens the interface needs it: at least one data source then
+            "data_source_count": spec.get("data_source_count", min(max(len(guids), int(opens)), 8)),
             "triage_dump_data_array_size": spec.get("triage_dump_data_array_size", 0),
             "additional_data": additional_bytes,
             "dynamic": bool(spec.get("dynamic", False)),

@@ -225,6 +225,11 @@ class Validator(object):
             if chosen is not None:
                 self._validate(value, chosen, path, out, limit, None)
                 return
+        typed = [b for b in branches if "type" in b and _is_type(value, b["type"])]
+        if len(typed) == 1 and all("type" in b for b in branches):
+            # {"oneOf": [{"type": "null"}, {"type": "integer", "minimum": 1}]}: the branch of the value's type
+            self._validate(value, typed[0], path, out, limit, None)
+            return
         passing = 0
         for branch in branches:
             trial = []  # type: List[SchemaViolation]
