@@ -4,6 +4,9 @@ Tests install it with ``sys.modules["pykd"] = dmfemu.pykd`` and give it a target
 ``attach(target, symbols=None)``: a ``dmfkd.targets.dumpfile.DumpFile`` (post-mortem, like WinDbg
 on MEMORY.DMP) or a ``dmfemu.target.EmulatorTarget`` (a live kernel before any crash).
 Standalone pykd (``initialize()`` + ``loadDump(path)``) is mimicked too.
+PYTEST_DONT_REWRITE: pytest rewrites every module of a distribution that registers a plugin (dmfkd
+registers dmfemu.testing), which would add its own names to this module's ``dir()`` - the real
+pykd's surface has none.
 
 What is mimicked, and from where (spec/pykd.md §2-§6, §10; spec/real-pykd-under-wine.md, the
 observed behaviour of the real module; kdlib's dbgmem.cpp/memaccess.cpp/tagged.cpp for the rest):

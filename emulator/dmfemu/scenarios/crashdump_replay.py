@@ -31,6 +31,7 @@ from dmfemu.isf import write_isf
 from dmfemu.machine import Machine
 from dmfemu.modules.crashdump import AccessDenied, CrashDump, CrashDumpConfig, pack_data_source_create
 from dmfemu.native_image import NativeImage
+from dmfemu.scenarios.client_model import ClientSlots
 from dmfemu.scenarios.record_types import RecordType
 from dmfemu.scenarios.scenario_format import Operation, ReplayFailure, Scenario, ScenarioError, as_scenario, status_name
 
@@ -102,14 +103,16 @@ class ScenarioRun(object):
         self.driver = Driver(self.machine, self.spec.driver, dmf_version=self.dmf_version, native_image=native_image)
         self.kernel = BugCheckSystem.of(self.machine)
         self.handles = {}     # type: Dict[str, int]  client handle name -> WDFFILEOBJECT
-        self.writers = {}     # type: Dict[str, SourceLog]  handle name -> source it writes
-        self.readers = {}     # type: Dict[str, SourceLog]
-        self.sources = collections.OrderedDict()  # type: Dict[uuid.UUID, SourceLog]
+        self.clients = ClientSlots(self.spec.crashdump["data_source_count"])  # who writes / reads what
+        # every data source created, in the order they registered their bug-check records (blob order);
+        # two live ones may share a GUID (a CREATE while the first one's writer is still open)
+        self.sources = []  # type: List[SourceLog]
         self.self_log = None  # type: Optional[SourceLog]
         self.additional = None  # type: Optional[bytes]
         self.triage_ranges = []  # type: List[dict]
         self.transcript = []  # type: List[dict]
         self.operations = 0   # operations done (a repeat counts each repetition)
+        self.surprise_removed = False
         self._setup_crashdump(self.spec.crashdump)
 
     # -- driver ----------------------------------------------------------------------------------
@@ -180,10 +183,10 @@ class ScenarioRun(object):
         if op.expect is not None:
             got = windows.STATUS_SUCCESS if status is None else status
             if got != op.expect:
-                raise ReplayFailure("%s: returned %s, the scenario expects %s" % (where, status_name(got),
-                                                                                  status_name(op.expect)))
+                raise ReplayFailure("%s: returned %s, the scenario expects %s" % (
+                    where, status_name(got), status_name(op.expect)), got)
         elif status is not None and not nt_success(status):
-            raise ReplayFailure("%s: %s%s" % (where, status_name(status), hint or self._hint(op, status)))
+            raise ReplayFailure("%s: %s%s" % (where, status_name(status), hint or self._hint(op, status)), status)
 
     def _hint(self, op: Operation, status: int) -> str:
         """Why a DMF call usually returns `status` here, in the scenario's terms."""
@@ -260,10 +263,8 @@ class ScenarioRun(object):
     def _op_close(self, op: Operation, entry: dict) -> None:
         fo = self._handle(op)
         self.crashdump.file_close(fo)
-        log = self.writers.pop(op.handle, None)
-        if log is not None and not log.destroyed:
-            log.orphaned = True
-        self.readers.pop(op.handle, None)
+        if not self.surprise_removed:
+            self.clients.closed(op.handle)
         del self.handles[op.handle]
 
     def _op_create(self, op: Operation, entry: dict) -> None:
@@ -279,19 +280,18 @@ class ScenarioRun(object):
             op.raw["entries"], entry_size, guid), 0, fo)
         entry.update(status=status, information=info)
         if nt_success(status):
-            log = self.sources.get(guid)
-            if log is None or log.destroyed:
+            def new_log():
                 log = SourceLog(op.raw.get("source", op.handle), guid, entry_size, op.raw["entries"], op.handle,
                                 record_type)
                 # a new data source registers its bug-check record last (blob order)
-                self.sources.pop(guid, None)
-                self.sources[guid] = log
-            log.orphaned = False
-            self.writers[op.handle] = log
+                self.sources.append(log)
+                return log
+            self.clients.created(op.handle, guid, new_log)
 
     def _op_write(self, op: Operation, entry: dict) -> None:
         fo = self._handle(op)
-        log = self.writers.get(op.handle)
+        slot, log = self.clients.written_by(op.handle)
+        self._ring_gone(op, slot, log)
         record = self._records(op, log, log.entry_size if log is not None else None)
         ioctl = self.crashdump.ioctl
         status = info = 0
@@ -315,12 +315,13 @@ class ScenarioRun(object):
         status, info, _ = self.crashdump.ioctl(dmf_structures.IOCTL_DATA_SOURCE_OPEN,
                                                pack_data_source_create(0, 0, guid), 24, fo)
         entry.update(status=status, information=info)
-        if nt_success(status) and guid in self.sources:
-            self.readers[op.handle] = self.sources[guid]
+        if nt_success(status):
+            self.clients.opened(op.handle, guid)
 
     def _op_read(self, op: Operation, entry: dict) -> None:
         fo = self._handle(op)
-        log = self.readers.get(op.handle)
+        slot, log = self.clients.read_by(op.handle)
+        self._ring_gone(op, slot, log)
         if log is None:
             raise ScenarioError("%s.handle: %s on handle %r, which opened no data source (open_source first)"
                                 % (op.path, op.kind, op.handle))
@@ -347,9 +348,7 @@ class ScenarioRun(object):
         fo = self._handle(op)
         status, info, _ = self.crashdump.ioctl(dmf_structures.IOCTL_DATA_SOURCE_DESTROY, b"", 0, fo)
         entry.update(status=status, information=info)
-        log = self.writers.pop(op.handle, None) or self.readers.pop(op.handle, None)
-        if log is not None:
-            log.destroyed = True
+        self.clients.destroyed(op.handle)
 
     def _op_triage_add(self, op: Operation, entry: dict) -> None:
         data = op.payload.make(None, None)
@@ -362,6 +361,16 @@ class ScenarioRun(object):
 
     def _op_surprise_removal(self, op: Operation, entry: dict) -> None:
         self.crashdump.surprise_removal()
+        self.surprise_removed = True
+
+    def _ring_gone(self, op: Operation, slot, log) -> None:
+        """The handle still names a slot whose data source the other role destroyed: DMF calls
+        DMF_RingBuffer with a NULL DMFMODULE there and the machine bug-checks (spec/dmf.md Q-CD-5)."""
+        if slot is not None and log is None:
+            raise ReplayFailure("%s: the data source handle %s %s was destroyed by its %s; DMF would use its "
+                                "NULL ring here and crash the machine" % (
+                                    op.describe(), op.handle, "writes" if op.kind == "write" else "reads",
+                                    "reader" if op.kind == "write" else "writer"))
 
     # -- crash ---------------------------------------------------------------------------------------
     def crash(self, out_dir: str) -> BugCheckResult:
@@ -402,7 +411,7 @@ class ScenarioRun(object):
         sources = []
         blobs = []
         logs = ([self.self_log] if self.self_log is not None else []) + \
-            [log for log in self.sources.values() if not log.destroyed]
+            [log for log in self.sources if not log.destroyed]
         for log in logs:
             records = list(log.live)
             length = min(log.capacity * log.entry_size, maximum)
@@ -428,7 +437,7 @@ class ScenarioRun(object):
             data = self.additional[:maximum]
             guid = self.crashdump.state.config_guid("AdditionalDataGuid")
             blobs.append({"guid": str(guid), "length": len(data), "hex": _hex(data)})
-        for log in self.sources.values():
+        for log in self.sources:
             if log.destroyed:
                 continue
             blob = expected_ring_blob(list(log.live), log.entry_size, log.capacity, log.guid, maximum)

@@ -36,8 +36,13 @@ class ScenarioError(UsageError):
 
 
 class ReplayFailure(DmfkdError):
-    """An operation returned a failure NTSTATUS the scenario did not expect (exit status 1)."""
+    """An operation returned a failure NTSTATUS the scenario did not expect (exit status 1); `status` is
+    what it returned (None when the failure is not a status)."""
     exit_status = 1
+
+    def __init__(self, message: str, status: Optional[int] = None):
+        super().__init__(message)
+        self.status = status
 
 
 def status_name(status: int) -> str:

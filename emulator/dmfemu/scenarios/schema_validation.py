@@ -36,6 +36,7 @@ DEFINITION_MESSAGES = {
     "hex": "must be hex digits, two per byte",
     "identifier": "must be a C identifier (letters, digits and _, at most 64)",
     "status": "must be an NTSTATUS name like STATUS_INVALID_PARAMETER",
+    "schema_reference": "must be FILE.py:NAME (a construct Struct NAME in the Python file FILE.py)",
 }
 
 _TYPE_NAMES = {"object": "an object", "array": "an array", "string": "a string", "integer": "an integer",

@@ -169,7 +169,9 @@ def scenario_report(view: CrashDumpView, args) -> Report:
     if not path.lower().endswith(".json"):
         raise UsageError("--to-scenario %s: the file must end in .json" % path)
     document, notes = scenario_from_view(view, args.entry_size)
-    protected = [getattr(view.target, "path", None), getattr(args, "isf", None), getattr(args, "dump", None)]
+    # the symbol file dmfkd found beside the dump is an input too, though not named on the command line
+    protected = [getattr(view.target, "path", None), getattr(args, "isf", None), getattr(args, "dump", None),
+                 getattr(view.target.symbols, "source", None)]
     written = write_file(Report(document=document), path, protected)
     operations = document["operations"]
     summary = {"path": path, "bytes": written, "operations": len(operations),

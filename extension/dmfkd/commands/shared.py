@@ -264,7 +264,8 @@ def finish(report: Report, args, target) -> Report:
     path = getattr(args, "out", None)
     if not path:
         return report
-    protected = [getattr(target, "path", None), getattr(args, "isf", None), getattr(args, "dump", None)]
+    protected = [getattr(target, "path", None), getattr(args, "isf", None), getattr(args, "dump", None),
+                 getattr(target.symbols, "source", None)]    # also the driver.isf.json found beside the dump
     written = write_file(report, path, protected)
     records = report.document.get("records") if isinstance(report.document, dict) else None
     summary = {"path": path, "format": os.path.splitext(path)[1].lstrip(".").lower(), "bytes": written,

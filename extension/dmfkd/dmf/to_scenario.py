@@ -76,6 +76,7 @@ class ScenarioBuilder(object):
         self.handles = {}  # type: Dict[int, str]   original file object -> handle name
         self.open_handles = set()  # type: set
         self.temporary = 0
+        self.orphans = []  # type: List[str]   writer handles closed at the end (their sources orphaned)
 
     # -- handles -------------------------------------------------------------------------------------
     def _open(self, name: str) -> str:
@@ -283,6 +284,8 @@ class ScenarioBuilder(object):
         for index in sorted(occupied):
             if occupied[index] is not None:
                 self._destroy_stale(by_index[index], occupied[index])
+        for handle in self.orphans:
+            self._close(handle)
         for row in rows.values():
             if row.index and row.reader == "handle" and row.guid:
                 self.operations.append({"op": "open_source", "handle": self._handle_of(row.reader_handle),
@@ -337,7 +340,8 @@ class ScenarioBuilder(object):
             if not own:
                 self._close(reader)
         if slot.writer == slot.orphan:
-            self._close(handle)
+            # closed once every data source is created: a CREATE of the same GUID would take an orphan over
+            self.orphans.append(handle)
         elif not slot.writer:
             self.notes.append("data source %d has no writer: replayed with a writer" % slot.index)
 

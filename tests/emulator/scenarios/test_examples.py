@@ -70,7 +70,8 @@ def test_an_example_with_a_schema_file_brings_it_along(tmp_path, capsys):
     (lambda e: e["sources"][1]["records"][3].update(hex="00" * 64),
      "sources[1] (3b6e1f20-94c7-4d8a-b2e5-70c1a9d4e610).records[3].hex: expected 0000"),
     (lambda e: e["sources"][1].update(orphaned=False),
-     "sources[1] (3b6e1f20-94c7-4d8a-b2e5-70c1a9d4e610).orphaned: expected false, dmfkd shows true"),
+     "sources[1] (3b6e1f20-94c7-4d8a-b2e5-70c1a9d4e610) (N, S, P, orphaned): expected [64, 64, 41, false], dmfkd "
+     "shows [64, 64, 41, true]"),
     (lambda e: e["sources"][1]["records"][0]["fields"].update(Detail="other"),
      "sources[1] (3b6e1f20-94c7-4d8a-b2e5-70c1a9d4e610).records[0].fields.Detail: expected other, dmfkd shows "
      "uploading batch"),
