@@ -45,7 +45,8 @@ An operation that returns a failure NTSTATUS stops the replay (exit status 1) un
 "expect": "STATUS_...". The format (v1) is described with a complete annotated example in the
 project's docs/scenarios.md; files are checked against the JSON Schema shipped with dmfemu:
   %s
---list shows the example scenarios; --example NAME -o DIR writes one into DIR and replays it there.""" % scenario_schema_path()
+--list shows the example scenarios; --example NAME -o DIR writes one into DIR and replays it there.\
+""" % scenario_schema_path()
 
 CHECK_DESCRIPTION = """\
 Run dmfkd on a replay's output directory (MEMORY.DMP or LIVEDUMP.DMP with driver.isf.json beside it)

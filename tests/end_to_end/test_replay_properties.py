@@ -9,11 +9,13 @@ read of an empty ring): a first replay marks every operation that fails with the
 ("expect") and drops operations that make no sense (a read on a handle that opened no source); the
 marked scenario is what is tested.
 """
+import json
 import os
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from dmfkd import cli
 from dmfkd.targets.dumpfile import DumpFile
 from dmfkd.targets.isf import IsfSymbols
 
@@ -24,8 +26,6 @@ from dmfemu.scenarios.scenario_format import ReplayFailure, ScenarioError, statu
 
 from helpers.replay_compare import first_difference, rows
 from helpers.standin import run_in_windbg
-
-import json
 
 GUIDS = ["0badc0de-0000-4000-8000-00000000000%d" % n for n in range(1, 4)]
 HANDLES = ["h0", "h1", "h2"]
@@ -104,8 +104,9 @@ def settle(document: dict) -> dict:
     return dict(document, operations=kept, crash=crash)
 
 
-@settings(max_examples=int(os.environ.get("DMFKD_PROPERTY_EXAMPLES", "25")), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                                                 HealthCheck.function_scoped_fixture])
+@settings(max_examples=int(os.environ.get("DMFKD_PROPERTY_EXAMPLES", "25")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.function_scoped_fixture])
 @given(document=scenarios())
 def test_random_scenarios_show_what_they_expect_and_round_trip(tmp_path_factory, document):
     document = settle(document)
@@ -127,8 +128,6 @@ def test_random_scenarios_show_what_they_expect_and_round_trip(tmp_path_factory,
             assert records == [r["hex"] for r in source["records"]], source["guid"]
         # dump -> scenario -> dump
         scenario = str(base / "scenario.json")
-        from dmfkd import cli
-
         assert cli.main(["crashdump", dump, "--to-scenario", scenario]) == 0
         again = str(base / "replayed")
         replay(scenario, again)

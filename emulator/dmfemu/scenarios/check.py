@@ -148,8 +148,8 @@ class Checker(object):
             if document.get("present_known") and length:
                 present = source.get("present", len(source["records"]))
                 # a record the cut goes through is partly there: dmfkd shows it as partial, not as lost
-                self.equal(where + " records cut off the blob", present - min(present, -(-length // source["entry_size"])),
-                           document["lost"])
+                in_blob = min(present, -(-length // source["entry_size"]))
+                self.equal(where + " records cut off the blob", present - in_blob, document["lost"])
         for record, shown in zip(source["records"], records):
             self.equal("%s.records[%d].hex" % (where, record["index"]), record["hex"], shown["hex"])
         if "record_type" not in source:

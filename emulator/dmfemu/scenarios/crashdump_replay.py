@@ -203,7 +203,8 @@ class ScenarioRun(object):
             return " (handle %s %s no data source)" % (op.handle, "writes" if op.kind == "write" else "reads")
         if op.kind in ("read",) and status == windows.STATUS_UNSUCCESSFUL:
             return " (the data source is empty)"
-        if op.kind in ("write", "write_self") and status in (windows.STATUS_UNSUCCESSFUL, windows.STATUS_BUFFER_OVERFLOW):
+        if op.kind in ("write", "write_self") and status in (windows.STATUS_UNSUCCESSFUL,
+                                                             windows.STATUS_BUFFER_OVERFLOW):
             return " (a record must be exactly the data source's entry size)"
         if op.kind == "triage_add" and status == windows.STATUS_INVALID_PARAMETER:
             return " (crashdump.triage_dump_data_array_size is 0)"

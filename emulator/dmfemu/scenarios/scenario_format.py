@@ -201,7 +201,8 @@ class Scenario(object):
     def _type_of(self, name: Optional[str], path: str) -> Optional[RecordType]:
         return None if name is None else self.types.get(name, path)
 
-    def _sized(self, spec: dict, type_key: str, size_key: str, path: str, default: int) -> Tuple[int, Optional[RecordType]]:
+    def _sized(self, spec: dict, type_key: str, size_key: str, path: str,
+               default: int) -> Tuple[int, Optional[RecordType]]:
         record_type = self._type_of(spec.get(type_key), "%s.%s" % (path, type_key))
         size = spec.get(size_key)
         if record_type is not None and size is not None and size != record_type.size:

@@ -237,7 +237,7 @@ class Validator(object):
             self._validate(value, branch, path, trial, 1, None)
             passing += not trial
         if passing != 1:
-            out.append(SchemaViolation(path, "matches %s of the allowed forms" % ("none" if not passing else "several")))
+            out.append(SchemaViolation(path, "matches %s of the allowed forms" % ("several" if passing else "none")))
 
     def _discriminated(self, value: dict, branches: List[dict]) -> Optional[dict]:
         """The one branch whose const/enum for a key present in `value` accepts its value, or None."""
