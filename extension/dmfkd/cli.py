@@ -87,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
         if cmd.takes_dump:
             p.add_argument("dump", nargs="?", metavar="DUMP",
                            help="dump file to read (omit inside WinDbg: the debugger's target is used)")
-        p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
+        if not cmd.own_format:
+            p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
         p.add_argument("--isf", metavar="FILE", help="ISF JSON symbol file for the driver (offline symbols)")
         p.add_argument("--width", type=int, metavar="N", help="fit tables to N columns (default: the terminal's, "
                        "$COLUMNS, 120 inside WinDbg or when not a terminal)")
@@ -143,9 +144,10 @@ def run(argv: Optional[List[str]] = None, output: Optional[Output] = None, targe
     output.dump = getattr(args, "dump", None)
     session = Session(args, output, target)
     try:
-        report = REGISTRY[args.command](args, session)
+        command = REGISTRY[args.command]
+        report = command(args, session)
         if report is not None:
-            render(report, args.format, session.output)
+            render(report, "table" if command.own_format else args.format, session.output)
             session.output.flush()
     finally:
         if target is None:
