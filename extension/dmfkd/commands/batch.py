@@ -98,12 +98,14 @@ def batch_report(args, session):
     chart = None if args.no_chart else (args.chart or os.path.join(args.dir, "report.png"))
     result = build_report(args.dir, last=args.last, group_by=group_by, top=args.top, sections=sections,
                           chart=chart)
-    if args.format != "table" or len(result.reports) == 1:
-        report = result.reports[0] if len(result.reports) == 1 else result.combined()
-        return report
-    for report in result.reports:
+    if args.format == "json":
+        return result.combined()
+    if args.format != "table":
+        return result.reports[0]
+    for report in [result.overview_report()] + result.reports:
         render(report, "table", session.output)
-        session.output.writeln()
+        if report is not result.reports[-1]:
+            session.output.writeln()
     return None
 
 
