@@ -178,7 +178,7 @@ def bugchecks_section(summary: List[Dict[str, Any]], top: int) -> Report:
                      "errors": sum(1 for r in members if r.get("error")), "first": first, "last": last})
     return _section("Crashes per bug check", rows[:top], len(rows), top, [
         Column("code", "bug check"), Column("name", "name", wrap=True, min_width=12), Column("crashes", "crashes"),
-        Column("with_dmf", "with DMF data"), Column("errors", "errors"), Column("first", "first crash"),
+        Column("with_dmf", "with DMF"), Column("errors", "errors"), Column("first", "first crash"),
         Column("last", "last crash")])
 
 
