@@ -83,3 +83,14 @@ def pykd_standin(monkeypatch):
     monkeypatch.setitem(sys.modules, "pykd", standin)
     yield standin
     standin.detach()
+
+
+@pytest.fixture(scope="session")
+def batch_corpus(tmp_path_factory):
+    """scripts/make_corpus.py's 200 varied dumps (8 corrupt, 8 damaged, 5 live), made once per session:
+    (folder, corpus.json document)."""
+    from helpers.batch_runs import make_corpus_module
+
+    folder = str(tmp_path_factory.mktemp("batch-corpus"))
+    document = make_corpus_module().make_corpus(200, folder)
+    return folder, document
