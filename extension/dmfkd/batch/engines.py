@@ -21,6 +21,8 @@ from dmfkd.errors import DmfkdError, UsageError
 
 Job = Tuple[int, str]                       # (position in the batch, path)
 Result = Tuple[int, Dict[str, Any]]
+#: with nothing finished for this long an engine yields (None, None), so the writer can save what it has
+HEARTBEAT = 1.0
 
 
 class Window:
@@ -47,7 +49,8 @@ class Window:
 
 def run_local(jobs: List[Job], init: Dict[str, Any], workers: int, timeout: Optional[float],
               window: int) -> Iterator[Result]:
-    """--jobs N: N sandbox children fed from this process."""
+    """--jobs N: N sandbox children fed from this process. Yields (position, result), and (None, None)
+    after HEARTBEAT seconds without one."""
     if not jobs:
         return
     events = queue.Queue()
@@ -66,11 +69,14 @@ def run_local(jobs: List[Job], init: Dict[str, Any], workers: int, timeout: Opti
                     limit.started(position)
                     box.start_job(position, path, time.monotonic() + timeout if timeout else None)
             deadlines = [b.deadline for b in boxes if b.job is not None and b.deadline is not None]
-            wait = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+            wait = min([HEARTBEAT] + [max(0.0, d - time.monotonic()) for d in deadlines])
             try:
                 box, message = events.get(timeout=wait)
             except queue.Empty:
                 now = time.monotonic()
+                if not any(b.job is not None and b.deadline is not None and b.deadline <= now for b in boxes):
+                    yield None, None
+                    continue
                 for box in [b for b in boxes if b.job is not None and b.deadline is not None and b.deadline <= now]:
                     position, path = box.job
                     box.kill()
@@ -209,17 +215,31 @@ def _dask_results(client, as_completed, jobs: List[Job], init, timeout, window: 
                                       key="dmfkd-batch-%s-%d" % (token, position), pure=False, retries=0))
 
     submit_ready()
-    for future in running:
-        position = int(future.key.rsplit("-", 1)[1])
-        try:
-            position, result = future.result()
-        except UsageError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a lost worker, a cancelled task: this dump's error row
-            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            result = died_result(paths[position], None)
-            result["summary"]["error"] = "the Dask task reading this dump failed: %s" % detail
-        future.release()
-        limit.finished(position)
-        yield position, result
-        submit_ready()
+    quiet_since = time.monotonic()
+    while not running.is_empty():
+        if not running.has_ready():
+            time.sleep(0.02)
+            if time.monotonic() - quiet_since >= HEARTBEAT:
+                quiet_since = time.monotonic()
+                yield None, None
+            continue
+        quiet_since = time.monotonic()
+        for future in running.next_batch(block=False):
+            position, result = _dask_result(future, paths)
+            limit.finished(position)
+            submit_ready()
+            yield position, result
+
+
+def _dask_result(future, paths) -> Result:
+    position = int(future.key.rsplit("-", 1)[1])
+    try:
+        position, result = future.result()
+    except UsageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a lost worker, a cancelled task: this dump's error row
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        result = died_result(paths[position], None)
+        result["summary"]["error"] = "the Dask task reading this dump failed: %s" % detail
+    future.release()
+    return position, result

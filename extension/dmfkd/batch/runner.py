@@ -35,7 +35,7 @@ class BatchOptions:
                  memory_limit_mib: int = 2048, resume: bool = False, progress: str = "auto",
                  types: Optional[List[str]] = None, schemas: Optional[List[str]] = None,
                  type_size_mismatch: str = "refuse", isf: Optional[str] = None, driver: Optional[str] = None,
-                 dmf_version: Optional[str] = None):
+                 dmf_version: Optional[str] = None, checkpoint_seconds: float = CHECKPOINT_SECONDS):
         self.inputs = list(inputs)
         self.out = out
         self.format = fmt
@@ -52,6 +52,8 @@ class BatchOptions:
         self.isf = isf
         self.driver = driver
         self.dmf_version = dmf_version
+        #: how often a running Parquet batch saves what it finished (tests make it short)
+        self.checkpoint_seconds = checkpoint_seconds
 
 
 def default_jobs() -> int:
@@ -223,8 +225,9 @@ def _write_in_order(options: BatchOptions, paths: List[str], init: Dict[str, Any
     last_checkpoint = time.monotonic()
     try:
         for position, result in results:
-            waiting[position] = result
-            progress.update(bool(result["summary"].get("error")))
+            if position is not None:
+                waiting[position] = result
+                progress.update(bool(result["summary"].get("error")))
             while next_position in waiting:
                 result = waiting.pop(next_position)
                 next_position += 1
@@ -246,7 +249,7 @@ def _write_in_order(options: BatchOptions, paths: List[str], init: Dict[str, Any
                 counts["written"] += 1
                 counts["records"] += len(result["records"])
                 counts["errors"] += 1 if summary.get("error") else 0
-            if output.wants_checkpoint() or time.monotonic() - last_checkpoint >= CHECKPOINT_SECONDS:
+            if output.wants_checkpoint() or time.monotonic() - last_checkpoint >= options.checkpoint_seconds:
                 output.checkpoint()
                 last_checkpoint = time.monotonic()
     except KeyboardInterrupt:
