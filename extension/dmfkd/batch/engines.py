@@ -167,7 +167,7 @@ def dask_available() -> bool:
 
 
 def run_dask(jobs: List[Job], init: Dict[str, Any], timeout: Optional[float], window: int,
-             scheduler: Optional[str], workers: int) -> Iterator[Result]:
+             scheduler: Optional[str], workers: int, connect_timeout: float = 30.0) -> Iterator[Result]:
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError:
@@ -179,7 +179,7 @@ def run_dask(jobs: List[Job], init: Dict[str, Any], timeout: Optional[float], wi
     try:
         if scheduler:
             try:
-                client = Client(scheduler, timeout="30s")
+                client = Client(scheduler, timeout="%gs" % connect_timeout)
             except (OSError, TimeoutError) as exc:
                 raise DmfkdError("cannot reach the Dask scheduler at %s: %s" % (scheduler, str(exc).splitlines()[0]))
         else:

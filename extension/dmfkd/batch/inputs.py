@@ -6,8 +6,8 @@
             walked as above
     @LIST   a text file with one PATH or GLOB a line (blank lines and lines starting with # skipped)
 
-The order is the arguments' order, each folder's files sorted by path, so the same arguments give the same
-order (and the same output) on every run and engine. A file reached twice (two arguments, a symbolic link)
+The order is the arguments' order; in a folder, its files by name, then its sub-folders by name. The same
+arguments give the same order (and the same output) on every run and engine. A file reached twice (two arguments, a symbolic link)
 is read once. A path that does not exist stays in the list: it becomes an error row, so a dump named in a
 list is never silently lost.
 """

@@ -323,7 +323,7 @@ class BatchReport:
         self.reports = [report for _, report in reports]
 
     def overview_report(self) -> Report:
-        return Report(text=self.overview["text"], document=self.overview)
+        return Report(title=self.overview["text"], document=self.overview)
 
     def combined(self) -> Report:
         document = {"overview": self.overview}

@@ -35,13 +35,15 @@ class BatchOptions:
                  memory_limit_mib: int = 2048, resume: bool = False, progress: str = "auto",
                  types: Optional[List[str]] = None, schemas: Optional[List[str]] = None,
                  type_size_mismatch: str = "refuse", isf: Optional[str] = None, driver: Optional[str] = None,
-                 dmf_version: Optional[str] = None, checkpoint_seconds: float = CHECKPOINT_SECONDS):
+                 dmf_version: Optional[str] = None, checkpoint_seconds: float = CHECKPOINT_SECONDS,
+                 scheduler_timeout: float = 30.0):
         self.inputs = list(inputs)
         self.out = out
         self.format = fmt
         self.jobs = jobs if jobs is not None else default_jobs()
         self.engine = engine
         self.scheduler = scheduler
+        self.scheduler_timeout = scheduler_timeout
         self.timeout = timeout
         self.memory_limit_mib = memory_limit_mib
         self.resume = resume
@@ -99,6 +101,8 @@ def check_options(options: BatchOptions) -> Dict[str, Any]:
         raise UsageError("--timeout must be >= 0 (0: no limit)")
     if options.memory_limit_mib and options.memory_limit_mib < 256:
         raise UsageError("--memory-limit must be at least 256 MiB (0: no limit)")
+    if options.scheduler_timeout <= 0:
+        raise UsageError("--scheduler-timeout must be > 0")
     if options.scheduler and options.engine != "dask":
         raise UsageError("--scheduler needs --engine dask")
     isf = None
@@ -215,7 +219,7 @@ def _write_in_order(options: BatchOptions, paths: List[str], init: Dict[str, Any
     window = WINDOW_PER_WORKER * options.jobs
     timeout = options.timeout or None
     if options.engine == "dask":
-        results = run_dask(jobs, init, timeout, window, options.scheduler, options.jobs)
+        results = run_dask(jobs, init, timeout, window, options.scheduler, options.jobs, options.scheduler_timeout)
     else:
         results = run_local(jobs, init, options.jobs, timeout, window)
     counts = {"written": 0, "errors": 0, "skipped": 0, "duplicates": 0, "records": 0}

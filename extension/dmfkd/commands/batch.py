@@ -23,13 +23,13 @@ def batch(args, session):
         args.inputs, args.out, fmt=args.format, jobs=args.jobs, engine=args.engine, scheduler=args.scheduler,
         timeout=args.timeout, memory_limit_mib=args.memory_limit, resume=args.resume, progress=args.progress,
         types=args.type, schemas=args.schema, type_size_mismatch=args.type_size_mismatch, isf=args.isf,
-        driver=args.driver, dmf_version=args.dmf_version)
+        driver=args.driver, dmf_version=args.dmf_version, scheduler_timeout=args.scheduler_timeout)
     facts = run_batch(options, sys.stderr)
     rows = [{"file": path, "bytes": os.path.getsize(path) if os.path.exists(path) else None}
             for path in facts["files"]]
-    title = ("%d dump(s) read into %s: %d written (%d with an error), %d record(s); %d skipped as already in "
-             "the output, %d duplicate(s); %.1f s" % (
-                 facts["inputs"], args.out, facts["written"], facts["errors"], facts["records"],
+    title = ("%d dump(s): %d written to %s (%d with an error), %d record(s); %d skipped as already in the "
+             "output, %d duplicate(s); %.1f s" % (
+                 facts["inputs"], facts["written"], args.out, facts["errors"], facts["records"],
                  facts["skipped"], facts["duplicates"], facts["seconds"]))
     notes = []
     if facts["errors"]:
@@ -57,6 +57,8 @@ def _batch_arguments(p):
                    help="local worker processes, or Dask distributed (dmfkd[dask]) (default: local)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler to send the work to (e.g. "
                    "tcp://10.0.0.5:8786); without it --engine dask starts a local cluster")
+    p.add_argument("--scheduler-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="how long to wait for the Dask scheduler to answer (default: 30)")
     p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
                    help="time limit per dump; a dump over it becomes an error row (default: 60, 0: none)")
     p.add_argument("--memory-limit", type=int, default=2048, metavar="MIB",
