@@ -28,7 +28,7 @@ FULL_HASH_LIMIT = 32 * 1024 * 1024
 HEAD_BYTES = 1024 * 1024
 TAIL_BYTES = 16 * 1024 * 1024
 _CHUNK = 1024 * 1024
-#: symbol files kept loaded per process (a fleet has a few driver builds, each dump folder its own file)
+#: symbol files kept parsed per process (a fleet has a few driver builds; dump folders carry copies)
 SYMBOL_CACHE_SIZE = 16
 
 
@@ -85,7 +85,7 @@ class DumpWorker:
 
     def __init__(self, options: Dict[str, Any]):
         self.options = options
-        self._symbols = collections.OrderedDict()  # type: Dict[Tuple, Tuple[Any, str]]
+        self._symbols = collections.OrderedDict()  # type: Dict[bytes, Any]   content SHA-256 -> IsfSymbols
         self._schemas = {}  # type: Dict[str, Any]
 
     def prepare(self) -> None:
@@ -113,18 +113,12 @@ class DumpWorker:
         return path, identity
 
     def _isf(self, path: str):
+        """(IsfSymbols, identity) of a symbol file, parsed once per content: a fleet's dump folders often
+        carry copies of the same file."""
+        import copy
+
         from dmfkd.targets.isf import IsfSymbols
 
-        try:
-            info = os.stat(path)
-        except OSError as exc:
-            raise FormatError(path, "cannot read the symbol file (%s)" % (exc.strerror or exc))
-        key = (path, info.st_mtime_ns, info.st_size)
-        hit = self._symbols.get(key)
-        if hit is not None:
-            self._symbols.move_to_end(key)
-            return hit
-        symbols = IsfSymbols.load(path)
         digest = hashlib.sha256()
         try:
             with open(path, "rb") as handle:
@@ -132,11 +126,19 @@ class DumpWorker:
                     digest.update(chunk)
         except OSError as exc:
             raise FormatError(path, "cannot read the symbol file (%s)" % (exc.strerror or exc))
-        hit = (symbols, "isf:" + digest.hexdigest()[:16])
-        self._symbols[key] = hit
-        if len(self._symbols) > SYMBOL_CACHE_SIZE:
-            self._symbols.popitem(last=False)
-        return hit
+        identity = "isf:" + digest.hexdigest()[:16]
+        symbols = self._symbols.get(digest.digest())
+        if symbols is None:
+            symbols = IsfSymbols.load(path)
+            self._symbols[digest.digest()] = symbols
+            if len(self._symbols) > SYMBOL_CACHE_SIZE:
+                self._symbols.popitem(last=False)
+        else:
+            self._symbols.move_to_end(digest.digest())
+            if symbols.source != path:      # the same content elsewhere: messages name this dump's file
+                symbols = copy.copy(symbols)
+                symbols.source = path
+        return symbols, identity
 
     def decoder_choice(self, symbols) -> DecoderChoice:
         options = self.options

@@ -21,7 +21,8 @@ from dmfkd.errors import DmfkdError, UsageError
 
 Job = Tuple[int, str]                       # (position in the batch, path)
 Result = Tuple[int, Dict[str, Any]]
-#: with nothing finished for this long an engine yields (None, None), so the writer can save what it has
+#: with nothing finished for this long the local engine yields (None, None), so the writer can save what
+#: it has (the Dask engine blocks on Dask's own stream of finished tasks)
 HEARTBEAT = 1.0
 
 
@@ -200,8 +201,9 @@ def run_dask(jobs: List[Job], init: Dict[str, Any], timeout: Optional[float], wi
 
 def _dask_results(client, as_completed, jobs: List[Job], init, timeout, window: int) -> Iterator[Result]:
     token = uuid.uuid4().hex
-    # the skip set of --resume can be large: sent to each worker once, not with every task
-    shared_init = client.scatter(init, broadcast=True, hash=False)
+    # the skip set of --resume can be large: sent to each worker once, not with every task (in a list:
+    # scatter would take a dict for a mapping of keys to data)
+    shared_init = client.scatter([init], broadcast=True, hash=False)[0]
     pending = list(reversed(jobs))
     paths = dict(jobs)
     limit = Window(window)
@@ -215,16 +217,9 @@ def _dask_results(client, as_completed, jobs: List[Job], init, timeout, window: 
                                       key="dmfkd-batch-%s-%d" % (token, position), pure=False, retries=0))
 
     submit_ready()
-    quiet_since = time.monotonic()
-    while not running.is_empty():
-        if not running.has_ready():
-            time.sleep(0.02)
-            if time.monotonic() - quiet_since >= HEARTBEAT:
-                quiet_since = time.monotonic()
-                yield None, None
-            continue
-        quiet_since = time.monotonic()
-        for future in running.next_batch(block=False):
+    # blocking on the next finished tasks (not polling): results come back as fast as Dask hands them over
+    for finished in running.batches():
+        for future in finished:
             position, result = _dask_result(future, paths)
             limit.finished(position)
             submit_ready()

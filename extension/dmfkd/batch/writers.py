@@ -236,8 +236,8 @@ class ParquetOutput(BatchOutput):
         """The rows of the sources in order, in tables of exactly `row_group` rows (the last one less).
         Rows of the result file are kept when their dump is in its summary; rows of parts when their
         dump is not (a merge killed between its two renames leaves both)."""
-        import pyarrow.compute as compute
-
+        if final_ids is not None:
+            import pyarrow.compute as compute
         waiting, count = [], 0
         for path, is_final in sources:
             parquet = self.pq.ParquetFile(path)
