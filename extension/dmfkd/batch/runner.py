@@ -166,6 +166,7 @@ def run_batch(options: BatchOptions, stderr=None) -> Dict[str, Any]:
             raise UsageError("--engine dask needs Dask: pip install 'dmfkd[dask]'")
     output = open_output(options.format, options.out, options.resume, schema_metadata(decoding))
     run_path = os.path.join(options.out, RUN_FILE)
+    progress = None
     try:
         runs = _read_runs(run_path) if options.resume else []
         if runs and runs[-1].get("decoding") not in (None, decoding):
@@ -195,6 +196,9 @@ def run_batch(options: BatchOptions, stderr=None) -> Dict[str, Any]:
     except KeyboardInterrupt:
         facts_status(run_path, "interrupted")
         output.release()
+        if progress is not None:
+            progress.note("interrupted: what was finished is in %s; the same command with --resume goes on"
+                          % options.out)
         raise
     except BaseException:
         output.release()

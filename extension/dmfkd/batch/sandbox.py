@@ -262,8 +262,33 @@ class SandboxRunner:
 
 # -- child side --------------------------------------------------------------------------------------
 
+def _die_with_parent() -> None:
+    """A child whose parent is gone (killed batch, lost Dask worker) ends too, even mid-dump: on Linux the
+    kernel sends it SIGKILL; elsewhere a thread notices the new parent within a second."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            PR_SET_PDEATHSIG = 1
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+    parent = os.getppid()
+
+    def watch() -> None:
+        import time
+
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="dmfkd-parent-watch", daemon=True).start()
+
+
 def child_main() -> int:
     # frames go out on the original stdout; anything else printed (a user's schema) goes to stderr
+    _die_with_parent()
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     source = sys.stdin.buffer

@@ -23,8 +23,11 @@ SCHEMA = '''
 KILLABLE_BATCH = """
 import sys
 from dmfkd.batch.runner import BatchOptions, run_batch
-run_batch(BatchOptions([sys.argv[1]], sys.argv[2], jobs=2, progress="none", schemas=[sys.argv[3]],
-                       checkpoint_seconds=0.05, timeout=0))
+try:
+    run_batch(BatchOptions([sys.argv[1]], sys.argv[2], jobs=2, progress="none", schemas=[sys.argv[3]],
+                           checkpoint_seconds=0.05, timeout=0))
+except KeyboardInterrupt:
+    sys.exit(130)
 """
 
 
@@ -40,27 +43,39 @@ def _schema(dumps):
     return os.path.join(dumps, "schema.py") + ":Event"
 
 
+def _start_and_wait_for_parts(dumps, out):
+    """The batch in a process of its own, once it has saved the 7 dumps before the one that hangs."""
+    env = dict(os.environ, DMFKD_TEST_HANG="1", PYTHONPATH=SOURCE_PATH)
+    proc = subprocess.Popen([sys.executable, "-c", KILLABLE_BATCH, dumps, out, _schema(dumps)], env=env)
+    deadline = time.monotonic() + 60
+    before_hang = sorted("seed-%d" % n for n in SEEDS).index("seed-5")    # batch order is path order
+    parts, done = [], 0
+    while time.monotonic() < deadline and proc.poll() is None and done < before_hang:
+        parts = glob.glob(os.path.join(out, ".dmfkd-batch", "part-*.summary.parquet"))
+        done = sum(len(parquet_rows_of(p)) for p in parts)
+        time.sleep(0.05)
+    assert done == before_hang == 7
+    return proc, parts
+
+
 def test_a_killed_batch_keeps_its_parts_and_resume_gives_the_same_bytes(dumps, tmp_path, cli):
     fresh = str(tmp_path / "fresh")
     cli("batch", dumps, "--out", fresh, "--jobs", "2", "--progress", "none", "--schema", _schema(dumps))
     killed = str(tmp_path / "killed")
-    env = dict(os.environ, DMFKD_TEST_HANG="1", PYTHONPATH=SOURCE_PATH)
-    proc = subprocess.Popen([sys.executable, "-c", KILLABLE_BATCH, dumps, killed, _schema(dumps)], env=env)
+    proc, parts = _start_and_wait_for_parts(dumps, killed)
     try:
-        deadline = time.monotonic() + 60
-        parts = []
-        before_hang = sorted("seed-%d" % n for n in SEEDS).index("seed-5")    # batch order is path order
-        while time.monotonic() < deadline and proc.poll() is None:
-            parts = glob.glob(os.path.join(killed, ".dmfkd-batch", "part-*.summary.parquet"))
-            done = sum(len(parquet_rows_of(p)) for p in parts)
-            if done >= before_hang:     # seed 5 hangs and holds the rest back
-                break
-            time.sleep(0.05)
         assert proc.poll() is None, "the batch ended by itself"
+        workers = _children(proc.pid)
+        assert len(workers) == 2 or not os.path.exists("/proc")
     finally:
         proc.kill()
         proc.wait()
-    assert done == before_hang == 7
+    # its worker processes (one of them stuck in the hanging dump) end with it
+    deadline = time.monotonic() + 5
+    while workers and time.monotonic() < deadline:
+        workers = [pid for pid in workers if os.path.exists("/proc/%d" % pid)]
+        time.sleep(0.05)
+    assert workers == []
     assert not os.path.exists(os.path.join(killed, "summary.parquet"))
     # what the killed batch finished is readable as it is
     assert sorted(r["dump_id"] for p in parts for r in parquet_rows_of(p)) == list(range(7))
@@ -70,6 +85,33 @@ def test_a_killed_batch_keeps_its_parts_and_resume_gives_the_same_bytes(dumps, t
     assert not os.path.exists(os.path.join(killed, ".dmfkd-batch"))
     for name in ("summary.parquet", "records.parquet"):
         assert filecmp.cmp(os.path.join(fresh, name), os.path.join(killed, name), shallow=False), name
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT as a terminal sends it is POSIX")
+def test_ctrl_c_merges_what_was_finished(dumps, tmp_path):
+    import json
+    import signal
+
+    out = str(tmp_path / "interrupted")
+    proc, _ = _start_and_wait_for_parts(dumps, out)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 130
+    assert [r["dump_id"] for r in parquet_rows(out, "summary")] == list(range(7))
+    assert not os.path.exists(os.path.join(out, ".dmfkd-batch"))
+    assert json.load(open(os.path.join(out, "run.json")))["runs"][-1]["status"] == "interrupted"
+
+
+def _children(pid):
+    """Child process ids of pid (Linux /proc; elsewhere none are checked)."""
+    found = []
+    for entry in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            fields = open(entry).read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(entry.split("/")[2]))
+    return found
 
 
 def parquet_rows_of(path):
