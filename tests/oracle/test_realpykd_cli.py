@@ -22,7 +22,8 @@ pytestmark = pytest.mark.oracle
 HERE = os.path.dirname(os.path.abspath(__file__))
 from helpers.paths import REPO, TRIAGE_DUMPS as TRIAGE
 DEMOS = [("x64", "full"), ("x64", "bitmap"), ("x86", "full")]
-COMMANDS = sorted(c.name for c in load_all())
+# the commands that read one target (batch and batch-report read many dump files, or a batch's output)
+COMMANDS = sorted(c.name for c in load_all() if c.takes_dump)
 
 # the file reader's knowledge: where a blob sits in the file, header-only facts
 FILE_ONLY = {"offset", "file_size", "required_dump_space", "pages", "blob_region_offset", "dump_type",

@@ -156,6 +156,9 @@ def _write_runs(path: str, runs: List[Dict[str, Any]]) -> None:
 
 def run_batch(options: BatchOptions, stderr=None) -> Dict[str, Any]:
     """Run the batch; returns this run's facts (also appended to DIR/run.json)."""
+    from dmfkd.batch.sandbox import python_command
+
+    python_command()                    # inside WinDbg there is no Python to start workers with: say so now
     paths, warnings = discover(options.inputs)
     decoding = check_options(options)
     _protect_inputs(paths, options.out)

@@ -131,6 +131,18 @@ def _child_environment() -> Dict[str, str]:
     return env
 
 
+def python_command():
+    """The interpreter the workers run in: this one. Inside WinDbg (pykd) sys.executable is the debugger,
+    not a Python: a batch runs from a shell."""
+    from dmfkd.errors import UsageError
+
+    name = os.path.basename(sys.executable or "").lower()
+    if not name.startswith(("python", "pypy")):
+        raise UsageError("dmfkd batch starts Python worker processes and cannot from here (the interpreter is "
+                         "%r): run it from a shell" % (sys.executable or "embedded"))
+    return [sys.executable, "-m", "dmfkd.batch.sandbox"]
+
+
 class Sandbox:
     """One child process. Messages from it (and None when it ends) arrive on `events` as (sandbox,
     message), read by a thread of its own, so one parent can wait on many children at once."""
@@ -142,7 +154,7 @@ class Sandbox:
         self.retiring = False      # it ends after its last result (it ran out of memory)
         self.job = None            # (index, path) being read
         self.deadline = None       # time.monotonic() by which the job must be done
-        self.proc = subprocess.Popen([sys.executable, "-m", "dmfkd.batch.sandbox"], stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen(python_command(), stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      env=_child_environment())
         self._reader = threading.Thread(target=self._read_loop, name="dmfkd-sandbox-%d" % ident, daemon=True)

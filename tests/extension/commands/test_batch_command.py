@@ -94,3 +94,10 @@ def test_readme_documents_both_schemas_column_for_column():
     readme = open(os.path.join(REPO, "README.md"), encoding="utf-8").read()
     for table in ("summary", "records"):
         assert schema_markdown(table) in readme, "README's %s schema table is out of date" % table
+
+
+def test_inside_the_debugger_batch_says_to_run_it_from_a_shell(cli, one_dump, tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "executable", r"C:\Debuggers\x64\windbg.exe")
+    run = cli("batch", one_dump, "--out", str(tmp_path / "out"), "--format", "jsonl", code=2)
+    assert run.err.count("\n") == 1 and "run it from a shell" in run.err
+    assert not (tmp_path / "out").exists()
