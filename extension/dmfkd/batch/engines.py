@@ -159,44 +159,77 @@ def close_dask_sandboxes() -> int:
     return len(runners)
 
 
-def dask_available() -> bool:
-    try:
-        import distributed  # noqa: F401
-    except ImportError:
-        return False
-    return True
+def worker_dmfkd_version() -> str:
+    """Run on each Dask worker before the batch: the dmfkd it would read dumps with."""
+    import dmfkd
+
+    return dmfkd.__version__
 
 
-def run_dask(jobs: List[Job], init: Dict[str, Any], timeout: Optional[float], window: int,
-             scheduler: Optional[str], workers: int, connect_timeout: float = 30.0) -> Iterator[Result]:
+def check_dask_workers(client, scheduler: str, timeout: float) -> None:
+    """Workers there, each with this dmfkd: a task on a worker without it would fail dump by dump, and a
+    scheduler without workers would wait forever."""
+    import dmfkd
+
     try:
-        from distributed import Client, LocalCluster, as_completed
-    except ImportError:
-        raise UsageError("--engine dask needs Dask: pip install 'dmfkd[dask]'")
-    if not jobs:
-        return
-    cluster = None
-    client = None
+        client.wait_for_workers(1, timeout=timeout)
+    except Exception:  # noqa: BLE001 - distributed raises TimeoutError of several origins
+        raise DmfkdError("the Dask scheduler at %s has no workers (waited %g s)" % (scheduler, timeout))
     try:
+        versions = client.run(worker_dmfkd_version)
+    except Exception as exc:  # noqa: BLE001 - an ImportError raised on a worker comes back as itself
+        raise DmfkdError("the Dask workers cannot run dmfkd (%s): install dmfkd where they run"
+                         % (str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
+    other = sorted({v for v in versions.values() if v != dmfkd.__version__})
+    if other:
+        raise DmfkdError("the Dask workers run dmfkd %s, this machine %s: install the same version everywhere"
+                         % (", ".join(other), dmfkd.__version__))
+
+
+class DaskEngine:
+    """A Dask client for one batch: connected (and the workers checked) before the output is touched,
+    so a cluster that is not there costs one line and no files."""
+
+    def __init__(self, scheduler: Optional[str], workers: int, connect_timeout: float = 30.0):
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise UsageError("--engine dask needs Dask: pip install 'dmfkd[dask]'")
+        self.cluster = None
+        self.client = None
         if scheduler:
             try:
-                client = Client(scheduler, timeout="%gs" % connect_timeout)
+                self.client = Client(scheduler, timeout="%gs" % connect_timeout)
             except (OSError, TimeoutError) as exc:
                 raise DmfkdError("cannot reach the Dask scheduler at %s: %s" % (scheduler, str(exc).splitlines()[0]))
-        else:
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None)
-            client = Client(cluster)
-        yield from _dask_results(client, as_completed, jobs, init, timeout, window)
-    finally:
-        if client is not None:
             try:
-                client.run(close_dask_sandboxes)
+                check_dask_workers(self.client, scheduler, connect_timeout)
+            except BaseException:
+                self.close()
+                raise
+        else:
+            self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                        dashboard_address=None)
+            self.client = Client(self.cluster)
+
+    def results(self, jobs: List[Job], init: Dict[str, Any], timeout: Optional[float],
+                window: int) -> Iterator[Result]:
+        from distributed import as_completed
+
+        if jobs:
+            yield from _dask_results(self.client, as_completed, jobs, init, timeout, window)
+
+    def close(self) -> None:
+        if self.client is not None:
+            try:
+                self.client.run(close_dask_sandboxes)
             except Exception:  # noqa: BLE001 - best effort: a worker that went away has no children left
                 pass
-            client.close()
-        if cluster is not None:
-            cluster.close()
+            self.client.close()
+            self.client = None
+        if self.cluster is not None:
+            self.cluster.close()
+            self.cluster = None
 
 
 def _dask_results(client, as_completed, jobs: List[Job], init, timeout, window: int) -> Iterator[Result]:

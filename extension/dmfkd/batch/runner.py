@@ -12,7 +12,7 @@ import os
 import time
 from typing import Any, Dict, List, Optional
 
-from dmfkd.batch.engines import run_dask, run_local
+from dmfkd.batch.engines import run_local
 from dmfkd.batch.inputs import discover
 from dmfkd.batch.progress import Progress
 from dmfkd.batch.sandbox import memory_limit_supported
@@ -162,11 +162,20 @@ def run_batch(options: BatchOptions, stderr=None) -> Dict[str, Any]:
     paths, warnings = discover(options.inputs)
     decoding = check_options(options)
     _protect_inputs(paths, options.out)
+    engine = None
     if options.engine == "dask":
-        from dmfkd.batch.engines import dask_available
+        from dmfkd.batch.engines import DaskEngine
 
-        if not dask_available():
-            raise UsageError("--engine dask needs Dask: pip install 'dmfkd[dask]'")
+        engine = DaskEngine(options.scheduler, options.jobs, options.scheduler_timeout)
+    try:
+        return _run(options, paths, warnings, decoding, engine, stderr)
+    finally:
+        if engine is not None:
+            engine.close()
+
+
+def _run(options: BatchOptions, paths: List[str], warnings: List[str], decoding: Dict[str, Any], engine,
+         stderr) -> Dict[str, Any]:
     output = open_output(options.format, options.out, options.resume, schema_metadata(decoding))
     run_path = os.path.join(options.out, RUN_FILE)
     progress = None
@@ -191,7 +200,7 @@ def run_batch(options: BatchOptions, stderr=None) -> Dict[str, Any]:
             progress.note("the per-dump memory limit is not enforced on this OS (only the time limit is)")
         init = dict(decoding, memory_limit=memory_limit, skip=sorted(output.done_hashes))
         started = time.monotonic()
-        counts = _write_in_order(options, paths, init, output, progress)
+        counts = _write_in_order(options, paths, init, output, progress, engine)
         output.close()
         progress.finish()
         facts.update(counts, status="complete", finished=_now(),
@@ -221,12 +230,12 @@ def facts_status(run_path: str, status: str) -> None:
 
 
 def _write_in_order(options: BatchOptions, paths: List[str], init: Dict[str, Any], output,
-                    progress: Progress) -> Dict[str, int]:
+                    progress: Progress, engine) -> Dict[str, int]:
     jobs = list(enumerate(paths))
     window = WINDOW_PER_WORKER * options.jobs
     timeout = options.timeout or None
-    if options.engine == "dask":
-        results = run_dask(jobs, init, timeout, window, options.scheduler, options.jobs, options.scheduler_timeout)
+    if engine is not None:
+        results = engine.results(jobs, init, timeout, window)
     else:
         results = run_local(jobs, init, options.jobs, timeout, window)
     counts = {"written": 0, "errors": 0, "skipped": 0, "duplicates": 0, "records": 0}

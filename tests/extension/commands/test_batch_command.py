@@ -60,6 +60,21 @@ def test_an_unreachable_scheduler_is_one_line(cli, one_dump, tmp_path):
     assert run.err.count("\n") == 1
 
 
+def test_a_scheduler_address_with_and_without_workers(cli, one_dump, tmp_path):
+    pytest.importorskip("distributed")
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=0, processes=True, dashboard_address=None) as cluster:
+        options = ["--format", "jsonl", "--engine", "dask", "--scheduler", cluster.scheduler_address,
+                   "--progress", "none"]
+        run = cli("batch", one_dump, "--out", str(tmp_path / "none"), "--scheduler-timeout", "1", *options, code=2)
+        assert run.err == "dmfkd: the Dask scheduler at %s has no workers (waited 1 s)\n" % cluster.scheduler_address
+        assert not (tmp_path / "none").exists()
+        cluster.scale(1)
+        cli("batch", one_dump, "--out", str(tmp_path / "one"), *options)
+    assert [r["records"] for r in jsonl_rows(str(tmp_path / "one"), "summary")] == [24]
+
+
 def test_the_run_facts_go_to_run_json_not_the_tables(cli, one_dump, tmp_path):
     out = tmp_path / "out"
     run = cli("batch", one_dump, "--out", str(out), "--format", "jsonl", "--progress", "lines", "--jobs", "1")
