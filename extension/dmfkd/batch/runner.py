@@ -239,6 +239,10 @@ def _write_in_order(options: BatchOptions, paths: List[str], init: Dict[str, Any
     else:
         results = run_local(jobs, init, options.jobs, timeout, window)
     counts = {"written": 0, "errors": 0, "skipped": 0, "duplicates": 0, "records": 0}
+    # when the first and the last result came (seconds after the workers were asked to start): the
+    # rate between them is the batch's steady pace, without start-up and merge
+    started = time.monotonic()
+    first = last = None
     seen = set(output.done_hashes)
     waiting = {}  # type: Dict[int, Dict[str, Any]]
     next_position = 0
@@ -248,6 +252,8 @@ def _write_in_order(options: BatchOptions, paths: List[str], init: Dict[str, Any
             if position is not None:
                 waiting[position] = result
                 progress.update(bool(result["summary"].get("error")))
+                last = time.monotonic() - started
+                first = last if first is None else first
             while next_position in waiting:
                 result = waiting.pop(next_position)
                 next_position += 1
@@ -276,4 +282,6 @@ def _write_in_order(options: BatchOptions, paths: List[str], init: Dict[str, Any
         results.close()         # the children end now; what was written is kept
         output.close()
         raise
+    counts["first_result_seconds"] = None if first is None else round(first, 3)
+    counts["last_result_seconds"] = None if last is None else round(last, 3)
     return counts
