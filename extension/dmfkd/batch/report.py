@@ -178,8 +178,8 @@ def bugchecks_section(summary: List[Dict[str, Any]], top: int) -> Report:
                      "errors": sum(1 for r in members if r.get("error")), "first": first, "last": last})
     return _section("Crashes per bug check", rows[:top], len(rows), top, [
         Column("code", "bug check"), Column("name", "name", wrap=True, min_width=12), Column("crashes", "crashes"),
-        Column("with_dmf", "with DMF"), Column("errors", "errors"), Column("first", "first crash"),
-        Column("last", "last crash")])
+        Column("with_dmf", "with DMF", optional=2), Column("errors", "errors"),
+        Column("first", "first crash", optional=1), Column("last", "last crash")])
 
 
 def drivers_section(summary: List[Dict[str, Any]], top: int) -> Report:
