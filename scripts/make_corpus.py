@@ -45,13 +45,10 @@ DAMAGES = ("tail-cut", "blob-past-end")
 
 
 def _emulator():
-    """demo_scenario and run_scenario, wherever this checkout of dmfemu keeps them."""
-    try:
-        from dmfemu.scenarios.crashdump_demo import demo_scenario
-        from dmfemu.scenarios.crashdump_replay import run_scenario
-    except ImportError:
-        from dmfemu.demo import demo_scenario
-        from dmfemu.scenario import run_scenario
+    """The emulator's demo scenario and its replayer."""
+    from dmfemu.scenarios.crashdump_demo import demo_scenario
+    from dmfemu.scenarios.crashdump_replay import run_scenario
+
     return demo_scenario, run_scenario
 
 
