@@ -322,14 +322,31 @@ class BatchReport:
         self.named = reports
         self.reports = [report for _, report in reports]
 
-    def overview_report(self) -> Report:
-        return Report(title=self.overview["text"], document=self.overview)
+    def as_report(self, width: Optional[int], wide: bool = False) -> Report:
+        """One Report whatever the format: one table as it is (the overview as its first note); several
+        tables laid out one after the other for the text view, as one document for JSON, and as rows
+        tagged with their `section` for JSON Lines / CSV."""
+        if len(self.named) == 1:
+            report = self.reports[0]
+            report.notes.insert(0, self.overview["text"])
+            return report
+        import io
 
-    def combined(self) -> Report:
+        from dmfkd.render import Output, render
+
+        buffer = io.StringIO()
+        for _, report in self.named:
+            buffer.write("\n")
+            render(report, "table", Output(buffer, width=width, wide=wide))
         document = {"overview": self.overview}
+        rows, keys = [], ["section"]
         for name, report in self.named:
             document[name] = report.document if report.document is not None else report.data_rows()
-        return Report(document=document, title=self.overview["text"])
+            for row in report.data_rows():
+                rows.append(dict(row, section=name))
+                keys.extend(k for k in row if k not in keys)
+        return Report(title=self.overview["text"], text=buffer.getvalue().rstrip("\n"), document=document,
+                      rows=rows, columns=[Column(key, key, where="data") for key in keys])
 
 
 def build_report(folder: str, last: int = 10, group_by: Optional[List[str]] = None, top: int = 15,

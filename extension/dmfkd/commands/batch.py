@@ -20,7 +20,7 @@ def batch(args, session):
     from dmfkd.batch.runner import BatchOptions, run_batch
 
     options = BatchOptions(
-        args.inputs, args.out, fmt=args.format, jobs=args.jobs, engine=args.engine, scheduler=args.scheduler,
+        args.inputs, args.out, fmt=args.file_format, jobs=args.jobs, engine=args.engine, scheduler=args.scheduler,
         timeout=args.timeout, memory_limit_mib=args.memory_limit, resume=args.resume, progress=args.progress,
         types=args.type, schemas=args.schema, type_size_mismatch=args.type_size_mismatch, isf=args.isf,
         driver=args.driver, dmf_version=args.dmf_version, scheduler_timeout=args.scheduler_timeout)
@@ -48,7 +48,7 @@ def _batch_arguments(p):
     p.add_argument("inputs", nargs="+", metavar="PATH|GLOB|@LIST",
                    help="dump files, folders (searched for *.dmp), shell patterns, or @FILE listing them")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the tables (created if missing)")
-    p.add_argument("--format", choices=("parquet", "jsonl"), default="parquet",
+    p.add_argument("--format", dest="file_format", choices=("parquet", "jsonl"), default="parquet",
                    help="summary.parquet + records.parquet (needs pyarrow: dmfkd[parquet]), or summary.jsonl + "
                    "records.jsonl (default: parquet)")
     p.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: the number of cores); with "
@@ -87,28 +87,17 @@ def _batch_arguments(p):
          takes_dump=False)
 def batch_report(args, session):
     from dmfkd.batch.report import SECTIONS, build_report
-    from dmfkd.render import render
 
     if args.last < 1:
         raise UsageError("--last must be at least 1")
     if args.top < 1:
         raise UsageError("--top must be at least 1")
     sections = [args.section] if args.section else list(SECTIONS)
-    if args.format in ("csv", "jsonl") and len(sections) != 1:
-        raise UsageError("--format %s shows one table: add --section %s" % (args.format, "|".join(SECTIONS)))
     group_by = [f.strip() for f in args.group_by.split(",") if f.strip()] if args.group_by else None
     chart = None if args.no_chart else (args.chart or os.path.join(args.dir, "report.png"))
     result = build_report(args.dir, last=args.last, group_by=group_by, top=args.top, sections=sections,
                           chart=chart)
-    if args.format == "json":
-        return result.combined()
-    if args.format != "table":
-        return result.reports[0]
-    for report in [result.overview_report()] + result.reports:
-        render(report, "table", session.output)
-        if report is not result.reports[-1]:
-            session.output.writeln()
-    return None
+    return result.as_report(session.output.width, session.output.wide)
 
 
 @batch_report.arguments

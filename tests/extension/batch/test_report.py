@@ -107,11 +107,13 @@ def test_without_matplotlib_one_line_says_so(batch_dirs, cli, monkeypatch, tmp_p
     assert not os.path.exists(chart)
 
 
-def test_one_table_as_csv_and_the_options_checked(batch_dirs, cli):
+def test_one_table_as_csv_all_as_tagged_rows_and_the_options_checked(batch_dirs, cli):
     _, outs = batch_dirs
     csv = cli("batch-report", outs["jsonl"], "--section", "errors", "--format", "csv").out
     assert csv.splitlines()[0] == "kind,dumps,example,error"
-    assert "add --section" in cli("batch-report", outs["jsonl"], "--format", "csv", code=2).err
+    lines = cli("batch-report", outs["jsonl"], "--format", "jsonl", "--no-chart").out.splitlines()
+    assert [json.loads(line)["section"] for line in lines][:1] == ["bugchecks"]
+    assert {json.loads(line)["section"] for line in lines} == {"bugchecks", "drivers", "events", "sources", "errors"}
     assert "--chart" in cli("batch-report", outs["jsonl"], "--chart", "x.txt", code=2).err
     assert "holds no batch output" in cli("batch-report", os.path.dirname(outs["jsonl"]), code=2).err
 
