@@ -139,7 +139,11 @@ class ParquetOutput(BatchOutput):
         ids = []  # type: List[int]
         summary_final = os.path.join(self.folder, "summary.parquet")
         if os.path.exists(summary_final):
-            version = (self.pq.read_schema(summary_final).metadata or {}).get(b"dmfkd.schema_version")
+            try:
+                version = (self.pq.read_schema(summary_final).metadata or {}).get(b"dmfkd.schema_version")
+            except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a damaged file
+                raise UsageError("cannot read %s to resume: %s" % (summary_final, str(exc).splitlines()[0]
+                                                                   if str(exc) else type(exc).__name__))
             if version != SCHEMA_VERSION.encode():
                 raise UsageError("%s was written with another output schema (version %s, this dmfkd writes %s): "
                                  "give another --out" % (summary_final, (version or b"?").decode("ascii", "replace"),
@@ -205,6 +209,10 @@ class ParquetOutput(BatchOutput):
             os.replace(temporary, path)
         except OSError as exc:
             raise UsageError("cannot write %s: %s" % (path, exc.strerror or exc))
+        except UsageError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - rows of a part that is not this schema's (a foreign folder)
+            raise UsageError("cannot write %s: %s" % (path, str(exc).splitlines()[0] if str(exc) else exc))
 
     def close(self) -> None:
         """Merge the finished result and the parts into summary.parquet and records.parquet."""
@@ -284,7 +292,7 @@ class JsonlOutput(BatchOutput):
                     if not isinstance(row, dict) or not isinstance(row.get("dump_id"), int):
                         break               # a line left half-written by a killed batch, and what follows
                     ids.add(row["dump_id"])
-                    if row.get("sha256"):
+                    if isinstance(row.get("sha256"), str):
                         self.done_hashes.add(row["sha256"])
                     good += len(line)
             _truncate(summary_path, good)

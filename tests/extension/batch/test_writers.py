@@ -204,3 +204,18 @@ def test_an_output_folder_that_is_an_input_is_refused(dumps, tmp_path, cli):
     decoy.write_bytes(open(os.path.join(dumps, "seed-1", "MEMORY.DMP"), "rb").read())
     run = cli("batch", str(decoy), "--out", str(out), "--resume", "--progress", "none", code=2)
     assert "is an input of this batch" in run.err
+
+
+def test_resume_over_damaged_output_is_one_line(dumps, tmp_path, cli):
+    out = tmp_path / "out"
+    cli("batch", os.path.join(dumps, "seed-1"), "--out", str(out), "--progress", "none")
+    (out / "summary.parquet").write_bytes(b"PAR1 not really")
+    run = cli("batch", dumps, "--out", str(out), "--resume", "--progress", "none", code=2)
+    assert run.err.startswith("dmfkd: cannot read %s to resume: " % (out / "summary.parquet"))
+    assert run.err.count("\n") == 1
+    jsonl = tmp_path / "jsonl"
+    cli("batch", os.path.join(dumps, "seed-1"), "--out", str(jsonl), "--format", "jsonl", "--progress", "none")
+    with open(str(jsonl / "summary.jsonl"), "a") as handle:
+        handle.write('{"dump_id": 7, "sha256": ["not", "a", "hash"]}\n')
+    cli("batch", dumps, "--out", str(jsonl), "--format", "jsonl", "--resume", "--progress", "none")
+    assert [r["dump_id"] for r in jsonl_rows(str(jsonl), "summary")][-1] == 7 + len(SEEDS) - 1
