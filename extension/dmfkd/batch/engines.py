@@ -48,20 +48,36 @@ class Window:
             self._done.discard(heapq.heappop(self._running))
 
 
-def run_local(jobs: List[Job], init: Dict[str, Any], workers: int, timeout: Optional[float],
-              window: int) -> Iterator[Result]:
-    """--jobs N: N sandbox children fed from this process. Yields (position, result), and (None, None)
-    after HEARTBEAT seconds without one."""
-    if not jobs:
-        return
-    events = queue.Queue()
-    pending = list(reversed(jobs))
-    limit = Window(window)
-    boxes = []  # type: List[Sandbox]
-    failed_starts = 0
-    try:
-        for ident in range(min(workers, len(jobs))):
-            boxes.append(Sandbox(init, events, ident))
+class LocalEngine:
+    """--jobs N: N sandbox children fed from this process. They are started at once, so they load their
+    code while the batch looks for its dumps, and wait for the batch's options."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.events = queue.Queue()
+        self.boxes = [Sandbox(None, self.events, ident) for ident in range(workers)]
+
+    def close(self) -> None:
+        for box in self.boxes:
+            box.kill()
+        self.boxes = []
+
+    def results(self, jobs: List[Job], init: Dict[str, Any], timeout: Optional[float],
+                window: int) -> Iterator[Result]:
+        """Yields (position, result) as results come, and (None, None) after HEARTBEAT seconds without one."""
+        try:
+            yield from self._results(jobs, init, timeout, window)
+        finally:
+            self.close()
+
+    def _results(self, jobs: List[Job], init: Dict[str, Any], timeout: Optional[float],
+                 window: int) -> Iterator[Result]:
+        events, boxes = self.events, self.boxes
+        for box in boxes:
+            box.initialize(init)
+        pending = list(reversed(jobs))
+        limit = Window(window)
+        failed_starts = 0
         done = 0
         while done < len(jobs):
             for box in boxes:
@@ -96,7 +112,7 @@ def run_local(jobs: List[Job], init: Dict[str, Any], workers: int, timeout: Opti
                 boxes.remove(box)
                 if not box.ready and box.job is None and not box.retiring:
                     failed_starts += 1
-                    if failed_starts > 2 * workers:
+                    if failed_starts > 2 * self.workers:
                         raise DmfkdError("batch worker processes cannot start (%s)" % exit_text(code))
                 if pending:
                     boxes.append(Sandbox(init, events, box.ident))
@@ -122,9 +138,6 @@ def run_local(jobs: List[Job], init: Dict[str, Any], workers: int, timeout: Opti
                     box.ready = False       # it exits now; its end brings a fresh one
                     box.retiring = True
                 yield position, result
-    finally:
-        for box in boxes:
-            box.kill()
 
 
 # -- Dask ----------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import os
 import time
 from typing import Any, Dict, List, Optional
 
-from dmfkd.batch.engines import run_local
+from dmfkd.batch.engines import LocalEngine
 from dmfkd.batch.inputs import discover
 from dmfkd.batch.progress import Progress
 from dmfkd.batch.sandbox import memory_limit_supported
@@ -93,8 +93,7 @@ def _absolute_schema(spec: str) -> str:
     return "%s:%s" % (os.path.abspath(path), name)
 
 
-def check_options(options: BatchOptions) -> Dict[str, Any]:
-    """The decoding options every worker gets, checked once here (one line and status 2 when wrong)."""
+def check_numbers(options: BatchOptions) -> None:
     if options.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     if options.timeout < 0:
@@ -105,6 +104,10 @@ def check_options(options: BatchOptions) -> Dict[str, Any]:
         raise UsageError("--scheduler-timeout must be > 0")
     if options.scheduler and options.engine != "dask":
         raise UsageError("--scheduler needs --engine dask")
+
+
+def check_options(options: BatchOptions) -> Dict[str, Any]:
+    """The decoding options every worker gets, checked once here (one line and status 2 when wrong)."""
     isf = None
     if options.isf:
         from dmfkd.targets.isf import IsfSymbols
@@ -159,15 +162,17 @@ def run_batch(options: BatchOptions, stderr=None) -> Dict[str, Any]:
     from dmfkd.batch.sandbox import python_command
 
     python_command()                    # inside WinDbg there is no Python to start workers with: say so now
-    paths, warnings = discover(options.inputs)
-    decoding = check_options(options)
-    _protect_inputs(paths, options.out)
-    engine = None
-    if options.engine == "dask":
-        from dmfkd.batch.engines import DaskEngine
-
-        engine = DaskEngine(options.scheduler, options.jobs, options.scheduler_timeout)
+    check_numbers(options)
+    # local workers start now and load their code while the dumps are looked for
+    engine = LocalEngine(options.jobs) if options.engine == "local" else None
     try:
+        paths, warnings = discover(options.inputs)
+        decoding = check_options(options)
+        _protect_inputs(paths, options.out)
+        if options.engine == "dask":
+            from dmfkd.batch.engines import DaskEngine
+
+            engine = DaskEngine(options.scheduler, options.jobs, options.scheduler_timeout)
         return _run(options, paths, warnings, decoding, engine, stderr)
     finally:
         if engine is not None:
@@ -234,10 +239,7 @@ def _write_in_order(options: BatchOptions, paths: List[str], init: Dict[str, Any
     jobs = list(enumerate(paths))
     window = WINDOW_PER_WORKER * options.jobs
     timeout = options.timeout or None
-    if engine is not None:
-        results = engine.results(jobs, init, timeout, window)
-    else:
-        results = run_local(jobs, init, options.jobs, timeout, window)
+    results = engine.results(jobs, init, timeout, window)
     counts = {"written": 0, "errors": 0, "skipped": 0, "duplicates": 0, "records": 0}
     # when the first and the last result came (seconds after the workers were asked to start): the
     # rate between them is the batch's steady pace, without start-up and merge

@@ -147,7 +147,7 @@ class Sandbox:
     """One child process. Messages from it (and None when it ends) arrive on `events` as (sandbox,
     message), read by a thread of its own, so one parent can wait on many children at once."""
 
-    def __init__(self, init: Dict[str, Any], events: "queue.Queue", ident: int = 0):
+    def __init__(self, init: Optional[Dict[str, Any]], events: "queue.Queue", ident: int = 0):
         self.ident = ident
         self.events = events
         self.ready = False
@@ -159,6 +159,11 @@ class Sandbox:
                                      env=_child_environment())
         self._reader = threading.Thread(target=self._read_loop, name="dmfkd-sandbox-%d" % ident, daemon=True)
         self._reader.start()
+        if init is not None:
+            self.initialize(init)
+
+    def initialize(self, init: Dict[str, Any]) -> None:
+        """The batch's options: until they come, a started child waits with its code loaded."""
         self.send(("init", init))
 
     def _read_loop(self) -> None:
@@ -308,13 +313,17 @@ def child_main() -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)   # the parent handles Ctrl-C and ends its children
     except (ValueError, OSError):
         pass
+    # the reading code is imported before the batch's options arrive: a child is started while the
+    # parent still looks for the dumps
+    from dmfkd.batch.dump_work import DumpWorker
+    from dmfkd.dmf import crashdump_view  # noqa: F401
+    from dmfkd.errors import DmfkdError
+    from dmfkd.targets import dumpfile, isf  # noqa: F401
+
     first = read_frame(source)
     if not first or first[0] != "init":
         return 2
     options = first[1]
-    from dmfkd.batch.dump_work import DumpWorker
-    from dmfkd.errors import DmfkdError
-
     worker = DumpWorker(options)
     try:
         worker.prepare()
