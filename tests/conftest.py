@@ -18,6 +18,13 @@ if TESTS not in sys.path:
 from helpers.paths import TRIAGE_ARM64, TRIAGE_X64  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def no_symbol_path_from_the_environment(monkeypatch):
+    """A developer's _NT_SYMBOL_PATH (a WinDbg habit) must not send a test to their symbol server:
+    tests that want one set it themselves."""
+    monkeypatch.delenv("_NT_SYMBOL_PATH", raising=False)
+
+
 @pytest.fixture
 def triage_x64():
     return TRIAGE_X64

@@ -68,6 +68,10 @@ class DumpFile(Target):
 
     def close(self) -> None:
         self._file.close()
+        # a PDB the symbols were read from keeps its file open (symbols never loaded stay unloaded)
+        close_symbols = getattr(self._symbols, "close", None)
+        if close_symbols is not None:
+            close_symbols()
 
     def __enter__(self):
         return self
