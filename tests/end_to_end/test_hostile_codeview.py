@@ -121,7 +121,9 @@ def test_a_hostile_codeview_name_stays_inside_the_stores(tmp_path, monkeypatch, 
             assert cli.main(["datasources", dump, "--symbols", symbols, "--driver", "dmfdemo"]) in (0, 2)
         monkeypatch.undo()
     captured = capsys.readouterr()
-    assert dump in touches.paths and any(path.startswith(str(store)) for path in touches.paths)   # it watched
+    # it watched: the dump was read, and the store looked into unless the name was refused outright
+    assert dump in touches.paths
+    assert any(path.startswith(str(store)) for path in touches.paths) == (looked_up is not None)
     # `served` is the HTTP server's own folder (it runs in this process)
     assert touches.outside(dump_folder, store, cache, served) == []
     assert [path for path in _tree(tmp_path) if not path.startswith(str(cache))] == before
