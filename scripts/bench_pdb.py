@@ -49,32 +49,32 @@ def generated_types(structs: int) -> str:
 
 def dmf_types(arch: str) -> str:
     """DMF's structures as C, generated from the emulator's ISF (the same layouts dmfkd reads)."""
-    from dmfemu import pdb as native
-    from dmfemu.demo import demo_scenario
+    from dmfemu import native_build
+    from dmfemu.scenarios.crashdump_demo import demo_scenario
     from dmfemu.isf import build_isf
-    from dmfemu.scenario import ScenarioRun
+    from dmfemu.scenarios.crashdump_replay import ScenarioRun
 
     run = ScenarioRun(demo_scenario(arch, "1.1.154"))
     for op in demo_scenario(arch, "1.1.154")["operations"]:
         run.run(op)
     isf = build_isf(run.driver)
-    types = native._Types(isf)
+    types = native_build._Types(isf)
     lines = []
-    for name in native._struct_order(types):
-        lines += native._struct_source(types, name)
+    for name in native_build._struct_order(types):
+        lines += native_build._struct_source(types, name)
     return "\n".join(lines)
 
 
 def build(folder: str, structs: int, arch: str = "x64") -> str:
-    from dmfemu import pdb as native
+    from dmfemu import native_build
 
-    clang, lld = native.find_tools()
+    clang, lld = native_build.find_tools()
     source = os.path.join(folder, "bench.c")
     with open(source, "w") as handle:
         handle.write(dmf_types(arch) + "\n" + generated_types(structs) + "\n")
         handle.write("static void *%s;\n" % SYMBOL)
         handle.write("__declspec(dllexport) void *BenchEntry(void) { return &%s; }\n" % SYMBOL)
-    subprocess.run([clang, "--driver-mode=cl", "--target=%s" % native.TARGET_TRIPLE[arch], "/nologo", "/c", "/Z7",
+    subprocess.run([clang, "--driver-mode=cl", "--target=%s" % native_build.TARGET_TRIPLE[arch], "/nologo", "/c", "/Z7",
                     "/GS-", "/Od", "/Zl", "/clang:-fno-eliminate-unused-debug-types", "bench.c", "/Fobench.obj"],
                    cwd=folder, check=True, timeout=600)
     subprocess.run([lld, "/nologo", "/DLL", "/NODEFAULTLIB", "/NOENTRY", "/DEBUG", "/MACHINE:X64", "/PDB:bench.pdb",

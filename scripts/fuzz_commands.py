@@ -1,7 +1,7 @@
 """Fuzz every dmfkd command with hostile DMF data (the long campaign; tests/test_fuzz_commands.py runs
 the same engine with a small hypothesis budget).
 
-The emulator's demo driver (dmfemu.demo) is crashed into MEMORY.DMP + driver.isf.json (x64 full,
+The emulator's demo driver (dmfemu.scenarios.crashdump_demo) is crashed into MEMORY.DMP + driver.isf.json (x64 full,
 x64 bitmap, x86 full, x86 bitmap, x64 with a DMF 1.1.84 V1 context). The pristine dump is walked once with the
 real readers to learn where the DMF structures sit in the file: g_DmfModuleCrashDump, the context's
 TYPE_INFO and WDF header, the CrashDump DMF_OBJECT, context and config, every DATA_SOURCE, every
@@ -42,7 +42,7 @@ import tempfile
 import time
 import traceback
 import tracemalloc
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -108,8 +108,8 @@ class Base:
     """One pristine demo dump: its bytes, its ISF document and a map field name -> file segments."""
 
     def __init__(self, arch: str, dmf_version: str, dump_type: str, directory: str):
-        from dmfemu.demo import demo_scenario
-        from dmfemu.scenario import run_scenario
+        from dmfemu.scenarios.crashdump_demo import demo_scenario
+        from dmfemu.scenarios.crashdump_replay import run_scenario
 
         self.arch, self.dmf_version, self.dump_type = arch, dmf_version, dump_type
         self.name = "%s-%s-%s" % (arch, dmf_version, dump_type)

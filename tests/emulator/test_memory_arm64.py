@@ -7,7 +7,9 @@ import pytest
 
 from dmfkd.errors import MemoryReadError
 from dmfkd.targets.dumpfile import DumpFile
-from dmfemu.memory import ARM64_PTE_BASE, ARM64_SELF_MAP_INDEX, AddressSpace, KernelPool, PAGE_SIZE, PhysicalMemory
+from dmfkd.layouts.windows import PAGE_SIZE
+from dmfemu.memory import ARM64_PTE_BASE, ARM64_SELF_MAP_INDEX, AddressSpace, PhysicalMemory
+from dmfemu.pool import KernelPool
 
 from helpers.arm64_dumps import write_arm64_dump
 from helpers.page_walks import ARM64_OUTPUT_MASK, hand_walk_arm64, u64_at

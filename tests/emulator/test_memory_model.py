@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from dmfkd.errors import MemoryReadError
-from dmfemu.memory import AddressSpace, PhysicalMemory, PAGE_SIZE
+from dmfkd.layouts.windows import PAGE_SIZE
+from dmfemu.memory import AddressSpace, PhysicalMemory
 
 from helpers.page_walks import hand_walk_arm64, hand_walk_pae, hand_walk_x64
 

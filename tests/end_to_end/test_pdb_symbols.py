@@ -146,7 +146,7 @@ def test_the_live_kernel_dump_with_only_the_pdb(tmp_path_factory):
 
 
 def test_lm_lists_the_driver_with_its_pdbs_guid_and_age(cases):
-    from dmfemu.pdb import NativeImage
+    from dmfemu.native_image import NativeImage
 
     for kind in IDS[:3]:
         case = cases[kind]

@@ -38,7 +38,7 @@ LEVELS = ["DemoLevelNone", "DemoLevelCritical", "DemoLevelError", "DemoLevelWarn
 
 @pytest.fixture(scope="module")
 def record_pdb(tmp_path_factory):
-    from dmfemu import pdb as native
+    from dmfemu import native_build as native
 
     try:
         clang, lld = native.find_tools()

@@ -11,10 +11,10 @@ import xml.etree.ElementTree as ElementTree
 
 import pytest
 
-from dmfemu.demo import demo_scenario
+from dmfemu.scenarios.crashdump_demo import demo_scenario
 from dmfemu.driver import pack_event
 from dmfemu.dumpwriter import DEFAULT_SYSTEM_TIME
-from dmfemu.scenario import run_scenario
+from dmfemu.scenarios.crashdump_replay import run_scenario
 
 AUX_SCHEMA = '''
 from construct import Int32ul, Int64ul, PaddedString, Struct

@@ -12,8 +12,8 @@ from dmfkd import cli
 from dmfkd.commands import load_all
 from dmfkd.render import Output
 from dmfkd.render.table import visible
-from dmfemu.demo import demo_scenario
-from dmfemu.scenario import run_scenario
+from dmfemu.scenarios.crashdump_demo import demo_scenario
+from dmfemu.scenarios.crashdump_replay import run_scenario
 
 from helpers.livedump_runs import build
 from helpers.paths import SAMPLE_DUMP

@@ -10,7 +10,7 @@ import uuid
 from typing import NamedTuple, Optional
 
 from dmfkd.errors import MemoryReadError
-from dmfkd.layouts import windows
+from dmfkd.layouts import debugger_data
 from dmfkd.targets.base import Target
 
 HEAD = 0xFFFFF80000100000
@@ -65,7 +65,7 @@ class ModuleListTarget(Target):
     def __init__(self, modules, name: str = "synthetic.dmp"):
         self.name = name
         self.pages = {}
-        layout = windows.kldr_data_table_entry("x64")
+        layout = debugger_data.kldr_data_table_entry("x64")
         self.bases = {}
         links = [ENTRIES + index * 0x200 for index in range(len(modules))]
         self._write(HEAD, struct.pack("<QQ", links[0] if links else HEAD, links[-1] if links else HEAD))

@@ -29,18 +29,20 @@ _BUILT = {}  # type: Dict[Tuple[str, str, str], PdbDemo]
 
 
 def pdb_demo(tmp_path_factory, arch: str = "x64", version: str = "1.1.154", dump_type: str = "full") -> PdbDemo:
-    from dmfemu import pdb as native
+    from dmfemu import native_build
 
     key = (arch, version, dump_type)
     if key in _BUILT:
         return _BUILT[key]
     try:
-        native.find_tools()
-    except native.ToolsMissing as exc:
+        native_build.find_tools()
+    except native_build.ToolsMissing as exc:
         pytest.skip(str(exc))
     root = tmp_path_factory.getbasetemp()
     folder = str(root / ("pdb-demo-%s-%s-%s" % key))
-    native.demo_with_pdb(folder, arch, version, dump_type, cache=str(root / "pdb-demo-native-build"))
+    from dmfemu.pdb import demo_with_pdb
+
+    demo_with_pdb(folder, arch, version, dump_type, cache=str(root / "pdb-demo-native-build"))
     isf_path = os.path.join(folder, "driver.isf.json")
     with open(isf_path) as handle:
         base = json.load(handle)["metadata"]["dmfkd"]["image_base"]
@@ -53,31 +55,24 @@ def pdb_demo(tmp_path_factory, arch: str = "x64", version: str = "1.1.154", dump
 def pdb_live_demo(tmp_path_factory, arch: str = "x64", dump_type: str = "bitmap-kernel") -> PdbDemo:
     """dmfemu's live kernel dump (LIVEDUMP.DMP) with the native image of its driver (a full live dump
     by default: a triage one keeps no image headers, so no CodeView record either)."""
-    from dmfemu import pdb as native
-    from dmfemu.livedump_scenario import demo_live_dump
+    from dmfemu import native_build
+    from dmfemu.native_image import NativeImage
+    from dmfemu.scenarios.live_dump_demo import demo_live_dump
 
     key = ("live", arch, dump_type)
     if key in _BUILT:
         return _BUILT[key]
     try:
-        native.find_tools()
-    except native.ToolsMissing as exc:
+        native_build.find_tools()
+    except native_build.ToolsMissing as exc:
         pytest.skip(str(exc))
     root = tmp_path_factory.getbasetemp()
     scratch = str(root / ("pdb-live-%s-%s-plain" % (arch, dump_type)))
     demo_live_dump(scratch, arch, dump_type)
     with open(os.path.join(scratch, "driver.isf.json")) as handle:
-        built = native.build(json.load(handle), str(root / "pdb-demo-native-build"))
+        built = native_build.build(json.load(handle), str(root / "pdb-demo-native-build"))
     folder = str(root / ("pdb-live-%s-%s" % (arch, dump_type)))
-    previous = os.environ.get(native.NATIVE_IMAGE_ENV)
-    os.environ[native.NATIVE_IMAGE_ENV] = built.image
-    try:
-        demo_live_dump(folder, arch, dump_type)
-    finally:
-        if previous is None:
-            os.environ.pop(native.NATIVE_IMAGE_ENV, None)
-        else:
-            os.environ[native.NATIVE_IMAGE_ENV] = previous
+    demo_live_dump(folder, arch, dump_type, native_image=NativeImage.load(built.image))
     symbols = os.path.join(folder, "symbols")
     os.makedirs(symbols, exist_ok=True)
     shutil.copy(built.pdb, symbols)

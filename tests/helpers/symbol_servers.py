@@ -9,7 +9,7 @@ import os
 import shutil
 import socket
 import threading
-from typing import Dict, Optional, Tuple
+from typing import Optional
 
 from dmfkd.nt.pe import guid_age_text
 from dmfkd.targets.pdb import read_identity

@@ -12,7 +12,9 @@ import os
 import struct
 from typing import Dict, List, NamedTuple, Tuple
 
-from dmfemu.memory import ARM64_PTE_BASE, AddressSpace, KernelPool, PAGE_SIZE, PhysicalMemory
+from dmfkd.layouts.windows import PAGE_SIZE
+from dmfemu.memory import ARM64_PTE_BASE, AddressSpace, PhysicalMemory
+from dmfemu.pool import KernelPool
 from dmfkd.layouts import dump_format
 from dmfkd.targets.dumpfile import DumpFile
 

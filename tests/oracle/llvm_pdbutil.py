@@ -12,7 +12,7 @@ Only the lines these tests need are parsed; a line that should parse but does no
 import re
 import shutil
 import subprocess
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 _RECORD = re.compile(r"^\s+0x([0-9A-F]+) \| (LF_\w+) \[size = \d+\](?: `(.*)`)?$")
 _MEMBER = re.compile(r"^\s+- LF_MEMBER \[name = `(.*)`, Type = 0x([0-9A-F]+).*, offset = (-?\d+), attrs = .*\]$")

@@ -64,6 +64,8 @@ BufferEmpty = 0
 BufferInserted = 1
 KB_TRIAGE_DUMP_DATA_FLAG_BUGCHECK_ACTIVE = 0x1
 
+# guiddef.h: a GUID as its four numeric fields (the engine's "guid" field type packs the same 16 bytes)
+GUID = Spec("GUID", [("Data1", "u32"), ("Data2", "u16"), ("Data3", "u16"), ("Data4", ("bytes", 8))])
 # wdm.h (spec/dmf.md §2.4, §2.10, §2.13)
 LIST_ENTRY = Spec("LIST_ENTRY", [("Flink", "ptr"), ("Blink", "ptr")])
 KBUGCHECK_REASON_CALLBACK_RECORD = Spec("KBUGCHECK_REASON_CALLBACK_RECORD", [
@@ -91,6 +93,17 @@ KTRIAGE_DUMP_DATA_ARRAY = Spec("KTRIAGE_DUMP_DATA_ARRAY", [
     ("MaxDataSize", "u32"),
     ("ComponentNameBufferLength", "u32"),
     ("ComponentName", "ptr"),
+])
+# What nt hands a KbCallbackTriageDumpData callback (wdm.h); the callback sets DataArray.
+KBUGCHECK_TRIAGE_DUMP_DATA = Spec("KBUGCHECK_TRIAGE_DUMP_DATA", [
+    ("DataArray", "ptr"),
+    ("Flags", "u32"),
+    ("MaxVirtMemSize", "u32"),
+    ("BugCheckCode", "u32"),
+    ("BugCheckParameter1", "ptr"),
+    ("BugCheckParameter2", "ptr"),
+    ("BugCheckParameter3", "ptr"),
+    ("BugCheckParameter4", "ptr"),
 ])
 # wdfobject.h / fxhandle.h (spec/dmf.md §4.2)
 WDF_OBJECT_CONTEXT_TYPE_INFO = Spec("WDF_OBJECT_CONTEXT_TYPE_INFO", [
@@ -124,6 +137,11 @@ def ktriage_dump_data_array(arch: str) -> Layout:
     return cached_layout(KTRIAGE_DUMP_DATA_ARRAY, arch)
 
 
+def kbugcheck_triage_dump_data(arch: str) -> Layout:
+    """KBUGCHECK_TRIAGE_DUMP_DATA: 56 bytes on x64 (BugCheckParameter1 @24), 32 on x86."""
+    return cached_layout(KBUGCHECK_TRIAGE_DUMP_DATA, arch)
+
+
 def kaddress_range(arch: str) -> Layout:
     return cached_layout(KADDRESS_RANGE, arch)
 
@@ -145,41 +163,3 @@ def wdf_context_header(arch: str) -> Layout:
 def wdf_context_offset(arch: str) -> int:
     """Offset of the context bytes from their header: ALIGN_UP(40, 16) = 48 / ALIGN_UP(20, 8) = 24."""
     return align_up(wdf_context_header(arch).size, memory_allocation_alignment(arch))
-
-
-# -- the kernel's loaded-module list (ntldr.h; walked by nt/loaded_modules.py) ----------------------
-UNICODE_STRING = Spec("UNICODE_STRING", [("Length", "u16"), ("MaximumLength", "u16"), ("Buffer", "ptr")])
-# KLDR_DATA_TABLE_ENTRY as Windows 10/11 lay it out: 0xA0 bytes on x64 (TimeDateStamp @0x9C), 0x5C on
-# x86 (@0x58); the fields up to CheckSum are the same back to Windows XP. PsLoadedModuleList is the
-# LIST_ENTRY head its InLoadOrderLinks hang off.
-KLDR_DATA_TABLE_ENTRY = Spec("KLDR_DATA_TABLE_ENTRY", [
-    ("InLoadOrderLinks", ("struct", LIST_ENTRY)),
-    ("ExceptionTable", "ptr"),
-    ("ExceptionTableSize", "u32"),
-    ("GpValue", "ptr"),
-    ("NonPagedDebugInfo", "ptr"),
-    ("DllBase", "ptr"),
-    ("EntryPoint", "ptr"),
-    ("SizeOfImage", "u32"),
-    ("FullDllName", ("struct", UNICODE_STRING)),
-    ("BaseDllName", ("struct", UNICODE_STRING)),
-    ("Flags", "u32"),
-    ("LoadCount", "u16"),
-    ("SignatureLevel", "u16"),
-    ("SectionPointer", "ptr"),
-    ("CheckSum", "u32"),
-    ("CoverageSectionSize", "u32"),
-    ("CoverageSection", "ptr"),
-    ("LoadedImports", "ptr"),
-    ("NtDataTableEntry", "ptr"),
-    ("SizeOfImageNotRounded", "u32"),
-    ("TimeDateStamp", "u32"),
-])
-
-
-def kldr_data_table_entry(arch: str) -> Layout:
-    return cached_layout(KLDR_DATA_TABLE_ENTRY, arch)
-
-
-def unicode_string(arch: str) -> Layout:
-    return cached_layout(UNICODE_STRING, arch)

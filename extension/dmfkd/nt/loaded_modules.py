@@ -1,7 +1,7 @@
 """The kernel's loaded modules, as WinDbg's `lm` lists them, and whose PDB each one wants.
 
 Full and bitmap dumps: the PsLoadedModuleList the dump header names, walked in memory
-(KLDR_DATA_TABLE_ENTRY, layouts/windows.py: InLoadOrderLinks, DllBase, SizeOfImage, BaseDllName).
+(KLDR_DATA_TABLE_ENTRY, layouts/debugger_data.py: InLoadOrderLinks, DllBase, SizeOfImage, BaseDllName).
 Triage dumps: the dump's own driver list (Target.triage_drivers), since their memory holds no list.
 Each module's PE headers and CodeView (RSDS) record are read from memory (nt/pe.py); when a symbol
 path is given, its PDB is looked up by (name, GUID, age).
@@ -15,7 +15,7 @@ visible. Missing pages are values ("not in dump"), never exceptions.
 from typing import Callable, Collection, List, NamedTuple, Optional, Tuple
 
 from dmfkd.errors import LayoutError, MemoryReadError
-from dmfkd.layouts import windows
+from dmfkd.layouts import debugger_data
 from dmfkd.nt import pe
 
 MAX_MODULES = 4096
@@ -90,7 +90,7 @@ def list_head(target) -> Optional[int]:
 
 def _walk(target, head: int, limit: int, warnings: List[str]) -> List[_Entry]:
     arch = target.arch if target.arch in ("x64", "x86", "arm64") else ("x86" if target.pointer_size == 4 else "x64")
-    layout = windows.kldr_data_table_entry(arch)
+    layout = debugger_data.kldr_data_table_entry(arch)
     entries = []  # type: List[_Entry]
     try:
         link = target.read_pointer(head)

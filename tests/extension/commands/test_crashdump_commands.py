@@ -14,11 +14,13 @@ from dmfkd.cli import run
 from dmfkd.render import Output
 from dmfkd.targets.dumpfile import DumpFile
 from dmfkd.targets.isf import IsfSymbols
-from dmfemu.demo import demo_scenario
-from dmfemu.driver import DMFDEMO_EVENT_FORMAT
+from dmfemu.scenarios.crashdump_demo import demo_scenario
 from dmfemu.isf import build_isf
-from dmfemu.scenario import ScenarioRun, run_scenario
+from dmfemu.scenarios.crashdump_replay import ScenarioRun, run_scenario
 from dmfemu.target import EmulatorTarget
+
+# the demo driver's DMFDEMO_EVENT: u64 Timestamp, u32 Sequence, u16 EventId, u16 Level, char Message[48]
+DMFDEMO_EVENT_FORMAT = struct.Struct("<QIHH48s")
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,10 @@ import pytest
 
 from dmfemu import driver as emulated_driver
 from dmfemu import kernel
-from dmfemu.demo import demo_scenario
-from dmfemu.scenario import run_scenario
+from dmfemu.scenarios.crashdump_demo import demo_scenario
+from dmfemu.scenarios.crashdump_replay import run_scenario
 from dmfkd.errors import MemoryReadError
-from dmfkd.layouts import windows
+from dmfkd.layouts import debugger_data
 from dmfkd.nt import loaded_modules as lm
 from dmfkd.nt import pe
 from dmfkd.targets.base import Target
@@ -106,7 +106,7 @@ class Memory(Target):
     def __init__(self, endless=False):
         self.pages = {}
         self.endless = endless
-        self.layout = windows.kldr_data_table_entry("x64")
+        self.layout = debugger_data.kldr_data_table_entry("x64")
 
     def dump_header(self):
         return Header()

@@ -58,18 +58,18 @@ __declspec(dllexport) void *Get(void) { static int s_FunctionStatic; s_FunctionS
 
 @pytest.fixture(scope="module")
 def small_driver(tmp_path_factory):
-    from dmfemu import pdb as native
+    from dmfemu import native_build
 
     try:
-        clang, lld = native.find_tools()
-    except native.ToolsMissing as exc:
+        clang, lld = native_build.find_tools()
+    except native_build.ToolsMissing as exc:
         pytest.skip(str(exc))
     out = {}
     for arch in ("x64", "x86"):
         folder = str(tmp_path_factory.mktemp("small-" + arch))
         with open(os.path.join(folder, "small.c"), "w") as handle:
             handle.write(SOURCE)
-        subprocess.run([clang, "--driver-mode=cl", "--target=%s" % native.TARGET_TRIPLE[arch], "/nologo", "/c", "/Z7",
+        subprocess.run([clang, "--driver-mode=cl", "--target=%s" % native_build.TARGET_TRIPLE[arch], "/nologo", "/c", "/Z7",
                         "/GS-", "/Od", "/Zl", "/clang:-fno-eliminate-unused-debug-types", "small.c", "/Fosmall.obj"],
                        cwd=folder, check=True, timeout=120)
         subprocess.run([lld, "/nologo", "/DLL", "/NODEFAULTLIB", "/NOENTRY", "/DEBUG", "/MACHINE:%s" % arch.upper(),

@@ -17,7 +17,7 @@ import stat
 import struct
 import uuid
 from array import array
-from typing import Dict, List, NamedTuple, Optional
+from typing import List, NamedTuple, Optional
 
 from dmfkd.errors import FormatError
 

@@ -21,7 +21,6 @@ scripts/bench_pdb.py), less than a cache's own bookkeeping would be worth.
 import fnmatch
 import os
 import re
-import uuid
 from typing import Dict, List, Optional, Tuple
 
 from dmfkd.errors import FormatError, SymbolError

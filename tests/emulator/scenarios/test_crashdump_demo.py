@@ -1,24 +1,23 @@
-"""`dmfemu demo` end to end: the dump opens in kdmp-parser (full, bitmap) and in dmfkd's DumpFile, the
-blob list is exactly what the bug check produced, in order, and expected.json says what the emulated
-clients wrote (checked here against the scenario's own operations, and against the dump bytes with
-the §2.11 decoding done by hand)."""
+"""The reference scenario (dmfemu.scenarios.crashdump_demo, `dmfemu demo`) end to end: the dump opens in
+kdmp-parser (full, bitmap) and in dmfkd's DumpFile, the blob list is exactly what the bug check
+produced, in order, and expected.json says what the emulated clients wrote (checked here against the
+scenario's own operations, and against the dump bytes with the §2.11 decoding done by hand)."""
 import json
 import os
 import uuid
 
 import pytest
 
+from dmfkd.guids import crashdump_key
 from dmfkd.layouts import dmf_structures
-
 from dmfkd.layouts import windows
 from dmfkd.targets.dumpfile import DumpFile
 from dmfkd.targets.isf import IsfSymbols
-
 from dmfemu import cli
-from dmfemu import demo
-from dmfemu import wdf as W
-from dmfemu.modules import crashdump as cdm
-from dmfemu.scenario import run_scenario
+from dmfemu import wdf
+from dmfemu.scenarios import crashdump_demo
+
+from helpers.emulated_drivers import check_blobs
 
 kdmp_parser = pytest.importorskip("kdmp_parser")
 
@@ -32,7 +31,7 @@ def run_demo(tmp_path, *args):
 
 
 def decode(blob: bytes, guid: uuid.UUID, size: int):
-    key = cdm.encryption_key(guid)[:32]
+    key = crashdump_key(guid)
     plain = bytes(b ^ key[j % 32] for j, b in enumerate(blob[:size])) + blob[size:]
     return [plain[i:i + size] for i in range(0, len(plain) - len(plain) % size, size)]
 
@@ -43,13 +42,6 @@ def scenario_writes(scenario, guid=None, handle=None):
         return [bytes.fromhex(op["hex"]) for op in scenario["operations"] if op["op"] == "write_self"]
     return [bytes.fromhex(op["hex"]) for op in scenario["operations"]
             if op["op"] == "write" and op["handle"] == handle]
-
-
-def check_blobs(out, expected):
-    dump = DumpFile(os.path.join(out, "MEMORY.DMP"))
-    blobs = [(str(b.guid), dump.read_blob(b).hex()) for b in dump.tagged()]
-    assert blobs == [(b["guid"], b["hex"]) for b in expected["blobs"]]
-    return dump
 
 
 @pytest.mark.parametrize("dump_type,kind", [("full", 1), ("bitmap", 5)])
@@ -75,17 +67,17 @@ def test_demo_opens_in_kdmp_parser_and_dumpfile(tmp_path, dump_type, kind):
 
 def test_demo_expected_records_come_from_what_the_clients_wrote(tmp_path):
     out, expected = run_demo(tmp_path, "--seed", "7")
-    scenario = demo.demo_scenario(seed=7)
+    scenario = crashdump_demo.demo_scenario(seed=7)
     by_name = {s["name"]: s for s in expected["sources"]}
     self_writes = scenario_writes(scenario)
-    assert len(self_writes) == demo.SELF_WRITES > demo.SELF_COUNT      # wrapped
-    assert [bytes.fromhex(r["hex"]) for r in by_name["self"]["records"]] == self_writes[-demo.SELF_COUNT:]
+    assert len(self_writes) == crashdump_demo.SELF_WRITES > crashdump_demo.SELF_COUNT      # wrapped
+    assert [bytes.fromhex(r["hex"]) for r in by_name["self"]["records"]] == self_writes[-crashdump_demo.SELF_COUNT:]
     orphan = scenario_writes(scenario, handle="app1")
     assert [bytes.fromhex(r["hex"]) for r in by_name["orphaned"]["records"]] == orphan
     assert by_name["orphaned"]["orphaned"] is True and by_name["live"]["orphaned"] is False
     live = scenario_writes(scenario, handle="app2")
     # 11 writes into 4 entries keep the last 4; the reader consumed the oldest of them
-    assert [bytes.fromhex(r["hex"]) for r in by_name["live"]["records"]] == live[-demo.LIVE_ENTRIES + 1:]
+    assert [bytes.fromhex(r["hex"]) for r in by_name["live"]["records"]] == live[-crashdump_demo.LIVE_ENTRIES + 1:]
     for source in expected["sources"]:
         assert [r["index"] for r in source["records"]] == list(range(len(source["records"])))
     # the dump bytes decode (by hand, §2.11) to the same records, zero slots after them
@@ -99,16 +91,16 @@ def test_demo_expected_records_come_from_what_the_clients_wrote(tmp_path):
         assert len(records) == source["capacity"]
     # additional data: the client's bytes, untouched
     additional = bytes.fromhex(scenario["crashdump"]["additional_data_hex"])
-    assert dump.read_tagged(demo.ADDITIONAL_GUID) == additional
+    assert dump.read_tagged(crashdump_demo.ADDITIONAL_GUID) == additional
     assert [b["guid"] for b in expected["blobs"]] == [str(g) for g in (
-        demo.SELF_GUID, demo.ADDITIONAL_GUID, demo.ORPHAN_GUID, demo.LIVE_GUID)]
+        crashdump_demo.SELF_GUID, crashdump_demo.ADDITIONAL_GUID, crashdump_demo.ORPHAN_GUID, crashdump_demo.LIVE_GUID)]
 
 
 def dmf_object(dump, handle):
     """The DMF_OBJECT of a DMFMODULE handle: scan forward from the FxObject for Signature and the
     MemoryDmfObject back-pointer (spec/dmf.md §4.2), without knowing sizeof(FxMemoryBuffer)."""
     layout = dmf_structures.dmf_object("x64", "1.1.154")
-    fx = W.object_from_handle(handle, "x64")
+    fx = wdf.object_from_handle(handle, "x64")
     for off in range(0, 0x200, 8):
         fields = layout.unpack_from(dump.read(fx + off, layout.size))
         if fields["Signature"] == dmf_structures.DMF_OBJECT_SIGNATURE and fields["MemoryDmfObject"] == handle:
@@ -140,7 +132,7 @@ def test_demo_dump_walk_from_the_global_to_the_data_sources(tmp_path):
     ring_obj = dmf_object(dump, slots[0]["DmfModuleDataSourceRingBuffer"])
     assert dump.read(ring_obj["ClientModuleInstanceName"], 21) == b"DataSourceRingBuffer\0"
     rb = dmf_structures.ring_buffer("x64").unpack_from(dump.read(ring_obj["ModuleContext"], 64))
-    assert rb["ItemsPresentCount"] == rb["ItemsCount"] == demo.SELF_COUNT
+    assert rb["ItemsPresentCount"] == rb["ItemsCount"] == crashdump_demo.SELF_COUNT
     assert rb["ReadPointer"] == rb["WritePointer"] != rb["Items"]
 
 
@@ -184,11 +176,6 @@ def test_demo_seed_changes_content_not_shape(tmp_path):
     assert first["blobs"][0]["hex"] != second["blobs"][0]["hex"]
 
 
-def test_demo_x86_rejects_triage(tmp_path, capsys):
-    assert cli.main(["demo", "-o", str(tmp_path / "x"), "--arch", "x86", "--dump-type", "triage"]) == 2
-    assert "x86 triage" in capsys.readouterr().err
-
-
 def test_demo_x86_bitmap_reads_back(tmp_path):
     out = str(tmp_path / "x")
     assert cli.main(["demo", "-o", out, "--arch", "x86", "--dump-type", "bitmap"]) == 0
@@ -198,79 +185,3 @@ def test_demo_x86_bitmap_reads_back(tmp_path):
     assert dump.arch == "x86" and dump.dump_type == 5
     assert [(str(b.guid), dump.read_blob(b).hex()) for b in dump.tagged()] == \
         [(b["guid"], b["hex"]) for b in expected["blobs"]]
-
-
-def test_scenario_command_replays_a_file(tmp_path):
-    scenario = demo.demo_scenario(seed=3)
-    scenario["crash"] = {"via": "bugcheck", "code": 0x1E, "parameters": [1, 2, 3, 4]}
-    path = tmp_path / "s.json"
-    path.write_text(json.dumps(scenario))
-    out = str(tmp_path / "o")
-    assert cli.main(["scenario", str(path), "-o", out]) == 0
-    dump = DumpFile(os.path.join(out, "MEMORY.DMP"))
-    assert dump.bugcheck() == (0x1E, (1, 2, 3, 4))
-    with open(os.path.join(out, "expected.json")) as handle:
-        expected = json.load(handle)
-    check_blobs(out, expected)
-
-
-def test_scenario_destroy_and_recreate_moves_the_blob_last(tmp_path):
-    g1, g2 = "aaaaaaaa-0000-0000-0000-000000000001", "aaaaaaaa-0000-0000-0000-000000000002"
-    scenario = {
-        "crashdump": {"data_source_count": 2, "ring_buffer_maximum_size": 256},
-        "operations": [
-            {"op": "open", "handle": "a"}, {"op": "open", "handle": "b"},
-            {"op": "create", "handle": "a", "guid": g1, "entries": 2, "entry_size": 4},
-            {"op": "create", "handle": "b", "guid": g2, "entries": 2, "entry_size": 4},
-            {"op": "write", "handle": "a", "hex": "01020304"},
-            {"op": "write", "handle": "b", "hex": "05060708"},
-            {"op": "destroy", "handle": "a"},
-            {"op": "create", "handle": "a", "guid": g1, "entries": 3, "entry_size": 4},
-            {"op": "write", "handle": "a", "hex": "0a0b0c0d"},
-        ],
-    }
-    expected = run_scenario(scenario, str(tmp_path))
-    assert [b["guid"] for b in expected["blobs"]] == [g2, g1]
-    check_blobs(str(tmp_path), expected)
-    assert [t["status"] for t in expected["transcript"] if t["op"] == "destroy"] == [0]
-
-
-def test_scenario_errors_are_one_line(tmp_path, capsys):
-    path = tmp_path / "bad.json"
-    path.write_text(json.dumps({"crashdump": {"data_source_count": 1, "ring_buffer_maximum_size": 64},
-                                "operations": [{"op": "open", "handle": "a"}, {"op": "create", "handle": "a"}]}))
-    assert cli.main(["scenario", str(path), "-o", str(tmp_path / "o")]) == 2
-    err = capsys.readouterr().err
-    assert "operation #1 (create)" in err and len(err.strip().splitlines()) == 1
-    path.write_text("[1, 2]")
-    assert cli.main(["scenario", str(path), "-o", str(tmp_path / "o")]) == 2
-
-
-def test_scenario_short_writes_to_full_rings_lose_the_oldest_record(tmp_path):
-    g = "bbbbbbbb-0000-0000-0000-000000000001"
-    scenario = {
-        "crashdump": {"ring_buffer_data_guid": "bbbbbbbb-0000-0000-0000-000000000002", "buffer_size": 4,
-                      "buffer_count": 2, "data_source_count": 1, "ring_buffer_maximum_size": 64},
-        "operations": [
-            {"op": "write_self", "hex": "01010101"}, {"op": "write_self", "hex": "02020202"},
-            {"op": "write_self", "hex": "0303"},                        # fails, drops 01.. (Q-RB-2)
-            {"op": "open", "handle": "a"},
-            {"op": "create", "handle": "a", "guid": g, "entries": 2, "entry_size": 4},
-            {"op": "write", "handle": "a", "hex": "0a0a0a0a"}, {"op": "write", "handle": "a", "hex": "0b0b0b0b"},
-            {"op": "write", "handle": "a", "hex": "0c0c"},              # fails, drops 0a..
-            {"op": "write", "handle": "a", "hex": "0d0d0d0d0d"},        # BUFFER_OVERFLOW, ring untouched
-        ],
-    }
-    expected = run_scenario(scenario, str(tmp_path))
-    check_blobs(str(tmp_path), expected)
-    records = {s["name"]: [r["hex"] for r in s["records"]] for s in expected["sources"]}
-    assert records == {"self": ["02020202"], "a": ["0b0b0b0b"]}
-    assert [t.get("status") for t in expected["transcript"] if t["op"] == "write"] == [0, 0, 0xC0000001, 0x80000005]
-
-
-def test_livedump_subcommand_writes_a_live_dump(tmp_path, capsys):
-    out = str(tmp_path / "live")
-    assert cli.main(["livedump", "-o", out]) == 0
-    assert "live dump" in capsys.readouterr().out
-    dump = DumpFile(os.path.join(out, "LIVEDUMP.DMP"))
-    assert "LiveDumpGeneratedDump" in (dump.attribute_names() or [])

@@ -32,14 +32,19 @@ import uuid
 from typing import Dict, List, Optional
 
 from dmfkd.errors import DmfkdError, UsageError
-from dmfkd.guids import parse_guid
+from dmfkd.guids import crashdump_key, parse_guid
+from dmfkd.layouts import dmf_structures
 from dmfkd.layouts import dmf_versions
+from dmfkd.layouts import windows
+from dmfkd.layouts.engine import ZERO_GUID
+from dmfkd.layouts.windows import nt_success
 
-from dmfemu import bugcheck as bc
+from dmfemu.bugcheck import DEFAULT_MAXIMUM_ALLOWED, BugCheckResult, BugCheckSystem, SystemCrash
 from dmfemu.driver import Driver
 from dmfemu.isf import write_isf
 from dmfemu.machine import Machine
-from dmfemu.modules import crashdump as cdm
+from dmfemu.modules.crashdump import CrashDump, CrashDumpConfig, pack_data_source_create
+from dmfemu.native_image import NativeImage
 
 
 class SourceLog(object):
@@ -76,7 +81,7 @@ def expected_ring_blob(records, entry_size: int, capacity: int, guid: uuid.UUID,
     XOR-ed with the ASCII key, truncated to min(N*S, MaximumAllowed); None when nothing is live."""
     if not records:
         return None
-    key = cdm.encryption_key(guid)[:32]
+    key = crashdump_key(guid)
     first = bytes(b ^ key[j % 32] for j, b in enumerate(records[0]))
     body = first + b"".join(records[1:])
     body += bytes(capacity * entry_size - len(body))
@@ -84,7 +89,10 @@ def expected_ring_blob(records, entry_size: int, capacity: int, guid: uuid.UUID,
 
 
 class ScenarioRun(object):
-    def __init__(self, scenario: dict):
+    """One scenario being replayed: the emulated machine and driver, and the clients' logs.
+    `native_image` (dmfemu.native_image.NativeImage) gives the driver a real PE image and PDB."""
+
+    def __init__(self, scenario: dict, native_image: Optional[NativeImage] = None):
         self.scenario = scenario
         self.arch = scenario.get("arch", "x64")
         self.dmf_version = dmf_versions.parse_dmf_version(scenario.get("dmf_version", "1.1.154"))
@@ -92,8 +100,9 @@ class ScenarioRun(object):
         if self.arch == "x86" and self.dump_type == "triage":
             raise UsageError("x86 triage dumps are not written (x86: dump_type full or bitmap)")
         self.machine = Machine(self.arch)
-        self.driver = Driver(self.machine, scenario.get("driver", "dmfdemo"), dmf_version=self.dmf_version)
-        self.kernel = bc.BugCheckSystem.of(self.machine)
+        self.driver = Driver(self.machine, scenario.get("driver", "dmfdemo"), dmf_version=self.dmf_version,
+                             native_image=native_image)
+        self.kernel = BugCheckSystem.of(self.machine)
         self.handles = {}     # type: Dict[str, int]  client handle name -> WDFFILEOBJECT
         self.writers = {}     # type: Dict[str, SourceLog]  handle name -> source it writes
         self.readers = {}     # type: Dict[str, SourceLog]
@@ -106,7 +115,7 @@ class ScenarioRun(object):
 
     # -- driver ----------------------------------------------------------------------------------
     def _setup_crashdump(self, spec: dict) -> None:
-        guid = parse_guid(spec["ring_buffer_data_guid"]) if spec.get("ring_buffer_data_guid") else cdm.ZERO_GUID
+        guid = parse_guid(spec["ring_buffer_data_guid"]) if spec.get("ring_buffer_data_guid") else ZERO_GUID
         additional = spec.get("additional_data_hex")
         query = write = None
         if additional is not None:
@@ -123,25 +132,25 @@ class ScenarioRun(object):
         if triage_size:
             def store_triage(crashdump, code, p1, p2, p3, p4):
                 # the client adds its SELF ring storage at bug-check time (as LiveKernelDump does, §3.7)
-                ring = crashdump.ring_of(cdm.INDEX_SELF)
+                ring = crashdump.state.ring_of(dmf_structures.RINGBUFFER_INDEX_SELF)
                 if ring is not None:
                     size = (ring.item_count + 1) * ring.item_size
-                    if cdm.nt_success(crashdump.triage_dump_data_add(ring.items_va, size)):
+                    if nt_success(crashdump.triage_dump_data_add(ring.items_va, size)):
                         self.triage_ranges.append({"address": ring.items_va, "size": size, "when": "bugcheck"})
             store_triage.routine_name = "DmfDemo_EvtCrashDumpStoreTriageDumpData"
             store = store_triage
-        config = cdm.CrashDumpConfig(
+        config = CrashDumpConfig(
             component_name=spec.get("component_name", "DmfDemo"),
             ring_buffer_data_guid=guid,
             additional_data_guid=parse_guid(spec["additional_data_guid"]) if spec.get("additional_data_guid")
-            else cdm.ZERO_GUID,
+            else ZERO_GUID,
             buffer_size=spec.get("buffer_size", 0), buffer_count=spec.get("buffer_count", 0),
             ring_buffer_maximum_size=spec.get("ring_buffer_maximum_size", 0),
             evt_crash_dump_query=query, evt_crash_dump_write=write,
             data_source_count=spec.get("data_source_count", 0),
             triage_dump_data_array_size=triage_size, evt_crash_dump_store_triage_dump_data=store)
-        self.crashdump = cdm.CrashDump(self.driver, config, dynamic=bool(spec.get("dynamic", False)))
-        if not cdm.nt_success(self.crashdump.create_status):
+        self.crashdump = CrashDump(self.driver, config, dynamic=bool(spec.get("dynamic", False)))
+        if not nt_success(self.crashdump.create_status):
             raise DmfkdError("DMF_CrashDump_Create failed with 0x%08X" % self.crashdump.create_status)
         self.driver.create_collection()
         if config.buffer_count and config.buffer_size:
@@ -162,7 +171,7 @@ class ScenarioRun(object):
             data = bytes.fromhex(op["hex"])
             status = cd.write_self(data)
             if self.self_log is not None:
-                if cdm.nt_success(status):
+                if nt_success(status):
                     self.self_log.wrote(data)
                 else:
                     self.self_log.failed_write(data)
@@ -180,10 +189,10 @@ class ScenarioRun(object):
         elif kind == "create":
             fo = self._handle(op)
             guid = parse_guid(op["guid"])
-            status, info, _ = cd.ioctl(cdm.IOCTL_DATA_SOURCE_CREATE, cdm.pack_data_source_create(
+            status, info, _ = cd.ioctl(dmf_structures.IOCTL_DATA_SOURCE_CREATE, pack_data_source_create(
                 op["entries"], op["entry_size"], guid), 0, fo)
             entry.update(status=status, information=info)
-            if cdm.nt_success(status):
+            if nt_success(status):
                 log = self.sources.get(guid)
                 if log is None or log.destroyed:
                     log = SourceLog(op.get("source", op["handle"]), guid, op["entry_size"], op["entries"],
@@ -196,32 +205,32 @@ class ScenarioRun(object):
         elif kind == "write":
             fo = self._handle(op)
             data = bytes.fromhex(op["hex"])
-            status, info, _ = cd.ioctl(cdm.IOCTL_DATA_SOURCE_WRITE, data, 0, fo)
+            status, info, _ = cd.ioctl(dmf_structures.IOCTL_DATA_SOURCE_WRITE, data, 0, fo)
             entry.update(status=status, information=info)
             log = self.writers.get(op["handle"])
             if log is not None:
-                if cdm.nt_success(status):
+                if nt_success(status):
                     log.wrote(data)
-                elif status == cdm.STATUS_UNSUCCESSFUL:   # reached the ring (shorter than S)
+                elif status == windows.STATUS_UNSUCCESSFUL:   # reached the ring (shorter than S)
                     log.failed_write(data)
         elif kind == "open_source":
             fo = self._handle(op)
             guid = parse_guid(op["guid"])
-            status, info, out = cd.ioctl(cdm.IOCTL_DATA_SOURCE_OPEN, cdm.pack_data_source_create(0, 0, guid),
+            status, info, out = cd.ioctl(dmf_structures.IOCTL_DATA_SOURCE_OPEN, pack_data_source_create(0, 0, guid),
                                          24, fo)
             entry.update(status=status, information=info)
-            if cdm.nt_success(status) and guid in self.sources:
+            if nt_success(status) and guid in self.sources:
                 self.readers[op["handle"]] = self.sources[guid]
         elif kind in ("read", "capture"):
             fo = self._handle(op)
             log = self.readers.get(op["handle"])
             if log is None:
                 raise UsageError("scenario %s on handle %r that opened no data source" % (kind, op["handle"]))
-            code = cdm.IOCTL_DATA_SOURCE_READ if kind == "read" else cdm.IOCTL_DATA_SOURCE_CAPTURE
+            code = dmf_structures.IOCTL_DATA_SOURCE_READ if kind == "read" else dmf_structures.IOCTL_DATA_SOURCE_CAPTURE
             size = log.entry_size if kind == "read" else log.entry_size * log.capacity
             status, info, out = cd.ioctl(code, b"", size, fo)
             entry.update(status=status, information=info)
-            if cdm.nt_success(status):
+            if nt_success(status):
                 count = 1 if kind == "read" else len(out) // log.entry_size
                 consumed = [log.live.popleft() for _ in range(min(count, len(log.live)))]
                 # the client checks what it got against its own log
@@ -229,7 +238,7 @@ class ScenarioRun(object):
                     raise DmfkdError("scenario: %s returned records the writer never wrote" % kind)
         elif kind == "destroy":
             fo = self._handle(op)
-            status, info, _ = cd.ioctl(cdm.IOCTL_DATA_SOURCE_DESTROY, b"", 0, fo)
+            status, info, _ = cd.ioctl(dmf_structures.IOCTL_DATA_SOURCE_DESTROY, b"", 0, fo)
             entry.update(status=status, information=info)
             log = self.writers.pop(op["handle"], None) or self.readers.pop(op["handle"], None)
             if log is not None:
@@ -240,7 +249,7 @@ class ScenarioRun(object):
             self.machine.space.write(va, data)
             status = cd.triage_dump_data_add(va, len(data))
             entry["status"] = status
-            if cdm.nt_success(status):
+            if nt_success(status):
                 self.triage_ranges.append({"address": va, "size": len(data), "when": "setup", "hex": _hex(data)})
         elif kind == "surprise_removal":
             cd.surprise_removal()
@@ -250,7 +259,7 @@ class ScenarioRun(object):
         return entry
 
     # -- crash ---------------------------------------------------------------------------------------
-    def crash(self, out_dir: str) -> bc.BugCheckResult:
+    def crash(self, out_dir: str) -> BugCheckResult:
         crash = self.scenario.get("crash", {"via": "bugcheck"})
         path = os.path.join(out_dir, "MEMORY.DMP")
         maximum = self.scenario.get("maximum_allowed")
@@ -259,18 +268,18 @@ class ScenarioRun(object):
         self.kernel.crash_maximum_allowed = maximum
         if crash.get("via") == "ioctl":
             try:
-                self.crashdump.ioctl(cdm.IOCTL_CRASH_DRIVER, b"", 0, self.handles[crash["handle"]])
-            except bc.SystemCrash as crashed:
+                self.crashdump.ioctl(dmf_structures.IOCTL_CRASH_DRIVER, b"", 0, self.handles[crash["handle"]])
+            except SystemCrash as crashed:
                 return crashed.result
             raise DmfkdError("IOCTL_CRASH_DRIVER did not crash the driver (not a DEBUG build?)")
         params = list(crash.get("parameters", [])) + [0, 0, 0, 0]
-        return self.kernel.bugcheck(int(crash.get("code", cdm.BUG_CHECK_PRIVATE)), *params[:4],
+        return self.kernel.bugcheck(int(crash.get("code", dmf_structures.BUG_CHECK_PRIVATE)), *params[:4],
                                     dump_type=self.dump_type, path=path, maximum_allowed=maximum)
 
-    def expected(self, result: bc.BugCheckResult) -> dict:
+    def expected(self, result: BugCheckResult) -> dict:
         maximum = self.scenario.get("maximum_allowed")
         if maximum is None:
-            maximum = bc.DEFAULT_MAXIMUM_ALLOWED.get(self.dump_type, 64 << 20)
+            maximum = DEFAULT_MAXIMUM_ALLOWED.get(self.dump_type, 64 << 20)
         sources = []
         blobs = []
         logs = ([self.self_log] if self.self_log is not None else []) + \
@@ -296,7 +305,7 @@ class ScenarioRun(object):
                 blobs.append({"guid": str(self.self_log.guid), "length": len(blob), "hex": _hex(blob)})
         if self.additional is not None:
             data = self.additional[:maximum]
-            guid = self.crashdump._cfg_guid("AdditionalDataGuid")
+            guid = self.crashdump.state.config_guid("AdditionalDataGuid")
             blobs.append({"guid": str(guid), "length": len(data), "hex": _hex(data)})
         for log in self.sources.values():
             if log.destroyed:
@@ -321,15 +330,15 @@ class ScenarioRun(object):
         }
 
 
-def run_scenario(scenario: dict, out_dir: str) -> dict:
+def run_scenario(scenario: dict, out_dir: str, native_image: Optional[NativeImage] = None) -> dict:
     """Replay `scenario`, write DIR/MEMORY.DMP, DIR/driver.isf.json, DIR/expected.json; return the
-    expected document."""
+    expected document. `native_image`: see ScenarioRun."""
     try:
         os.makedirs(out_dir, exist_ok=True)
     except OSError as exc:
         raise UsageError("cannot create output directory %s: %s" % (out_dir, exc.strerror or exc))
     try:
-        run = ScenarioRun(scenario)
+        run = ScenarioRun(scenario, native_image)
     except (KeyError, ValueError, TypeError) as exc:
         raise UsageError("scenario: bad driver configuration (%s: %s)" % (type(exc).__name__, exc))
     for number, op in enumerate(scenario.get("operations", [])):

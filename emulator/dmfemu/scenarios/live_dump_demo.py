@@ -15,15 +15,12 @@ entry: Q-LKD-1, Q-LKD-2) and from what the IOCTL caller passed - never from the 
 memory - so a reader of the dump can be checked against it. Labels ("what" each buffer is) come from
 the emulator's own module objects.
 
-    python -m dmfemu.livedump_scenario -o DIR [--arch x64|x86] [--dump-type triage|bitmap-kernel|full]
-        [--client-buffers N] [--exclude-dmf-data]
-    -> DIR/LIVEDUMP.DMP, DIR/driver.isf.json, DIR/expected.json
+``demo_live_dump(DIR, ...)`` (`dmfemu livedump -o DIR`) writes DIR/LIVEDUMP.DMP, DIR/driver.isf.json
+and DIR/expected.json.
 """
-import argparse
 import collections
 import json
 import os
-import sys
 import uuid
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -31,11 +28,15 @@ from dmfkd.errors import DmfkdError, UsageError
 from dmfkd.layouts import dmf_structures
 from dmfkd.layouts import dmf_versions
 from dmfkd.layouts import windows
+from dmfkd.layouts.dmf_structures import LIVEKERNELDUMP_DATA_BUFFER_COUNT, LIVEKERNELDUMP_TRIAGE_BLOCK_OVERHEAD
+from dmfkd.layouts.engine import ZERO_GUID
 
 from dmfemu.driver import Driver, pack_event
 from dmfemu.isf import write_isf
 from dmfemu.machine import Machine
-from dmfemu.modules import livekerneldump as lkd
+from dmfemu.modules.livekerneldump import (SOC_SUBSYSTEM_FAILURE_LIVEDUMP, LiveKernelDump, LiveKernelDumpConfig)
+from dmfemu.modules.ringbuffer import RingBuffer
+from dmfemu.native_image import NativeImage
 
 SECONDARY_GUID = uuid.UUID("5f3a1c2e-7b4d-4e8f-9a10-2b3c4d5e6f7a")
 INTERFACE_GUID = uuid.UUID("5f3a1c2e-7b4d-4e8f-9a10-2b3c4d5e6f7b")
@@ -45,7 +46,7 @@ DUMP_NAME = "LIVEDUMP.DMP"
 
 
 def model_data_buffers(calls: Sequence[Tuple[str, int, int]],
-                       capacity: int = lkd.DATA_BUFFER_COUNT) -> Tuple[List[dict], int]:
+                       capacity: int = LIVEKERNELDUMP_DATA_BUFFER_COUNT) -> Tuple[List[dict], int]:
     """The DataBufferSource list after `calls`, oldest first, by spec/dmf.md §3.3 ({address, size,
     valid}), and DmfDataSize: + (Size + 8) per Add even when the ring drops an entry (Q-LKD-1),
     - (Size + 8) per entry a Remove invalidates (Q-LKD-2). Written from the spec, not the emulated ring."""
@@ -56,12 +57,12 @@ def model_data_buffers(calls: Sequence[Tuple[str, int, int]],
             if len(ring) == capacity:
                 ring.popleft()
             ring.append([address, size, True])
-            dmf_data_size += size + lkd.TRIAGE_BLOCK_OVERHEAD
+            dmf_data_size += size + LIVEKERNELDUMP_TRIAGE_BLOCK_OVERHEAD
         elif kind == "remove":
             for entry in ring:
                 if entry[0] == address and entry[1] == size and entry[2]:
                     entry[2] = False
-                    dmf_data_size -= size + lkd.TRIAGE_BLOCK_OVERHEAD
+                    dmf_data_size -= size + LIVEKERNELDUMP_TRIAGE_BLOCK_OVERHEAD
         else:
             raise ValueError("unknown DataBufferSource call %r" % (kind,))
     return [{"address": a, "size": s, "valid": v} for a, s, v in ring], dmf_data_size & 0xFFFFFFFF
@@ -70,13 +71,13 @@ def model_data_buffers(calls: Sequence[Tuple[str, int, int]],
 class LiveDumpRun(object):
     def __init__(self, arch: str = "x64", dmf_version="1.1.154", report_type: str = REPORT_TYPE,
                  secondary_guid: uuid.UUID = SECONDARY_GUID,
-                 include_dmf_data_in_bugcheck_triage_dump: bool = False, driver_name: str = "dmfdemo"):
-        from dmfemu.modules.ringbuffer import RingBuffer
-
+                 include_dmf_data_in_bugcheck_triage_dump: bool = False, driver_name: str = "dmfdemo",
+                 native_image: Optional[NativeImage] = None):
         self.arch = arch
         self.machine = Machine(arch)
-        self.driver = Driver(self.machine, driver_name, dmf_version=dmf_version)
-        self.lkd = lkd.LiveKernelDump(self.driver, lkd.LiveKernelDumpConfig(
+        # native_image: a real PE + PDB for the driver (dmfemu.native_build), so its symbols come from a PDB
+        self.driver = Driver(self.machine, driver_name, dmf_version=dmf_version, native_image=native_image)
+        self.live_kernel_dump = LiveKernelDump(self.driver, LiveKernelDumpConfig(
             guid_device_interface=INTERFACE_GUID, report_type=report_type, guid_secondary_data=secondary_guid,
             include_dmf_data_in_bugcheck_triage_dump=include_dmf_data_in_bugcheck_triage_dump))
         status, self.events = RingBuffer.create(self.driver.dmf, EVENTS_COUNT, 64,
@@ -87,10 +88,10 @@ class LiveDumpRun(object):
         for n in range(EVENTS_COUNT + 3):
             self.events.write(pack_event(132500000000000000 + n, n, 7, 2, "live dump demo event %d" % n))
         # the feature module is a top-level module of the collection (COLL.c), found by its name
-        self.collection = self.driver.dmf.create_collection([self.lkd.module, self.events.module],
+        self.collection = self.driver.dmf.create_collection([self.live_kernel_dump.module, self.events.module],
                                                             client_device=self.driver.device)
         self.driver.collection = self.collection
-        self.lkd.module_collection_initialize(self.collection)
+        self.live_kernel_dump.module_collection_initialize(self.collection)
         self.labels = self._framework_labels()    # type: Dict[Tuple[int, int], str]
         self.client_buffers = []  # type: List[dict]
         self.client_structures = []  # type: List[Tuple[int, int]]
@@ -120,16 +121,16 @@ class LiveDumpRun(object):
         """A client buffer in nonpaged pool, recorded with DMF_LiveKernelDump_DataBufferSourceAdd."""
         va = self.driver.allocate(len(data))
         self.machine.space.write(va, data)
-        self.lkd.data_buffer_source_add(va, len(data))
+        self.live_kernel_dump.data_buffer_source_add(va, len(data))
         self.client_buffers.append({"name": name, "address": va, "size": len(data)})
         self.labels.setdefault((va, len(data)), "client " + name)
         return va, len(data)
 
     def add(self, address: int, size: int) -> int:
-        return self.lkd.data_buffer_source_add(address, size)
+        return self.live_kernel_dump.data_buffer_source_add(address, size)
 
     def remove(self, address: int, size: int) -> None:
-        self.lkd.data_buffer_source_remove(address, size)
+        self.live_kernel_dump.data_buffer_source_remove(address, size)
 
     def client_structure(self, name: str, data: bytes) -> Tuple[int, int]:
         """A LIVEKERNELDUMP_CLIENT_STRUCTURE the IOCTL caller will pass (not in the ring)."""
@@ -140,7 +141,7 @@ class LiveDumpRun(object):
         return va, len(data)
 
     # -- the live dump ------------------------------------------------------------------------------
-    def live_dump(self, path: str, code: int = lkd.SOC_SUBSYSTEM_FAILURE_LIVEDUMP, parameter: int = 0x1234,
+    def live_dump(self, path: str, code: int = SOC_SUBSYSTEM_FAILURE_LIVEDUMP, parameter: int = 0x1234,
                   exclude_dmf_data: bool = False, secondary: Optional[bytes] = None,
                   dump_type: Optional[str] = None):
         """IOCTL_LIVEKERNELDUMP_CREATE with a packed LIVEKERNELDUMP_INPUT_BUFFER (§3.4); the report."""
@@ -163,27 +164,29 @@ class LiveDumpRun(object):
             "SizeOfSecondaryData": len(secondary or b""), "SecondaryDataBuffer": buffer_va})
         self._request = {"code": code, "parameter": parameter, "exclude_dmf_data": exclude_dmf_data,
                          "secondary": secondary}
-        status, report = self.lkd.ioctl(lkd.IOCTL_LIVEKERNELDUMP_CREATE, request, path=path, dump_type=dump_type)
+        status, report = self.live_kernel_dump.ioctl(dmf_structures.IOCTL_LIVEKERNELDUMP_CREATE, request, path=path,
+                                                     dump_type=dump_type)
         if status != windows.STATUS_SUCCESS or report is None:
             raise DmfkdError("IOCTL_LIVEKERNELDUMP_CREATE failed: 0x%08X" % status)
         return report
 
     def expected(self, report=None) -> dict:
         """What a reader of the dump should find, from the callers' logs (module docstring)."""
-        entries, dmf_data_size = model_data_buffers(self.lkd.calls)
+        entries, dmf_data_size = model_data_buffers(self.live_kernel_dump.calls)
         for e in entries:
             e["what"] = self.labels.get((e["address"], e["size"]))
         request = getattr(self, "_request", None)
         doc = {"arch": self.arch, "dmf_version": dmf_versions.format_dmf_version(self.driver.dmf_version),
-               "report_type": self.lkd.config.report_type,
+               "report_type": self.live_kernel_dump.config.report_type,
                "collection": self.collection.handle,
                "collection_address": self.collection.va,
-               "livekerneldump_handle": self.lkd.module.handle,
-               "data_buffer_source_handle": self.lkd.ring.handle,
+               "livekerneldump_handle": self.live_kernel_dump.module.handle,
+               "data_buffer_source_handle": self.live_kernel_dump.ring.handle,
                "data_buffers": entries,
                "dmf_data_size": dmf_data_size,
                "client_buffers": list(self.client_buffers),
                "client_structures": [{"address": a, "size": s} for a, s in self.client_structures]}
+        config = self.live_kernel_dump.config
         if request is not None:
             dmf = [] if request["exclude_dmf_data"] else [
                 {"address": e["address"], "size": e["size"]} for e in entries if e["valid"]]
@@ -192,8 +195,8 @@ class LiveDumpRun(object):
                     request["parameter"], 0 if request["exclude_dmf_data"] else self.collection.handle, 0, 0]},
                 "exclude_dmf_data": request["exclude_dmf_data"],
                 "triage_blocks": dmf + doc["client_structures"],
-                "secondary": None if not request["secondary"] or self.lkd.config.guid_secondary_data == lkd.ZERO_GUID
-                else {"guid": str(self.lkd.config.guid_secondary_data), "hex": request["secondary"].hex()}})
+                "secondary": None if not request["secondary"] or config.guid_secondary_data == ZERO_GUID
+                else {"guid": str(config.guid_secondary_data), "hex": request["secondary"].hex()}})
         if report is not None:
             doc["dump_type"] = report.dump_type
             doc["path"] = report.path
@@ -201,7 +204,8 @@ class LiveDumpRun(object):
 
 
 def demo_live_dump(out_dir: str, arch: str = "x64", dump_type: Optional[str] = None, client_buffers: int = 3,
-                   exclude_dmf_data: bool = False, dmf_version: str = "1.1.154") -> dict:
+                   exclude_dmf_data: bool = False, dmf_version: str = "1.1.154",
+                   native_image: Optional[NativeImage] = None) -> dict:
     """The reference live dump: framework data, `client_buffers` client buffers (the second one
     removed again), one client structure, secondary data. Writes DIR/LIVEDUMP.DMP,
     DIR/driver.isf.json and DIR/expected.json; returns the expected document."""
@@ -211,7 +215,7 @@ def demo_live_dump(out_dir: str, arch: str = "x64", dump_type: Optional[str] = N
         os.makedirs(out_dir, exist_ok=True)
     except OSError as exc:
         raise UsageError("cannot create %s: %s" % (out_dir, exc.strerror or exc))
-    run = LiveDumpRun(arch, dmf_version)
+    run = LiveDumpRun(arch, dmf_version, native_image=native_image)
     added = []
     for n in range(client_buffers):
         text = ("DMFDEMO CLIENT BUFFER %d " % n).encode("ascii")
@@ -228,49 +232,3 @@ def demo_live_dump(out_dir: str, arch: str = "x64", dump_type: Optional[str] = N
         json.dump(expected, handle, indent=1)
         handle.write("\n")
     return expected
-
-
-def add_parser(subparsers) -> None:
-    """`dmfemu livedump` (for dmfemu.cli; also `python -m dmfemu.livedump_scenario`)."""
-    p = subparsers.add_parser("livedump", help="a DMF driver with DMF_LiveKernelDump and the live kernel dump "
-                              "it creates (IOCTL_LIVEKERNELDUMP_CREATE)", description=__doc__,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-o", "--output", required=True, metavar="DIR")
-    p.add_argument("--arch", choices=("x64", "x86"), default="x64")
-    p.add_argument("--dump-type", choices=("triage", "bitmap-kernel", "full"), default=None,
-                   help="triage live minidump (type 4, default on x64), full live dump (bitmap type 6), "
-                   "or type 1 (x86)")
-    p.add_argument("--client-buffers", type=int, default=3, metavar="N")
-    p.add_argument("--exclude-dmf-data", action="store_true", help="LIVEKERNELDUMP_INPUT_BUFFER.ExcludeDmfData")
-    p.add_argument("--dmf-version", default="1.1.154", metavar="V")
-    p.set_defaults(func=_run)
-
-
-def _run(args) -> int:
-    if not 0 <= args.client_buffers <= 4096:
-        raise UsageError("--client-buffers must be in 0..4096")
-    expected = demo_live_dump(args.output, args.arch, args.dump_type, args.client_buffers,
-                              args.exclude_dmf_data, args.dmf_version)
-    sys.stdout.write("%s: %s %s live dump, code 0x%X, P2 0x%x, %d triage block(s), %d DATA_BUFFER entr%s\n" % (
-        expected["path"], expected["arch"], expected["dump_type"], expected["bugcheck"]["code"],
-        expected["bugcheck"]["parameters"][1], len(expected["triage_blocks"]), len(expected["data_buffers"]),
-        "y" if len(expected["data_buffers"]) == 1 else "ies"))
-    return 0
-
-
-def main(argv: Optional[List[str]] = None) -> int:
-    from dmfemu.cli import _Parser
-
-    parser = _Parser(prog="python -m dmfemu.livedump_scenario")
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
-    add_parser(sub)
-    try:
-        args = parser.parse_args(["livedump"] + list(sys.argv[1:] if argv is None else argv))
-        return args.func(args)
-    except DmfkdError as exc:
-        sys.stderr.write("dmfemu: %s\n" % str(exc).splitlines()[0])
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,29 +5,23 @@ import uuid
 import pytest
 
 from dmfkd.layouts import dmf_structures
-
-from dmfkd.layouts import windows
 from dmfkd.layouts import dump_format
+from dmfkd.layouts import windows
 from dmfkd.targets.dumpfile import DumpFile
 
-from dmfemu.driver import Driver
-from dmfemu.machine import Machine
-from dmfemu.modules import crashdump as cdm
-from dmfemu.modules import livekerneldump as lkd
+from dmfemu.modules import crashdump
+from dmfemu.modules import livekerneldump
+
+from helpers.emulated_drivers import live_kernel_dump_module
 
 GS = uuid.UUID("0badf00d-1234-5678-9abc-def012345678")
-
-
-def make(arch="x64", version="1.1.154", rs3=True, **config):
-    driver = Driver(Machine(arch), dmf_version=version)
-    return lkd.LiveKernelDump(driver, lkd.LiveKernelDumpConfig(**config), rs3=rs3)
 
 
 @pytest.mark.parametrize("arch,version,rs3,ctx_size,cfg_size,entry", [
     ("x64", "1.1.154", True, 56, 72, 13), ("x86", "1.1.154", True, 32, 64, 9),
     ("x64", "1.1.84", True, 40, 64, 13), ("x64", "1.1.154", False, 32, 72, 13)])
 def test_layouts_and_data_buffer_ring(arch, version, rs3, ctx_size, cfg_size, entry):
-    m = make(arch, version, rs3, report_type="VERYLONGREPORTTYPE")
+    m = live_kernel_dump_module(arch, version, rs3, report_type="VERYLONGREPORTTYPE")
     assert (m.module.context_size, m.module.config_size, m.entry.size) == (ctx_size, cfg_size, entry)
     assert (m.ring.item_count, m.ring.item_size, m.ring.mode) == (256, entry, 2)
     assert m.ring.storage.size == 257 * entry
@@ -38,7 +32,7 @@ def test_layouts_and_data_buffer_ring(arch, version, rs3, ctx_size, cfg_size, en
 
 
 def test_add_remove_and_q_lkd_1_2():
-    m = make()
+    m = live_kernel_dump_module()
     assert m.data_buffer_source_add(0x1000, 16) == 0
     m.data_buffer_source_add(0x2000, 32)
     m.data_buffer_source_add(0x1000, 16)
@@ -53,7 +47,7 @@ def test_add_remove_and_q_lkd_1_2():
 
 
 def test_framework_data_order_and_q_lkd_5():
-    m = make("x86")
+    m = live_kernel_dump_module("x86")
     collection = m.driver.create_collection()
     m.module_collection_initialize(collection)
     entries = [(e["Address"], e["Size"]) for e in m.entries()]
@@ -68,7 +62,7 @@ def test_framework_data_order_and_q_lkd_5():
 
 
 def test_live_dump_parameters_blocks_secondary_and_q_lkd_7(tmp_path):
-    m = make(guid_secondary_data=GS)
+    m = live_kernel_dump_module(guid_secondary_data=GS)
     data = m.driver.allocate(16)
     m.space.write(data, b"secondary-data!!")
     client = m.driver.allocate(8)
@@ -86,11 +80,11 @@ def test_live_dump_parameters_blocks_secondary_and_q_lkd_7(tmp_path):
     assert dump.read(client, 8) == b"CLIENTxx"
     status, report = m.live_kernel_memory_dump_create(0x15D, 1, True)
     assert report.parameters == (1, 0, 0, 0) and report.triage_blocks == []
-    assert make(rs3=False).live_kernel_memory_dump_create(0x15D, 1) == (0, None)
+    assert live_kernel_dump_module(rs3=False).live_kernel_memory_dump_create(0x15D, 1) == (0, None)
 
 
 def test_q_lkd_4_failed_insertion_leaves_entries_for_the_next_dump():
-    m = make()
+    m = live_kernel_dump_module()
     for n in range(5):
         m.data_buffer_source_add(0x1000 * (n + 1), 4)
     _, first = m.live_kernel_memory_dump_create(1, 0, max_triage_blocks=2)
@@ -102,28 +96,28 @@ def test_q_lkd_4_failed_insertion_leaves_entries_for_the_next_dump():
 
 
 def test_q_lkd_6_ioctl_input_is_pointer_size_dependent():
-    m = make()
+    m = live_kernel_dump_module()
     assert m.input_layout.size == 37 and dmf_structures.livekerneldump_input_buffer("x86").size == 25
     wow64 = dmf_structures.livekerneldump_input_buffer("x86").pack({"BugCheckCode": 1})
-    assert m.ioctl(lkd.IOCTL_LIVEKERNELDUMP_CREATE, wow64) == (lkd.STATUS_BUFFER_TOO_SMALL, None)
+    assert m.ioctl(dmf_structures.IOCTL_LIVEKERNELDUMP_CREATE, wow64) == (windows.STATUS_BUFFER_TOO_SMALL, None)
     bad = m.input_layout.pack({"BugCheckCode": 1, "NumberOfClientStructures": 2})
-    assert m.ioctl(lkd.IOCTL_LIVEKERNELDUMP_CREATE, bad) == (lkd.STATUS_INVALID_PARAMETER, None)
+    assert m.ioctl(dmf_structures.IOCTL_LIVEKERNELDUMP_CREATE, bad) == (windows.STATUS_INVALID_PARAMETER, None)
     structs = m.driver.allocate(24)
     client = dmf_structures.livekerneldump_client_structure("x64")
     m.space.write(structs, client.pack({"Address": 0x7000, "Size": 3}) + client.pack({"Address": 0x8000, "Size": 5}))
     good = m.input_layout.pack({"BugCheckCode": 0x15D, "BugCheckParameter": 9, "ExcludeDmfData": 1,
                                 "NumberOfClientStructures": 2, "ArrayOfClientStructures": structs})
-    status, report = m.ioctl(lkd.IOCTL_LIVEKERNELDUMP_CREATE, good)
+    status, report = m.ioctl(dmf_structures.IOCTL_LIVEKERNELDUMP_CREATE, good)
     assert status == 0 and report.triage_blocks == [(0x7000, 3), (0x8000, 5)] and report.code == 0x15D
 
 
 def test_bugcheck_triage_path_with_crashdump_child_and_q_cd_7():
-    m = make(include_dmf_data_in_bugcheck_triage_dump=True)
+    m = live_kernel_dump_module(include_dmf_data_in_bugcheck_triage_dump=True)
     cd = m.crashdump
     assert cd.create_status == 0 and cd.module.parent is m.module
     assert m.ctx_read()["CrashDumpModule"] == cd.handle
-    assert cd.space.read(cd._cfg("ComponentName"), 4) == b"DMF\0"
-    assert cd._cfg("TriageDumpDataArraySize") == 1024
+    assert cd.space.read(cd.state.config_value("ComponentName"), 4) == b"DMF\0"
+    assert cd.state.config_value("TriageDumpDataArraySize") == 1024
     buf = m.driver.allocate(20)
     m.data_buffer_source_add(buf, 20)
     m.data_buffer_source_add(0x5000, 7)
@@ -132,23 +126,23 @@ def test_bugcheck_triage_path_with_crashdump_child_and_q_cd_7():
     assert result.triage_ranges == [(buf, 20)]
     assert m.ctx_read()["TelemetryDataSize"] == 20
     # the driver cannot also have its own DMF_CrashDump (single instance, Q-CD-7)
-    own = cdm.CrashDump(m.driver, cdm.CrashDumpConfig(buffer_size=4, buffer_count=2))
+    own = crashdump.CrashDump(m.driver, crashdump.CrashDumpConfig(buffer_size=4, buffer_count=2))
     assert own.create_status == windows.STATUS_INVALID_PARAMETER
 
 
 def test_write_live_dump_kinds_and_blocks(tmp_path):
     """LkmdTelSubmitReport's file (spec/dump-format.md §7): triage type 4 holds the inserted blocks in
     insertion order (after the OS's own), full live dumps are bitmap type 6, x86 only type 1."""
-    from dmfemu.livedump_scenario import LiveDumpRun
+    from dmfemu.scenarios.live_dump_demo import LiveDumpRun
 
     run = LiveDumpRun()
     a = run.add_client_buffer("a", b"AAAA" * 5)
     run.client_structure("s", b"STRUCT")
     path = str(tmp_path / "t.dmp")
-    report = run.live_dump(path, code=lkd.LIVE_SYSTEM_DUMP, parameter=7)
+    report = run.live_dump(path, code=livekerneldump.LIVE_SYSTEM_DUMP, parameter=7)
     with DumpFile(path) as dump:
         assert dump.dump_type == 4
-        assert dump.bugcheck() == (lkd.LIVE_SYSTEM_DUMP, (7, run.collection.handle, 0, 0))
+        assert dump.bugcheck() == (livekerneldump.LIVE_SYSTEM_DUMP, (7, run.collection.handle, 0, 0))
         tri = dump.triage
         raw = open(path, "rb").read()
         block = dump_format.TRIAGE_DATA_BLOCK64
@@ -158,8 +152,7 @@ def test_write_live_dump_kinds_and_blocks(tmp_path):
         assert got[-len(report.triage_blocks):] == report.triage_blocks
         assert report.triage_blocks[-2:] == [a, run.client_structures[0]]
         assert dump.read(a[0], a[1]) == b"AAAA" * 5
-        if lkd._writer_accepts("attributes"):
-            assert dump.header.Attributes == lkd.LIVE_DUMP_ATTRIBUTES
+        assert dump.header.Attributes == 0x10           # LiveDumpGeneratedDump (bit 4)
     full = str(tmp_path / "f.dmp")
     run.live_dump(full, dump_type="bitmap-kernel")
     with DumpFile(full) as dump:
@@ -171,10 +164,10 @@ def test_write_live_dump_kinds_and_blocks(tmp_path):
 
 def test_data_buffer_source_matches_the_spec_model_for_any_call_sequence():
     """Random Add/Remove sequences (with repeats, past 256 entries): the emulated ring and DmfDataSize
-    equal dmfemu.livedump_scenario.model_data_buffers, written from spec/dmf.md §3.3 alone."""
+    equal dmfemu.scenarios.live_dump_demo.model_data_buffers, written from spec/dmf.md §3.3 alone."""
     from hypothesis import given, settings, strategies as st
 
-    from dmfemu.livedump_scenario import model_data_buffers
+    from dmfemu.scenarios.live_dump_demo import model_data_buffers
 
     calls = st.lists(st.tuples(st.sampled_from(["add", "add", "add", "remove"]), st.integers(0, 40),
                                st.integers(1, 4)), max_size=320)
@@ -182,7 +175,7 @@ def test_data_buffer_source_matches_the_spec_model_for_any_call_sequence():
     @settings(max_examples=25, deadline=None)
     @given(calls)
     def check(sequence):
-        m = make()
+        m = live_kernel_dump_module()
         for kind, slot, size in sequence:
             address = 0xFFFFE00012340000 + slot * 0x100
             if kind == "add":

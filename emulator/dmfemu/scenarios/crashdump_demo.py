@@ -1,17 +1,14 @@
-"""`dmfemu demo` - the reference scenario: a DMF driver with a wrapped SELF ring, two user-mode data
-sources created through the IOCTLs (one orphaned by closing its handle, one read from by a second
-client), additional data and triage data, crashed through IOCTL_CRASH_DRIVER. Also `dmfemu scenario`
-to replay any scenario file (dmfemu.scenario)."""
-import argparse
+"""The reference CrashDump scenario (`dmfemu demo`, the bundled sample): a DMF driver with a wrapped
+SELF ring, two user-mode data sources created through the IOCTLs (one orphaned by closing its
+handle, one read from by a second client), additional data and triage data, crashed through
+IOCTL_CRASH_DRIVER. ``demo_scenario(...)`` builds the scenario document that
+dmfemu.scenarios.crashdump_replay replays; a seed makes the records."""
 import random
-import sys
 import uuid
 
-from dmfkd.errors import UsageError
 from dmfkd.layouts import dmf_versions
 
 from dmfemu.driver import pack_event
-from dmfemu.scenario import load_scenario, run_scenario
 
 SELF_GUID = uuid.UUID("5f3a1c2e-7b4d-4e8f-9a10-2b3c4d5e6f70")
 ADDITIONAL_GUID = uuid.UUID("5f3a1c2e-7b4d-4e8f-9a10-2b3c4d5e6f71")
@@ -74,64 +71,3 @@ def demo_scenario(arch: str = "x64", dmf_version: str = "1.1.154", dump_type: st
         "operations": ops,
         "crash": {"via": "ioctl", "handle": "app2"},
     }
-
-
-def _run_demo(args) -> int:
-    if args.arch == "x86" and args.dump_type == "triage":
-        raise UsageError("x86 triage dumps are not written (x86: --dump-type full or bitmap)")
-    scenario = demo_scenario(args.arch, args.dmf_version, args.dump_type, args.seed, args.maximum_allowed)
-    expected = run_scenario(scenario, args.output)
-    sys.stdout.write("%s/MEMORY.DMP: %s %s dump, DMF %s (context %s), bug check 0x%08X, %d blobs\n" % (
-        args.output, expected["arch"], expected["dump_type"], expected["dmf_version"],
-        expected["context_version"], expected["bugcheck"]["code"], len(expected["blobs"])))
-    return 0
-
-
-def _run_scenario(args) -> int:
-    scenario = load_scenario(args.scenario)
-    for key in ("arch", "dump_type", "maximum_allowed"):
-        value = getattr(args, key, None)
-        if value is not None:
-            scenario[key] = value
-    expected = run_scenario(scenario, args.output)
-    sys.stdout.write("%s/MEMORY.DMP: bug check 0x%08X, %d blobs\n" % (
-        args.output, expected["bugcheck"]["code"], len(expected["blobs"])))
-    return 0
-
-
-def _version(text: str) -> str:
-    try:
-        return dmf_versions.format_dmf_version(dmf_versions.parse_dmf_version(text))
-    except Exception:
-        raise argparse.ArgumentTypeError("not a DMF version: %r (expected e.g. 1.1.154)" % (text,))
-
-
-def _size(text: str) -> int:
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError("not a byte count: %r" % (text,))
-    if value <= 0 or value > 0xFFFFFFFF:
-        raise argparse.ArgumentTypeError("MaximumAllowed must be in 1..0xFFFFFFFF")
-    return value
-
-
-def add_parser(subparsers) -> None:
-    demo = subparsers.add_parser("demo", help="build, exercise and crash the reference emulated driver",
-                                 description=__doc__)
-    demo.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
-    demo.add_argument("--arch", choices=("x64", "x86"), default="x64")
-    demo.add_argument("--dmf-version", type=_version, default="1.1.154", metavar="V")
-    demo.add_argument("--dump-type", choices=("full", "bitmap", "triage"), default="full")
-    demo.add_argument("--seed", type=int, default=1, metavar="N")
-    demo.add_argument("--maximum-allowed", type=_size, default=None, metavar="BYTES",
-                      help="KBUGCHECK_SECONDARY_DUMP_DATA.MaximumAllowed per callback")
-    demo.set_defaults(func=_run_demo)
-
-    scenario = subparsers.add_parser("scenario", help="replay a scenario JSON file (dmfemu.scenario)")
-    scenario.add_argument("scenario", metavar="FILE")
-    scenario.add_argument("-o", "--output", required=True, metavar="DIR")
-    scenario.add_argument("--arch", choices=("x64", "x86"), default=None)
-    scenario.add_argument("--dump-type", choices=("full", "bitmap", "triage"), default=None)
-    scenario.add_argument("--maximum-allowed", type=_size, default=None, metavar="BYTES")
-    scenario.set_defaults(func=_run_scenario)

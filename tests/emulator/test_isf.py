@@ -3,7 +3,7 @@ that land on the driver's globals, and every user type's field offsets are the l
 import json
 import uuid
 
-import construct as cs
+import construct
 import pytest
 
 from dmfkd.layouts import dmf_structures
@@ -16,7 +16,7 @@ from dmfkd.targets.isf import IsfSymbols
 from dmfemu.driver import Driver
 from dmfemu.isf import build_isf, struct_fields, write_isf
 from dmfemu.machine import Machine
-from dmfemu.modules import crashdump as cdm
+from dmfemu.modules import crashdump
 
 G = uuid.UUID("F4A58486-FD91-4BF9-96BC-DDA5CF571EDF")
 
@@ -24,7 +24,7 @@ G = uuid.UUID("F4A58486-FD91-4BF9-96BC-DDA5CF571EDF")
 def driver_with_crashdump(arch, version):
     machine = Machine(arch)
     driver = Driver(machine, dmf_version=version)
-    cd = cdm.CrashDump(driver, cdm.CrashDumpConfig(ring_buffer_data_guid=G, buffer_size=8, buffer_count=4))
+    cd = crashdump.CrashDump(driver, crashdump.CrashDumpConfig(ring_buffer_data_guid=G, buffer_size=8, buffer_count=4))
     assert cd.create_status == 0
     return driver, cd
 
@@ -44,7 +44,7 @@ def test_isf_loads_and_matches_layouts(tmp_path, arch, version):
     info = symbols.address_of("dmfdemo!_WDF_DMF_CONTEXT_CrashDump_TYPE_INFO")
     assert info == cd.module.type_info_va
     routine = symbols.address_of("CrashDump_BugCheckSecondaryDumpDataCallbackRingBuffer")
-    assert routine == cd.kernel.record_fields(cd.record_va(0))["CallbackRoutine"]
+    assert routine == cd.kernel.record_fields(cd.state.record_va(0))["CallbackRoutine"]
     label = dmf_structures.crashdump_context_label_for_dmf(version)
     nested = dmf_versions.parse_dmf_version(version) >= dmf_versions.V1_1_85
     pairs = [("DMF_CONTEXT_CrashDump", dmf_structures.crashdump_context(arch, label)),
@@ -100,8 +100,9 @@ def test_isf_client_event_type(tmp_path):
 
 
 def test_isf_extra_types_and_struct_walker():
-    con = cs.Struct("A" / cs.Int8ul, cs.Padding(3), "B" / cs.Struct("X" / cs.Int32ul, "Y" / cs.Int64ul),
-                    "C" / cs.Array(2, cs.Int16ul))
+    con = construct.Struct("A" / construct.Int8ul, construct.Padding(3),
+                           "B" / construct.Struct("X" / construct.Int32ul, "Y" / construct.Int64ul),
+                           "C" / construct.Array(2, construct.Int16ul))
     fields = struct_fields(con)
     assert [(k, v.offset, v.size) for k, v in fields.items()] == [
         ("A", 0, 1), ("B", 4, 12), ("B.X", 4, 4), ("B.Y", 8, 8), ("C", 16, 4)]
