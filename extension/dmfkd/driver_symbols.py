@@ -83,8 +83,8 @@ def symbol_loader(dump: Optional[str], options: SymbolOptions, debugger: bool = 
                   say: Say = _quiet) -> Optional[Callable[[object], object]]:
     """A function target -> Symbols (or None) for the target read from `dump`, or None when there is
     no symbol source to try. `debugger`: the target is a debugger session (pykd), which has its own
-    symbols; an ISF still replaces them. Checks the options at once (a --pdb that does not exist is
-    an error before anything is read); the loading itself waits until a command asks for symbols."""
+    symbols; an ISF still replaces them. Only contradictory options are refused at once: no file is
+    opened, no symbol path parsed and no module listed until a command first asks for symbols."""
     if options.isf and options.pdb:
         raise UsageError("give --isf FILE or --pdb FILE, not both")
     if options.isf:
@@ -100,9 +100,11 @@ def symbol_loader(dump: Optional[str], options: SymbolOptions, debugger: bool = 
     if options.pdb:
         return lambda target: load_pdb(target, options, say)
     if beside and os.path.lexists(beside):
-        if options.symbols:
-            say("%s is used: an ISF beside the dump wins over --symbols (move it away to use the PDB)" % beside)
-        return lambda target: _load_isf(beside)
+        def load_beside(target):
+            if options.symbols:
+                say("%s is used: an ISF beside the dump wins over --symbols (move it away to use the PDB)" % beside)
+            return _load_isf(beside)
+        return load_beside
     if options.has_symbol_path() or options.driver:
         return lambda target: find_driver_symbols(target, options, say)
     return None

@@ -9,7 +9,7 @@ import pytest
 from dmfkd.cli import build_parser
 from dmfkd.commands import load_all
 
-from helpers.paths import DATA
+from helpers.paths import DATA, SAMPLE_DUMP
 from helpers.pdb_demos import alone, pdb_demo
 from helpers.symbol_servers import SymbolHttpServer, closed_port_url, store_pdb
 
@@ -37,6 +37,8 @@ def test_tags_and_info_never_touch_symbols(cli, demo, options):
     _, dump = demo
     for command in ("tags", "info"):
         assert cli(command, dump, *options, quiet=True).out
+        # beside an ISF too: nothing to say about which source wins when none is loaded
+        assert cli(command, SAMPLE_DUMP, *options, quiet=True).out
 
 
 def test_a_bad_symbol_option_is_one_line_for_the_commands_that_need_symbols(cli, demo, tmp_path):
