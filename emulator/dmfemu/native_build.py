@@ -277,7 +277,7 @@ def c_source(isf: dict, text_rva: Optional[int] = None, image_size: Optional[int
         if piece.name is None:
             # filler without a symbol: raw bytes in its own ordered section (breakpoints in code, as the
             # emulator's routine slots; zeros in data)
-            flags, fill = ("xr", _code_fill(arm64, piece.size)) if piece.code else ("dw", "%d, 1, 0" % piece.size)
+            flags, fill = ("xr", _code_fill(arm64, piece.size)) if piece.code else ("dw", "%d, 1, 0x0" % piece.size)
             out.append("__asm__(\".section \\\"%s\\\",\\\"%s\\\"\\n.fill %s\\n\");"
                        % (section, flags, fill))
         elif piece.code:
