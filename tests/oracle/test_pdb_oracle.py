@@ -34,7 +34,8 @@ pytestmark = pytest.mark.oracle
 
 # (arch, dump type, DMF version): HEAD layouts, and DMF 1.0 (V1 context, flat config, the <=1.1.80
 # DMF_OBJECT) whose PDB type dmfkd then reads DMF objects with (ObjectLayout.from_symbols)
-DEMOS = [("x64", "full", "1.1.154"), ("x64", "bitmap", "1.1.154"), ("x86", "full", "1.1.154"), ("x64", "full", "1.0")]
+DEMOS = [("x64", "full", "1.1.154"), ("x64", "bitmap", "1.1.154"), ("x86", "full", "1.1.154"), ("x64", "full", "1.0"),
+         ("arm64", "full", "1.1.154")]
 IDS = ["-".join(k) for k in DEMOS]
 SELF_GUID = "5f3a1c2e-7b4d-4e8f-9a10-2b3c4d5e6f70"
 _DT_LINE = re.compile(r"^\s*\+0x([0-9a-f]+)\s+(\w+)\s+:")
@@ -220,7 +221,7 @@ print("@@PDB@@" + json.dumps(out))
 '''
 
 
-@pytest.mark.parametrize("kind", [DEMOS[0], DEMOS[2], DEMOS[3]], ids=[IDS[0], IDS[2], IDS[3]])
+@pytest.mark.parametrize("kind", [DEMOS[0], DEMOS[2], DEMOS[3], DEMOS[4]], ids=[IDS[0], IDS[2], IDS[3], IDS[4]])
 def test_real_pykd_resolves_symbols_and_types_from_the_pdb(pdb_demos, real_pykd, kind):
     demo = pdb_demos[kind]
     types = sorted(demo.isf["user_types"])

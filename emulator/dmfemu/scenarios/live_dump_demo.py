@@ -146,7 +146,7 @@ class LiveDumpRun(object):
                   dump_type: Optional[str] = None):
         """IOCTL_LIVEKERNELDUMP_CREATE with a packed LIVEKERNELDUMP_INPUT_BUFFER (§3.4); the report."""
         if dump_type is None:
-            dump_type = "triage" if self.arch == "x64" else "full"
+            dump_type = "full" if self.arch == "x86" else "triage"
         space = self.machine.space
         client = dmf_structures.livekerneldump_client_structure(self.arch)
         array = 0

@@ -17,7 +17,7 @@ from dmfkd.guids import guid_from_le
 from dmfkd.layouts import dump_format
 from dmfkd.targets.base import BugCheck, DumpHeader, TaggedBlob, Target
 from dmfkd.targets.dumpfile_triage import TriageDumpReader
-# the walks live in paging.py; imported here by name too (dmfemu.dumpwriter takes them from this module)
+# the walks live in paging.py (where dmfemu.dumpwriter takes them from too)
 from dmfkd.targets.paging import translate_arm64, translate_pae, translate_x64, translate_x86  # noqa: F401
 
 PAGE_SIZE = dump_format.PAGE_SIZE
