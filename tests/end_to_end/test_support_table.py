@@ -61,7 +61,8 @@ TABLE = support_table()
 
 
 def test_the_table_has_every_command_and_every_column():
-    assert sorted(TABLE) == sorted(command.name for command in load_all())
+    # every command that reads one target (batch and batch-report read many dump files or a batch's output)
+    assert sorted(TABLE) == sorted(command.name for command in load_all() if command.takes_dump)
     for row in TABLE.values():
         assert sorted(row) == sorted((arch, kind) for arch in ARCH_NAMES.values() for kind in KINDS)
         assert set(row.values()) <= {"yes", "blobs", "—", "no"}

@@ -86,7 +86,8 @@ def test_every_command_fits_and_speaks_the_users_language(dumps, tmp_path):
     out = str(tmp_path / "batch")
     paths = [dump for dump, _ in dumps.values()]
     _check(_text(["batch"] + paths + ["--out", out, "--format", "jsonl", "--progress", "none", "--type",
-                                      "dmfdemo!DMFDEMO_EVENT", "--width", str(WIDTH)]), "batch")
+                                      "%s=dmfdemo!DMFDEMO_EVENT" % dumps["sample"][1]["sources"][0]["guid"],
+                                      "--width", str(WIDTH)]), "batch")
     _check(_text(["batch-report", out, "--no-chart", "--width", str(WIDTH)]), "batch-report")
     ran.update(["batch", "batch-report"])
     assert ran == {c.name for c in load_all()}

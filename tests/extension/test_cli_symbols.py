@@ -27,7 +27,8 @@ def test_every_command_takes_the_symbol_options():
     for command in load_all():
         args = parser.parse_args([command.name] + (["DUMP"] if command.takes_dump else []) +
                                  ["--symbols", "a", "--symbols", "srv*c*http://x", "--pdb", "p.pdb",
-                                  "--allow-mismatched-pdb"] + {"timeline": ["-o", "t.svg"]}.get(command.name, []))
+                                  "--allow-mismatched-pdb"] + {"timeline": ["-o", "t.svg"], "batch": ["d.dmp", "--out", "o"],
+                                                               "batch-report": ["o"]}.get(command.name, []))
         assert (args.symbols, args.pdb, args.allow_mismatched_pdb) == (["a", "srv*c*http://x"], "p.pdb", True)
 
 

@@ -29,8 +29,8 @@ def demo_dumps(folder: str, seeds: List[int], **scenario) -> List[str]:
 
 
 def schema_file(folder: str, body: str, name: str = "schema.py") -> str:
-    """A --schema file: `body` is the parse(data) of a 64-byte record type named Event (the demo's SELF
-    records say "... seed N" in their text)."""
+    """A --schema file: `body` is the parse(data) of a record type named Event of no fixed size (so it
+    decodes every source; the demo's SELF records say "... seed N" in their text)."""
     path = os.path.join(folder, name)
     with open(path, "w") as handle:
         handle.write(textwrap.dedent('''\
@@ -40,7 +40,7 @@ def schema_file(folder: str, body: str, name: str = "schema.py") -> str:
                 subcons = []
 
                 def sizeof(self):
-                    return 64
+                    raise TypeError("any size")
 
                 def parse(self, data):
             %s

@@ -51,9 +51,10 @@ SUMMARY_COLUMNS = [
     BatchColumn("drivers", "list<string>", "driver module(s) whose DMF_CrashDump was found through symbols"),
     BatchColumn("dmf_version", "string", "DMF version of the driver (from its symbols)"),
     BatchColumn("context_version", "string", "layout of the CrashDump module context (V1, V3, V4, V5)"),
-    BatchColumn("symbols", "string", "symbol file used (--isf, or driver.isf.json beside the dump)"),
-    BatchColumn("symbols_id", "string", "identity of that symbol file ('isf:' + the first 16 hex digits of "
-                "its SHA-256): which build of the driver crashed"),
+    BatchColumn("symbols", "string", "symbol file used: --isf, --pdb, driver.isf.json beside the dump, or the "
+                "PDB found on the symbol path"),
+    BatchColumn("symbols_id", "string", "identity of that symbol file, which build of the driver crashed: "
+                "'isf:' + the first 16 hex digits of its SHA-256, or 'pdb:' + the PDB's GUID and age"),
     BatchColumn("blobs", "int32", "secondary-data blobs in the dump (DMF or not)"),
     BatchColumn("sources", "int32", "DMF data sources: the CrashDump module's (SELF included), or without "
                 "symbols the blobs that carry a DMF ring signature"),

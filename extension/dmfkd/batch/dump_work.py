@@ -98,16 +98,37 @@ class DumpWorker:
             if spec not in self._schemas:
                 self._schemas[spec] = SchemaDecoder(spec)
 
-    # -- symbols (one place, so other symbol sources can be added here) ---------------------------------
-    def load_symbols(self, target, dump_path: str) -> Tuple[Optional[str], Optional[str]]:
-        """Give `target` the driver's symbols: --isf FILE, else a driver.isf.json beside the dump.
-        Returns (symbol file, its identity) or (None, None)."""
-        path = self.options.get("isf")
-        if not path:
-            beside = os.path.join(os.path.dirname(dump_path), "driver.isf.json")
-            if not os.path.isfile(beside):
-                return None, None
-            path = beside
+    # -- symbols: the CLI's order (dmfkd.driver_symbols), with ISF files parsed once per content --------
+    def load_symbols(self, target, dump_path: str, warnings: List[str]) -> Tuple[Optional[str], Optional[str]]:
+        """Give `target` the driver's symbols as `crashdump DUMP` would find them: --isf FILE, --pdb FILE,
+        driver.isf.json beside the dump, the symbol path (--symbols, then _NT_SYMBOL_PATH as the batch
+        was started with). Returns (symbol file, its identity) or (None, None); what the search has to
+        say goes to `warnings`."""
+        options = self.options
+        if options.get("isf"):
+            return self._use_isf(target, options["isf"])
+        beside = os.path.join(os.path.dirname(dump_path), "driver.isf.json")
+        if not options.get("pdb") and os.path.lexists(beside):
+            if options.get("symbols"):
+                warnings.append("symbols: %s is used: an ISF beside the dump wins over --symbols (move it "
+                                "away to use the PDB)" % beside)
+            return self._use_isf(target, beside)
+        from dmfkd.driver_symbols import SymbolOptions, symbol_loader
+
+        symbol_options = SymbolOptions(None, tuple(options.get("symbols") or ()), options.get("pdb"),
+                                       bool(options.get("allow_mismatched_pdb")), options.get("driver"),
+                                       {"_NT_SYMBOL_PATH": options.get("nt_symbol_path") or ""})
+        loader = symbol_loader(dump_path, symbol_options,
+                               say=lambda text: warnings.append("symbols: %s" % text))
+        symbols = loader(target) if loader is not None else None
+        if symbols is None:
+            return None, None
+        target.symbols = symbols
+        guid = getattr(symbols, "pdb_guid", None)
+        identity = "pdb:%s%x" % (guid.hex.upper(), symbols.pdb_age) if guid is not None else None
+        return getattr(symbols, "source", None), identity
+
+    def _use_isf(self, target, path: str) -> Tuple[str, str]:
         symbols, identity = self._isf(path)
         target.symbols = symbols
         return path, identity
@@ -190,7 +211,7 @@ class DumpWorker:
         target = DumpFile(path)
         try:
             self._header(target, summary)
-            summary["symbols"], summary["symbols_id"] = self.load_symbols(target, path)
+            summary["symbols"], summary["symbols_id"] = self.load_symbols(target, path, summary["warnings"])
             self._dmf(target, summary, records)
         finally:
             target.close()
@@ -236,23 +257,19 @@ class DumpWorker:
         self._records(view, summary, records, warnings)
 
     def _records(self, view, summary, records, warnings) -> None:
-        """Every source's records as `crashdump --all` gives them (same decoder choice, same rows)."""
+        """Every source's records as `crashdump --all` gives them (same decoder choice, same rows); a type
+        that does not fit a source refuses the dump, as it refuses that command (the row's error)."""
         choice = self.decoder_choice(view.target.symbols)
         roles = {}
         for source in view.data_sources:
             if source.guid and source.guid not in roles:
                 roles[source.guid] = (source.role, source.index)
         truncated = []
-        refused = []
         for guid, ring in view.all_rings():
             if isinstance(ring, str):
                 warnings.append("%s: %s" % (guid, ring))
                 continue
-            try:
-                decoder, problems = choice.for_source(guid, ring.entry_size)
-            except UsageError as exc:       # a type whose size is not the record size: refused
-                refused.append(str(exc))
-                continue
+            decoder, problems = choice.for_source(guid, ring.entry_size)
             warnings.extend(problems)
             warnings.extend("%s: %s" % (guid, w) for w in ring.warnings)
             if ring.truncated:
@@ -267,5 +284,4 @@ class DumpWorker:
                                 "fields": json.dumps(json_value(fields), separators=(",", ":"),
                                                      allow_nan=False),
                                 "hex": row["hex"]})
-        warnings.extend(refused)
         summary["truncated_sources"] = sorted(set(truncated))

@@ -36,7 +36,8 @@ class BatchOptions:
                  types: Optional[List[str]] = None, schemas: Optional[List[str]] = None,
                  type_size_mismatch: str = "refuse", isf: Optional[str] = None, driver: Optional[str] = None,
                  dmf_version: Optional[str] = None, checkpoint_seconds: float = CHECKPOINT_SECONDS,
-                 scheduler_timeout: float = 30.0):
+                 scheduler_timeout: float = 30.0, symbols: Optional[List[str]] = None, pdb: Optional[str] = None,
+                 allow_mismatched_pdb: bool = False):
         self.inputs = list(inputs)
         self.out = out
         self.format = fmt
@@ -52,6 +53,9 @@ class BatchOptions:
         self.schemas = list(schemas or [])
         self.type_size_mismatch = type_size_mismatch
         self.isf = isf
+        self.symbols = list(symbols or [])
+        self.pdb = pdb
+        self.allow_mismatched_pdb = allow_mismatched_pdb
         self.driver = driver
         self.dmf_version = dmf_version
         #: how often a running Parquet batch saves what it finished (tests make it short)
@@ -108,15 +112,32 @@ def check_numbers(options: BatchOptions) -> None:
 
 def check_options(options: BatchOptions) -> Dict[str, Any]:
     """The decoding options every worker gets, checked once here (one line and status 2 when wrong)."""
+    from dmfkd.driver_symbols import SymbolOptions
+
     isf = None
+    if options.isf and options.pdb:
+        raise UsageError("give --isf FILE or --pdb FILE, not both")
     if options.isf:
         from dmfkd.targets.isf import IsfSymbols
 
         isf = os.path.abspath(options.isf)
         IsfSymbols.load(isf)            # a broken file: one line now, not an error row per dump
+    pdb = None
+    if options.pdb:
+        pdb = os.path.abspath(options.pdb)
+        if not os.path.isfile(pdb):
+            raise UsageError("--pdb %s: no such file" % options.pdb)
+    # the symbol path as this machine has it, so every worker (a Dask worker too) searches the same one
+    nt_symbol_path = os.environ.get("_NT_SYMBOL_PATH", "")
+    symbol_options = SymbolOptions(None, tuple(options.symbols), pdb, options.allow_mismatched_pdb,
+                                   options.driver, {"_NT_SYMBOL_PATH": nt_symbol_path})
+    if symbol_options.has_symbol_path():
+        symbol_options.symbol_path()    # a malformed element: one line now
     decoding = {"types": _full_guid_pairs(options.types, "type"),
                 "schemas": _full_guid_pairs(options.schemas, "schema"),
-                "type_size_mismatch": options.type_size_mismatch, "isf": isf, "driver": options.driver,
+                "type_size_mismatch": options.type_size_mismatch, "isf": isf, "pdb": pdb,
+                "symbols": list(options.symbols), "nt_symbol_path": nt_symbol_path,
+                "allow_mismatched_pdb": options.allow_mismatched_pdb, "driver": options.driver,
                 "dmf_version": options.dmf_version}
     from dmfkd.decoder_choice import DecoderChoice
 
@@ -187,8 +208,8 @@ def _run(options: BatchOptions, paths: List[str], warnings: List[str], decoding:
     try:
         runs = _read_runs(run_path) if options.resume else []
         if runs and runs[-1].get("decoding") not in (None, decoding):
-            raise UsageError("--resume with other decoding options (--type, --schema, --isf, --driver, "
-                             "--dmf-version) than %s was written with" % options.out)
+            raise UsageError("--resume with other decoding options (--type, --schema, --isf, --pdb, --symbols, "
+                             "--driver, --dmf-version) than %s was written with" % options.out)
         memory_limit = options.memory_limit_mib * 1024 * 1024
         enforced = bool(memory_limit) and (options.engine == "dask" or memory_limit_supported())
         facts = {"started": _now(), "status": "running", "engine": options.engine,

@@ -23,7 +23,8 @@ def batch(args, session):
         args.inputs, args.out, fmt=args.file_format, jobs=args.jobs, engine=args.engine, scheduler=args.scheduler,
         timeout=args.timeout, memory_limit_mib=args.memory_limit, resume=args.resume, progress=args.progress,
         types=args.type, schemas=args.schema, type_size_mismatch=args.type_size_mismatch, isf=args.isf,
-        driver=args.driver, dmf_version=args.dmf_version, scheduler_timeout=args.scheduler_timeout)
+        driver=args.driver, dmf_version=args.dmf_version, scheduler_timeout=args.scheduler_timeout,
+        symbols=args.symbols, pdb=args.pdb, allow_mismatched_pdb=args.allow_mismatched_pdb)
     facts = run_batch(options, sys.stderr)
     rows = [{"file": path, "bytes": os.path.getsize(path) if os.path.exists(path) else None}
             for path in facts["files"]]

@@ -10,7 +10,8 @@ import pytest
 
 from helpers.batch_runs import demo_dumps
 
-EVENT = "dmfdemo!DMFDEMO_EVENT"
+#: the SELF ring holds DMFDEMO_EVENTs; the user-mode sources hold records of other sizes
+EVENT = "5f3a1c2e-7b4d-4e8f-9a10-2b3c4d5e6f70=dmfdemo!DMFDEMO_EVENT"
 
 
 @pytest.fixture(scope="module")
