@@ -36,6 +36,7 @@ from dmfemu.isf import write_isf
 from dmfemu.machine import Machine
 from dmfemu.modules.livekerneldump import (SOC_SUBSYSTEM_FAILURE_LIVEDUMP, LiveKernelDump, LiveKernelDumpConfig)
 from dmfemu.modules.ringbuffer import RingBuffer
+from dmfemu.native_image import NativeImage
 
 SECONDARY_GUID = uuid.UUID("5f3a1c2e-7b4d-4e8f-9a10-2b3c4d5e6f7a")
 INTERFACE_GUID = uuid.UUID("5f3a1c2e-7b4d-4e8f-9a10-2b3c4d5e6f7b")
@@ -73,9 +74,10 @@ class LiveDumpRun(object):
                  include_dmf_data_in_bugcheck_triage_dump: bool = False, driver_name: str = "dmfdemo",
                  interface_guid: uuid.UUID = INTERFACE_GUID, ring_instance_name: str = "DmfDemoEvents",
                  ring_count: int = EVENTS_COUNT, ring_size: int = 64, demo_events: bool = True,
-                 native_image=None):
+                 native_image: Optional[NativeImage] = None):
         """The driver and its modules; `demo_events` writes the demo's 11 events into the client ring
-        (a scenario writes its own instead)."""
+        (a scenario writes its own instead); `native_image`: a real PE + PDB for the driver
+        (dmfemu.native_build), so its symbols come from a PDB."""
         self.arch = arch
         self.machine = Machine(arch)
         self.driver = Driver(self.machine, driver_name, dmf_version=dmf_version, native_image=native_image)
@@ -148,7 +150,7 @@ class LiveDumpRun(object):
                   dump_type: Optional[str] = None):
         """IOCTL_LIVEKERNELDUMP_CREATE with a packed LIVEKERNELDUMP_INPUT_BUFFER (§3.4); the report."""
         if dump_type is None:
-            dump_type = "triage" if self.arch == "x64" else "full"
+            dump_type = "full" if self.arch == "x86" else "triage"
         space = self.machine.space
         client = dmf_structures.livekerneldump_client_structure(self.arch)
         array = 0
@@ -206,7 +208,8 @@ class LiveDumpRun(object):
 
 
 def demo_live_dump(out_dir: str, arch: str = "x64", dump_type: Optional[str] = None, client_buffers: int = 3,
-                   exclude_dmf_data: bool = False, dmf_version: str = "1.1.154") -> dict:
+                   exclude_dmf_data: bool = False, dmf_version: str = "1.1.154",
+                   native_image: Optional[NativeImage] = None) -> dict:
     """The reference live dump: framework data, `client_buffers` client buffers (the second one
     removed again), one client structure, secondary data. Writes DIR/LIVEDUMP.DMP,
     DIR/driver.isf.json and DIR/expected.json; returns the expected document."""
@@ -216,7 +219,7 @@ def demo_live_dump(out_dir: str, arch: str = "x64", dump_type: Optional[str] = N
         os.makedirs(out_dir, exist_ok=True)
     except OSError as exc:
         raise UsageError("cannot create %s: %s" % (out_dir, exc.strerror or exc))
-    run = LiveDumpRun(arch, dmf_version)
+    run = LiveDumpRun(arch, dmf_version, native_image=native_image)
     added = []
     for n in range(client_buffers):
         text = ("DMFDEMO CLIENT BUFFER %d " % n).encode("ascii")
