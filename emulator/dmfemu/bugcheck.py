@@ -10,7 +10,6 @@ registration order, twice: size query (OutBuffer NULL) then data call (OutBuffer
 blobs in that order -> dump file written from the snapshot plus the blobs.
 """
 import uuid
-import weakref
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from dmfkd.layouts import windows
@@ -59,9 +58,6 @@ class KernelFault(Exception):
     """Emulated code did something that faults on real hardware (NULL dereference, use after free)."""
 
 
-_SYSTEMS = weakref.WeakKeyDictionary()  # type: "weakref.WeakKeyDictionary"
-
-
 class BugCheckSystem(object):
     """nt's KeRegisterBugCheckReasonCallback list and bug-check flow for one emulated machine."""
 
@@ -90,10 +86,12 @@ class BugCheckSystem(object):
 
     @classmethod
     def of(cls, machine) -> "BugCheckSystem":
-        system = _SYSTEMS.get(machine)
+        # kept on the machine itself: a weak-keyed map whose value (callbacks into the driver, the
+        # machine) refers back to its key would keep every machine ever crashed alive
+        system = getattr(machine, "bugcheck_system", None)
         if system is None:
             system = cls(machine)
-            _SYSTEMS[machine] = system
+            machine.bugcheck_system = system
         return system
 
     # -- routines ---------------------------------------------------------------------------------

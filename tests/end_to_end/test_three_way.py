@@ -73,7 +73,7 @@ def built(request, tmp_path_factory):
     b = Built(str(tmp_path_factory.mktemp("three-way")), arch, version, dump_type)
     symbols = IsfSymbols.load(b.isf)
     live = EmulatorTarget(b.run.machine)
-    b.live_guids = [str(s.guid) for s in ([b.run.self_log] + list(b.run.sources))]
+    b.live_guids = [str(s.guid) for s in ([b.run.self_log] + list(b.run.sources.values()))]
     for guid in b.live_guids:
         b.live[("crashdump", guid)] = _run_dmfkd(["crashdump", "--guid", guid, "--format", "json"], live, symbols)
     b.live["datasources"] = _run_dmfkd(["datasources", "--format", "json"], live, symbols)

@@ -1,7 +1,7 @@
 """dump -> scenario -> dump: `dmfkd crashdump DUMP --to-scenario FILE` writes the DMF state a dump shows as
 a scenario (checked against the shipped schema); replaying it gives a dump on which every command that
 shows the CrashDump state prints the same rows (addresses and handles aside: helpers.replay_compare) -
-for every crash-dump example, and, for the examples, the very same table text."""
+for every crash-dump example (as written, and on ARM64), and, for the examples, the very same table text."""
 import io
 import json
 import os
@@ -45,9 +45,15 @@ def round_trip(tmp_path, name: str, document, *extra):
     return os.path.join(original, "MEMORY.DMP"), os.path.join(again, "MEMORY.DMP"), scenario
 
 
-@pytest.mark.parametrize("name", CRASH_EXAMPLES)
-def test_every_example_round_trips(tmp_path, name):
+ROUND_TRIPS = [(name, None) for name in CRASH_EXAMPLES] + \
+    [(name, "arm64") for name in CRASH_EXAMPLES if name != "large-million-operations"]
+
+
+@pytest.mark.parametrize("name, arch", ROUND_TRIPS, ids=["%s-%s" % (n, a or "as-written") for n, a in ROUND_TRIPS])
+def test_every_example_round_trips(tmp_path, name, arch):
     document = read_document(example(name).path)
+    if arch is not None:
+        document["arch"] = arch
     if name == "large-million-operations":
         document["operations"][0]["repeat"] = 5000    # the same state in small: the ring still wraps
     document = Scenario(document, base_dir=os.path.dirname(example(name).path))   # its schema file is there

@@ -106,7 +106,9 @@ class ScenarioRun(object):
         self.clients = ClientSlots(self.spec.crashdump["data_source_count"])  # who writes / reads what
         # every data source created, in the order they registered their bug-check records (blob order);
         # two live ones may share a GUID (a CREATE while the first one's writer is still open)
-        self.sources = []  # type: List[SourceLog]
+        self.registered = []  # type: List[SourceLog]
+        # the latest data source of each GUID, in registration order (what callers looked up by GUID)
+        self.sources = collections.OrderedDict()  # type: Dict[uuid.UUID, SourceLog]
         self.self_log = None  # type: Optional[SourceLog]
         self.additional = None  # type: Optional[bytes]
         self.triage_ranges = []  # type: List[dict]
@@ -285,7 +287,9 @@ class ScenarioRun(object):
                 log = SourceLog(op.raw.get("source", op.handle), guid, entry_size, op.raw["entries"], op.handle,
                                 record_type)
                 # a new data source registers its bug-check record last (blob order)
-                self.sources.append(log)
+                self.registered.append(log)
+                self.sources.pop(guid, None)
+                self.sources[guid] = log
                 return log
             self.clients.created(op.handle, guid, new_log)
 
@@ -412,7 +416,7 @@ class ScenarioRun(object):
         sources = []
         blobs = []
         logs = ([self.self_log] if self.self_log is not None else []) + \
-            [log for log in self.sources if not log.destroyed]
+            [log for log in self.registered if not log.destroyed]
         for log in logs:
             records = list(log.live)
             length = min(log.capacity * log.entry_size, maximum)
@@ -438,7 +442,7 @@ class ScenarioRun(object):
             data = self.additional[:maximum]
             guid = self.crashdump.state.config_guid("AdditionalDataGuid")
             blobs.append({"guid": str(guid), "length": len(data), "hex": _hex(data)})
-        for log in self.sources:
+        for log in self.registered:
             if log.destroyed:
                 continue
             blob = expected_ring_blob(list(log.live), log.entry_size, log.capacity, log.guid, maximum)

@@ -150,7 +150,9 @@ class Validator(object):
             out.append(SchemaViolation(path, "must be %s" % _show(schema["const"])))
             return
         if "enum" in schema and not any(value == choice and type(value) is type(choice) for choice in schema["enum"]):
-            out.append(SchemaViolation(path, "must be one of %s" % ", ".join(_show(c) for c in schema["enum"])))
+            shown = repr(value) if isinstance(value, str) else json.dumps(value)
+            out.append(SchemaViolation(path, "must be one of %s, not %s" % (
+                ", ".join(_show(c) for c in schema["enum"]), shown if len(shown) <= 40 else shown[:37] + "...")))
             return
         if isinstance(value, bool):
             pass

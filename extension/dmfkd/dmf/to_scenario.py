@@ -215,8 +215,16 @@ class ScenarioBuilder(object):
             crashdump["additional_data_guid"] = self.view.info.additional_guid
 
     def _records(self, row) -> List[bytes]:
-        """The data source's live records, oldest first: the blob's, or memory's where the blob is cut."""
+        """The data source's live records, oldest first: the blob's, or memory's where the blob is cut
+        or where another live data source has the same GUID (a blob names only its GUID)."""
         guid = uuid.UUID(row.guid)
+        shared = sum(1 for other in self.view.data_sources if other.guid == row.guid and self.view.has_ring(other))
+        if row.present == 0:
+            return []
+        if shared > 1:
+            memory = self.view.walk.live_decode(row.index)
+            if memory is not None:
+                return [memory.record(i) for i in range(memory.count)]
         try:
             ring = self.view.ring(guid)
         except DmfkdError:
@@ -310,6 +318,8 @@ class ScenarioBuilder(object):
             reader = self._temporary()
             self.operations.append({"op": "open_source", "handle": reader, "guid": str(slot.stale_guid)})
             self.operations.append({"op": "destroy", "handle": reader})
+            if slot.writer == slot.orphan:
+                self._close(handle)     # the writer closed its handle afterwards: the slot says orphan
             return
         if slot.reader:
             self.operations.append({"op": "open_source", "handle": self._handle_of(slot.reader),

@@ -1,5 +1,5 @@
 """The example scenarios shipped with dmfemu: `dmfemu scenario --list` shows them with their descriptions,
-`dmfemu scenario --example NAME -o DIR` writes and replays each, on x64 and x86, and `dmfemu check DIR`
+`dmfemu scenario --example NAME -o DIR` writes and replays each, on x64, x86 and ARM64, and `dmfemu check DIR`
 finds that dmfkd shows what expected.json says - and a changed expected.json is a difference."""
 import json
 import os
@@ -28,13 +28,13 @@ def test_the_examples_are_the_driver_patterns_the_issue_names(capsys):
 def _arch_case(name, arch):
     """The example as written (x64 unless it says otherwise), or overridden to x86 where dmfemu writes
     that dump (x86 has no triage dumps: full instead)."""
-    argv = []
     if arch == "x86":
-        argv += ["--arch", "x86", "--dump-type", "full"]
-    return argv
+        return ["--arch", "x86", "--dump-type", "full"]
+    return ["--arch", arch]
 
 
-CASES = [(name, arch) for name in EXAMPLES for arch in ("x64", "x86")]
+# ARM64 too (the large one, six seconds per architecture, on x64 and x86 only)
+CASES = [(name, arch) for name in EXAMPLES for arch in ("x64", "x86", "arm64") if (name, arch) != (LARGE, "arm64")]
 
 
 @pytest.mark.parametrize("name, arch", CASES, ids=["%s-%s" % case for case in CASES])
@@ -48,8 +48,7 @@ def test_every_example_replays_and_dmfkd_shows_what_it_expects(tmp_path, capsys,
     assert "dmfkd shows what expected.json says" in capsys.readouterr().out
     with open(os.path.join(out, "expected.json")) as handle:
         expected = json.load(handle)
-    if arch == "x86":
-        assert expected["arch"] == "x86"
+    assert expected["arch"] == arch
 
 
 def test_the_large_example_has_a_million_operations():
