@@ -83,6 +83,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=3, metavar="R", help="runs per batch variant (default 3)")
     parser.add_argument("--loop-sample", type=int, metavar="K", help="time the loop on K dumps of the corpus")
     parser.add_argument("--no-dask", action="store_true", help="leave out the Dask variant")
+    parser.add_argument("--json", action="store_true", help="also print one BENCH-RESULT line (scripts/bench.py)")
     args = parser.parse_args(argv)
     work = tempfile.mkdtemp(prefix="dmfkd-bench-batch-")
     try:
@@ -122,6 +123,12 @@ def main(argv=None) -> int:
               "load average after: %s" % ("met" if loop / one >= 5 else "NOT met", loop / one,
                                           "met" if one / two >= 1.7 else "NOT met", one / two,
                                           one_steady / two_steady, _load()))
+        if args.json:
+            print("BENCH-RESULT " + json.dumps({
+                "figure": "batch --jobs 1", "value": round(n / one, 1), "unit": "dumps/s",
+                "baseline": "crashdump process loop", "baseline_value": round(n / loop, 1),
+                "ratio": round(loop / one, 1), "goal": ">= 5x loop; jobs 2 >= 1.7x",
+                "met": loop / one >= 5 and one / two >= 1.7}))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
