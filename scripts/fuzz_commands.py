@@ -467,6 +467,7 @@ def command_lines(base: Base) -> List[List[str]]:
     lines.append(["crashdump", "--guid", base.guids[0], "--raw"])
     lines.append(["crashdump", "--all", "--grep", "event"])
     lines.append(["tags", "--hex", base.guids[1]])
+    lines.append(["crashdump", "--to-scenario", os.path.join(tempfile.gettempdir(), "dmfkd-fuzz-scenario.json")])
     for value in base.ring_handles + base.ring_contexts:
         lines.append(["ringbuffer", "0x%x" % value])
     lines.append(["ringbuffer", "0x%x" % base.ring_handles[-1], "--type", EVENT_TYPE, "--guid", base.guids[-1],

@@ -218,7 +218,7 @@ def _list_head(base, prefix):
 
 
 NAMED_LINES = [["crashdump"], ["crashdump", "--all", "--type", F.EVENT_TYPE], ["datasources"], ["modules"],
-               ["tags"]]
+               ["tags"], ["crashdump", "--to-scenario", os.path.join(tempfile.gettempdir(), "dmfkd-fuzz-scenario.json")]]
 
 
 @pytest.mark.parametrize("name,pykd", [("x64-1.1.154-full", False), ("x86-1.1.154-bitmap", True)])

@@ -25,6 +25,10 @@ MAX_SCENARIO_BYTES = 64 << 20
 #: user-mode clients typically create (64 KiB of records)
 DEFAULT_RING_BUFFER_MAXIMUM_SIZE = 0x10000
 DEFAULT_DMF_VERSION = "1.1.154"
+#: the largest ring (N*S bytes) and triage array a scenario may ask the emulator for: what a scenario
+#: says is allocated in emulated memory, so it is bounded before anything is
+MAX_RING_BYTES = 64 << 20
+MAX_TRIAGE_BLOCKS = 65536
 STATUS_BY_NAME = {name: value for value, name in windows.NTSTATUS_NAMES.items()}
 LIVE_OPERATIONS = ("write_self", "buffer_add", "buffer_remove", "client_structure")
 CRASHDUMP_OPERATIONS = ("write_self", "open", "close", "create", "write", "open_source", "read", "capture", "destroy",
@@ -236,6 +240,17 @@ class Scenario(object):
             additional_bytes = Payload(additional, "crashdump.additional_data").make(None, None)
         elif spec.get("additional_data_hex") is not None:
             additional_bytes = bytes.fromhex(spec["additional_data_hex"])
+        _bounded(buffer_size * spec.get("buffer_count", 0), "crashdump.buffer_count x buffer_size")
+        maximum = spec.get("ring_buffer_maximum_size", DEFAULT_RING_BUFFER_MAXIMUM_SIZE)
+        for op in self.operations:
+            if op.kind == "create":
+                size = op.raw.get("entry_size") or self.types.get(op.raw["record_type"], op.path + ".record_type").size
+                # DMF refuses a ring whose 32-bit N*S is over RingBufferMaximumSize without allocating it
+                if (op.raw["entries"] * size) & 0xFFFFFFFF <= maximum:
+                    _bounded(op.raw["entries"] * size, op.path + ": entries x entry_size")
+        if spec.get("triage_dump_data_array_size", 0) > MAX_TRIAGE_BLOCKS:
+            raise ScenarioError("crashdump.triage_dump_data_array_size: more than the %d blocks dmfemu emulates"
+                                % MAX_TRIAGE_BLOCKS)
         self.crashdump = {
             "component_name": spec.get("component_name", "DmfDemo"),
             "ring_buffer_data_guid": parse_guid(spec["ring_buffer_data_guid"]) if spec.get("ring_buffer_data_guid")
@@ -265,6 +280,7 @@ class Scenario(object):
         if self.maximum_allowed is not None:
             raise ScenarioError("maximum_allowed: a live dump has no secondary-data callbacks to limit")
         size, self.self_type = self._sized(spec, "ring_record_type", "buffer_size", "livekerneldump", 64)
+        _bounded(size * spec.get("buffer_count", 8), "livekerneldump.buffer_count x buffer_size")
         self.livekerneldump = {
             "report_type": spec.get("report_type", "DMFDEMO"),
             "secondary_data_guid": parse_guid(spec["secondary_data_guid"]) if spec.get("secondary_data_guid")
@@ -285,6 +301,12 @@ class Scenario(object):
                 raise ScenarioError("%s.name: no buffer named %s was added before" % (op.path, op.name))
         secondary = self.crash.get("secondary_data")
         self.secondary = None if secondary is None else Payload(secondary, "crash.secondary_data").make(None, None)
+
+
+def _bounded(size: int, what: str) -> None:
+    if size > MAX_RING_BYTES:
+        raise ScenarioError("%s = %d bytes: more than the %d MiB a ring may have in dmfemu" % (
+            what, size, MAX_RING_BYTES >> 20))
 
 
 def load_scenario_file(path: str) -> Scenario:

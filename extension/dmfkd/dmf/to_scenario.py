@@ -34,6 +34,8 @@ DEFAULT_MAXIMUM_ALLOWED = {"full": 64 << 20, "bitmap": 64 << 20, "triage": 8 << 
 #: symbols do not say)
 CONTEXT_VERSIONS = {"V1": "1.1.84", "V3": "1.1.85", "V4": "1.1.116", "V5": "1.1.154"}
 MAX_TRIAGE_BLOCK = 1 << 20
+#: a ring larger than this (N*S from the dump) is not rebuilt slot by slot: dmfemu refuses it anyway
+MAX_RING_BYTES = 64 << 20
 
 
 class Slot(object):
@@ -176,7 +178,9 @@ class ScenarioBuilder(object):
     def _from_memory(self, document: Dict[str, Any]) -> None:
         view, info = self.view, self.view.info
         config = self._config()
-        crashdump = {"component_name": info.component_name}
+        name = info.component_name
+        # an unreadable name (an Unreadable cell) or none: the scenario's "null" (no ComponentName)
+        crashdump = {"component_name": name[:255] if type(name) is str and name else None}
         if info.self_guid:
             crashdump["ring_buffer_data_guid"] = info.self_guid
         if config is not None:
@@ -201,7 +205,8 @@ class ScenarioBuilder(object):
             # the dump's memory image is taken before the crash callbacks reorder the rings, so it shows
             # the read index the writes left: a full ring wrapped that far (fillers, then overwritten)
             fillers = _read_index(self_row) if self_row.present == self_row.capacity else 0
-            for record in [bytes(self_row.entry_size)] * fillers + self._records(self_row):
+            filler = bytes(self_row.entry_size) if fillers else b""     # fillers > 0: the geometry is sane
+            for record in [filler] * fillers + self._records(self_row):
                 self.operations.append({"op": "write_self", "hex": record.hex()})
         self._client_sources(slots, rows)
 
@@ -258,7 +263,8 @@ class ScenarioBuilder(object):
             return
         self_row = next((row for row in self.view.data_sources if row.index == 0), None)
         self_storage = None
-        if self_row is not None and isinstance(self_row.items, int) and isinstance(self_row.capacity, int):
+        if self_row is not None and all(isinstance(v, int) for v in (self_row.items, self_row.capacity,
+                                                                     self_row.entry_size)):
             self_storage = (self_row.items, (self_row.capacity + 1) * self_row.entry_size)
         for index in range(used):
             entry = block.unpack_from(raw, index * block.size)
@@ -412,8 +418,11 @@ def _repeats(operations: List[dict]) -> List[dict]:
 
 
 def _read_index(row) -> int:
-    value = row.read_index
-    return value if isinstance(value, int) and 0 < value < (row.capacity or 0) else 0
+    """The ring's read index (the records written before its live ones), when its geometry is sane."""
+    value, capacity, size = row.read_index, row.capacity, row.entry_size
+    if not all(isinstance(v, int) for v in (value, capacity, size)) or not 0 < capacity * size <= MAX_RING_BYTES:
+        return 0
+    return value if 0 < value < capacity else 0
 
 
 def scenario_from_view(view: CrashDumpView, entry_size: Optional[int] = None) -> Tuple[Dict[str, Any], List[str]]:

@@ -119,6 +119,17 @@ SEMANTIC = [
     ({"crashdump": {"buffer_size": 8, "self_record_type": "T"},
       "record_types": {"T": {"fields": [{"name": "A", "type": "ULONG"}]}}},
      "crashdump.buffer_size: 8, but T is 4 bytes"),
+    # what a scenario asks the emulator to allocate is bounded before anything is
+    ({"crashdump": {"buffer_size": 65536, "buffer_count": 65536}},
+     "crashdump.buffer_count x buffer_size = 4294967296 bytes: more than the 64 MiB"),
+    ({"crashdump": {"ring_buffer_maximum_size": 0xFFFFFFFF}, "operations": [
+        {"op": "open", "handle": "a"},
+        {"op": "create", "handle": "a", "guid": GUID, "entries": 0x10000, "entry_size": 0x10000}]},
+     "operations[1]: entries x entry_size = 4294967296 bytes: more than the 64 MiB"),
+    ({"crash": {"via": "live_dump"}, "livekerneldump": {"buffer_size": 65536, "buffer_count": 65536}},
+     "livekerneldump.buffer_count x buffer_size = 4294967296 bytes"),
+    ({"crashdump": {"triage_dump_data_array_size": 1 << 20}},
+     "crashdump.triage_dump_data_array_size: more than the 65536 blocks"),
 ]
 
 
