@@ -228,10 +228,13 @@ class Validator(object):
             if chosen is not None:
                 self._validate(value, chosen, path, out, limit, None)
                 return
-        typed = [b for b in branches if "type" in b and _is_type(value, b["type"])]
-        if len(typed) == 1 and all("type" in b for b in branches):
+        if all(isinstance(b.get("type"), str) for b in branches):
             # {"oneOf": [{"type": "null"}, {"type": "integer", "minimum": 1}]}: the branch of the value's type
-            self._validate(value, typed[0], path, out, limit, None)
+            typed = [b for b in branches if _is_type(value, b["type"])]
+            if len(typed) == 1:
+                self._validate(value, typed[0], path, out, limit, None)
+            elif not typed:
+                out.append(SchemaViolation(path, "must be " + " or ".join(_TYPE_NAMES[b["type"]] for b in branches)))
             return
         passing = 0
         for branch in branches:
