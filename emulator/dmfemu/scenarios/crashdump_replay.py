@@ -21,9 +21,17 @@ Scenario (JSON object; every key optional unless noted):
         {"op": "read", "handle": "C"}, {"op": "capture", "handle": "C"},
         {"op": "destroy", "handle": "A"}, {"op": "close", "handle": "A"},
         {"op": "triage_add", "hex": "..."},                  # a client buffer -> TriageDumpDataAdd
-        {"op": "surprise_removal"}],
+        {"op": "surprise_removal"},
+        {"op": "module_close"}],                             # DMF_CrashDump_Close (device stopped/removed);
+                                                             # afterwards only "close" is accepted
      "crash": {"via": "ioctl", "handle": "B"} | {"via": "bugcheck", "code": 0x..., "parameters": [..]},
-     "dump_type": "full", "maximum_allowed": null}
+     "dump_type": "full", "maximum_allowed": null,
+     "description": "..."}                                   # free text, ignored by the replayer
+
+A bug-check callback that faults during the crash (a data source left registered by module Close,
+spec/dmf.md Q-CD-13) gives no blob; the dump is still written and expected.json's transcript ends
+with one {"op": "bugcheck_fault", ...} entry per fault. An operation that faults in the emulated
+kernel outside the crash is refused with a one-line error.
 """
 import collections
 import json
@@ -39,7 +47,7 @@ from dmfkd.layouts import windows
 from dmfkd.layouts.engine import ZERO_GUID
 from dmfkd.layouts.windows import nt_success
 
-from dmfemu.bugcheck import DEFAULT_MAXIMUM_ALLOWED, BugCheckResult, BugCheckSystem, SystemCrash
+from dmfemu.bugcheck import DEFAULT_MAXIMUM_ALLOWED, BugCheckResult, BugCheckSystem, KernelFault, SystemCrash
 from dmfemu.driver import Driver
 from dmfemu.isf import write_isf
 from dmfemu.machine import Machine
@@ -111,6 +119,7 @@ class ScenarioRun(object):
         self.additional = None  # type: Optional[bytes]
         self.triage_ranges = []  # type: List[dict]
         self.transcript = []  # type: List[dict]
+        self.module_closed = False
         self._setup_crashdump(scenario.get("crashdump", {}))
 
     # -- driver ----------------------------------------------------------------------------------
@@ -167,7 +176,11 @@ class ScenarioRun(object):
         kind = op.get("op")
         cd = self.crashdump
         entry = {"op": kind}
-        if kind == "write_self":
+        if self.module_closed and kind != "close":
+            raise UsageError("scenario operation %r after module_close (only close is accepted then)" % (kind,))
+        if kind == "module_close":
+            self._module_close()
+        elif kind == "write_self":
             data = bytes.fromhex(op["hex"])
             status = cd.write_self(data)
             if self.self_log is not None:
@@ -258,6 +271,20 @@ class ScenarioRun(object):
         self.transcript.append(entry)
         return entry
 
+    def _module_close(self) -> None:
+        """DMF_CrashDump_Close. As its clients know it, every data source, the SELF ring, the
+        additional data and the triage ranges go with it; what DMF really leaves registered (Q-CD-13)
+        shows up as a fault in the crash, not in the clients' logs."""
+        self.crashdump.close()
+        self.module_closed = True
+        for log in self.sources.values():
+            log.destroyed = True
+        self.writers.clear()
+        self.readers.clear()
+        self.self_log = None
+        self.additional = None
+        self.triage_ranges = []
+
     # -- crash ---------------------------------------------------------------------------------------
     def crash(self, out_dir: str) -> BugCheckResult:
         crash = self.scenario.get("crash", {"via": "bugcheck"})
@@ -275,6 +302,14 @@ class ScenarioRun(object):
         params = list(crash.get("parameters", [])) + [0, 0, 0, 0]
         return self.kernel.bugcheck(int(crash.get("code", dmf_structures.BUG_CHECK_PRIVATE)), *params[:4],
                                     dump_type=self.dump_type, path=path, maximum_allowed=maximum)
+
+    def record_faults(self, result: BugCheckResult) -> None:
+        """The callbacks that faulted during the crash, at the end of the transcript."""
+        names = {va: name for name, va in self.driver.routines().items()}
+        for fault in result.faults:
+            self.transcript.append({"op": "bugcheck_fault", "call": fault.call, "record": fault.record,
+                                    "routine": names.get(fault.routine, "0x%x" % fault.routine),
+                                    "message": fault.message})
 
     def expected(self, result: BugCheckResult) -> dict:
         maximum = self.scenario.get("maximum_allowed")
@@ -348,8 +383,12 @@ def run_scenario(scenario: dict, out_dir: str, native_image: Optional[NativeImag
             run.run(op)
         except (KeyError, ValueError, TypeError) as exc:
             raise UsageError("scenario operation #%d (%s): %s: %s" % (number, op.get("op"), type(exc).__name__, exc))
+        except KernelFault as fault:
+            raise DmfkdError("scenario operation #%d (%s) faults in the emulated kernel: %s"
+                             % (number, op.get("op"), fault))
     write_isf(os.path.join(out_dir, "driver.isf.json"), run.driver)
     result = run.crash(out_dir)
+    run.record_faults(result)
     expected = run.expected(result)
     with open(os.path.join(out_dir, "expected.json"), "w", encoding="utf-8") as handle:
         json.dump(expected, handle, indent=1)
