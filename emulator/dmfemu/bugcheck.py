@@ -17,7 +17,6 @@ callbacks run one by one under the bug-check code's guard, so one broken driver 
 whole dump (spec/dmf.md Q-CD-13; Q-CD-7's NULL global is the same kind of fault).
 """
 import uuid
-import weakref
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from dmfkd.errors import MemoryReadError
@@ -77,9 +76,6 @@ class KernelFault(Exception):
     """Emulated code did something that faults on real hardware (NULL dereference, use after free)."""
 
 
-_SYSTEMS = weakref.WeakKeyDictionary()  # type: "weakref.WeakKeyDictionary"
-
-
 class BugCheckSystem(object):
     """nt's KeRegisterBugCheckReasonCallback list and bug-check flow for one emulated machine."""
 
@@ -108,10 +104,11 @@ class BugCheckSystem(object):
 
     @classmethod
     def of(cls, machine) -> "BugCheckSystem":
-        system = _SYSTEMS.get(machine)
+        # kept on the machine (as dmfemu.kernel keeps its KernelState): a module-level map from
+        # machine to system would keep every machine alive through the system's own reference
+        system = machine.bugcheck_system
         if system is None:
-            system = cls(machine)
-            _SYSTEMS[machine] = system
+            system = machine.bugcheck_system = cls(machine)
         return system
 
     # -- routines ---------------------------------------------------------------------------------
