@@ -11,10 +11,10 @@ blobs in that order -> dump file written from the snapshot plus the blobs.
 
 Kernel faults: emulated code that would fault on real hardware (a NULL or freed pointer, an
 unmapped address) raises KernelFault. Outside a bug check that ends the emulated call. Inside the
-bug-check flow a callback that faults is recorded in BugCheckResult.faults, gives no data (no
-blob, no triage ranges), and the crash goes on with the next callback and writes the dump: the
-callbacks run one by one under the bug-check code's guard, so one broken driver does not cost the
-whole dump (spec/dmf.md Q-CD-13; Q-CD-7's NULL global is the same kind of fault).
+bug-check flow a callback that faults is recorded in BugCheckResult.faults and gives no data (no
+blob, no triage ranges); the crash goes on with the next callback and the dump is written. The
+emulator models each callback call as guarded, so a broken callback costs its own data, not the
+dump (issue 15's convention for spec/dmf.md Q-CD-13; Q-CD-7's NULL global is the same kind of fault).
 """
 import uuid
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple

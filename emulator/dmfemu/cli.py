@@ -74,8 +74,10 @@ def _run_scenario(args) -> int:
         if value is not None:
             scenario[key] = value
     expected = run_scenario(scenario, args.output)
-    sys.stdout.write("%s/MEMORY.DMP: bug check 0x%08X, %d blobs\n" % (
-        args.output, expected["bugcheck"]["code"], len(expected["blobs"])))
+    faults = [entry for entry in expected["transcript"] if entry["op"] == "bugcheck_fault"]
+    sys.stdout.write("%s/MEMORY.DMP: bug check 0x%08X, %d blobs%s\n" % (
+        args.output, expected["bugcheck"]["code"], len(expected["blobs"]),
+        ", %d bug-check callback(s) faulted (see expected.json)" % len(faults) if faults else ""))
     return 0
 
 
