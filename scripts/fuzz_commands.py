@@ -2,7 +2,7 @@
 the same engine with a small hypothesis budget).
 
 The emulator's demo driver (dmfemu.scenarios.crashdump_demo) is crashed into MEMORY.DMP + driver.isf.json (x64 full,
-x64 bitmap, x86 full, x86 bitmap, x64 with a DMF 1.1.84 V1 context). The pristine dump is walked once with the
+x64 bitmap, x86 full, x86 bitmap, x64 with a DMF 1.1.84 V1 context, ARM64 full, ARM64 bitmap). The pristine dump is walked once with the
 real readers to learn where the DMF structures sit in the file: g_DmfModuleCrashDump, the context's
 TYPE_INFO and WDF header, the CrashDump DMF_OBJECT, context and config, every DATA_SOURCE, every
 ring's DMF_OBJECT, RING_BUFFER and storage, the strings, every other module of the tree, the
@@ -64,7 +64,7 @@ from dmfkd.targets.isf import IsfSymbols  # noqa: E402
 #: (arch, DMF version, dump type) of the base dumps
 BASE_CONFIGS = (("x64", "1.1.154", "full"), ("x64", "1.1.154", "bitmap"), ("x86", "1.1.154", "full"),
                 ("x86", "1.1.154", "bitmap"),
-                ("x64", "1.1.84", "full"))
+                ("x64", "1.1.84", "full"), ("arm64", "1.1.154", "full"), ("arm64", "1.1.154", "bitmap"))
 MEMORY_LIMIT = 200 * 1024 * 1024
 HOT_OBJECT_FIELDS = {"Signature", "MemoryDmfObject", "ModuleContext", "ModuleConfig", "ModuleConfigSize",
                      "ModuleDescriptor.ModuleConfigSize", "ChildObjectList.Flink", "ChildObjectList.Blink",

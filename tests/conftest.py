@@ -18,6 +18,20 @@ if TESTS not in sys.path:
 from helpers.paths import TRIAGE_ARM64, TRIAGE_X64  # noqa: E402
 
 
+@pytest.fixture(scope="session")
+def _session_cache_home(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("cache-home"))
+
+
+@pytest.fixture(autouse=True)
+def no_symbol_path_from_the_environment(monkeypatch, _session_cache_home):
+    """A developer's _NT_SYMBOL_PATH (a WinDbg habit) must not send a test to their symbol server, and
+    a download into the default symbol cache must not land in their home: tests that want a symbol
+    path set it themselves."""
+    monkeypatch.delenv("_NT_SYMBOL_PATH", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", _session_cache_home)
+
+
 @pytest.fixture
 def triage_x64():
     return TRIAGE_X64
@@ -83,3 +97,14 @@ def pykd_standin(monkeypatch):
     monkeypatch.setitem(sys.modules, "pykd", standin)
     yield standin
     standin.detach()
+
+
+@pytest.fixture(scope="session")
+def batch_corpus(tmp_path_factory):
+    """scripts/make_corpus.py's 200 varied dumps (8 corrupt, 8 damaged, 5 live), made once per session:
+    (folder, corpus.json document)."""
+    from helpers.batch_runs import make_corpus_module
+
+    folder = str(tmp_path_factory.mktemp("batch-corpus"))
+    document = make_corpus_module().make_corpus(200, folder)
+    return folder, document

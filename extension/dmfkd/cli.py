@@ -38,6 +38,10 @@ class Session:
             self._target = open_target(self.args)
         return self._target
 
+    def say(self, text: str) -> None:
+        """A one-line message beside the output, on stderr (symbol loading, download progress)."""
+        _symbol_message(text)
+
     def close(self) -> None:
         if self._target is not None:
             self._target.close()
@@ -45,7 +49,6 @@ class Session:
 
 def open_target(args):
     dump = getattr(args, "dump", None)
-    isf = getattr(args, "isf", None)
     if dump:
         from dmfkd.targets.dumpfile import DumpFile
 
@@ -61,19 +64,26 @@ def open_target(args):
             raise UsageError("no target: give a dump file (dmfkd %s MEMORY.DMP), or run inside WinDbg "
                              "with pykd (!py -g -m dmfkd ...)" % (args.command or "COMMAND"))
         target = PykdTarget()
-    if isf:
-        from dmfkd.targets.isf import IsfSymbols
+    # --isf, --pdb, driver.isf.json beside the dump (also through --pykd-dump: the file is the user's
+    # word over what dbgeng finds), the symbol path: dmfkd.driver_symbols decides; the loading waits
+    # until a command first asks for symbols (tags and info never do)
+    from dmfkd.driver_symbols import SymbolOptions, symbol_loader
 
-        target.symbols = IsfSymbols.load(isf)
-    elif dump or getattr(args, "pykd_dump", None):
-        # dmfemu writes driver.isf.json beside MEMORY.DMP; use it like WinDbg uses a PDB next to the image
-        # (through --pykd-dump too: the file is the user's word over what dbgeng finds)
-        beside = os.path.join(os.path.dirname(os.path.abspath(dump or args.pykd_dump)), "driver.isf.json")
-        if os.path.exists(beside):
-            from dmfkd.targets.isf import IsfSymbols
-
-            target.symbols = IsfSymbols.load(beside)
+    loader = symbol_loader(dump or getattr(args, "pykd_dump", None), SymbolOptions.from_args(args),
+                           debugger=not dump, say=_symbol_message)
+    if loader is not None:
+        target.defer_symbols(lambda: loader(target))
     return target
+
+
+def _symbol_message(text: str) -> None:
+    """What symbol loading has to say (which driver, what was searched, a download's progress): on
+    stderr, so the output itself stays what the command prints with any other symbol source."""
+    try:
+        sys.stderr.write("dmfkd: symbols: %s\n" % text)
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,8 +98,16 @@ def build_parser() -> argparse.ArgumentParser:
         if cmd.takes_dump:
             p.add_argument("dump", nargs="?", metavar="DUMP",
                            help="dump file to read (omit inside WinDbg: the debugger's target is used)")
-        p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
+        if not cmd.own_format:
+            p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
         p.add_argument("--isf", metavar="FILE", help="ISF JSON symbol file for the driver (offline symbols)")
+        p.add_argument("--symbols", metavar="PATH", action="append",
+                       help="symbol path to find the driver's PDB on, as WinDbg's: folders, cache*DIR, "
+                       "srv*CACHE*URL, ';'-separated (repeatable; then _NT_SYMBOL_PATH)")
+        p.add_argument("--pdb", metavar="FILE", help="the driver's PDB, given outright (its GUID/age must be the "
+                       "image's)")
+        p.add_argument("--allow-mismatched-pdb", action="store_true",
+                       help="load a --pdb whose GUID/age is not the image's (with a warning), like .reload /i")
         p.add_argument("--width", type=int, metavar="N", help="fit tables to N columns (default: the terminal's, "
                        "$COLUMNS, 120 inside WinDbg or when not a terminal)")
         p.add_argument("--wide", action="store_true", help="every column, however wide the table gets")
@@ -144,9 +162,10 @@ def run(argv: Optional[List[str]] = None, output: Optional[Output] = None, targe
     output.dump = getattr(args, "dump", None)
     session = Session(args, output, target)
     try:
-        report = REGISTRY[args.command](args, session)
+        command = REGISTRY[args.command]
+        report = command(args, session)
         if report is not None:
-            render(report, args.format, session.output)
+            render(report, "table" if command.own_format else args.format, session.output)
             session.output.flush()
     finally:
         if target is None:

@@ -43,7 +43,7 @@ def _text(argv, dml=False):
 
 def _command_lines(name, dump, expected, tmp):
     lines = [["info"], ["tags"], ["crashdump"], ["crashdump", "--all"], ["datasources"], ["modules"], ["bugcheck"],
-             ["livedump"]]
+             ["livedump"], ["lm"]]
     for source in expected.get("sources", []):
         lines.append(["crashdump", "--guid", source["guid"]])
         lines.append(["crashdump", "--guid", source["guid"], "--last", "3", "--hex"])
@@ -82,6 +82,14 @@ def test_every_command_fits_and_speaks_the_users_language(dumps, tmp_path):
                     _check(_text(["ringbuffer", dump, "0x%x" % source["ring_handle"], "--width", str(WIDTH)]),
                            "%s: ringbuffer" % name)
                     ran.add("ringbuffer")
+    # the commands over many dumps: all of the above at once, and the report on them
+    out = str(tmp_path / "batch")
+    paths = [dump for dump, _ in dumps.values()]
+    _check(_text(["batch"] + paths + ["--out", out, "--format", "jsonl", "--progress", "none", "--type",
+                                      "%s=dmfdemo!DMFDEMO_EVENT" % dumps["sample"][1]["sources"][0]["guid"],
+                                      "--width", str(WIDTH)]), "batch")
+    _check(_text(["batch-report", out, "--no-chart", "--width", str(WIDTH)]), "batch-report")
+    ran.update(["batch", "batch-report"])
     assert ran == {c.name for c in load_all()}
 
 

@@ -21,11 +21,13 @@ pytestmark = pytest.mark.oracle
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 from helpers.paths import REPO, TRIAGE_DUMPS as TRIAGE
-DEMOS = [("x64", "full"), ("x64", "bitmap"), ("x86", "full")]
+DEMOS = [("x64", "full"), ("x64", "bitmap"), ("x86", "full"), ("arm64", "full"), ("arm64", "bitmap"),
+         ("arm64", "triage")]
 # timeline draws with matplotlib, which the Windows embeddable Python the real pykd runs in does not
-# carry; the records it draws come from the code `crashdump --merge-by` runs, compared below
+# carry; the records it draws come from the code `crashdump --merge-by` runs, compared below.
+# batch and batch-report read many dump files (or a batch's output), not one target.
 NOT_COMPARED = {"timeline"}
-COMMANDS = sorted(c.name for c in load_all() if c.name not in NOT_COMPARED)
+COMMANDS = sorted(c.name for c in load_all() if c.name not in NOT_COMPARED and c.takes_dump)
 
 # the file reader's knowledge: where a blob sits in the file, header-only facts
 FILE_ONLY = {"offset", "file_size", "required_dump_space", "pages", "blob_region_offset", "dump_type",

@@ -22,15 +22,20 @@ COMMAND_MODULES = [
     "dmfkd.commands.bugcheck",
     "dmfkd.commands.livedump",
     "dmfkd.commands.timeline",
+    "dmfkd.commands.lm",
+    "dmfkd.commands.batch",
 ]
 
 
 class Command:
-    def __init__(self, name: str, func: Callable, help: str, takes_dump: bool = True):
+    def __init__(self, name: str, func: Callable, help: str, takes_dump: bool = True, own_format: bool = False):
         self.name = name
         self.func = func
         self.help = help
         self.takes_dump = takes_dump
+        #: the command's --format is its own (`batch --format parquet|jsonl`: what it writes); the Report
+        #: it returns is shown as a table
+        self.own_format = own_format
         self.add_arguments: Optional[Callable] = None
 
     def arguments(self, func: Callable) -> Callable:
@@ -44,9 +49,9 @@ class Command:
 REGISTRY: Dict[str, Command] = {}
 
 
-def command(name: str, help: str, takes_dump: bool = True):
+def command(name: str, help: str, takes_dump: bool = True, own_format: bool = False):
     def deco(func: Callable) -> Command:
-        cmd = Command(name, func, help, takes_dump)
+        cmd = Command(name, func, help, takes_dump, own_format)
         REGISTRY[name] = cmd
         return cmd
     return deco

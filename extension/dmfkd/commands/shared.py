@@ -8,7 +8,7 @@ import os
 import re
 from typing import Any, Dict, List, Optional, Sequence
 
-from dmfkd.decode import RecordDecoder, ascii_text, grep_records, records_jsonl
+from dmfkd.decode import RecordDecoder, grep_records, record_dicts, records_jsonl
 from dmfkd.decoder_choice import DecoderChoice
 from dmfkd.errors import SymbolError, UsageError
 from dmfkd.render import Column, FileTime, Link, Report, Seconds, write_file
@@ -112,25 +112,8 @@ def selected_indexes(ring, args, decoder) -> List[int]:
 
 
 def record_rows(ring, decoder, indexes: Sequence[int], source: Optional[str] = None) -> List[Dict[str, Any]]:
-    """One row per record: index, [source], hex, [partial], ascii (undecoded), decoded fields."""
-    s = ring.entry_size
-    data = ring.data
-    plain_decoder = type(decoder) is RecordDecoder
-    rows = []
-    for i in indexes:
-        rec = data[i * s:(i + 1) * s]
-        row = {"index": i}
-        if source is not None:
-            row["guid"] = source
-        row["hex"] = rec.hex()
-        if ring.is_partial(i):
-            row["partial"] = True
-        if plain_decoder:
-            row["ascii"] = ascii_text(rec)
-        else:
-            row.update(decoder.fields(rec))
-        rows.append(row)
-    return rows
+    """One row per record: index, [guid], hex, [partial], ascii (undecoded only), decoded fields."""
+    return record_dicts(ring, decoder, indexes, guid=source, ascii_column=type(decoder) is RecordDecoder)
 
 
 def time_field(rows: List[Dict[str, Any]], preferred: Optional[str] = None) -> Optional[str]:
