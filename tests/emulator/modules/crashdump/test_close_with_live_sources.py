@@ -12,7 +12,7 @@ from dmfemu.modules.crashdump.callbacks import ROUTINE_RING_BUFFER
 from helpers.emulated_drivers import G, G2, crashdump_with_data_sources, source_input
 from helpers.ntstatus import SUCCESS
 
-ORPHAN = {"x64": (1 << 64) - 1, "x86": (1 << 32) - 1}
+ORPHAN = {"x64": (1 << 64) - 1, "x86": (1 << 32) - 1, "arm64": (1 << 64) - 1}
 
 
 def slot_at(cd, array_va, index):
@@ -23,7 +23,7 @@ def slot_at(cd, array_va, index):
     return ds["FileObject"][1], ds["FileObject"][2], ds["DmfModuleDataSourceRingBuffer"]
 
 
-@pytest.mark.parametrize("arch", ["x64", "x86"])
+@pytest.mark.parametrize("arch", ["x64", "x86", "arm64"])
 def test_close_leaves_a_source_registered_and_the_next_bug_check_faults_in_its_callback(tmp_path, arch):
     cd = crashdump_with_data_sources(arch, count=2, maximum=64)
     handle, other = cd.file_create(), cd.file_create()

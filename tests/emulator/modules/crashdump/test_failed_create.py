@@ -15,7 +15,7 @@ from dmfkd.targets.dumpfile import DumpFile
 from helpers.emulated_drivers import G, G2, KEY, crashdump_with_data_sources, source_input
 from helpers.ntstatus import (BUFFER_OVERFLOW, INVALID_HANDLE, INVALID_PARAMETER, NO_MORE_FILES, SUCCESS)
 
-ORPHAN = {"x64": (1 << 64) - 1, "x86": (1 << 32) - 1}
+ORPHAN = {"x64": (1 << 64) - 1, "x86": (1 << 32) - 1, "arm64": (1 << 64) - 1}
 
 
 def slot(cd, index):
@@ -24,7 +24,7 @@ def slot(cd, index):
     return ds["FileObject"][1], ds["FileObject"][2], ds["DmfModuleDataSourceRingBuffer"] != 0, ds["RingBufferGuid"]
 
 
-@pytest.mark.parametrize("arch", ["x64", "x86"])
+@pytest.mark.parametrize("arch", ["x64", "x86", "arm64"])
 def test_failed_create_clears_the_callers_reader_role_and_half_creates_its_slot(tmp_path, arch):
     cd = crashdump_with_data_sources(arch, count=2, maximum=64)
     zero = type(G)(int=0)

@@ -246,7 +246,7 @@ class Model:
 
 
 class CrashDumpIoctlMachine(RuleBasedStateMachine):
-    @initialize(arch=st.sampled_from(["x64", "x86"]), count=st.sampled_from([1, 2, 3, 3]),
+    @initialize(arch=st.sampled_from(["x64", "x86", "arm64"]), count=st.sampled_from([1, 2, 3, 3]),
                 maximum=st.sampled_from([12, 24, 64]),
                 self_ring=st.one_of(st.none(), st.tuples(st.integers(1, 3), st.integers(1, 4))))
     def start(self, arch, count, maximum, self_ring):
