@@ -506,6 +506,16 @@ def _maxrss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def _reset_high_water() -> None:
+    """Bring the high-water RSS down to the RSS now (Linux: "5" to /proc/self/clear_refs), so that a
+    peak an earlier test left behind (memory since freed) is not counted as this call's growth."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
 @contextlib.contextmanager
 def guard(seconds: float, memory: str = "rss"):
     """Hang guard (SIGALRM -> Runaway) and the memory a call took: with memory="rss" the growth of
@@ -519,6 +529,8 @@ def guard(seconds: float, memory: str = "rss"):
     if use_alarm:
         old = signal.signal(signal.SIGALRM, on_alarm)
         signal.setitimer(signal.ITIMER_REAL, seconds)
+    if memory == "rss":
+        _reset_high_water()
     before = _rss() if memory == "rss" else 0
     if memory == "tracemalloc":
         tracemalloc.start()

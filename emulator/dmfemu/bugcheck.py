@@ -8,10 +8,18 @@ Crash order (Q-CD-9): triage-data callbacks (they only name ranges for the prima
 snapshot of physical memory = the primary image -> every KbCallbackSecondaryDumpData record in
 registration order, twice: size query (OutBuffer NULL) then data call (OutBuffer == InBuffer) ->
 blobs in that order -> dump file written from the snapshot plus the blobs.
+
+Kernel faults: emulated code that would fault on real hardware (a NULL or freed pointer, an
+unmapped address) raises KernelFault. Outside a bug check that ends the emulated call. Inside the
+bug-check flow a callback that faults is recorded in BugCheckResult.faults and gives no data (no
+blob, no triage ranges); the crash goes on with the next callback and the dump is written. The
+emulator models each callback call as guarded, so a broken callback costs its own data, not the
+dump (issue 15's convention for spec/dmf.md Q-CD-13; Q-CD-7's NULL global is the same kind of fault).
 """
 import uuid
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
+from dmfkd.errors import MemoryReadError
 from dmfkd.layouts import windows
 from dmfkd.layouts.windows import PAGE_SIZE
 
@@ -33,6 +41,15 @@ class SecondaryCall(NamedTuple):
     length: int
 
 
+class BugCheckFault(NamedTuple):
+    """A callback that faulted during the bug check (its data is not in the dump)."""
+    record: int
+    routine: int
+    reason: int
+    call: str       # "triage", "size query" or "data"
+    message: str
+
+
 class BugCheckResult(object):
     def __init__(self, code: int, params: Tuple[int, int, int, int], dump_type: str):
         self.code = code
@@ -40,6 +57,7 @@ class BugCheckResult(object):
         self.dump_type = dump_type
         self.blobs = []            # type: List[Tuple[uuid.UUID, bytes]]
         self.calls = []            # type: List[SecondaryCall]
+        self.faults = []           # type: List[BugCheckFault]
         self.triage_ranges = []    # type: List[Tuple[int, int]]
         self.snapshot = None
         self.path = None           # type: Optional[str]
@@ -86,12 +104,11 @@ class BugCheckSystem(object):
 
     @classmethod
     def of(cls, machine) -> "BugCheckSystem":
-        # kept on the machine itself: a weak-keyed map whose value (callbacks into the driver, the
-        # machine) refers back to its key would keep every machine ever crashed alive
-        system = getattr(machine, "bugcheck_system", None)
+        # kept on the machine (as dmfemu.kernel keeps its KernelState): a module-level map from
+        # machine to system would keep every machine alive through the system's own reference
+        system = machine.bugcheck_system
         if system is None:
-            system = cls(machine)
-            machine.bugcheck_system = system
+            system = machine.bugcheck_system = cls(machine)
         return system
 
     # -- routines ---------------------------------------------------------------------------------
@@ -219,7 +236,24 @@ class BugCheckSystem(object):
         implementation = self._routines.get(routine)
         if implementation is None:
             raise KernelFault("bug-check record 0x%x calls 0x%x, which is no emulated routine" % (record_va, routine))
-        implementation(reason, record_va, data_va, data_len)
+        try:
+            implementation(reason, record_va, data_va, data_len)
+        except MemoryReadError as exc:
+            # emulated kernel code touched an address nothing maps: a page fault on real hardware
+            raise KernelFault("bug-check routine 0x%x (record 0x%x) read unmapped memory: %s"
+                              % (routine, record_va, str(exc).splitlines()[0])) from None
+
+    def _guarded_call(self, result: BugCheckResult, record_va: int, reason: int, call: str,
+                      data_va: int, data_len: int) -> bool:
+        """One callback call during the crash; a fault is recorded and the crash goes on (module
+        docstring). False when the callback faulted."""
+        try:
+            self._call(record_va, reason, data_va, data_len)
+        except KernelFault as fault:
+            routine = self.space.read_ptr(record_va + self.record.offsets["CallbackRoutine"])
+            result.faults.append(BugCheckFault(record_va, routine, reason, call, str(fault)))
+            return False
+        return True
 
     def bugcheck(self, code: int, p1: int = 0, p2: int = 0, p3: int = 0, p4: int = 0, *,
                  dump_type: str = "full", path: Optional[str] = None,
@@ -246,7 +280,9 @@ class BugCheckSystem(object):
                 "MaxVirtMemSize": 0, "BugCheckCode": result.code,
                 "BugCheckParameter1": params[0], "BugCheckParameter2": params[1],
                 "BugCheckParameter3": params[2], "BugCheckParameter4": params[3]}))
-            self._call(record_va, windows.KbCallbackTriageDumpData, data_va, tdd.size)
+            if not self._guarded_call(result, record_va, windows.KbCallbackTriageDumpData, "triage",
+                                      data_va, tdd.size):
+                continue
             array_va = space.read_ptr(data_va + tdd.offsets["DataArray"])
             if array_va:
                 result.triage_ranges.extend(self.triage_ranges_of(array_va))
@@ -268,14 +304,18 @@ class BugCheckSystem(object):
             space.write_ptr(data_va + sec.offsets["InBuffer"], in_buffer)
             space.write_u32(data_va + sec.offsets["InBufferLength"], in_buffer_length)
             space.write_u32(data_va + sec.offsets["MaximumAllowed"], maximum_allowed)
-            self._call(record_va, windows.KbCallbackSecondaryDumpData, data_va, sec.size)
+            if not self._guarded_call(result, record_va, windows.KbCallbackSecondaryDumpData, "size query",
+                                      data_va, sec.size):
+                continue    # a callback that faulted is not asked for its data
             query_out = space.read_ptr(data_va + sec.offsets["OutBuffer"])
             query_len = space.read_u32(data_va + sec.offsets["OutBufferLength"])
 
             space.write(data_va + sec.offsets["Guid"], bytes(16))
             space.write_ptr(data_va + sec.offsets["OutBuffer"], in_buffer)
             space.write_u32(data_va + sec.offsets["OutBufferLength"], 0)
-            self._call(record_va, windows.KbCallbackSecondaryDumpData, data_va, sec.size)
+            if not self._guarded_call(result, record_va, windows.KbCallbackSecondaryDumpData, "data",
+                                      data_va, sec.size):
+                continue
             guid = uuid.UUID(bytes_le=space.read(data_va + sec.offsets["Guid"], 16))
             out_buffer = space.read_ptr(data_va + sec.offsets["OutBuffer"])
             length = space.read_u32(data_va + sec.offsets["OutBufferLength"])

@@ -134,8 +134,10 @@ def _run_scenario(args) -> int:
             dump, expected["dump_type"], expected["bugcheck"]["code"], _operations(scenario),
             len(expected["triage_blocks"])))
     else:
-        sys.stdout.write("%s: bug check 0x%08X, %d operation(s), %d blobs\n" % (
-            dump, expected["bugcheck"]["code"], _operations(scenario), len(expected["blobs"])))
+        faults = [entry for entry in expected["transcript"] if entry["op"] == "bugcheck_fault"]
+        sys.stdout.write("%s: bug check 0x%08X, %d operation(s), %d blobs%s\n" % (
+            dump, expected["bugcheck"]["code"], _operations(scenario), len(expected["blobs"]),
+            ", %d bug-check callback(s) faulted (see expected.json)" % len(faults) if faults else ""))
     return 0
 
 

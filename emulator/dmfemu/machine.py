@@ -116,6 +116,9 @@ class Machine:
         #: what dmfemu.kernel built in this machine's memory for dumps (a KernelState; None until
         #: the first snapshot or dump)
         self.kernel_state = None
+        #: the bug-check callback list and crash flow (a dmfemu.bugcheck.BugCheckSystem; None until
+        #: BugCheckSystem.of asks for it)
+        self.bugcheck_system = None
 
     # -- images and symbols -------------------------------------------------------------------
     def add_image(self, name: str, size: int) -> int:

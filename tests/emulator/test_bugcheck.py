@@ -86,9 +86,14 @@ def test_deregistered_records_are_not_called():
 
 def test_record_with_unknown_routine_faults():
     cd = worked_example()
-    cd.space.write_ptr(cd.state.record_va(0) + cd.state.record_layout.offsets["CallbackRoutine"], 0x1234)
+    record = cd.state.record_va(0)
+    cd.space.write_ptr(record + cd.state.record_layout.offsets["CallbackRoutine"], 0x1234)
     with pytest.raises(bugcheck.KernelFault):
-        cd.kernel.bugcheck(1)
+        cd.kernel.invoke(record, 2, 0, 0)
+    # during the crash the fault is recorded, the record gives no blob and the crash goes on
+    result = cd.kernel.bugcheck(1)
+    assert result.blobs == [] and result.calls == []
+    assert [(f.record, f.routine, f.call) for f in result.faults] == [(record, 0x1234, "size query")]
 
 
 @pytest.mark.parametrize("arch,dump_type", [("x64", "full"), ("x64", "bitmap"), ("x86", "full")])

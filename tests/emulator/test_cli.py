@@ -40,6 +40,22 @@ def test_scenario_errors_are_one_line(tmp_path, capsys):
     assert cli.main(["scenario", str(path), "-o", str(tmp_path / "o")]) == 2
 
 
+def test_scenario_command_says_when_a_callback_faulted_in_the_crash(tmp_path, capsys):
+    g1, g2 = "cccccccc-0000-0000-0000-000000000001", "cccccccc-0000-0000-0000-000000000002"
+    path = tmp_path / "leak.json"
+    path.write_text(json.dumps({
+        "crashdump": {"data_source_count": 2, "ring_buffer_maximum_size": 64},
+        "operations": [{"op": "open", "handle": "a"}, {"op": "open", "handle": "b"},
+                       {"op": "create", "handle": "a", "guid": g1, "entries": 2, "entry_size": 4},
+                       {"op": "open_source", "handle": "a", "guid": g1},
+                       {"op": "create", "handle": "b", "guid": g2, "entries": 2, "entry_size": 4},
+                       {"op": "close", "handle": "b"},
+                       {"op": "create", "handle": "a", "guid": g2, "entries": 2, "entry_size": 4},
+                       {"op": "module_close"}]}))
+    assert cli.main(["scenario", str(path), "-o", str(tmp_path / "o")]) == 0
+    assert "0 blobs, 1 bug-check callback(s) faulted (see expected.json)" in capsys.readouterr().out
+
+
 def test_livedump_subcommand_writes_a_live_dump(tmp_path, capsys):
     out = str(tmp_path / "live")
     assert cli.main(["livedump", "-o", out]) == 0

@@ -121,6 +121,9 @@ def test_random_scenarios_show_what_they_expect_and_round_trip(tmp_path_factory,
     kinds = [op["op"] for op in document["operations"]]
     event("destroy replayed" if "destroy" in kinds else "no destroy")
     event("%d failing operation(s) expected" % min(sum("expect" in op for op in document["operations"]), 3))
+    event("a CREATE failed after taking a slot" if any(
+        op["op"] == "create" and op.get("expect") == "STATUS_INVALID_PARAMETER" for op in document["operations"])
+        else "no half-created slot")
     base = tmp_path_factory.mktemp("property")
     original = str(base / "original")
     expected = replay(document, original)

@@ -35,8 +35,10 @@ API::
     .write(data) -> NTSTATUS
     .read(target_size=None) -> (NTSTATUS, bytes or None)
     .read_all(target_size=None) -> (NTSTATUS, bytes)                 # bytes written = len(bytes)
-    .segments_write(segments: [(data, offset)]) -> NTSTATUS
+    .segments_write(segments: [(offset, data)]) -> NTSTATUS
     .segments_read(segments: [(offset, size)]) -> (NTSTATUS, [bytes] or None)
+    .live_items() -> [bytes]                (oldest first; memory untouched)
+    .crash_blob(key, maximum_allowed=None)  (what the crash would write; memory untouched)
     .enumerate(lock, callback, context=None) -> None
     .enumerate_to_find_item(callback, context, item, item_size=None) -> None
         callback(module_handle, item_va, item_view, item_size, context) -> bool (continue)
@@ -60,6 +62,7 @@ from dmfkd.layouts import dmf_structures
 from dmfkd.layouts import windows
 from dmfkd.layouts.dmf_structures import RingBuffer_Mode_DeleteOldestIfFullOnWrite, RingBuffer_Mode_FailIfFullOnWrite
 from dmfkd.layouts.windows import STATUS_INVALID_PARAMETER, STATUS_SUCCESS, STATUS_UNSUCCESSFUL
+from dmfemu.bugcheck import KernelFault
 from dmfemu.modules.dmfobject import DMF_MODULE_OPTIONS_DISPATCH, Dmf, DmfModule
 
 
@@ -74,8 +77,10 @@ class RingBufferError(DmfkdError):
     """An operation real DMF would only assert on and then run outside the ring; refused."""
 
 
-class RingBufferCorruption(RingBufferError):
-    """Q-RB-1: Reorder with ItemsPresentCount > ItemsCount would zero memory outside the block."""
+class RingBufferCorruption(RingBufferError, KernelFault):
+    """Q-RB-1: Reorder with ItemsPresentCount > ItemsCount would zero memory outside the block. A
+    KernelFault too: during a bug check the crash goes on without that ring's blob and its result
+    records why (dmfemu.bugcheck), as real hardware would fault or corrupt memory there."""
 
 
 class RingBufferCreateError(DmfkdError):
@@ -364,11 +369,12 @@ class RingBuffer:
             chunks.append(data)
         return STATUS_SUCCESS, b"".join(chunks)
 
-    def segments_write(self, segments: Sequence[Tuple[bytes, int]]) -> int:
-        """DMF_RingBuffer_SegmentsWrite: Write's state machine with size S; only the (data, offset)
-        segments of slot w are written, other bytes of the slot keep their old value (Q-RB-4)."""
+    def segments_write(self, segments: Sequence[Tuple[int, bytes]]) -> int:
+        """DMF_RingBuffer_SegmentsWrite: Write's state machine with size S; only the (offset, data)
+        segments of slot w are written, other bytes of the slot keep their old value (Q-RB-4). The
+        same (offset, ...) order as segments_read's (offset, size)."""
         size, items, rp, wp, end, total, mode, count, present = self._load()
-        for data, offset in segments:
+        for offset, data in segments:
             if offset < 0 or offset + len(data) > size:
                 raise RingBufferError("segment at %d of %d bytes is outside the %d-byte item"
                                       % (offset, len(data), size))
@@ -381,7 +387,7 @@ class RingBuffer:
             self._state.pack_into(self._ctx, self._state_off, size, items, rp, wp, end, total, mode, count, present)
             return STATUS_UNSUCCESSFUL
         base = wp - items
-        for data, offset in segments:
+        for offset, data in segments:
             self._items[base + offset:base + offset + len(data)] = data
         wp += size
         if wp >= end:
@@ -471,6 +477,35 @@ class RingBuffer:
                 "refused (WritePointer is already Items+P*S, past BufferEnd)"
                 % (self.handle, present, count, mode, ((count - present) & 0xFFFFFFFF) * size))
         view[present * size:ring_bytes] = bytes(ring_bytes - present * size)
+
+    def live_items(self) -> List[bytes]:
+        """The P live items, oldest first, as the ring holds them now (nothing in memory changes)."""
+        size, items, rp, wp, end, total, mode, count, present = self._load()
+        if size <= 0 or count <= 0:
+            return []
+        r = (rp - items) // size
+        storage = bytes(self._items[0:count * size])
+        return [storage[((r + i) % count) * size:((r + i) % count + 1) * size] for i in range(min(present, count))]
+
+    def crash_blob(self, key: bytes, maximum_allowed: Optional[int] = None) -> bytes:
+        """The secondary-data blob a bug check would write for this ring now (spec/dmf.md §2.11), computed
+        without touching memory (the crash's callbacks reorder, zero and XOR the ring in place): the live
+        items oldest first with the first XOR-ed with `key`, zero slots after them, cut to
+        min(N*S, MaximumAllowed); no blob (b"") when the ring is empty. A ring whose count is corrupt
+        (Q-RB-1) has no such blob: RingBufferCorruption, as a bug check would fault."""
+        size, items, rp, wp, end, total, mode, count, present = self._load()
+        if present > count:
+            raise RingBufferCorruption("RingBuffer 0x%x has ItemsPresentCount=%d > ItemsCount=%d: its crash blob "
+                                       "would come from memory outside the ring" % (self.handle, present, count))
+        live = self.live_items()
+        if not live:
+            return b""
+        first = bytes(b ^ key[j % len(key)] for j, b in enumerate(live[0]))
+        blob = first + b"".join(live[1:]) + bytes((count - len(live)) * size)
+        limit = (count * size) & 0xFFFFFFFF
+        if maximum_allowed is not None:
+            limit = min(limit, maximum_allowed)
+        return blob[:limit]
 
     def total_size_get(self) -> int:
         """DMF_RingBuffer_TotalSizeGet: the stored 32-bit TotalSize (VOID method, value returned)."""

@@ -10,7 +10,11 @@ The rules, per client slot 1..DataSourceCount (the first slot that matches wins,
 * DESTROY: the first slot the handle reads or writes (the reader role is checked first) loses that role
   and its data source; the other role keeps naming its handle;
 * CloseHandle (unless surprise-removed): in the first slot the handle reads or writes, a reader just
-  leaves, a writer leaves the slot orphaned (the data source stays until the crash).
+  leaves, a writer leaves the slot orphaned (the data source stays until the crash);
+* CREATE that fails after taking the first slot without a writer (a ring DMF refuses): DMF frees the
+  first slot naming the handle (the reader role first) - not necessarily the one it took, which then
+  keeps the handle as its writer with no ring: half-created (spec/dmf.md Q-CD-12);
+* module Close: every data source goes.
 """
 from typing import List, Optional
 
@@ -50,6 +54,22 @@ class ClientSlots(object):
                 slot.writer, slot.guid, slot.log = handle, guid, make_log()
                 return slot.log
         raise AssertionError("a CREATE succeeded without a free slot")
+
+    def create_failed(self, handle: str) -> None:
+        for slot in self.slots:
+            if slot.writer is None:
+                slot.writer = handle
+                break
+        else:
+            return
+        freed = self._first(handle)
+        if freed.reader == handle:
+            freed.reader = None
+        else:
+            freed.writer = None
+
+    def module_closed(self) -> None:
+        self.slots = []
 
     def opened(self, handle: str, guid) -> Optional[object]:
         """An OPEN that succeeded: the log `handle` now reads."""

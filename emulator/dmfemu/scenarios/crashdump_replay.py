@@ -8,7 +8,11 @@ from the ring state in emulated memory - so a reader that decodes the dump can b
 A record of a typed data source is listed both as hex and as the writer's field values.
 
 An operation that returns a failure NTSTATUS stops the replay (ReplayFailure, one line naming the
-operation and the status) unless the operation says ``"expect": "STATUS_..."``.
+operation and the status) unless the operation says ``"expect": "STATUS_..."``; so does an operation
+that faults in the emulated kernel (the machine would crash there). A bug-check callback that faults
+during the crash (a data source left registered by module Close, spec/dmf.md Q-CD-13) gives no blob;
+the dump is still written and expected.json's transcript ends with one {"op": "bugcheck_fault", ...}
+entry per fault.
 """
 import collections
 import json
@@ -25,7 +29,7 @@ from dmfkd.layouts import windows
 from dmfkd.layouts.engine import ZERO_GUID
 from dmfkd.layouts.windows import nt_success
 
-from dmfemu.bugcheck import DEFAULT_MAXIMUM_ALLOWED, BugCheckResult, BugCheckSystem, SystemCrash
+from dmfemu.bugcheck import DEFAULT_MAXIMUM_ALLOWED, BugCheckResult, BugCheckSystem, KernelFault, SystemCrash
 from dmfemu.driver import Driver
 from dmfemu.isf import write_isf
 from dmfemu.machine import Machine
@@ -115,6 +119,7 @@ class ScenarioRun(object):
         self.transcript = []  # type: List[dict]
         self.operations = 0   # operations done (a repeat counts each repetition)
         self.surprise_removed = False
+        self.module_closed = False
         self._setup_crashdump(self.spec.crashdump)
 
     # -- driver ----------------------------------------------------------------------------------
@@ -170,8 +175,14 @@ class ScenarioRun(object):
         if not isinstance(op, Operation):
             op = Operation(len(self.transcript), op)
         entry = {"op": op.kind}
+        if self.module_closed and op.kind != "close":
+            raise ScenarioError("%s.op: %s after module_close (only close is accepted then)" % (op.path, op.kind))
         handler = getattr(self, "_op_" + op.kind)
-        handler(op, entry)
+        try:
+            handler(op, entry)
+        except KernelFault as fault:
+            raise ReplayFailure("%s: faults in the emulated kernel (the machine would crash here): %s"
+                                % (op.describe(), str(fault).splitlines()[0]))
         if op.repeat > 1:
             entry["repeat"] = op.repeat
         else:
@@ -194,7 +205,7 @@ class ScenarioRun(object):
         """Why a DMF call usually returns `status` here, in the scenario's terms."""
         spec = self.spec.crashdump
         if op.kind == "create" and status == windows.STATUS_INVALID_PARAMETER:
-            size = op.raw.get("entry_size") or self.spec.types.get(op.raw["record_type"]).size
+            size = op.raw["entry_size"] if "entry_size" in op.raw else self.spec.types.get(op.raw["record_type"]).size
             if op.raw["entries"] * size > spec["ring_buffer_maximum_size"]:
                 return " (entries x entry_size = %d > crashdump.ring_buffer_maximum_size %d)" % (
                     op.raw["entries"] * size, spec["ring_buffer_maximum_size"])
@@ -275,7 +286,7 @@ class ScenarioRun(object):
         guid = parse_guid(op.raw["guid"])
         record_type = self.spec.types.get(op.raw["record_type"], op.path + ".record_type") \
             if "record_type" in op.raw else None
-        entry_size = op.raw.get("entry_size") or record_type.size
+        entry_size = op.raw["entry_size"] if "entry_size" in op.raw else record_type.size
         if record_type is not None and entry_size != record_type.size:
             raise ScenarioError("%s.entry_size: %d, but %s is %d bytes" % (op.path, entry_size, record_type.name,
                                                                             record_type.size))
@@ -292,6 +303,9 @@ class ScenarioRun(object):
                 self.sources[guid] = log
                 return log
             self.clients.created(op.handle, guid, new_log)
+        elif status != windows.STATUS_NO_MORE_FILES:
+            # the CREATE took a slot and failed after it: DMF frees the first slot naming the handle
+            self.clients.create_failed(op.handle)
 
     def _op_write(self, op: Operation, entry: dict) -> None:
         fo = self._handle(op)
@@ -327,16 +341,14 @@ class ScenarioRun(object):
         fo = self._handle(op)
         slot, log = self.clients.read_by(op.handle)
         self._ring_gone(op, slot, log)
-        if log is None:
-            raise ScenarioError("%s.handle: %s on handle %r, which opened no data source (open_source first)"
-                                % (op.path, op.kind, op.handle))
         code = dmf_structures.IOCTL_DATA_SOURCE_READ if op.kind == "read" else dmf_structures.IOCTL_DATA_SOURCE_CAPTURE
-        size = log.entry_size if op.kind == "read" else log.entry_size * log.capacity
+        # a handle that reads nothing still asks (DMF answers STATUS_INVALID_HANDLE): with a 1-byte buffer
+        size = 1 if log is None else log.entry_size if op.kind == "read" else log.entry_size * log.capacity
         status = info = 0
         settled = windows.STATUS_SUCCESS if op.expect is None else op.expect
         for repetition in range(op.repeat):
             status, info, out = self.crashdump.ioctl(code, b"", size, fo)
-            if nt_success(status):
+            if nt_success(status) and log is not None:
                 count = 1 if op.kind == "read" else len(out) // log.entry_size
                 consumed = [log.live.popleft() for _ in range(min(count, len(log.live)))]
                 # the client checks what it got against its own log
@@ -363,6 +375,19 @@ class ScenarioRun(object):
         entry["status"] = status
         if nt_success(status):
             self.triage_ranges.append({"address": va, "size": len(data), "when": "setup", "hex": _hex(data)})
+
+    def _op_module_close(self, op: Operation, entry: dict) -> None:
+        """DMF_CrashDump_Close (the device stopped or removed). As its clients know it, every data source,
+        the SELF ring, the additional data and the triage ranges go with it; what DMF really leaves
+        registered (Q-CD-13) shows up as a fault in the crash, not in the clients' logs."""
+        self.crashdump.close()
+        self.module_closed = True
+        for log in self.registered:
+            log.destroyed = True
+        self.clients.module_closed()
+        self.self_log = None
+        self.additional = None
+        self.triage_ranges = []
 
     def _op_surprise_removal(self, op: Operation, entry: dict) -> None:
         self.crashdump.surprise_removal()
@@ -396,6 +421,14 @@ class ScenarioRun(object):
         params = list(crash.get("parameters", [])) + [0, 0, 0, 0]
         return self.kernel.bugcheck(int(crash.get("code", dmf_structures.BUG_CHECK_PRIVATE)), *params[:4],
                                     dump_type=self.dump_type, path=path, maximum_allowed=maximum)
+
+    def record_faults(self, result: BugCheckResult) -> None:
+        """The callbacks that faulted during the crash, at the end of the transcript."""
+        names = {va: name for name, va in self.driver.routines().items()}
+        for fault in result.faults:
+            self.transcript.append({"op": "bugcheck_fault", "call": fault.call, "record": fault.record,
+                                    "routine": names.get(fault.routine, "0x%x" % fault.routine),
+                                    "message": fault.message})
 
     def _records_of(self, log: SourceLog, records: List[bytes]) -> List[dict]:
         out = []
@@ -503,6 +536,7 @@ def run_scenario(scenario, out_dir: str, native_image: Optional[NativeImage] = N
         run.run(op)
     run.write_symbols(out_dir)
     result = run.crash(out_dir)
+    run.record_faults(result)
     expected = run.expected(result)
     write_expected(out_dir, expected)
     return expected

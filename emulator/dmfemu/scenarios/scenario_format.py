@@ -32,7 +32,7 @@ MAX_TRIAGE_BLOCKS = 65536
 STATUS_BY_NAME = {name: value for value, name in windows.NTSTATUS_NAMES.items()}
 LIVE_OPERATIONS = ("write_self", "buffer_add", "buffer_remove", "client_structure")
 CRASHDUMP_OPERATIONS = ("write_self", "open", "close", "create", "write", "open_source", "read", "capture", "destroy",
-                        "triage_add", "surprise_removal")
+                        "triage_add", "surprise_removal", "module_close")
 
 
 class ScenarioError(UsageError):
@@ -244,7 +244,8 @@ class Scenario(object):
         maximum = spec.get("ring_buffer_maximum_size", DEFAULT_RING_BUFFER_MAXIMUM_SIZE)
         for op in self.operations:
             if op.kind == "create":
-                size = op.raw.get("entry_size") or self.types.get(op.raw["record_type"], op.path + ".record_type").size
+                size = (op.raw["entry_size"] if "entry_size" in op.raw
+                        else self.types.get(op.raw["record_type"], op.path + ".record_type").size)
                 # DMF refuses a ring whose 32-bit N*S is over RingBufferMaximumSize without allocating it
                 if (op.raw["entries"] * size) & 0xFFFFFFFF <= maximum:
                     _bounded(op.raw["entries"] * size, op.path + ": entries x entry_size")

@@ -234,8 +234,15 @@ def walk_crashdump(target, driver: Optional[str] = None, dmf_version=None) -> Op
         return walk
     orphan = dmf_structures.file_object_orphan(walk.arch)
     for i in range(ds_count):
-        walk.info.data_sources.append(_data_source_row(walk, i, ds_layout.unpack_from(raw, i * ds_layout.size),
-                                                       orphan, cfg))
+        row = _data_source_row(walk, i, ds_layout.unpack_from(raw, i * ds_layout.size), orphan, cfg)
+        walk.info.data_sources.append(row)
+        if row.state == "half-created":
+            # The table shows only the state code; say once what it means for the user's client. Such a
+            # slot exists only when DMF's clean-up released the caller's reader role on an earlier slot
+            # instead of this one (see _ringless_state).
+            info.notes.append("data source %d is half-created: %s. The failed CREATE also removed that client as "
+                              "reader of an earlier slot, so its reads there fail from then on (records it did "
+                              "not read stay in the ring)." % (i, row.state_detail))
     return walk
 
 
@@ -316,6 +323,33 @@ def _fo_role(value: int, orphan: int, writer: bool) -> Tuple[str, Optional[int]]
     return "handle", value
 
 
+def _ringless_state(ds: dict, writer: int, reader: int, orphan: int) -> Tuple[str, str]:
+    """(state, state_detail) of a slot without a ring, from what its fields still hold.
+
+    RingBufferEncryptionKeySize is written only when a data source is created in the slot and is
+    never cleared (DESTROY zeroes only the GUID, spec/dmf.md Q-CD-8), so 0 means no data source ever
+    lived here. A writer in such a slot can only come from a CREATE that took the slot and then
+    failed: DMF's clean-up releases the caller's *first* slot in any role, which is another slot when
+    the caller already reads an earlier source (Q-CD-12). With a key left over, the same picture also
+    arises when a reader's DESTROY removed the writer's source (Q-CD-5), so both causes are named."""
+    if not writer and not reader:
+        return "empty", "free slot"
+    if writer and ds["RingBufferEncryptionKeySize"] == 0:
+        if writer == orphan:
+            return "half-created", ("a CREATE failed after taking this slot, then its writer closed its handle: "
+                                    "no ring and no data, and no CREATE can take the slot again while the "
+                                    "CrashDump module is open")
+        # with no ring the entry size is 0, so every WRITE is refused as too long
+        return "half-created", ("a CREATE by this writer failed after taking the slot: no ring and no data; the "
+                                "writer still holds the slot and its writes fail with STATUS_BUFFER_OVERFLOW")
+    if writer:
+        closed = " and has since closed its handle" if writer == orphan else ""
+        return "destroyed", ("no ring: the data source was destroyed through its reader, or a later CREATE by "
+                             "this writer failed here; the writer still holds the slot%s" % closed)
+    # spec/dmf.md Q-CD-5: a writer's DESTROY frees the ring and keeps the reader's file object
+    return "destroyed", "the ring was destroyed; the slot still names the reader that used it"
+
+
 def _data_source_row(walk: CrashDumpWalk, index: int, ds: dict, orphan: int, cfg: Optional[dict]) -> DataSourceRow:
     target = walk.target
     guid = ds["RingBufferGuid"]
@@ -337,13 +371,7 @@ def _data_source_row(walk: CrashDumpWalk, index: int, ds: dict, orphan: int, cfg
         if guid != ZERO_GUID:
             # spec/dmf.md sec. 6 inv. 11
             row.warnings.append("GUID set but no ring")
-        if writer or reader_fo:
-            # spec/dmf.md Q-CD-5: DESTROY frees the ring and keeps the slot's file objects
-            row.state = "destroyed"
-            row.state_detail = "the ring was destroyed; the slot still names the file objects that used it"
-        else:
-            row.state = "empty"
-            row.state_detail = "free slot"
+        row.state, row.state_detail = _ringless_state(ds, writer, reader_fo, orphan)
         return row
     row.state = "active"
     row.state_detail = "in use" if index else "the driver's own ring"

@@ -298,6 +298,7 @@ class ScenarioBuilder(object):
         for index in sorted(occupied):
             if occupied[index] is not None:
                 self._destroy_stale(by_index[index], occupied[index])
+        self._half_created(slots)
         for handle in self.orphans:
             self._close(handle)
         for row in rows.values():
@@ -307,8 +308,30 @@ class ScenarioBuilder(object):
 
     def _fill_below(self, index: int, by_index: Dict[int, Slot], occupied: Dict[int, Optional[str]]) -> None:
         for lower in range(1, index):
-            if lower not in occupied and lower in by_index:
+            if lower not in occupied and lower in by_index and (by_index[lower].live or by_index[lower].stale_guid):
                 self._create_temporary(by_index[lower], occupied)
+
+    def _half_created(self, slots: List[Slot]) -> None:
+        """Slots a failed CREATE left half-created - a writer, no ring, no key ever written: the same
+        writer opens a data source in a lower slot as its reader, then asks for a ring DMF refuses
+        (entry size 0); DMF frees that reader role instead of the slot the CREATE took."""
+        for slot in slots:
+            if slot.live or slot.stale_guid is not None or not slot.writer:
+                continue
+            lower = [s for s in slots if s.index < slot.index]
+            anchors = [s for s in lower if s.live]
+            if not anchors or any(not s.live and not s.writer for s in lower):
+                self.notes.append("data source %d is half-created in a way the replay cannot rebuild: left empty"
+                                  % slot.index)
+                continue
+            orphaned = slot.writer == slot.orphan
+            handle = self._open("halfcreated%d" % slot.index) if orphaned else self._handle_of(slot.writer)
+            self.operations.append({"op": "open_source", "handle": handle, "guid": guid_text(anchors[0].guid)})
+            self.operations.append({"op": "create", "handle": handle,
+                                    "guid": str(uuid.UUID(int=0xDEAD0000 + slot.index)), "entries": 1,
+                                    "entry_size": 0, "expect": "STATUS_INVALID_PARAMETER"})
+            if orphaned:
+                self.orphans.append(handle)
 
     def _create_temporary(self, slot: Slot, occupied: Dict[int, Optional[str]]) -> None:
         guid = slot.guid if slot.live else (slot.stale_guid or uuid.UUID(int=slot.index))

@@ -182,13 +182,13 @@ def test_q_rb_4_segments_write_keeps_other_bytes():
     ring.write(bytes.fromhex("2222222222222222"))
     ring.read()
     # full? no: P=1, w=0 -> segments go into slot 0, which still holds the consumed item
-    assert ring.segments_write([(b"\xaa\xbb", 1), (b"\xcc", 6)]) == SUCCESS
+    assert ring.segments_write([(1, b"\xaa\xbb"), (6, b"\xcc")]) == SUCCESS
     assert slots_hex(machine, ring, 2, 8)[0] == "11aabb111111cc11"
     assert ring.segments_read([(0, 2), (6, 2)]) == (SUCCESS, [b"\x22\x22", b"\x22\x22"])
     assert ring.segments_read([(1, 2)]) == (SUCCESS, [b"\xaa\xbb"])
     assert ring.segments_read([(0, 1)]) == (UNSUCCESSFUL, None)
     with pytest.raises(RingBufferError):
-        ring.segments_write([(b"\x00\x00", 7)])
+        ring.segments_write([(7, b"\x00\x00")])
 
 
 def test_q_rb_5_enumerate_is_pointer_based():
@@ -372,6 +372,6 @@ def test_methods_do_not_touch_neighbouring_memory():
         if n % 3 == 0:
             ring.read()
         ring.reorder(n % 2 == 0)
-    ring.segments_write([(b"\x01", 3)])
+    ring.segments_write([(3, b"\x01")])
     ring.enumerate(True, lambda *a: True)
     assert outside() == before

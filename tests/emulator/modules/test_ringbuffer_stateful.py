@@ -49,7 +49,7 @@ class Model:
         if not self._full_handling():
             return UNSUCCESSFUL
         slot = bytearray(self.slots[self.w])
-        for data, offset in segments:
+        for offset, data in segments:
             slot[offset:offset + len(data)] = data
         self.slots[self.w] = bytes(slot)
         self.w = (self.w + 1) % self.n
@@ -138,8 +138,8 @@ class RingBufferMachine(RuleBasedStateMachine):
     def segments_write(self, data):
         s = self.model.s
         segments = data.draw(st.lists(
-            st.integers(0, s - 1).flatmap(lambda off: st.tuples(st.binary(min_size=0, max_size=s - off),
-                                                                st.just(off))), max_size=3))
+            st.integers(0, s - 1).flatmap(lambda off: st.tuples(st.just(off),
+                                                                st.binary(min_size=0, max_size=s - off))), max_size=3))
         assert self.ring.segments_write(segments) == self.model.segments_write(segments)
         self.seen_items.add(self.model.slots[(self.model.w - 1) % self.model.n])
         if self.model.p == self.model.n:

@@ -17,7 +17,8 @@ LARGE = "large-million-operations"
 def test_the_examples_are_the_driver_patterns_the_issue_names(capsys):
     assert sorted(EXAMPLES) == sorted([
         "sensor-self-ring-wraps", "service-dies-orphan", "reader-drains-before-crash",
-        "truncated-by-maximum-allowed", "x86-dmf-1.0", "live-dump-hang", "deaddead-ioctl", LARGE])
+        "truncated-by-maximum-allowed", "x86-dmf-1.0", "live-dump-hang", "deaddead-ioctl", LARGE,
+        "half_created_sources"])
     assert cli.main(["scenario", "--list"]) == 0
     listing = capsys.readouterr().out
     for name in EXAMPLES:

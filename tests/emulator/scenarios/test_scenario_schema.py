@@ -62,8 +62,8 @@ BROKEN = [
     (_set(["operations", 1, "hnadle"], "a"), "operations[1].hnadle: unknown key (known: comment, entries, "
      "entry_size, expect, guid, handle, op, record_type, source)"),
     (_set(["operations", 0, "op"], "opn"), "operations[0].op: must be one of write_self, open, close, create, "
-     "write, open_source, read, capture, destroy, triage_add, surprise_removal, buffer_add, buffer_remove, "
-     "client_structure"),
+     "write, open_source, read, capture, destroy, triage_add, surprise_removal, module_close, buffer_add, "
+     "buffer_remove, client_structure, not 'opn'"),
     (_set(["operations", 2, "expect"], "ERROR_FAIL"), "operations[2].expect: must be an NTSTATUS name like "
      "STATUS_INVALID_PARAMETER"),
     (_set(["crashdump", "data_source_count"], 9), "crashdump.data_source_count: must be <= 8"),

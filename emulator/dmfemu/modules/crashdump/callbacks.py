@@ -72,8 +72,14 @@ class BugCheckCallbacks(object):
         ctx, _cfg = self._global_module()
         context = self.state.context_layout.offsets
         records = space.read_ptr(ctx + context["BugCheckCallbackRecordRingBuffer"])
-        index = (record_va - records) // self.state.record_layout.size
-        ds_va = space.read_ptr(ctx + context["DataSource"]) + index * self.state.data_source_layout.size
+        # (ULONG)(Record - BugCheckCallbackRecordRingBuffer), then &DataSource[index] in pointer-size
+        # arithmetic (CD.c:361-364). After module Close both arrays are NULL while a leaked record can
+        # still be registered (spec/dmf.md Q-CD-13): the address lands where nothing is mapped and the
+        # read below faults, as it does in DMF.
+        bits = 8 * self.crashdump.ptr
+        index = _element_difference(record_va, records, self.state.record_layout.size, bits) & 0xFFFFFFFF
+        ds_va = (space.read_ptr(ctx + context["DataSource"]) + index * self.state.data_source_layout.size) \
+            & ((1 << bits) - 1)
         dso = self.state.data_source_layout.offsets
         ring = self.state.ring_for_call(space.read_ptr(ds_va + dso["DmfModuleDataSourceRingBuffer"]),
                                         "bug-check callback")
@@ -160,3 +166,13 @@ class BugCheckCallbacks(object):
                   read(data_va + tdd["BugCheckParameter3"]), read(data_va + tdd["BugCheckParameter4"]))
         space.write_ptr(data_va + tdd["DataArray"],
                         space.read_ptr(ctx + self.state.context_layout.offsets["TriageDumpDataArray"]))
+
+
+def _element_difference(pointer: int, base: int, element_size: int, bits: int) -> int:
+    """C's `pointer - base` for element pointers: a signed pointer-size byte difference divided by
+    the element size, truncated toward zero."""
+    difference = (pointer - base) & ((1 << bits) - 1)
+    if difference >> (bits - 1):
+        difference -= 1 << bits
+    quotient = abs(difference) // element_size
+    return -quotient if difference < 0 else quotient

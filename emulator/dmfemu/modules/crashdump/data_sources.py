@@ -100,7 +100,11 @@ class DataSources(object):
             return windows.STATUS_NO_MORE_FILES
         status = self.create_internal(index, count, size, guid)
         if not nt_success(status):
-            self.state.set_file_object(index, DataSourceMode_Write, 0)
+            # CrashDump_FileHandleSlotFree (CD.c:1726-1734 -> 1154-1219) releases the *first* slot that
+            # names the caller in any role, reader role first - not necessarily the slot just taken.
+            # A caller that already reads an earlier source loses that reader role, and the slot taken
+            # here keeps it as its writer with no ring: a half-created data source (spec/dmf.md Q-CD-12).
+            self.slots.free(fo)
         return status
 
     def open_auxiliary(self, fo: int, guid: uuid.UUID) -> Tuple[int, int]:

@@ -13,6 +13,7 @@ copy, the context, the zeroed DATA_SOURCE array and bug-check record array (tag 
 since v1.1.116), the keys, the triage array, the data-source rings (real DMF_RingBuffer modules)
 and `g_DmfModuleCrashDump` in the driver image.
 """
+import uuid
 from typing import Optional, Tuple
 
 from dmfkd.layouts import dmf_structures
@@ -205,6 +206,20 @@ class CrashDump(object):
         """DMF_CrashDump_DataSourceWriteSelf: trusted, no size check beyond the ring's own (Q-RB-2)."""
         ring = self.state.ring_for_call(self.state.ring_handle(RINGBUFFER_INDEX_SELF), "DataSourceWriteSelf")
         return ring.write(bytes(data))
+
+    def crash_blob(self, guid, maximum_allowed: Optional[int] = None) -> bytes:
+        """The blob a bug check would write now for the data source tagged `guid` (SELF or user-mode),
+        computed without a bug check and without touching memory: see RingBuffer.crash_blob. KeyError
+        when no slot with a ring carries the GUID."""
+        state = self.state
+        wanted = guid if isinstance(guid, uuid.UUID) else uuid.UUID(str(guid))
+        for index in range(state.data_source_count):
+            ring = state.ring_of(index)
+            if ring is not None and state.data_source_guid(index) == wanted:
+                slot = state.data_source(index)
+                key = bytes(slot["RingBufferEncryptionKey"])[:slot["RingBufferEncryptionKeySize"]]
+                return ring.crash_blob(key, maximum_allowed)
+        raise KeyError("no data source with a ring is tagged %s" % wanted)
 
     def triage_dump_data_add(self, address: int, length: int) -> int:
         """DMF_CrashDump_TriageDumpDataAdd (CD.c:4088-4147): records the range, copies nothing."""

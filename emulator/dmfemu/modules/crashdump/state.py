@@ -106,4 +106,8 @@ class CrashDumpState(object):
         DMFMODULE would in DMF_RingBuffer (spec/dmf.md Q-CD-5)."""
         if handle == 0:
             raise KernelFault("%s called DMF_RingBuffer with a NULL DMFMODULE (a destroyed data source)" % what)
-        return self.rings[handle]
+        ring = self.rings.get(handle)
+        if ring is None:
+            # a stale or garbage handle (read through a freed array): no RingBuffer module there
+            raise KernelFault("%s called DMF_RingBuffer with 0x%x, which is no RingBuffer module" % (what, handle))
+        return ring

@@ -149,9 +149,13 @@ def test_q_cd_7_single_instance_per_driver():
 def test_q_cd_7_dynamic_module_crash_before_global_assignment_faults():
     machine = Machine("x64")
     driver = Driver(machine)
-    with pytest.raises(bugcheck.KernelFault):
+    with pytest.raises(bugcheck.SystemCrash) as crashed:
         crashdump.CrashDump(driver, crashdump.CrashDumpConfig(ring_buffer_data_guid=G, buffer_size=4, buffer_count=2),
                             dynamic=True, crash_before_global_assignment=True)
+    # the SELF callback dereferences the still-NULL global: a fault during the crash, no blob
+    result = crashed.value.result
+    assert result.blobs == []
+    assert [(f.call, "NULL g_DmfModuleCrashDump" in f.message) for f in result.faults] == [("size query", True)]
 
 
 def test_q_cd_7_dynamic_triage_array_parent_is_the_null_global():
