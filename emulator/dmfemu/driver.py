@@ -32,14 +32,32 @@ ROUTINE_SLOT = 0x40
 # what a routine slot is filled with: a breakpoint instruction (x86/x64 INT3, ARM64 `brk #0xf000`)
 ROUTINE_FILL = {"x64": b"\xcc", "x86": b"\xcc", "arm64": struct.pack("<I", kernel.ARM64_BRK_F000)}
 
-# The demo client's own record type: what its SELF ring and data sources carry (64 bytes).
+# The demo client's own record type: what its SELF ring and data sources carry (64 bytes). EventId and
+# Level are C enums (4 bytes with MSVC and clang-cl alike), so the symbols can name their values.
 DMFDEMO_EVENT = Spec("DMFDEMO_EVENT", [
     ("Timestamp", "u64"),
     ("Sequence", "u32"),
-    ("EventId", "u16"),
-    ("Level", "u16"),
-    ("Message", ("bytes", 48)),        # char[48], NUL-padded
+    ("EventId", "enum"),               # DMFDEMO_EVENT_ID
+    ("Level", "enum"),                 # DMFDEMO_LEVEL
+    ("Message", ("bytes", 44)),        # char[44], NUL-padded
 ])
+MESSAGE_SIZE = 44
+#: the enum type of each enum field of DMFDEMO_EVENT
+DMFDEMO_EVENT_ENUMS = {"EventId": "DMFDEMO_EVENT_ID", "Level": "DMFDEMO_LEVEL"}
+#: the demo driver's enums: name -> {constant: value} (Level follows evntrace.h's TRACE_LEVEL_* values)
+DMFDEMO_ENUMS = {
+    "DMFDEMO_EVENT_ID": {
+        "DmfDemoDeviceAdd": 1, "DmfDemoD0Entry": 2, "DmfDemoD0Exit": 3, "DmfDemoIoctlReceived": 4,
+        "DmfDemoIoctlCompleted": 5, "DmfDemoReadStarted": 6, "DmfDemoReadCompleted": 7, "DmfDemoWriteStarted": 8,
+        "DmfDemoWriteCompleted": 9, "DmfDemoTimeout": 10, "DmfDemoRetry": 11, "DmfDemoPowerUp": 12,
+        "DmfDemoPowerDown": 13, "DmfDemoSurpriseRemoval": 14, "DmfDemoResetStarted": 15,
+        "DmfDemoResetCompleted": 16, "DmfDemoQueueStopped": 17, "DmfDemoQueueStarted": 18, "DmfDemoHeartbeat": 19,
+    },
+    "DMFDEMO_LEVEL": {
+        "DmfDemoLevelCritical": 1, "DmfDemoLevelError": 2, "DmfDemoLevelWarning": 3,
+        "DmfDemoLevelInformation": 4, "DmfDemoLevelVerbose": 5,
+    },
+}
 
 
 def dmfdemo_event():
@@ -48,10 +66,10 @@ def dmfdemo_event():
 
 
 def pack_event(timestamp: int, sequence: int, event_id: int, level: int, message: str) -> bytes:
-    """One DMFDEMO_EVENT: u64 Timestamp, u32 Sequence, u16 EventId, u16 Level, char Message[48]."""
-    raw = message.encode("ascii")[:47]
+    """One DMFDEMO_EVENT: u64 Timestamp, u32 Sequence, enum EventId, enum Level, char Message[44]."""
+    raw = message.encode("ascii")[:MESSAGE_SIZE - 1]
     return dmfdemo_event().pack({"Timestamp": timestamp, "Sequence": sequence, "EventId": event_id,
-                                 "Level": level, "Message": raw + bytes(48 - len(raw))})
+                                 "Level": level, "Message": raw + bytes(MESSAGE_SIZE - len(raw))})
 
 
 class Driver(object):

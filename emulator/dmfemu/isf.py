@@ -18,7 +18,7 @@ from dmfkd.layouts import dmf_versions
 from dmfkd.layouts import windows
 from dmfkd.layouts.engine import layout_of
 
-from dmfemu.driver import DMFDEMO_EVENT, dmfdemo_event
+from dmfemu.driver import DMFDEMO_ENUMS, DMFDEMO_EVENT, DMFDEMO_EVENT_ENUMS, dmfdemo_event
 from dmfemu.kernel import PE_MACHINE
 
 
@@ -263,7 +263,9 @@ def build_isf(driver, extra_types: Optional[Dict[str, object]] = None, user_type
     types.add_spec(windows.KADDRESS_RANGE, windows.kaddress_range(arch))
     types.add_spec(windows.WDF_OBJECT_CONTEXT_TYPE_INFO, windows.wdf_object_context_type_info(arch))
     types.add_spec(dmf_structures.DATA_SOURCE_CREATE, dmf_structures.data_source_create())
-    types.add_spec(DMFDEMO_EVENT, dmfdemo_event())
+    event_name = types.add_spec(DMFDEMO_EVENT, dmfdemo_event())
+    for field, enum_name in DMFDEMO_EVENT_ENUMS.items():
+        types.user_types[event_name]["fields"][field]["type"] = {"kind": "enum", "name": enum_name}
     for name, con in (extra_types or {}).items():
         types.add_construct(name, con)
     base_types = _base_types(driver.ptr)
@@ -300,9 +302,14 @@ def build_isf(driver, extra_types: Optional[Dict[str, object]] = None, user_type
         },
         "base_types": base_types,
         "user_types": types.user_types,
-        "enums": dict(enums or {}),
+        "enums": dict(_driver_enums(), **(enums or {})),
         "symbols": symbols,
     }
+
+
+def _driver_enums() -> Dict[str, dict]:
+    """The demo driver's own enums as ISF entries (4-byte C enums)."""
+    return {name: {"size": 4, "base": "long", "constants": dict(constants)} for name, constants in DMFDEMO_ENUMS.items()}
 
 
 def _dmf_spec_named(name: str):

@@ -117,8 +117,11 @@ class TypeDecoder(RecordDecoder):
 
     def _enum_name(self, enum: str, value: int) -> Optional[str]:
         if enum not in self._enums:
+            # the enum lives in the module of the type being decoded: say so (a debugger would
+            # otherwise search every loaded module for the name)
+            module = self.name.split("!", 1)[0] if "!" in self.name and "!" not in enum else None
             try:
-                self._enums[enum] = self.symbols.enum_type(enum)
+                self._enums[enum] = self.symbols.enum_type("%s!%s" % (module, enum) if module else enum)
             except (SymbolError, NotImplementedError, AttributeError):
                 self._enums[enum] = None
         known = self._enums[enum]
@@ -131,11 +134,13 @@ class TypeDecoder(RecordDecoder):
         chunk = data[offset:offset + size]
         if len(chunk) < size:
             return None  # field runs past a partial record
-        if t.find(" : ") >= 0:
+        if t.find(" : ") >= 0 or (fld is not None and fld.bit_length):
             unit = _int(chunk, False)
             if fld is not None and fld.bit_position is not None and fld.bit_length:
                 return (unit >> fld.bit_position) & ((1 << fld.bit_length) - 1)
             return unit  # no bit position known: the whole storage unit
+        if fld is not None and fld.enum and size in (1, 2, 4, 8):
+            return _int(chunk, True)   # C enums are signed ints; the caller names the value
         if t.endswith("*"):
             return Hex(_int(chunk, False))
         if t in _TIME_TYPES and size == 8:

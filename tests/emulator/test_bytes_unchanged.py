@@ -5,7 +5,11 @@ pinned as they were when dmfemu learnt to write ARM64 dumps.
 
 Each case runs a user-facing entry point - `dmfemu demo|livedump|scenario` through dmfemu.cli.main,
 `python -m dmfemu.pdb demo` through dmfemu.pdb.main, scripts/make_sample.py - into a fresh directory
-and compares the sha256 of every file it wrote with the table below, which was taken at bc918ec.
+and compares the sha256 of every file it wrote with the table below, which was taken at bc918ec, and
+retaken once on purpose: when the demo driver's DMFDEMO_EVENT got enum-typed EventId/Level (44-byte
+Message) and its events moved to the minutes before the crash (issue 11): 124 of the 144 pinned files
+changed then (every demo dump and expected.json, every driver.isf.json); the live dumps, the native
+images and two scenario dumps did not.
 
 The outputs are deterministic (fixed seeds, fixed clocks) except the native image of
 `dmfemu.pdb demo`: lld-link stamps the link time into the PE header and the debug directory and
@@ -258,242 +262,241 @@ def hashes_of(out: str) -> dict:
 # --------------------------------------------------------------------------------------------------
 
 PINNED = {
-    'demo-x64-bitmap-1.0.0': {
-        "MEMORY.DMP": "203cd85c8c064c16e5521cabfec991f5471252059b02c8cb67bb96dddec820f3",
-        "driver.isf.json": "8b78f3b1434aefd0cf73797ef423b756710ccae9e140c4b0d968ecba99003532",
-        "expected.json": "a112e061370037d50698e490a23a67eee600d2372602fee1903682f275f20643",
-    },
-    'demo-x64-bitmap-1.1.154': {
-        "MEMORY.DMP": "0c5422b5cac87ff7f8d0487a78b77c52c736d9dcc9b07e139d217cbbba2541b0",
-        "driver.isf.json": "76a1403cd0737fb668f5d2159ff6342866cb20f1914cc8ddb31527344b4a11c4",
-        "expected.json": "e5ad9b13796a1995824a89627f60561c3b664b277442c8268668a9cf67bab5fd",
-    },
-    'demo-x64-bitmap-1.1.84': {
-        "MEMORY.DMP": "fed0435ac776d260aebb6040c73c689ea5a2e9758d6d82cc815ae8f3a98be949",
-        "driver.isf.json": "53e421cdb157c6fc2e97cf12e8e47c823a458fd1b7a0eb94b43dba7d48186485",
-        "expected.json": "30cbb64b01b107752f2ff829d344a46c0204dbd485df923aca0a028518cc4cb5",
-    },
-    'demo-x64-full-1.0.0': {
-        "MEMORY.DMP": "4d17dc43938826d64af8d1b2c5654de8a33bd3c76799bde31a93961b6b94ee92",
-        "driver.isf.json": "8b78f3b1434aefd0cf73797ef423b756710ccae9e140c4b0d968ecba99003532",
-        "expected.json": "0874219849d0db479a286a43a73b1557b33daf9ea6b6415bc3b789a8c603f93a",
-    },
-    'demo-x64-full-1.1.100': {
-        "MEMORY.DMP": "6aaec1be4f0c83f6fa6ccc27c483933428f9a43425421880dcc4ce965ba4c55a",
-        "driver.isf.json": "8e2ddb761e2e51257528c97a50a9205e8f553c65b3fa710c39fa4a63b470e7c1",
-        "expected.json": "3e0c141e400a9a161def0e4ef0bb6312b90d59f4581005b40e38b8c0f8ccb9bd",
-    },
-    'demo-x64-full-1.1.140': {
-        "MEMORY.DMP": "c190b9d492c896da1ecc61af69c030e1a41fe38fdbbed3fb527c4ed1871deef0",
-        "driver.isf.json": "595bc65bae4b3b0abc16e803d08219bf466738c6a0790c31531f5d84b1290f33",
-        "expected.json": "5a32c37606b05389e004fec33cb5c24a20833bac8f97b9299d2ce4ff58d9bfdc",
-    },
-    'demo-x64-full-1.1.154': {
-        "MEMORY.DMP": "242a1a0e80bbdb935d6455f2fc9192566788da0d0791dc5631f619f852853e75",
-        "driver.isf.json": "76a1403cd0737fb668f5d2159ff6342866cb20f1914cc8ddb31527344b4a11c4",
-        "expected.json": "618b579e841283f4b7afa78f56e1f7e0d5c5b80a4fdf1d7ce64fa2ef39df1b1f",
-    },
-    'demo-x64-full-1.1.84': {
-        "MEMORY.DMP": "d65619cbc98ae8628fe391d8d07f8274bfc661801d36453297e7fbe60ba5bc76",
-        "driver.isf.json": "53e421cdb157c6fc2e97cf12e8e47c823a458fd1b7a0eb94b43dba7d48186485",
-        "expected.json": "9a4e6a2b07a7887390db7bf121279247760c18958700e4d46b4c3c11ca90ebc2",
-    },
-    'demo-x64-full-maximum-600': {
-        "MEMORY.DMP": "e5b5d834f6ebc2a3fbd97d16fb63ae7bd05dd11eefdb1047c8bb56a54f697fbc",
-        "driver.isf.json": "76a1403cd0737fb668f5d2159ff6342866cb20f1914cc8ddb31527344b4a11c4",
-        "expected.json": "442d31ba51eca57a11093b4f7f54d1f1920bc1265e531a1c05166fab26be7e39",
-    },
-    'demo-x64-triage-1.0.0': {
-        "MEMORY.DMP": "04a66622ddaa1cac2b296c80629cfcaf02d6d6a4f180a3a5b98808e49f87f11f",
-        "driver.isf.json": "8b78f3b1434aefd0cf73797ef423b756710ccae9e140c4b0d968ecba99003532",
-        "expected.json": "e033ea9b73d34715faf71775ee9b9d8250de34b72c921bf096d13109f5a69f89",
-    },
-    'demo-x64-triage-1.1.154': {
-        "MEMORY.DMP": "5be26156bff51abe7cc40c079cdd70fbb59569bb7963cf03139ed52974f75039",
-        "driver.isf.json": "76a1403cd0737fb668f5d2159ff6342866cb20f1914cc8ddb31527344b4a11c4",
-        "expected.json": "c58bc1312ed2b21bef301a5de0d46f3a9acf6f3cda9de9a17ff8456160d7f178",
-    },
-    'demo-x64-triage-1.1.84': {
-        "MEMORY.DMP": "04a66622ddaa1cac2b296c80629cfcaf02d6d6a4f180a3a5b98808e49f87f11f",
-        "driver.isf.json": "53e421cdb157c6fc2e97cf12e8e47c823a458fd1b7a0eb94b43dba7d48186485",
-        "expected.json": "54ba32310d3925dc8c7841586ff895b69c2436146ff19c645c766cea6b466df9",
-    },
-    'demo-x64-triage-seed-7': {
-        "MEMORY.DMP": "fcae3d7c7a1f5dd0509c874add291b9a955e008ab972da9b908b3eff4133f606",
-        "driver.isf.json": "76a1403cd0737fb668f5d2159ff6342866cb20f1914cc8ddb31527344b4a11c4",
-        "expected.json": "96215d34a237c0e78fba5a187ba337e3e0abf7e4e938eaf356b4d3f66b360626",
-    },
-    'demo-x86-bitmap-1.0.0': {
-        "MEMORY.DMP": "b46515905f28a6dfa9e0b9ecdfdfdaffce849174175c807e8147b71f1fa984e2",
-        "driver.isf.json": "3551b7eccfd5497026cb3ec8e041f9d91f64d59e49fcc93b89376e42d23a6c42",
-        "expected.json": "96cc51f83b4aa61587c5141a4307e2191c83110223db645d53b05dcad445c172",
-    },
-    'demo-x86-bitmap-1.1.154': {
-        "MEMORY.DMP": "48afce802b741a31e22b1d17c89184630d0c00157a4b995545da32e798b927ee",
-        "driver.isf.json": "4dc6c25a3a91065910bcb71fa3d38af577ee955ee40b327f27e45c630546ea5c",
-        "expected.json": "72e54f6e125d3331205cb445eb8325d08bd3bbf352dfee24409f0ddb680028f7",
-    },
-    'demo-x86-bitmap-1.1.84': {
-        "MEMORY.DMP": "16bd5e9934b3b6a9e2eb06c576b6c2664287472bf0c2bb5264632dfa0605cff2",
-        "driver.isf.json": "850443aa1e8678257904a92796c3cde272282693132aa0dde289ced1761c7c09",
-        "expected.json": "5c679c5fed5789c2c1fc578492d919a0940a5549eaa5fc7dd4f5b9367018a7b5",
-    },
-    'demo-x86-full-1.0.0': {
-        "MEMORY.DMP": "ab3d279f059bd1324c6ef55a2b781adae450582f90629b37c1fc1cc91038ec53",
-        "driver.isf.json": "3551b7eccfd5497026cb3ec8e041f9d91f64d59e49fcc93b89376e42d23a6c42",
-        "expected.json": "a4d838b8c415f38d29ab11f6933390cee71d37500aede306591ac4a8b5d004b2",
-    },
-    'demo-x86-full-1.1.154': {
-        "MEMORY.DMP": "3c78d7590dfca5dd38d062af0128a22c97465c5e72292fc015cdc5053bc6da7d",
-        "driver.isf.json": "4dc6c25a3a91065910bcb71fa3d38af577ee955ee40b327f27e45c630546ea5c",
-        "expected.json": "99dff52d5e205aae3148d83c9dbeb8599749989541c724dcbc54a42cfcc10b0b",
-    },
-    'demo-x86-full-1.1.84': {
-        "MEMORY.DMP": "c662e57761e4caacab9a8faf9d46dc8769d141c250822d91871d5b490e2478ce",
-        "driver.isf.json": "850443aa1e8678257904a92796c3cde272282693132aa0dde289ced1761c7c09",
-        "expected.json": "124f76740ef124971746ece495ebf651c454bc946cd29a58e6eeeb8d931c97ed",
-    },
-    'livedump-x64-bitmap-kernel': {
-        "LIVEDUMP.DMP": "ea822ccbbc28695ebca9b309a675308ca7f2545110b45cced814b2c90fba9995",
-        "driver.isf.json": "a5010b9480ae09f539b31b5a26514ff6e2f354b7fb72e8ecdd9490758e441973",
-        "expected.json": "1e598c3308cf5638fc5be927e8750a3a7aa947e8839fb8a90692ed43efc6c3bd",
-    },
-    'livedump-x64-full': {
-        "LIVEDUMP.DMP": "1993103e81860518de6ae172b8afaefe4339889ed11a21be3e9395ef9e2bb493",
-        "driver.isf.json": "a5010b9480ae09f539b31b5a26514ff6e2f354b7fb72e8ecdd9490758e441973",
-        "expected.json": "2d5dcf90dfff30a2efcdfffea9e7b103a37615ee70d9fa88f3d96065e1d3747a",
-    },
-    'livedump-x64-triage': {
-        "LIVEDUMP.DMP": "3a5cd02b4d13a1a3a3ddc2982ce41f430f67d863ad7521f6baabeeed33e96360",
-        "driver.isf.json": "a5010b9480ae09f539b31b5a26514ff6e2f354b7fb72e8ecdd9490758e441973",
-        "expected.json": "46d95974bd7baceb3303717937a277e95ee81d157cfd57ba83ceab489af6fb6a",
-    },
-    'livedump-x64-triage-1.1.84': {
-        "LIVEDUMP.DMP": "7cc200e86ae1fcad87833a0a448b2ed7965b14f3d36e95707e5fbd4afeba034a",
-        "driver.isf.json": "3a67ec4bfd8e9ec98ea9773b5b7e0208af8790f4ebe8360df956467f16d6a9d9",
-        "expected.json": "5a434ca78dcd8ad581344648a058eb8d09e6f706c48db5e6645b01a191125e56",
-    },
-    'livedump-x64-triage-exclude': {
-        "LIVEDUMP.DMP": "64881f5bdcc23429fbd60eabf0b605c2c6ddf97a6680e84010ccb053b94f8b5f",
-        "driver.isf.json": "a5010b9480ae09f539b31b5a26514ff6e2f354b7fb72e8ecdd9490758e441973",
-        "expected.json": "9a303d02ae559be55008912686433d63ac7e0e4262bc11c3d55bdf76f7ff3f56",
-    },
-    'livedump-x86-full': {
-        "LIVEDUMP.DMP": "c5ba29f4f26b33b4062f36e558afae3f41936787aba414aac419f8e0b9abc5aa",
-        "driver.isf.json": "29a374df6aa49d9c701c3259f0b2ab3795c5cce220e6be905940168c9c480206",
-        "expected.json": "3ac13adfaf402ec1b558ce898cfe7d42e5d80f5e656fa0c3082921b679230c95",
-    },
-    'make_sample': {
-        "MEMORY.DMP": "242a1a0e80bbdb935d6455f2fc9192566788da0d0791dc5631f619f852853e75",
-        "driver.isf.json": "76a1403cd0737fb668f5d2159ff6342866cb20f1914cc8ddb31527344b4a11c4",
-        "expected.json": "618b579e841283f4b7afa78f56e1f7e0d5c5b80a4fdf1d7ce64fa2ef39df1b1f",
-    },
-    'pdb-demo-x64': {
-        "MEMORY.DMP": "79af2ac1b8c671068e92a89abf3bc06a219a6fa48d1fb6c7937f12a306849a03",
-        "driver.isf.json": "76a1403cd0737fb668f5d2159ff6342866cb20f1914cc8ddb31527344b4a11c4",
-        "expected.json": "618b579e841283f4b7afa78f56e1f7e0d5c5b80a4fdf1d7ce64fa2ef39df1b1f",
-        "native-build/dmfdemo.c": "5a9f1e571588a5c32cf39220b1eb9251224b0fb3eb7723b90cf46b72238e9ba1",
-        "symbols/dmfdemo.sys": "41d282bb24e07181ac010deaea6658f00bcef88f46175c2499d4cb2f503ff437",
-    },
-    'pdb-demo-x86': {
-        "MEMORY.DMP": "30b9d8a04e4bc6252a2791a34cf756a7d08d4e2628e1af127c91750550d48274",
-        "driver.isf.json": "4dc6c25a3a91065910bcb71fa3d38af577ee955ee40b327f27e45c630546ea5c",
-        "expected.json": "99dff52d5e205aae3148d83c9dbeb8599749989541c724dcbc54a42cfcc10b0b",
-        "native-build/dmfdemo.c": "c31a360319fb1d4ff23962e63847257ee993fe40d8135ef38b4dff51fa5f093b",
-        "symbols/dmfdemo.sys": "f6208353808a262748d8e2efd3d2ab770309dce2c16b018879c9ad70a73ef3a7",
-    },
-    'scenario-demo-seed-3-bugcheck': {
-        "MEMORY.DMP": "8d0c778f0107dde94c1caae17510f72e4cc96db5b00f3f69155c575c1e8db96a",
-        "driver.isf.json": "76a1403cd0737fb668f5d2159ff6342866cb20f1914cc8ddb31527344b4a11c4",
-        "expected.json": "b7b2a2537441b4a197b789bc53890448cc9e80f80070cfb79d9ca1b0e4043744",
-    },
-    'scenario-demo-x86-bitmap-read-destroy': {
-        "MEMORY.DMP": "5b2e6d66738266f3838307311e21fd3de84c6c6d8657f4bbe2b89b3d52a643a2",
-        "driver.isf.json": "aaeb8b02243a7a776943a9bfba996bf18082b62e369033e3f5e907f02c4e1121",
-        "expected.json": "db3a6e350946ea729d5f781253e0ba3375a46aac645e3b888e9e83298eda54ae",
-    },
-    'scenario-destroy-recreate': {
-        "MEMORY.DMP": "c7eee2b03e3eacc423152000234bce3ad8d1a06af66084fdbb8844f807a2e0ca",
-        "driver.isf.json": "3512be091eb376e2abda8d4b92639e11a4fa9e8f4104924b0b8721e2cc20483f",
-        "expected.json": "0f3bbd3ef4346a26645515ad3e4d9058f4f467077c8e1ed05b485fb6c8e32aa8",
-    },
-    'scenario-short-writes': {
-        "MEMORY.DMP": "a85c202092dcde95b3334122e72e797a4f4b582a6ecb2ee8e167b00fe428baed",
-        "driver.isf.json": "3512be091eb376e2abda8d4b92639e11a4fa9e8f4104924b0b8721e2cc20483f",
-        "expected.json": "a615bec405082cbb241dd1311fec6acb7c558d542f1efb8cb29080770aa5a827",
-    },
-    # ARM64 (issue 13): pinned when dmfemu learnt to write ARM64 dumps; the x64/x86 entries above did not move
     'demo-arm64-bitmap-1.0.0': {
-        "MEMORY.DMP": "1bc08cc5163c74937d7603b57d729a1eb611a52ea374a8eee48a8082cdfedf27",
-        "driver.isf.json": "2fbe7b0f3c02a6e2f7c10e83f031cf044b8a41afadd9c60f676aab85cc346045",
-        "expected.json": "5c5ea474f2cea4aaaa5b13934ac8600cd6da8dd5432cc045c3fddca2620c2ade",
+        "MEMORY.DMP": "c9f3abeb6178c45424041b575498c893db16710fb101ede44d3da500fe6cc9cf",
+        "driver.isf.json": "5b0ae24b7ae17b58c405587b6fe25db26f2dc629d762ca6889130977f6b01d6a",
+        "expected.json": "22d2d58841d792c91821424826c1b9707b22f18ed5b045d7a53669c9c02ff612",
     },
     'demo-arm64-bitmap-1.1.154': {
-        "MEMORY.DMP": "209b60b5606b18522a002572ef8f8ab1d0f0b03433d90700b508ab759a704ed9",
-        "driver.isf.json": "bbaa7c45311bcbcf9bad7a350373d8f86929b4a6048ea84db0c617a28221bbe7",
-        "expected.json": "170d402d5ab31fbaa31813c56613f03f650c06bef54433bdd47e00312281b4cb",
+        "MEMORY.DMP": "c1c495ae261d205ff68eca81435aa160c9199b9b90335b957b592d9fa1f559ab",
+        "driver.isf.json": "88095f96d6c557ea98ae201059d373c1b71d7d2d9e508a26b42de604ca8e4fcc",
+        "expected.json": "4106bb5942858b10f2807210da991496a075c8ada325ddad9a9c74c2243e380b",
     },
     'demo-arm64-bitmap-1.1.84': {
-        "MEMORY.DMP": "8859db2f2ec7d6e34a247ee5365bbfe0d92699ca265bd640ca30b3eba73c53f2",
-        "driver.isf.json": "2d9924bbfcfdeb06f99a3bb8f87919f6817f6fd53a0ac2e3537131546265bf9f",
-        "expected.json": "cbefc3b42e08fbe057a7ffe4af9aa8e318f2a9502c7fa1098172ebd934af2f2a",
+        "MEMORY.DMP": "c16c695146ae23e80f8a15f8887e6738c51d5172862ad8ffbe8d778c05731a34",
+        "driver.isf.json": "1b381c18cb507c2dd97f4551a5f86d23e0b48637b13a23d5018e243e3c7380d8",
+        "expected.json": "2657b74d2f7a43a6c79739560db9e5eb44fdbb783c6ac194b58b5769f4142ff7",
     },
     'demo-arm64-full-1.0.0': {
-        "MEMORY.DMP": "49d3f024fa125b9fba39826b1d91bdfe715d4fb6f7e8309758f1e721ccb14ea5",
-        "driver.isf.json": "2fbe7b0f3c02a6e2f7c10e83f031cf044b8a41afadd9c60f676aab85cc346045",
-        "expected.json": "56216f179d92cb778b00fd1fdb8f6d3d4828a4cd04ddc27e7e06fd3778676194",
+        "MEMORY.DMP": "aaac8ea6050b0ba7b610120ee9bd01654b36e2ca4fa84e408ac14f5dff90fe64",
+        "driver.isf.json": "5b0ae24b7ae17b58c405587b6fe25db26f2dc629d762ca6889130977f6b01d6a",
+        "expected.json": "b07c2609a60384e3e6efb456f8bf30144f55c88a3e91fca75f9e33a2907347d3",
     },
     'demo-arm64-full-1.1.154': {
-        "MEMORY.DMP": "bfbdfac653434cd045e33206cca4ad18a8ac167ea37872a0adde72495b8ec143",
-        "driver.isf.json": "bbaa7c45311bcbcf9bad7a350373d8f86929b4a6048ea84db0c617a28221bbe7",
-        "expected.json": "c1bbcd81286aa3e3eaa7313fe77ac89e7467ecfa9410f030d5a3bd0d40bb19b7",
+        "MEMORY.DMP": "ab5fb50b20d4f3f76fa9db206cb5e7196cd132af3f5507b2dd51426bb364c670",
+        "driver.isf.json": "88095f96d6c557ea98ae201059d373c1b71d7d2d9e508a26b42de604ca8e4fcc",
+        "expected.json": "0cd6809e37126f6aff5aa56beecea60ed7db16057a06199c641fb8a21d6cba1f",
     },
     'demo-arm64-full-1.1.84': {
-        "MEMORY.DMP": "480697612886b5023ef10d0a9645d711073d8c04cb504cf6c9893a67f0acacca",
-        "driver.isf.json": "2d9924bbfcfdeb06f99a3bb8f87919f6817f6fd53a0ac2e3537131546265bf9f",
-        "expected.json": "4461e6057930c659e28913d4a5afcf82e40bbcb3442a73b537730ace5e723476",
+        "MEMORY.DMP": "30d7e99846041ccfc6640fdf3d531110f299f6b47c570c5e1f01db91d8aa87f3",
+        "driver.isf.json": "1b381c18cb507c2dd97f4551a5f86d23e0b48637b13a23d5018e243e3c7380d8",
+        "expected.json": "1b11a1a23229bb028207c57409a33db0d8261f7166f735aa9031f0f32331bb93",
     },
     'demo-arm64-triage-1.0.0': {
-        "MEMORY.DMP": "4a4523d384f7884a7007cf4fbb65dadb768d465a290f019e1c922a2389877432",
-        "driver.isf.json": "2fbe7b0f3c02a6e2f7c10e83f031cf044b8a41afadd9c60f676aab85cc346045",
-        "expected.json": "02e503f0c702ab2d7cda605428ad75befba80a49772827b118985f9f55386813",
+        "MEMORY.DMP": "24347cde500971a71edd2ed9c61b12ed1b929c6254eb36b9be6f6d9530995ed2",
+        "driver.isf.json": "5b0ae24b7ae17b58c405587b6fe25db26f2dc629d762ca6889130977f6b01d6a",
+        "expected.json": "e7f487015531426b660e22020958c08f9534aa8f43fa65f59a81230ba2545b19",
     },
     'demo-arm64-triage-1.1.154': {
-        "MEMORY.DMP": "08ced3f483c1ce28d7d69584580032a97cc29c7041b189da4ed3b2f594d5dda0",
-        "driver.isf.json": "bbaa7c45311bcbcf9bad7a350373d8f86929b4a6048ea84db0c617a28221bbe7",
-        "expected.json": "a53bc3fa4f109045af33dce18d1982b929fba1b431dcd9ac9466f2529f11d381",
+        "MEMORY.DMP": "043e352f165df959e6fb1307e321577a35d7af186e67a279f0cb2f2028240048",
+        "driver.isf.json": "88095f96d6c557ea98ae201059d373c1b71d7d2d9e508a26b42de604ca8e4fcc",
+        "expected.json": "7a8b8e22d98eda1147a07f5898595a3157e6dc29bc4866316f80bedd3f389fc9",
     },
     'demo-arm64-triage-1.1.84': {
-        "MEMORY.DMP": "4a4523d384f7884a7007cf4fbb65dadb768d465a290f019e1c922a2389877432",
-        "driver.isf.json": "2d9924bbfcfdeb06f99a3bb8f87919f6817f6fd53a0ac2e3537131546265bf9f",
-        "expected.json": "3ec26e8edc9a535290571e459793833f3c0f5d98cce099b2fb098bff43744376",
+        "MEMORY.DMP": "24347cde500971a71edd2ed9c61b12ed1b929c6254eb36b9be6f6d9530995ed2",
+        "driver.isf.json": "1b381c18cb507c2dd97f4551a5f86d23e0b48637b13a23d5018e243e3c7380d8",
+        "expected.json": "2c6bb63a1e2ff849993ef8ce2ca2f83260e24aa08a42083ce66276aea74c6992",
+    },
+    'demo-x64-bitmap-1.0.0': {
+        "MEMORY.DMP": "d5fbd8c5aed62db201687262e0e397ae8a3b0c3b72c309ef747387b93a53ca4b",
+        "driver.isf.json": "500bb4825ad92a32f67bec81dde2f3ca8d5d017f664cf05beafc34800e9fe5d2",
+        "expected.json": "e74867c1325c6a26dec53a54777783c79be4335ae03d0d7cb1388f7c1a02f1d1",
+    },
+    'demo-x64-bitmap-1.1.154': {
+        "MEMORY.DMP": "01d69870dde11b77cfe66b2f04cea03d745354b59269280f69391f8763747204",
+        "driver.isf.json": "b168e5ff087c021ad6d6586edfa1a1a245042b03693fbf95fd6838e0f94005ca",
+        "expected.json": "14cc4acb0510a2ed90cdc54322143b3dd2e5eacf70c93800c3d7b0c28d1a5221",
+    },
+    'demo-x64-bitmap-1.1.84': {
+        "MEMORY.DMP": "5dabc054b22e83e61e5fce5c1b9b9c12f9398280802b43b500a9589cdf9a954f",
+        "driver.isf.json": "17acb0dc531cc7e46220518df6cd0b7cbad9fdcb069e90309a5bd748bb2656fd",
+        "expected.json": "e9680918b00d20090722271c390f9b3b837e55b2ce1d363b90afbbc1ba75d5f9",
+    },
+    'demo-x64-full-1.0.0': {
+        "MEMORY.DMP": "5c455d89b53de45c5c9c23036c15b66dd14eb72b3acf1466e1a95a062123bc0e",
+        "driver.isf.json": "500bb4825ad92a32f67bec81dde2f3ca8d5d017f664cf05beafc34800e9fe5d2",
+        "expected.json": "adb30c2fa3f2014282482b5909807fc6ef7a85b3548f0af107c806d7d924435d",
+    },
+    'demo-x64-full-1.1.100': {
+        "MEMORY.DMP": "918df39ef9eabc5df71338bf2906239aef2223a0c2070f5800767628b7994ee1",
+        "driver.isf.json": "a8e2d4b73a7b0362315207fb027cf8866ce5aa79a40ddf8a6671c3306b674427",
+        "expected.json": "ccb44a4e84d07938e48391c90cf700567c1d23ff4e5f46587e4a2345c3002376",
+    },
+    'demo-x64-full-1.1.140': {
+        "MEMORY.DMP": "a17a86e204c3414aad55f65c2c2ccb3ea24ffc55917160905044e6bac6bc883f",
+        "driver.isf.json": "fec95e456d8b1fcf6fbbb272cd9c2f0e9dacb085ee918ed39572db985c8d9572",
+        "expected.json": "524bcb72fa85977eec32362e00f8d8c07c2a7e47bc25ac9acaad0ded438be04e",
+    },
+    'demo-x64-full-1.1.154': {
+        "MEMORY.DMP": "343473a4391d2a6c5aab58ea537ab5093cd9ea4607d5f9273902cabf7f5c36b0",
+        "driver.isf.json": "b168e5ff087c021ad6d6586edfa1a1a245042b03693fbf95fd6838e0f94005ca",
+        "expected.json": "a5eddf0fd884402a7ee52baaeb3c7ce2c6ac9eda0d104e25d43f13dc51e193a7",
+    },
+    'demo-x64-full-1.1.84': {
+        "MEMORY.DMP": "9283c81536d9c4bf19a9289412730ee96dffe8678f765711114db59d90e4bde2",
+        "driver.isf.json": "17acb0dc531cc7e46220518df6cd0b7cbad9fdcb069e90309a5bd748bb2656fd",
+        "expected.json": "ad6ef74ddb86388315cfc41227ced0803c1cee08361f9dadbc1797d4195c6c50",
+    },
+    'demo-x64-full-maximum-600': {
+        "MEMORY.DMP": "6239d74f9d2bf862c1a750ebbdd7fb270e4229ead6c34e7d04f23dd5c2d84f8c",
+        "driver.isf.json": "b168e5ff087c021ad6d6586edfa1a1a245042b03693fbf95fd6838e0f94005ca",
+        "expected.json": "0da99f37389cf50b318422f1193d0f19f0c3d3c416843d8a31a60e5a51af6561",
+    },
+    'demo-x64-triage-1.0.0': {
+        "MEMORY.DMP": "87e742746a5498fad688ab33fadda984eccfea3f1acf24ac8e8308ba3445cf32",
+        "driver.isf.json": "500bb4825ad92a32f67bec81dde2f3ca8d5d017f664cf05beafc34800e9fe5d2",
+        "expected.json": "7de119fbb58111589b53b944dda3168049d3d972e9ee19cadffb6bb038f1c275",
+    },
+    'demo-x64-triage-1.1.154': {
+        "MEMORY.DMP": "7b1e5311c692919e6c786cf9a4ac0bde01b3a446ae10dd6cd5094fae13b3f7b0",
+        "driver.isf.json": "b168e5ff087c021ad6d6586edfa1a1a245042b03693fbf95fd6838e0f94005ca",
+        "expected.json": "6c53ad1231bbfe58157e113552a6061e7d38a2475f06f7f83e697b6e31652552",
+    },
+    'demo-x64-triage-1.1.84': {
+        "MEMORY.DMP": "87e742746a5498fad688ab33fadda984eccfea3f1acf24ac8e8308ba3445cf32",
+        "driver.isf.json": "17acb0dc531cc7e46220518df6cd0b7cbad9fdcb069e90309a5bd748bb2656fd",
+        "expected.json": "f153a932824a5394c963df05821c1f20fa9899b2b10835c418bfa6b39729ea2e",
+    },
+    'demo-x64-triage-seed-7': {
+        "MEMORY.DMP": "138156015f849cddd18b8210ea263bd001d5dabdbbdb0cfeab70b7744fe17cc0",
+        "driver.isf.json": "b168e5ff087c021ad6d6586edfa1a1a245042b03693fbf95fd6838e0f94005ca",
+        "expected.json": "cd523142324c8d3b140da6aed2153b679266bb7890e48c80a6dec6782378ec49",
+    },
+    'demo-x86-bitmap-1.0.0': {
+        "MEMORY.DMP": "95adb1d85c9faefc5dd6c197625f245ae2362374d5306b19195aa0f47cb3c9bf",
+        "driver.isf.json": "aa035f3b7bd859fa681715bf3918e4c75ab3612b075f77de4b442542f4313d76",
+        "expected.json": "604db607a576d13b0168c4cadfa424f8c7a39d8862f125cb4e7a52e46f7182f9",
+    },
+    'demo-x86-bitmap-1.1.154': {
+        "MEMORY.DMP": "2dcf59526bcdcc263af7f065f45f2f334b4dcad0894511db2215fd17cd17b953",
+        "driver.isf.json": "06be757e616a6398e9209b5df71133f45987a3e8891efc4f761424856d0fb1b8",
+        "expected.json": "90352c355e754c1159e33e7e8bc64c12b5e9ffc5bdbea8a5759e053fd48b9622",
+    },
+    'demo-x86-bitmap-1.1.84': {
+        "MEMORY.DMP": "258cedee06272d88111895b0aaecc8bac1ee990aea6638ae2e316f474b3c5a94",
+        "driver.isf.json": "aa9a1f7b363520e08ffb403b12bb1d4a51eb379c3b2888e31da26935c86d3843",
+        "expected.json": "28bd500290047d3723387236f3b959d8b02dc06f8dfa3630aaa226f48f9df0b7",
+    },
+    'demo-x86-full-1.0.0': {
+        "MEMORY.DMP": "3258e247ac904cd18125a92ee9ad87f222dc26996e3bc1b7dc3d17fc1a4ddb51",
+        "driver.isf.json": "aa035f3b7bd859fa681715bf3918e4c75ab3612b075f77de4b442542f4313d76",
+        "expected.json": "664ee33bb6a193742e55ada58b729dcbda2559d6ecf474d2958654ea8bad8389",
+    },
+    'demo-x86-full-1.1.154': {
+        "MEMORY.DMP": "ba0f04332abd60ca619a6bfc539b284ce2ebcdfe4c5a76f5fb54471f8844fb2b",
+        "driver.isf.json": "06be757e616a6398e9209b5df71133f45987a3e8891efc4f761424856d0fb1b8",
+        "expected.json": "c04769286fe78fd8558630f5e9880ba162ddba5c16e4ef48b50ca3de28ef499c",
+    },
+    'demo-x86-full-1.1.84': {
+        "MEMORY.DMP": "5a02b112130eda081e85d4cb047e43c4c75cc99d943782ee5229ca5f955cf5a8",
+        "driver.isf.json": "aa9a1f7b363520e08ffb403b12bb1d4a51eb379c3b2888e31da26935c86d3843",
+        "expected.json": "379ea02a7481fda19f305a127b1404b531518f99661abe58fb507d7aea5e6a68",
     },
     'livedump-arm64-bitmap-kernel': {
-        "LIVEDUMP.DMP": "8ad8b2d3132d6915d9b62a85857f4640585eface679bca5a25cc962865c953a7",
-        "driver.isf.json": "b1ce1d9d03e7da543e3a3856aac76b1c8b438defe595cfcc0e8abba10e13e948",
+        "LIVEDUMP.DMP": "b97eccf8601313983a36505343b4d689eb9b4a946d6e2662892da55c3a2cee49",
+        "driver.isf.json": "ec3132466d56cd66e27ac1d5987fd66df93845e463cf832f4db0c314447fcd7e",
         "expected.json": "86c8a04dd14a13090112bf0b567e744bf0f3f5c57244f1dde0bcc01cd12a661f",
     },
     'livedump-arm64-full': {
-        "LIVEDUMP.DMP": "9a405c593ea9a13f079ae895b38abd88b524ddab5cb7931164648a2b7ad0899f",
-        "driver.isf.json": "b1ce1d9d03e7da543e3a3856aac76b1c8b438defe595cfcc0e8abba10e13e948",
+        "LIVEDUMP.DMP": "dab412a37b799fc5d55c355f0b5cf6f50847bc17d51dcc4d387467c2b40fcd62",
+        "driver.isf.json": "ec3132466d56cd66e27ac1d5987fd66df93845e463cf832f4db0c314447fcd7e",
         "expected.json": "982d27e329dd76c5dfbd2bcbdf5a30c0e1f6d5b7e8a463505cd5637a17d75868",
     },
     'livedump-arm64-triage': {
         "LIVEDUMP.DMP": "ab52470b40cb447decea4fb67b513fb68d4d32c54ecfd35dcd9b9b9ec5dd30b8",
-        "driver.isf.json": "b1ce1d9d03e7da543e3a3856aac76b1c8b438defe595cfcc0e8abba10e13e948",
+        "driver.isf.json": "ec3132466d56cd66e27ac1d5987fd66df93845e463cf832f4db0c314447fcd7e",
         "expected.json": "3dd5e1aa62840573626098f84420f8665079e15a8369a12a0fa66ba6b9824db5",
     },
+    'livedump-x64-bitmap-kernel': {
+        "LIVEDUMP.DMP": "5a900bc328ef6624fbfe3ec625694178f742670325651ef16cd210b8aa0361b7",
+        "driver.isf.json": "005bb134ff3d4c58ae8f05e182496f9ce6d4a17296db9dd808cbd1d33defc08b",
+        "expected.json": "1e598c3308cf5638fc5be927e8750a3a7aa947e8839fb8a90692ed43efc6c3bd",
+    },
+    'livedump-x64-full': {
+        "LIVEDUMP.DMP": "59b053d8773120ccbc81988b46bfa156887c0e65a6df5fbd53a4c305ec9d044e",
+        "driver.isf.json": "005bb134ff3d4c58ae8f05e182496f9ce6d4a17296db9dd808cbd1d33defc08b",
+        "expected.json": "2d5dcf90dfff30a2efcdfffea9e7b103a37615ee70d9fa88f3d96065e1d3747a",
+    },
+    'livedump-x64-triage': {
+        "LIVEDUMP.DMP": "3a5cd02b4d13a1a3a3ddc2982ce41f430f67d863ad7521f6baabeeed33e96360",
+        "driver.isf.json": "005bb134ff3d4c58ae8f05e182496f9ce6d4a17296db9dd808cbd1d33defc08b",
+        "expected.json": "46d95974bd7baceb3303717937a277e95ee81d157cfd57ba83ceab489af6fb6a",
+    },
+    'livedump-x64-triage-1.1.84': {
+        "LIVEDUMP.DMP": "7cc200e86ae1fcad87833a0a448b2ed7965b14f3d36e95707e5fbd4afeba034a",
+        "driver.isf.json": "aa1eec2367a7c3dde80dd5ede5a1cd14f8f17262b9768c2ec9aa75c5fc091be3",
+        "expected.json": "5a434ca78dcd8ad581344648a058eb8d09e6f706c48db5e6645b01a191125e56",
+    },
+    'livedump-x64-triage-exclude': {
+        "LIVEDUMP.DMP": "64881f5bdcc23429fbd60eabf0b605c2c6ddf97a6680e84010ccb053b94f8b5f",
+        "driver.isf.json": "005bb134ff3d4c58ae8f05e182496f9ce6d4a17296db9dd808cbd1d33defc08b",
+        "expected.json": "9a303d02ae559be55008912686433d63ac7e0e4262bc11c3d55bdf76f7ff3f56",
+    },
+    'livedump-x86-full': {
+        "LIVEDUMP.DMP": "a4efd69498f321d2d34a0bc549c6231101bc2e7337601a907121df9ff2ffad67",
+        "driver.isf.json": "a27695f22587a520e867578be414133f09c1e4a7b10fd0f1c68be4be8fc80d98",
+        "expected.json": "3ac13adfaf402ec1b558ce898cfe7d42e5d80f5e656fa0c3082921b679230c95",
+    },
+    'make_sample': {
+        "MEMORY.DMP": "343473a4391d2a6c5aab58ea537ab5093cd9ea4607d5f9273902cabf7f5c36b0",
+        "driver.isf.json": "b168e5ff087c021ad6d6586edfa1a1a245042b03693fbf95fd6838e0f94005ca",
+        "expected.json": "a5eddf0fd884402a7ee52baaeb3c7ce2c6ac9eda0d104e25d43f13dc51e193a7",
+    },
     'pdb-demo-arm64': {
-        "MEMORY.DMP": "2a2d21f0d61fe4ae8043504b5be6a6ce952a5373cca1be7ace3c0a31adbf14d9",
-        "driver.isf.json": "bbaa7c45311bcbcf9bad7a350373d8f86929b4a6048ea84db0c617a28221bbe7",
-        "expected.json": "c1bbcd81286aa3e3eaa7313fe77ac89e7467ecfa9410f030d5a3bd0d40bb19b7",
-        "native-build/dmfdemo.c": "3e9f0e68e3244f3da2eeaa386ade30960149a61faee5fdb996107678865541a3",
+        "MEMORY.DMP": "2b741277e87e1c4512ca1c76d6f0de7bc7be7dccc5b6f78efe1aa95b9a4422f1",
+        "driver.isf.json": "88095f96d6c557ea98ae201059d373c1b71d7d2d9e508a26b42de604ca8e4fcc",
+        "expected.json": "0cd6809e37126f6aff5aa56beecea60ed7db16057a06199c641fb8a21d6cba1f",
+        "native-build/dmfdemo.c": "c9d6bfae388c5098ddb3fcfc23a5cc141332c5bdcb4635f9028b4d9d60d86008",
         "symbols/dmfdemo.sys": "3ea13e9f03e74f4199a5f1fdff4fa8c9a8c55f08a9d7cc1c988aee8ac1e96b57",
     },
+    'pdb-demo-x64': {
+        "MEMORY.DMP": "2add156826b7d47c403706a3052a68df22e91812924ead50874e2fbe6703ead0",
+        "driver.isf.json": "b168e5ff087c021ad6d6586edfa1a1a245042b03693fbf95fd6838e0f94005ca",
+        "expected.json": "a5eddf0fd884402a7ee52baaeb3c7ce2c6ac9eda0d104e25d43f13dc51e193a7",
+        "native-build/dmfdemo.c": "e129e73dbade05cc9f78f4db9648d0295fa0b9be41bd22e319d8d8911b240ace",
+        "symbols/dmfdemo.sys": "41d282bb24e07181ac010deaea6658f00bcef88f46175c2499d4cb2f503ff437",
+    },
+    'pdb-demo-x86': {
+        "MEMORY.DMP": "2af158aca022673eea1ecbc9f3a6c997c89fe8695f2b48d8c5b8791784674501",
+        "driver.isf.json": "06be757e616a6398e9209b5df71133f45987a3e8891efc4f761424856d0fb1b8",
+        "expected.json": "c04769286fe78fd8558630f5e9880ba162ddba5c16e4ef48b50ca3de28ef499c",
+        "native-build/dmfdemo.c": "dee1bf41c4a5619610b1504c214760eeab80fce8f8b7776fa731025aa5c649a1",
+        "symbols/dmfdemo.sys": "f6208353808a262748d8e2efd3d2ab770309dce2c16b018879c9ad70a73ef3a7",
+    },
     'scenario-demo-arm64-triage-read-destroy': {
-        "MEMORY.DMP": "2c16eca046b99578f453ea3740dea633c70204339f249b4949dbdb76b1c02f18",
-        "driver.isf.json": "f97a8cef11ef24d18796ab959f88c237d58fc595e7f46d86ed1f8c3ab0e11aac",
-        "expected.json": "9ca2afab5d54624a83050ef51343a6a06bd6f8c46e0ec2b15b65f126e3466fa1",
+        "MEMORY.DMP": "24b2c6a82c442f1ed437fe17ffc41ae4af794873ea848d8b973d233067841020",
+        "driver.isf.json": "8c3a714d59c5491f5d8485eb86276a593088aebcd7b002af693acbd4c0d5399e",
+        "expected.json": "6539ebbd2d0a18337f1f49a5113628cb0749338499040959747b0022a00d31e1",
+    },
+    'scenario-demo-seed-3-bugcheck': {
+        "MEMORY.DMP": "8f850b5dd2bbc046c4f5aa39c6fc2e244656d20fd20cd4608099958882479259",
+        "driver.isf.json": "b168e5ff087c021ad6d6586edfa1a1a245042b03693fbf95fd6838e0f94005ca",
+        "expected.json": "e25a7da1bdd1d6d4d784e11c5231d7fd03f1f4bbbfd15d0893f38038637f48ac",
+    },
+    'scenario-demo-x86-bitmap-read-destroy': {
+        "MEMORY.DMP": "5531584d6be26276efe64500bf282bcf9ff2ba213c8f33e2f80c49ddd1c567ef",
+        "driver.isf.json": "c7e444ca296b06e6adf8e1a64749baf0bdf5130cf98698aedc9cdd72be5a9c84",
+        "expected.json": "e4fa14231ded51ec1f8e96583897bfd19f23a3d93a7e368bc4d93a18707210e1",
+    },
+    'scenario-destroy-recreate': {
+        "MEMORY.DMP": "c7eee2b03e3eacc423152000234bce3ad8d1a06af66084fdbb8844f807a2e0ca",
+        "driver.isf.json": "10d7f51d9ec8d85e7abe1744fd2c26d00dbcb2614b78edaa5da65e39e9079772",
+        "expected.json": "0f3bbd3ef4346a26645515ad3e4d9058f4f467077c8e1ed05b485fb6c8e32aa8",
+    },
+    'scenario-short-writes': {
+        "MEMORY.DMP": "a85c202092dcde95b3334122e72e797a4f4b582a6ecb2ee8e167b00fe428baed",
+        "driver.isf.json": "10d7f51d9ec8d85e7abe1744fd2c26d00dbcb2614b78edaa5da65e39e9079772",
+        "expected.json": "a615bec405082cbb241dd1311fec6acb7c558d542f1efb8cb29080770aa5a827",
     },
 }
 

@@ -96,7 +96,9 @@ def test_isf_client_event_type(tmp_path):
     event = IsfSymbols.load(path).type_layout("DMFDEMO_EVENT")
     assert event.size == 64
     assert {k: v.offset for k, v in event.fields.items()} == {
-        "Timestamp": 0, "Sequence": 8, "EventId": 12, "Level": 14, "Message": 16}
+        "Timestamp": 0, "Sequence": 8, "EventId": 12, "Level": 16, "Message": 20}
+    # MSVC enums are 4-byte signed ints; the ISF says which enum each field is.
+    assert event.fields["Level"].size == 4 and event.fields["Message"].size == 44
 
 
 def test_isf_extra_types_and_struct_walker():

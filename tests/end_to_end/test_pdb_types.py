@@ -24,9 +24,11 @@ typedef struct _DEMO_RECORD {
     unsigned long SequenceLow : 8;      /* 8: bits 0-7 */
     unsigned long SequenceHigh : 24;    /* 8: bits 8-31 */
     unsigned int EventId : 16;          /* 12: bits 0-15 */
-    DEMO_LEVEL Level : 16;              /* 12: bits 16-31, an enum */
-    unsigned char Tag[4];               /* 16: an integer array (unsigned short would read as UTF-16) */
-    char Message[32];                   /* 20: text */
+    unsigned int EventSpare : 16;       /* 12: bits 16-31 */
+    DEMO_LEVEL Level : 16;              /* 16: bits 0-15, an enum */
+    unsigned int LevelSpare : 16;       /* 16: bits 16-31 */
+    unsigned char Tag[4];               /* 20: an integer array (unsigned short would read as UTF-16) */
+    char Message[32];                   /* 24: text */
     struct _DEMO_RECORD *Next;          /* 56: a pointer */
 } DEMO_RECORD;
 _Static_assert(sizeof(DEMO_RECORD) == 64, "one record of the demo's SELF source");
@@ -57,10 +59,11 @@ def record_pdb(tmp_path_factory):
 
 
 def _expected(record: bytes) -> dict:
-    ticks, sequence, unit = struct.unpack_from("<QII", record)
+    ticks, sequence, event, level = struct.unpack_from("<QIII", record)
     return {"Time": {"Ticks": ticks}, "SequenceLow": sequence & 0xFF, "SequenceHigh": sequence >> 8,
-            "EventId": unit & 0xFFFF, "Level": unit >> 16, "Level_name": LEVELS[unit >> 16], "Tag": list(record[16:20]),
-            "Message": record[20:52].split(b"\0", 1)[0].decode("latin-1"),
+            "EventId": event & 0xFFFF, "EventSpare": event >> 16,
+            "Level": level & 0xFFFF, "Level_name": LEVELS[level & 0xFFFF], "LevelSpare": level >> 16,
+            "Tag": list(record[20:24]), "Message": record[24:56].split(b"\0", 1)[0].decode("latin-1"),
             "Next": struct.unpack_from("<Q", record, 56)[0]}
 
 

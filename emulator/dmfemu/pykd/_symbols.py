@@ -180,9 +180,23 @@ class _TypeFactory(object):
         self.cache[text] = built
         return built
 
+    def _enum(self, name: str, enum: dict) -> TypeModel:
+        """An enum: its constants are its "fields" (each an Int4B-like member at offset 0) and read as
+        their values through getattr - as the real 0.3.4.15 shows an enum from a PDB."""
+        signed = self.symbols.base_types.get(enum.get("base"), {}).get("signed", True)
+        size = enum["size"]
+        constants = dict(enum.get("constants", {}))
+        member = TypeModel("base", "%sInt%dB" % ("" if signed else "U", size), size, base_kind="int", signed=signed)
+        return TypeModel("enum", name, size, base_kind="int", signed=signed, constants=constants,
+                         fields=lambda: [(constant, 0, member) for constant in constants])
+
     def _user(self, name: str) -> TypeModel:
         symbols = self.symbols
+        enums = getattr(symbols, "enums", None) or {}
         if hasattr(symbols, "user_type_name"):
+            bare = name.split("!", 1)[1] if "!" in name else name
+            if bare in enums and bare not in symbols.user_types:
+                return self._enum(bare, enums[bare])
             key = symbols.user_type_name(name)
             user = symbols.user_types[key]
             fields = user["fields"]
@@ -232,10 +246,7 @@ class _TypeFactory(object):
                 self.cache[key] = self._user(key)
             return self.cache[key]
         if kind == "enum":
-            enum = symbols.enums[desc["name"]]
-            return TypeModel("enum", desc["name"], enum["size"], base_kind="int",
-                             signed=symbols.base_types.get(enum.get("base"), {}).get("signed", False),
-                             constants=enum.get("constants", {}))
+            return self._enum(desc["name"], symbols.enums[desc["name"]])
         if kind == "bitfield":
             inner = self.from_descriptor(desc["type"])
             return TypeModel("bitfield", inner.name, inner.size, base_kind=inner.base_kind, signed=inner.signed,
@@ -357,6 +368,8 @@ class typeInfo(object):
     def __getattr__(self, name):
         if name.startswith("_"):
             raise AttributeError(name)
+        if self._type.kind == "enum" and name in self._type.constants:
+            return self._type.constants[name]
         for fname, _, ftype in self._type.field_list():
             if fname == name:
                 return typeInfo._of(ftype)

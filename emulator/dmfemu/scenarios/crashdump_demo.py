@@ -9,6 +9,7 @@ import uuid
 from dmfkd.layouts import dmf_versions
 
 from dmfemu.driver import pack_event
+from dmfemu.dumpwriter import DEFAULT_SYSTEM_TIME
 
 SELF_GUID = uuid.UUID("5f3a1c2e-7b4d-4e8f-9a10-2b3c4d5e6f70")
 ADDITIONAL_GUID = uuid.UUID("5f3a1c2e-7b4d-4e8f-9a10-2b3c4d5e6f71")
@@ -27,11 +28,15 @@ def _user_record(rng: random.Random, size: int, tag: str, n: int) -> bytes:
     return (text + body)[:size]
 
 
+SECOND = 10 ** 7                     # FILETIME ticks
+
+
 def demo_scenario(arch: str = "x64", dmf_version: str = "1.1.154", dump_type: str = "full", seed: int = 1,
                   maximum_allowed=None) -> dict:
     rng = random.Random(seed)
     ops = []
-    timestamp = 132500000000000000 + rng.randrange(1 << 32)
+    # the events lead up to the crash: they start a minute to eight minutes before the dump's SystemTime
+    timestamp = DEFAULT_SYSTEM_TIME - 60 * SECOND - rng.randrange(1 << 32)
     for n in range(SELF_WRITES):
         timestamp += rng.randrange(1, 10000000)
         ops.append({"op": "write_self", "hex": pack_event(timestamp, n, rng.randrange(1, 20), rng.randrange(1, 6),

@@ -32,6 +32,7 @@ from dmfkd.layouts.dmf_structures import LIVEKERNELDUMP_DATA_BUFFER_COUNT, LIVEK
 from dmfkd.layouts.engine import ZERO_GUID
 
 from dmfemu.driver import Driver, pack_event
+from dmfemu.dumpwriter import DEFAULT_SYSTEM_TIME
 from dmfemu.isf import write_isf
 from dmfemu.machine import Machine
 from dmfemu.modules.livekerneldump import (SOC_SUBSYSTEM_FAILURE_LIVEDUMP, LiveKernelDump, LiveKernelDumpConfig)
@@ -90,7 +91,7 @@ class LiveDumpRun(object):
         if status != windows.STATUS_SUCCESS:
             raise DmfkdError("%s ring creation failed: 0x%08X" % (ring_instance_name, status))
         for n in range(EVENTS_COUNT + 3 if demo_events else 0):
-            self.events.write(pack_event(132500000000000000 + n, n, 7, 2, "live dump demo event %d" % n))
+            self.events.write(pack_event(DEFAULT_SYSTEM_TIME - 10 ** 7 * (60 - n), n, 7, 2, "live dump demo event %d" % n))
         # the feature module is a top-level module of the collection (COLL.c), found by its name
         self.collection = self.driver.dmf.create_collection([self.live_kernel_dump.module, self.events.module],
                                                             client_device=self.driver.device)

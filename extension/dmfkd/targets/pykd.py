@@ -29,7 +29,7 @@ from dmfkd.errors import DmfkdError, FormatError, MemoryReadError, SymbolError, 
 from dmfkd.guids import guid_text, parse_guid
 from dmfkd.render import Output, ascii_safe
 from dmfkd.targets.base import BugCheck, TaggedBlob, Target
-from dmfkd.targets.symbols import Field, Symbols, TypeLayout
+from dmfkd.targets.symbols import EnumType, Field, Symbols, TypeLayout
 
 # loadBytes takes an unsigned long count (pykd/pymod.cpp, kdlib memaccess.cpp)
 _MAX_ENGINE_READ = 0xFFFFFFFF
@@ -374,6 +374,23 @@ class PykdTarget(Target):
         return "PykdTarget(%r, arch=%s, live=%s)" % (self.name, self.arch, self.is_live)
 
 
+def _bits_of(pykd, field_type) -> Tuple[Optional[int], Optional[int]]:
+    """(bit offset, width) of a bitfield member's typeInfo, (None, None) otherwise."""
+    try:
+        if field_type.isBitField():
+            return int(field_type.bitOffset()), int(field_type.bitWidth())
+    except pykd.DbgException:
+        pass
+    return None, None
+
+
+def _is_enum(pykd, field_type) -> bool:
+    try:
+        return bool(field_type.isEnum())
+    except pykd.DbgException:
+        return False
+
+
 def _symbol_failure(pykd, exc: BaseException, what: str, name: str) -> str:
     """One line for a failed getOffset/typeInfo. The real 0.3.4.15 says which of two things went
     wrong (observed, tests/oracle/test_pykd_standin.py): a plain DbgException "Failed to find
@@ -415,19 +432,39 @@ class PykdSymbols(Symbols):
         pykd = self._pykd
         try:
             info = pykd.typeInfo(name)
+            if info.isEnum():
+                # an enum's "fields" are its constants, not members
+                raise SymbolError("%s is an enum, not a structure" % name)
             fields = {}
             for field_name, field_type in info.fields():
                 try:
                     size = int(field_type.size())  # type: Optional[int]
                 except pykd.DbgException:
                     size = None  # e.g. a function or an incomplete type
+                bits = _bits_of(pykd, field_type)
                 fields[field_name] = Field(field_name, int(info.fieldOffset(field_name)),
-                                           str(field_type.name()), size)
+                                           str(field_type.name()), size, bits[0], bits[1],
+                                           str(field_type.name()) if _is_enum(pykd, field_type) else None)
             layout = TypeLayout(str(info.name()), int(info.size()), fields)
         except pykd.DbgException as exc:
             raise SymbolError(_symbol_failure(pykd, exc, "type", name))
         self._layouts[name] = layout
         return layout
+
+    def enum_type(self, name: str) -> EnumType:
+        """An enum's constants: typeInfo(enum).fields() names them and each reads as its value
+        (observed on the real 0.3.4.15 with the emulated driver's PDB)."""
+        pykd = self._pykd
+        try:
+            info = pykd.typeInfo(name)
+            if not info.isEnum():
+                raise SymbolError("%s is not an enum" % name)
+            constants = {}
+            for constant, _ in info.fields():
+                constants[str(constant)] = int(getattr(info, constant))
+            return EnumType(str(info.name()), int(info.size()), constants)
+        except pykd.DbgException as exc:
+            raise SymbolError(_symbol_failure(pykd, exc, "type", name))
 
     def search(self, pattern: str) -> List[Tuple[str, int]]:
         """`x pattern` through dbgCommand, parsed: [("module!name", address)]."""

@@ -35,7 +35,10 @@ def batch_dirs(tmp_path_factory):
 
 
 def _self_records(dump):
-    """The SELF ring's last records, decoded here with struct (not with dmfkd): (EventId, Level) each."""
+    """The SELF ring's last records, decoded here with struct (not with dmfkd): (EventId, Level) each, as the
+    report names them: the enum constant the C declaration gives the value, and the value."""
+    from dmfemu.driver import DMFDEMO_ENUMS
+
     from dmfkd.dmf.crashdump_view import read_crashdump
     from dmfkd.targets.dumpfile import DumpFile
     from dmfkd.targets.isf import IsfSymbols
@@ -43,7 +46,10 @@ def _self_records(dump):
     with DumpFile(dump) as target:
         target.symbols = IsfSymbols.load(os.path.join(os.path.dirname(dump), "driver.isf.json"))
         ring = read_crashdump(target).ring(__import__("uuid").UUID("5f3a1c2e-7b4d-4e8f-9a10-2b3c4d5e6f70"))
-        return [struct.unpack_from("<QIHH", ring.record(i))[2:] for i in range(ring.count)]
+        events = {value: name for name, value in DMFDEMO_ENUMS["DMFDEMO_EVENT_ID"].items()}
+        levels = {value: name for name, value in DMFDEMO_ENUMS["DMFDEMO_LEVEL"].items()}
+        records = [struct.unpack_from("<QIii", ring.record(i))[2:] for i in range(ring.count)]
+        return [("%s (%d)" % (events[e], e), "%s (%d)" % (levels[lv], lv)) for e, lv in records]
 
 
 def test_events_are_the_last_records_per_source_grouped_by_event_id_and_level(batch_dirs, cli_json):

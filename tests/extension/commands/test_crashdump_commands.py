@@ -19,8 +19,8 @@ from dmfemu.isf import build_isf
 from dmfemu.scenarios.crashdump_replay import ScenarioRun, run_scenario
 from dmfemu.target import EmulatorTarget
 
-# the demo driver's DMFDEMO_EVENT: u64 Timestamp, u32 Sequence, u16 EventId, u16 Level, char Message[48]
-DMFDEMO_EVENT_FORMAT = struct.Struct("<QIHH48s")
+# the demo driver's DMFDEMO_EVENT: u64 Timestamp, u32 Sequence, enum EventId, enum Level, char Message[44]
+DMFDEMO_EVENT_FORMAT = struct.Struct("<QIII44s")
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +100,7 @@ def test_last_and_grep(demo, cli, cli_json):
     assert [r["index"] for r in doc["records"]] == [i for i, r in enumerate(self_source["records"])
                                                     if b"event 30 seed" in bytes.fromhex(r["hex"])]
     assert len(doc["records"]) == 1
-    table = cli("crashdump", dump, "--guid", self_source["guid"], "--last", "1").out
+    table = cli("crashdump", dump, "--guid", self_source["guid"], "--last", "1", "--wide").out
     assert "dmfdemo event" in table  # the ASCII column
 
 
@@ -119,9 +119,9 @@ def test_type_decodes_fields(demo, cli_json):
 def test_schema_decodes_fields(demo, tmp_path, cli, cli_json):
     dump, expected = demo
     schema = tmp_path / "myschema.py"
-    schema.write_text("from construct import Struct, Int64ul, Int32ul, Int16ul, PaddedString\n"
-                      "EVENT = Struct('ts' / Int64ul, 'seq' / Int32ul, 'id' / Int16ul, 'level' / Int16ul,\n"
-                      "               'text' / PaddedString(48, 'ascii'))\n")
+    schema.write_text("from construct import Struct, Int64ul, Int32ul, PaddedString\n"
+                      "EVENT = Struct('ts' / Int64ul, 'seq' / Int32ul, 'id' / Int32ul, 'level' / Int32ul,\n"
+                      "               'text' / PaddedString(44, 'ascii'))\n")
     self_source = expected["sources"][0]
     doc = cli_json("crashdump", dump, "--guid", self_source["guid"], "--schema", "%s:EVENT" % schema)
     for rec, want in zip(doc["records"], self_source["records"]):
