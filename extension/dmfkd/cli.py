@@ -61,18 +61,22 @@ def open_target(args):
             raise UsageError("no target: give a dump file (dmfkd %s MEMORY.DMP), or run inside WinDbg "
                              "with pykd (!py -g -m dmfkd ...)" % (args.command or "COMMAND"))
         target = PykdTarget()
+    # the ISF is loaded when a command first asks for symbols (tags and info never do), so a broken
+    # or hostile symbol file costs only the commands that need it
     if isf:
-        from dmfkd.targets.isf import IsfSymbols
-
-        target.symbols = IsfSymbols.load(isf)
+        target.defer_symbols(lambda: _load_isf(isf))
     elif dump and target.symbols is None:
         # dmfemu writes driver.isf.json beside MEMORY.DMP; use it like WinDbg uses a PDB next to the image
         beside = os.path.join(os.path.dirname(os.path.abspath(dump)), "driver.isf.json")
-        if os.path.exists(beside):
-            from dmfkd.targets.isf import IsfSymbols
-
-            target.symbols = IsfSymbols.load(beside)
+        if os.path.lexists(beside):
+            target.defer_symbols(lambda: _load_isf(beside))
     return target
+
+
+def _load_isf(path: str):
+    from dmfkd.targets.isf import IsfSymbols
+
+    return IsfSymbols.load(path)
 
 
 def build_parser() -> argparse.ArgumentParser:

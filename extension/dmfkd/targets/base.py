@@ -5,7 +5,7 @@ A Target is read-only. Reads are bulk: callers ask for a whole structure or a wh
 the address, and the caller turns it into a visible "unreadable" value.
 """
 import uuid
-from typing import List, NamedTuple, Optional, Tuple
+from typing import Callable, List, NamedTuple, Optional, Tuple
 
 from dmfkd.errors import TagNotFoundError
 from dmfkd.guids import guid_text, parse_guid
@@ -67,10 +67,40 @@ class Target:
     pointer_size = 8
     #: True when memory is the running system (no secondary data, rings not yet reordered)
     is_live = False
-    #: a dmfkd.targets.symbols.Symbols or None when no symbol source is available
-    symbols = None
     #: the dump file behind the target (None on a live target or when the host cannot say)
     path = None  # type: Optional[str]
+
+    # -- symbols ------------------------------------------------------------------------------
+    _symbols = None
+    _symbols_loader = None  # type: Optional[Callable[[], object]]
+
+    @property
+    def symbols(self):
+        """A dmfkd.targets.symbols.Symbols, or None when no symbol source is available. A source given
+        with defer_symbols() is loaded here, on first use: commands that need no symbols (tags, info)
+        never read - or fail on - a symbol file."""
+        loader = self._symbols_loader
+        if loader is not None:
+            try:
+                self._symbols = loader()
+            except Exception as exc:
+                # the same one-line error on every later use: a bad symbol file never turns into
+                # "no symbols" for the code that asks next
+                def fail(error=exc):
+                    raise error
+                self._symbols_loader = fail
+                raise
+            self._symbols_loader = None
+        return self._symbols
+
+    @symbols.setter
+    def symbols(self, value) -> None:
+        self._symbols_loader = None
+        self._symbols = value
+
+    def defer_symbols(self, loader: Callable[[], object]) -> None:
+        """Load the symbols with `loader()` the first time `symbols` is read."""
+        self._symbols_loader = loader
 
     # -- memory -------------------------------------------------------------------------------
     def read(self, address: int, size: int) -> bytes:
