@@ -122,7 +122,7 @@ def record_rows(ring, decoder, indexes: Sequence[int], source: Optional[str] = N
         if plain_decoder:
             row["ascii"] = ascii_text(rec)
         else:
-            row.update(decoder.fields(rec))
+            row.update(decoder.decode(rec, i))
         rows.append(row)
     return rows
 
