@@ -184,7 +184,7 @@ def option_int(text: str, name: str, minimum: int, maximum: int) -> int:
     digits = body[2:] if hexadecimal else body
     allowed = "0123456789abcdefABCDEF" if hexadecimal else "0123456789"
     if not digits or len(digits) > MAX_OPTION_DIGITS or any(c not in allowed for c in digits):
-        raise UsageError("%s: %r is not a number" % (name, text[:40]))
+        raise UsageError("%s: %r is not a number of at most %d digits" % (name, text[:40], MAX_OPTION_DIGITS))
     value = int(digits, 16 if hexadecimal else 10)
     if cleaned.startswith("-"):
         value = -value

@@ -11,6 +11,7 @@ import sys
 from typing import List, Optional
 
 from dmfkd import __version__
+from dmfkd.bounded_input import int_option
 from dmfkd.commands import REGISTRY, load_all
 from dmfkd.errors import DmfkdError, UsageError
 from dmfkd.render import FORMATS, WINDBG_WIDTH, Output, render
@@ -93,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="dump file to read (omit inside WinDbg: the debugger's target is used)")
         p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
         p.add_argument("--isf", metavar="FILE", help="ISF JSON symbol file for the driver (offline symbols)")
-        p.add_argument("--width", type=int, metavar="N", help="fit tables to N columns (default: the terminal's, "
+        p.add_argument("--width", type=int_option("--width", 40, 10000), metavar="N", help="fit tables to N columns (default: the terminal's, "
                        "$COLUMNS, 120 inside WinDbg or when not a terminal)")
         p.add_argument("--wide", action="store_true", help="every column, however wide the table gets")
         p.add_argument("--columns", metavar="A,B,...", help="only these table columns (keys or titles)")

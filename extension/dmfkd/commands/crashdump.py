@@ -9,8 +9,9 @@ The reading is dmf/crashdump_view.py's; this module selects and presents.
 """
 from typing import Dict, List
 
+from dmfkd.bounded_input import int_option
 from dmfkd.commands import command
-from dmfkd.commands.shared import (add_record_options, check_record_options, decoder_choice, finish,
+from dmfkd.commands.shared import (MAX_ENTRY_SIZE, add_record_options, check_record_options, decoder_choice, finish,
                                    record_columns, record_rows, ring_records_report, selected_indexes, step)
 from dmfkd.decode import merge_rows, parse_field_path
 from dmfkd.dmf.crashdump_view import CrashDumpView, read_crashdump
@@ -65,7 +66,8 @@ def _arguments(p):
                    "at least 4 hex digits is enough)")
     p.add_argument("--all", action="store_true", help="records of every data source")
     p.add_argument("--merge-by", metavar="FIELD", help="records of every source interleaved by a decoded field")
-    p.add_argument("--entry-size", type=int, metavar="S", help="record size (when no symbols give it)")
+    p.add_argument("--entry-size", type=int_option("--entry-size", 1, MAX_ENTRY_SIZE), metavar="S",
+                   help="record size (when no symbols give it)")
     p.add_argument("--force", action="store_true", help="use --entry-size even where memory gives another size")
     add_record_options(p)
     p.add_argument("--raw", action="store_true", help="the blob as stored (first record still XOR-ed)")

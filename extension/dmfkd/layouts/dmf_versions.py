@@ -33,6 +33,9 @@ def parse_dmf_version(value) -> DmfVersion:
         text = value.strip()
         if text[:1] in ("v", "V"):
             text = text[1:]
+        # a part has at most 10 digits (DMF_VERSION packs it in a word): int() never sees a digit flood
+        if len(text) > 40 or any(len(p) > 10 for p in text.split(".")):
+            raise LayoutError("not a DMF version: %r (expected like 1.1.154)" % (value[:40],))
         try:
             parts = [int(p, 10) for p in text.split(".")]
         except ValueError:
