@@ -100,8 +100,8 @@ def read_file(path: str, limit: int, what: str = "file", compression: Optional[s
         size = os.fstat(handle.fileno()).st_size
         if size > limit:
             raise FormatError(path, "compressed %s larger than %d MiB: refused" % (what, limit >> 20))
-        opener = gzip.GzipFile if compression == "gzip" else lzma.LZMAFile
-        with opener(fileobj=handle, mode="rb") as stream:
+        stream = gzip.GzipFile(fileobj=handle, mode="rb") if compression == "gzip" else lzma.LZMAFile(handle, "rb")
+        with stream:
             return read_limited(stream, limit, path, "%s (decompressed)" % what)
     except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
         raise FormatError(path, "cannot read %s (%s)" % (what, exc))
