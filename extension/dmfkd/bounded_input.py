@@ -10,10 +10,12 @@ Everything besides the dump's own bytes goes through here: the dump file's open,
 * at most `limit` bytes are read, and a compressed file is inflated to at most `limit` bytes (a gzip
   of a few MB can inflate to GBs): one more byte than the limit is asked for, and its presence is the
   error - never a whole-file read first;
-* JSON nests at most MAX_JSON_DEPTH levels - measured on the text before json.loads, whose C scanner
-  recurses once per level - and an integer literal has at most MAX_INT_DIGITS digits, checked by the
-  parse_int hook before int() sees the digits (Python 3.9 has no int_max_str_digits; int() of 10^6
-  digits is quadratic there, and 3.11 raises a bare ValueError past 4,300);
+* JSON nests at most MAX_JSON_DEPTH levels and holds at most MAX_JSON_VALUES values - both measured on
+  the text before json.loads, whose C scanner recurses once per level and spends 50-200 bytes per value
+  (a 32 MiB text of `[],` would be 11 million lists, 700 MB) - and an integer literal has at most
+  MAX_INT_DIGITS digits, checked by the parse_int hook before int() sees the digits (Python 3.9 has no
+  int_max_str_digits; int() of 10^6 digits is quadratic there, and 3.11 raises a bare ValueError past
+  4,300);
 * a numeric option is parsed from a bounded number of digits and range-checked against what it can
   mean, as an argparse type, so a bad value is the usual one-line usage error.
 
@@ -33,6 +35,9 @@ from dmfkd.errors import FormatError, UsageError
 
 #: nesting a JSON document may have (an ISF nests about 8 levels; json.loads recurses per level)
 MAX_JSON_DEPTH = 100
+#: values a JSON document may hold (an ISF spends about 24 bytes of text per value: 1,000,000 values is a
+#: 24 MB ISF, far more than a driver's; the parsed document then stays around 100 MB at worst)
+MAX_JSON_VALUES = 1000000
 #: digits of one JSON integer (an ISF holds 64-bit values: 20 digits; 2^128 has 39)
 MAX_INT_DIGITS = 40
 #: digits of a numeric command-line option (2^64 has 20)
@@ -124,18 +129,25 @@ def compression_of(path: str) -> Optional[str]:
 # a JSON string literal (the unrolled form: linear, no backtracking); what remains outside strings
 # decides nesting
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+_NOT_STRUCTURE = re.compile(r"[^\[\]{},]+")
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1, ",": 0}
+
+
+def json_shape(text: str):
+    """(deepest nesting of [ and {, number of values) of a JSON text, both counted outside string
+    literals in C-speed passes - no per-character Python loop, no recursion. Unbalanced text still gets numbers
+    (json.loads reports the syntax error afterwards)."""
+    structure = _NOT_STRUCTURE.sub("", _STRING.sub("", text))
+    if not structure:
+        return 0, 1 if text.strip() else 0
+    depth = max(0, max(itertools.accumulate(map(_STEP.__getitem__, structure))))
+    # each non-empty container holds one more value than its commas; the document itself is one
+    nonempty = structure.count("[") + structure.count("{") - structure.count("[]") - structure.count("{}")
+    return depth, 1 + structure.count(",") + nonempty
 
 
 def json_depth(text: str) -> int:
-    """The deepest nesting of [ and { in a JSON text (outside string literals), in C-speed passes: no
-    per-character Python loop and no recursion. Unbalanced text still gets a value (json.loads
-    reports the syntax error afterwards)."""
-    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
-    if not brackets:
-        return 0
-    return max(0, max(itertools.accumulate(map(_STEP.__getitem__, brackets))))
+    return json_shape(text)[0]
 
 
 class _JsonBound(ValueError):
@@ -150,9 +162,11 @@ def _bounded_int(digits: str) -> int:
 
 def parse_json(text: str, source: str, what: str = "JSON") -> Any:
     """json.loads with the depth and integer bounds of the module docstring; FormatError(source, ...)."""
-    depth = json_depth(text)
+    depth, values = json_shape(text)
     if depth > MAX_JSON_DEPTH:
         raise FormatError(source, "%s nests deeper than %d levels (%d): refused" % (what, MAX_JSON_DEPTH, depth))
+    if values > MAX_JSON_VALUES:
+        raise FormatError(source, "%s holds more than %d values (%d): refused" % (what, MAX_JSON_VALUES, values))
     try:
         return json.loads(text, parse_int=_bounded_int)
     except _JsonBound as exc:

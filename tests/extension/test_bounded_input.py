@@ -129,3 +129,12 @@ def test_option_int(text, value):
 def test_option_int_refusals(text, message):
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
         bounded_input.option_int(text, "--n", 0, 100)
+
+
+def test_json_value_count_is_bounded_before_parsing(monkeypatch):
+    assert bounded_input.json_shape('{"a": [1, 2, {"b": "x,y,[{"}], "c": []}') == (3, 7)
+    assert bounded_input.json_shape("7") == (0, 1)
+    monkeypatch.setattr(bounded_input, "MAX_JSON_VALUES", 1000)
+    assert len(bounded_input.parse_json("[" + ",".join(["[]"] * 999) + "]", "f.json")) == 999
+    with pytest.raises(FormatError, match=r"holds more than 1000 values \(1001\)"):
+        bounded_input.parse_json("[" + ",".join(["[]"] * 1000) + "]", "f.json")

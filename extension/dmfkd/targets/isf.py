@@ -37,8 +37,9 @@ _BASE_KINDS = ("int", "char", "bool", "float", "void")
 _MAX_DESCRIPTOR_DEPTH = 32
 _MAX_ARRAY_COUNT = 1 << 32
 #: the largest ISF text read (after decompression). A driver's ISF (its own types plus the WDK headers
-#: it includes) is a few MB; a gzip or xz bomb is refused at this size instead of filling memory.
-MAX_ISF_BYTES = 64 * 1024 * 1024
+#: it includes) is a few MB; a gzip or xz bomb is refused at this size instead of filling memory, and the
+#: JSON value bound (dmfkd.bounded_input.MAX_JSON_VALUES) keeps what json.loads builds from it bounded too.
+MAX_ISF_BYTES = 32 * 1024 * 1024
 
 
 def _is_int(value) -> bool:
