@@ -141,9 +141,10 @@ def json_shape(text: str):
     if not structure:
         return 0, 1 if text.strip() else 0
     depth = max(0, max(itertools.accumulate(map(_STEP.__getitem__, structure))))
-    # each non-empty container holds one more value than its commas; the document itself is one
-    nonempty = structure.count("[") + structure.count("{") - structure.count("[]") - structure.count("{}")
-    return depth, 1 + structure.count(",") + nonempty
+    # each container holds one more value than its commas (an empty one none: counted anyway, so this is
+    # an upper bound, at most twice the true count), and the document itself is one
+    containers = structure.count("[") + structure.count("{")
+    return depth, 1 + structure.count(",") + containers
 
 
 def json_depth(text: str) -> int:
