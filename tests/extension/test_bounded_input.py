@@ -132,7 +132,7 @@ def test_option_int_refusals(text, message):
 
 
 def test_json_value_count_is_bounded_before_parsing(monkeypatch):
-    assert bounded_input.json_shape('{"a": [1, 2, {"b": "x,y,[{"}], "c": []}') == (3, 9)  # 7 values, counted generously
+    assert bounded_input.json_shape('{"a": [1, 2, {"b": "x,y,[{"}], "c": []}') == (3, 8)  # 7 values, counted generously
     assert bounded_input.json_shape("7") == (0, 1)
     monkeypatch.setattr(bounded_input, "MAX_JSON_VALUES", 1000)
     assert len(bounded_input.parse_json("[" + ",".join(["[]"] * 499) + "]", "f.json")) == 499
