@@ -21,6 +21,7 @@ Everything besides the dump's own bytes goes through here: the dump file's open,
 
 Errors are FormatError (a file) or UsageError (an option): one line, exit status 2 on the CLI.
 """
+import errno
 import gzip
 import itertools
 import json
@@ -81,6 +82,33 @@ def open_regular(path: str, what: str = "file"):
         if not stat.S_ISREG(mode):
             raise FormatError(path, "is %s, not a %s" % (_not_regular(mode), what))
         return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def open_output(path: str, text: bool = False):
+    """`path` created or truncated for writing (--out, --save), without blocking: an existing FIFO with no
+    reader is one line (the open fails at once instead of waiting for a reader); a FIFO with a reader, a
+    device or a regular file is written as usual. UsageError when it cannot be opened."""
+    flags = (os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+             | getattr(os, "O_BINARY", 0))
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as exc:
+        if exc.errno == getattr(errno, "ENXIO", None):
+            raise UsageError("cannot write %s: it is a FIFO (named pipe) nobody reads" % path)
+        raise UsageError("cannot write %s: %s" % (path, _strerror(exc)))
+    except ValueError as exc:  # an embedded NUL in the path
+        raise UsageError("cannot write %r: %s" % (path, exc))
+    try:
+        if flags & getattr(os, "O_NONBLOCK", 0):
+            import fcntl  # POSIX only, as O_NONBLOCK is: writes block normally again
+
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        if text:
+            return os.fdopen(fd, "w", encoding="ascii", errors="backslashreplace", newline="")
+        return os.fdopen(fd, "wb")
     except BaseException:
         os.close(fd)
         raise

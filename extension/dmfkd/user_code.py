@@ -18,6 +18,7 @@ loop, or hand back objects whose methods do either. What dmfkd guarantees around
   SchemaError naming the file, the schema and - when decoding - the record index: one line, exit 2.
   Even the text of the exception is computed under the guard (its __str__ is user code too).
 """
+import itertools
 import threading
 import time
 from typing import Any, Callable, Optional
@@ -168,7 +169,7 @@ def _inspect(namespace, path: str, name: str, spec: str) -> LoadedSchema:
     if type(size) is not int or size < 0:
         size = None
     columns = []
-    for sub in list(getattr(struct, "subcons", None) or [])[:1024]:
+    for sub in itertools.islice(getattr(struct, "subcons", None) or (), 1024):  # never list() a user iterable
         field = getattr(sub, "name", None)
         if isinstance(field, str) and field and not field.startswith("_"):
             columns.append(safe_text(field, 128))
