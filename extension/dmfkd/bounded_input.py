@@ -52,7 +52,7 @@ def _not_regular(mode: int) -> str:
     for test, name in _KINDS:
         if test(mode):
             return name
-    return "not a regular file"
+    return "something else"
 
 
 def _strerror(exc: OSError) -> str:
@@ -61,7 +61,7 @@ def _strerror(exc: OSError) -> str:
     return exc.strerror or str(exc) or type(exc).__name__
 
 
-def open_regular(path: str, what: str = "file"):
+def open_regular(path: str):
     """`path` opened for binary reading, after making sure it is a regular file (see the module
     docstring); FormatError(path, ...) otherwise. The caller closes the returned file object."""
     try:
@@ -71,7 +71,7 @@ def open_regular(path: str, what: str = "file"):
     except ValueError as exc:  # an embedded NUL in the path
         raise FormatError(repr(path), "cannot open (%s)" % exc)
     if not stat.S_ISREG(mode):
-        raise FormatError(path, "is %s, not a %s" % (_not_regular(mode), what))
+        raise FormatError(path, "is %s, not a regular file" % _not_regular(mode))
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
     try:
         fd = os.open(path, flags)
@@ -80,7 +80,7 @@ def open_regular(path: str, what: str = "file"):
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            raise FormatError(path, "is %s, not a %s" % (_not_regular(mode), what))
+            raise FormatError(path, "is %s, not a regular file" % _not_regular(mode))
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
@@ -126,7 +126,7 @@ def read_limited(handle, limit: int, path: str, what: str) -> bytes:
 def read_file(path: str, limit: int, what: str = "file", compression: Optional[str] = None) -> bytes:
     """The bytes of a regular file, at most `limit` of them - after decompression when `compression` is
     "gzip" or "xz" (the compressed bytes are bounded by the same limit)."""
-    handle = open_regular(path, what)
+    handle = open_regular(path)
     try:
         if compression is None:
             return read_limited(handle, limit, path, what)

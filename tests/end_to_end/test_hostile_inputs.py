@@ -101,14 +101,14 @@ def test_5_fifo_as_the_dump_does_not_block(tmp_path):
     os.mkfifo(fifo)
     result = run_process(["info", fifo])     # nobody ever writes to the FIFO
     assert result.returncode == 2
-    assert result.stderr.decode() == "dmfkd: %s: is a FIFO (named pipe), not a dump file\n" % fifo
+    assert result.stderr.decode() == "dmfkd: %s: is a FIFO (named pipe), not a regular file\n" % fifo
 
 
 @pytest.mark.parametrize("path,kind", [("/dev/zero", "a character device"), ("/", "a directory")])
 def test_5_devices_and_directories_as_the_dump(cli, path, kind):
     if not os.path.exists(path):
         pytest.skip("no %s here" % path)
-    assert one_line(cli("info", path, code=2)) == "dmfkd: %s: is %s, not a dump file" % (path, kind)
+    assert one_line(cli("info", path, code=2)) == "dmfkd: %s: is %s, not a regular file" % (path, kind)
 
 
 # -- 6. standard output on a full device: OSError traceback ------------------------------------------------

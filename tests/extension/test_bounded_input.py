@@ -32,9 +32,9 @@ def finishes(call, seconds=30):
 def test_fifo_is_refused_without_blocking(tmp_path):
     fifo = str(tmp_path / "pipe")
     os.mkfifo(fifo)
-    done, value = finishes(lambda: bounded_input.open_regular(fifo, "dump file"))
+    done, value = finishes(lambda: bounded_input.open_regular(fifo))
     assert done and isinstance(value, FormatError)
-    assert str(value) == "%s: is a FIFO (named pipe), not a dump file" % fifo
+    assert str(value) == "%s: is a FIFO (named pipe), not a regular file" % fifo
 
 
 @pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="no unix sockets")
@@ -43,14 +43,14 @@ def test_socket_and_directory_are_refused(tmp_path):
     server = socket.socket(socket.AF_UNIX)
     try:
         server.bind(path)
-        with pytest.raises(FormatError, match="is a socket, not a ISF"):
-            bounded_input.open_regular(path, "ISF")
+        with pytest.raises(FormatError, match="is a socket, not a regular file"):
+            bounded_input.open_regular(path)
     finally:
         server.close()
     with pytest.raises(FormatError, match="is a directory"):
-        bounded_input.open_regular(str(tmp_path), "file")
+        bounded_input.open_regular(str(tmp_path))
     with pytest.raises(FormatError, match=r"cannot open \(no such file\)"):
-        bounded_input.open_regular(str(tmp_path / "missing"), "file")
+        bounded_input.open_regular(str(tmp_path / "missing"))
 
 
 def test_symlink_to_a_regular_file_is_fine(tmp_path):

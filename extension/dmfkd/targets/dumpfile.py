@@ -101,7 +101,7 @@ class DumpFile(Target):
         self.symbols = None
         # a regular file only, opened without blocking: a FIFO, a device or a directory named as the
         # dump is one line, never a read that waits forever (dmfkd.bounded_input)
-        self._file = bounded_input.open_regular(self.path, "dump file")
+        self._file = bounded_input.open_regular(self.path)
         try:
             self.file_size = os.fstat(self._file.fileno()).st_size
             self._parse_header()
