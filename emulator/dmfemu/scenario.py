@@ -28,6 +28,7 @@ Scenario (JSON object; every key optional unless noted):
 import collections
 import json
 import os
+import struct
 import uuid
 from typing import Dict, List, Optional
 
@@ -321,6 +322,11 @@ class ScenarioRun(object):
         }
 
 
+#: what a scenario value of the wrong type or range raises on its way into the emulated driver (a field too
+#: small for it is a struct.error); each is one line naming the step, not a traceback
+_BAD_VALUE = (KeyError, ValueError, TypeError, AttributeError, struct.error)
+
+
 def run_scenario(scenario: dict, out_dir: str) -> dict:
     """Replay `scenario`, write DIR/MEMORY.DMP, DIR/driver.isf.json, DIR/expected.json; return the
     expected document."""
@@ -328,19 +334,30 @@ def run_scenario(scenario: dict, out_dir: str) -> dict:
         os.makedirs(out_dir, exist_ok=True)
     except OSError as exc:
         raise UsageError("cannot create output directory %s: %s" % (out_dir, exc.strerror or exc))
+    # the shape first (a scenario file is user input: fuzz_inputs "scenario" class); a value of the wrong
+    # type deeper down is an AttributeError as often as a TypeError
+    operations = scenario.get("operations", [])
+    if not isinstance(operations, list):
+        raise UsageError("scenario: operations is a %s, not a list" % type(operations).__name__)
+    for section in ("crashdump",):
+        if section in scenario and not isinstance(scenario[section], dict):
+            raise UsageError("scenario: %s is a %s, not an object" % (section, type(scenario[section]).__name__))
     try:
         run = ScenarioRun(scenario)
-    except (KeyError, ValueError, TypeError) as exc:
+    except _BAD_VALUE as exc:
         raise UsageError("scenario: bad driver configuration (%s: %s)" % (type(exc).__name__, exc))
-    for number, op in enumerate(scenario.get("operations", [])):
+    for number, op in enumerate(operations):
         if not isinstance(op, dict):
             raise UsageError("scenario operation #%d is not an object" % number)
         try:
             run.run(op)
-        except (KeyError, ValueError, TypeError) as exc:
+        except _BAD_VALUE as exc:
             raise UsageError("scenario operation #%d (%s): %s: %s" % (number, op.get("op"), type(exc).__name__, exc))
     write_isf(os.path.join(out_dir, "driver.isf.json"), run.driver)
-    result = run.crash(out_dir)
+    try:
+        result = run.crash(out_dir)
+    except _BAD_VALUE as exc:
+        raise UsageError("scenario crash: %s: %s" % (type(exc).__name__, exc))
     expected = run.expected(result)
     with open(os.path.join(out_dir, "expected.json"), "w", encoding="utf-8") as handle:
         json.dump(expected, handle, indent=1)
@@ -348,12 +365,20 @@ def run_scenario(scenario: dict, out_dir: str) -> dict:
     return expected
 
 
+#: the largest scenario file read (the shipped ones are a few KB)
+MAX_SCENARIO_BYTES = 16 * 1024 * 1024
+
+
 def load_scenario(path: str) -> dict:
+    # a regular file only, bounded like every input dmfkd reads (a FIFO would block the open; a deep or
+    # huge JSON would recurse or fill memory in json.load)
+    from dmfkd import bounded_input
+    from dmfkd.errors import DmfkdError
+
     try:
-        with open(path, "r", encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (OSError, ValueError) as exc:
-        raise UsageError("cannot read scenario %s: %s" % (path, exc))
+        data = bounded_input.read_json(path, MAX_SCENARIO_BYTES, "scenario JSON")
+    except DmfkdError as exc:
+        raise UsageError("cannot read scenario %s" % str(exc).splitlines()[0])
     if not isinstance(data, dict):
         raise UsageError("scenario %s: the top level must be a JSON object" % path)
     return data

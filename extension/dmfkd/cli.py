@@ -24,6 +24,25 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse would exit(2) with a usage dump; keep it one line
         raise UsageError(message)
 
+    def _get_values(self, action, arg_strings):
+        # `--last=--`: argparse drops the "--" and hands an option of one value an empty list (before 3.12)
+        if action.nargs is None and action.option_strings and list(arg_strings) == ["--"]:
+            raise UsageError("argument %s: expected one value, got '--'" % "/".join(action.option_strings))
+        return super()._get_values(action, arg_strings)
+
+    def exit(self, status=0, message=None):
+        # --help / --version: argparse has printed them and would sys.exit(); an in-process caller of
+        # main() gets the status back instead (the console entry point exits with it)
+        if message:
+            _error(message.strip())
+        raise _ParserExit(status)
+
+
+class _ParserExit(Exception):
+    def __init__(self, status: int):
+        super().__init__(status)
+        self.status = status
+
 
 class Session:
     """What a command gets: the parsed global options, the output and a lazily opened Target."""
@@ -137,7 +156,10 @@ def _default_output() -> Output:
 def run(argv: Optional[List[str]] = None, output: Optional[Output] = None, target=None) -> int:
     """Parse argv and run one command; raises DmfkdError on user errors (main() prints them)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except _ParserExit as done:  # --help / --version were shown
+        return done.status if isinstance(done.status, int) else EXIT_USAGE
     if not args.command:
         parser.print_help(file=sys.stdout)
         return EXIT_OK

@@ -10,6 +10,7 @@
 no per-record dict (1,000,000 records per second class, scripts/bench_decode.py).
 """
 import binascii
+import gc
 import json
 import os
 import re
@@ -181,30 +182,39 @@ class SchemaDecoder(RecordDecoder):
         dog.arm()
         try:
             try:
-                # everything that may run user code - the parse, the adapters' results, even the text
-                # of an exception - runs while the watchdog is armed
-                try:
-                    plain = user_code.plain_result(self.struct.parse(bytes(data)))
-                    if not isinstance(plain, dict):
-                        plain = {"value": plain}
-                except (user_code.UserCodeTimeout, KeyboardInterrupt):
-                    raise
-                except self._data_errors as exc:
-                    plain = {"decode_error": user_code.describe(exc)}
-                except BaseException as exc:  # noqa: B902 - user code: SystemExit, RecursionError, anything
-                    raise user_code.SchemaError("--schema %s: %sdecoding raised %s"
-                                                % (self.spec, where, user_code.describe(exc)))
+                plain, error = self._parse(data, where)
+                # what construct returns (and an exception's traceback) is cyclic: free this record's objects
+                # now - still under the guard, a finaliser is user code too - not when a full collection comes
+                # (1 us a record; a schema building large values would otherwise keep every record's)
+                gc.collect(0)
             finally:
                 late = dog.disarm()
         except user_code.UserCodeTimeout:
             dog.disarm()
             raise self._timeout(where)
-        except BaseException:  # SchemaError, Ctrl-C: the watchdog stays quiet for whatever runs next
+        except BaseException:  # Ctrl-C: the watchdog stays quiet for whatever runs next
             dog.disarm()
             raise
         if late:
             raise self._timeout(where)
+        if error is not None:
+            raise error
         return plain
+
+    def _parse(self, data: bytes, where: str):
+        """(fields, None), or (None, SchemaError) for what the schema raised - returned, not raised, so no
+        traceback keeps the record's objects alive. Everything here may run user code: the parse, the
+        conversion of what it returned, even the text of an exception."""
+        try:
+            plain = user_code.plain_result(self.struct.parse(bytes(data)), len(data))
+            return (plain if isinstance(plain, dict) else {"value": plain}), None
+        except (user_code.UserCodeTimeout, KeyboardInterrupt):
+            raise
+        except self._data_errors as exc:
+            return {"decode_error": user_code.describe(exc)}, None
+        except BaseException as exc:  # noqa: B902 - user code: SystemExit, RecursionError, anything
+            text = user_code.describe(exc)
+        return None, user_code.SchemaError("--schema %s: %sdecoding raised %s" % (self.spec, where, text))
 
     def fields(self, data: bytes) -> Dict[str, Any]:
         return self.decode(data)

@@ -232,7 +232,10 @@ class Watchdog:
 
 # -- what user code returns -------------------------------------------------------------------------------
 
-#: bounds on one record's decoded value: nesting, containers + leaves, text and integer size
+#: bounds on one record's decoded value: nesting, values (containers + leaves), text, integer size. The
+#: values and the text also scale with the record: a 64-byte record has no business decoding to more
+#: than 64 + 8 * 64 values (a value per bit) or 4096 + 64 * 64 characters, so a ring's decoded records
+#: stay proportional to its bytes, whatever the schema returns.
 MAX_VALUE_DEPTH = 32
 MAX_VALUE_NODES = 100000
 MAX_TEXT_CHARS = 65536
@@ -242,41 +245,52 @@ TOO_DEEP = "<too deep>"
 TOO_MANY = "<more values than shown>"
 
 
-def plain_result(value: Any) -> Any:
+class _Budget(object):
+    __slots__ = ("values", "chars")
+
+    def __init__(self, values: int, chars: int):
+        self.values = values
+        self.chars = chars
+
+
+def plain_result(value: Any, record_size: Optional[int] = None) -> Any:
     """What a schema's parse returned (construct Containers/ListContainers, bytes, UUIDs, anything the
     user's adapters made) as exact built-in JSON-ready values: dict (str keys), list, str, int, float,
-    bool, None. Bounded: nesting (MAX_VALUE_DEPTH), total values (MAX_VALUE_NODES), text length, integer
+    bool, None. Bounded (see above): nesting, values and text (per record of `record_size` bytes), integer
     size (a larger one becomes its hex text); a container met again on its own path is CYCLE. Nothing
     returned keeps a user type, so rendering it later runs no user code. Call it under the guard."""
-    budget = [MAX_VALUE_NODES]
+    if record_size is None:
+        budget = _Budget(MAX_VALUE_NODES, MAX_TEXT_CHARS)
+    else:
+        budget = _Budget(min(MAX_VALUE_NODES, 64 + 8 * record_size), min(1 << 20, 4096 + 64 * record_size))
     return _plain(value, 0, (), budget)
 
 
-def _text(value: str) -> str:
+def _text(value: str, budget: _Budget) -> str:
     text = str.__str__(value)
-    return text if len(text) <= MAX_TEXT_CHARS else text[:MAX_TEXT_CHARS] + "..."
+    limit = max(0, min(MAX_TEXT_CHARS, budget.chars))
+    budget.chars -= min(len(text), limit)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _plain(value: Any, depth: int, path: tuple, budget: list) -> Any:
-    budget[0] -= 1
-    if budget[0] < 0:
+def _plain(value: Any, depth: int, path: tuple, budget: _Budget) -> Any:
+    budget.values -= 1
+    if budget.values < 0:
         return TOO_MANY
     if value is None or value is True or value is False:
         return value
-    if isinstance(value, bool):
-        return bool.__bool__(value)  # noqa - a bool subclass cannot exist, but stay exact anyway
     if isinstance(value, int):
         number = int.__add__(value, 0)  # the exact int, without the subclass's own methods
         if number.bit_length() > MAX_INT_BITS:
-            return _text(("-0x%x" if number < 0 else "0x%x") % abs(number))
+            return _text(("-0x%x" if number < 0 else "0x%x") % abs(number), budget)
         return number
     if isinstance(value, float):
         number = float.__add__(value, 0.0)
         return number if number == number else None  # NaN is not JSON
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return _text(bytes(value[:MAX_TEXT_CHARS // 2]).hex())
+        return _text(bytes(value[:max(0, min(MAX_TEXT_CHARS, budget.chars)) // 2 + 1]).hex(), budget)
     if isinstance(value, str):
-        return _text(value)
+        return _text(value, budget)
     if isinstance(value, dict):
         if id(value) in path:
             return CYCLE
@@ -285,7 +299,7 @@ def _plain(value: Any, depth: int, path: tuple, budget: list) -> Any:
         inner = path + (id(value),)
         out = {}
         for key, item in value.items():
-            if budget[0] <= 0:
+            if budget.values <= 0:
                 out[TOO_MANY] = True
                 break
             name = _strict_text(key, 256)
@@ -300,12 +314,12 @@ def _plain(value: Any, depth: int, path: tuple, budget: list) -> Any:
         inner = path + (id(value),)
         out = []
         for item in value:
-            if budget[0] <= 0:
+            if budget.values <= 0:
                 out.append(TOO_MANY)
                 break
             out.append(_plain(item, depth + 1, inner, budget))
         return out
-    return _strict_text(value, MAX_TEXT_CHARS)
+    return _text(_strict_text(value, MAX_TEXT_CHARS), budget)
 
 
 def _strict_text(value: Any, limit: int) -> str:

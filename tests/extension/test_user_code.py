@@ -32,6 +32,10 @@ def test_plain_result_is_bounded_and_exact():
     assert value["nan"] is None
     many = user_code.plain_result(list(range(user_code.MAX_VALUE_NODES * 2)))
     assert len(many) == user_code.MAX_VALUE_NODES and many[-1] == user_code.TOO_MANY
+    # a 64-byte record: at most 64 + 8 * 64 values, 4096 + 64 * 64 characters
+    small = user_code.plain_result(dict.fromkeys(range(10000), "x" * 100), 64)
+    assert len(small) == 64 + 8 * 64 and user_code.TOO_MANY in small  # the dict, 575 items, the marker
+    assert sum(len(v) for v in small.values() if isinstance(v, str)) <= 4096 + 64 * 64 + 3 * len(small)
 
 
 def test_describe_survives_a_hostile_str():
