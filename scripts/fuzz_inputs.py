@@ -316,7 +316,7 @@ def gen_isf(rng: random.Random, fuzz, bases) -> Dict[str, Any]:
             head += sep + more
         files[name] = {"kind": "text", "text": head + '"size": %s, "x": ' % number + tail}
     elif kind == "values":
-        count = rng.choice((1000, 499999, 500000, 500001, 2000000))
+        count = rng.choice((1000, 999999, 1000000, 1000001, 4000000))
         files[name] = {"kind": "recipe", "recipe": "values", "count": count, "item": rng.choice(("[]", "{}", "0"))}
     elif kind == "bomb":
         method = rng.choice(("gzip", "xz"))

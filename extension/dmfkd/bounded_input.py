@@ -36,9 +36,9 @@ from dmfkd.errors import FormatError, UsageError
 
 #: nesting a JSON document may have (an ISF nests about 8 levels; json.loads recurses per level)
 MAX_JSON_DEPTH = 100
-#: values a JSON document may hold (an ISF spends about 24 bytes of text per value: 1,000,000 values is a
-#: 24 MB ISF, far more than a driver's; the parsed document then stays around 100 MB at worst)
-MAX_JSON_VALUES = 1000000
+#: values a JSON document may hold (an ISF spends 15-25 bytes of text per value: 2,000,000 values is a
+#: 30-50 MB ISF of some 25,000 types, more than a driver has; a parsed document stays under ~150 MB at worst)
+MAX_JSON_VALUES = 2000000
 #: digits of one JSON integer (an ISF holds 64-bit values: 20 digits; 2^128 has 39)
 MAX_INT_DIGITS = 40
 #: digits of a numeric command-line option (2^64 has 20)
