@@ -217,3 +217,17 @@ def test_8_main_returns_with_pykd_dump(pykd_standin):
 def test_8_the_console_entry_point_still_exits_with_the_status():
     result = run_process(["--pykd-dump", DUMP, "info"])
     assert result.returncode == 2 and result.stderr.decode().startswith("dmfkd: --pykd-dump needs the pykd module")
+
+
+@pytest.mark.parametrize("fmt,marker", [("table", "{...}"), ("json", "<cycle>"), ("csv", "<cycle>"), ("jsonl", "<cycle>")])
+def test_7_a_self_referencing_cell_renders_in_every_format(fmt, marker):
+    """The renderers themselves (not only the schema decoder's bounded copy) survive a cycle in a cell."""
+    import io
+
+    from dmfkd.render import Column, Output, Report, render
+
+    loop = {"a": 1}
+    loop["me"] = loop
+    out = io.StringIO()
+    render(Report(rows=[{"v": loop}], columns=[Column("v", "v")], document={"v": loop}), fmt, Output(out, width=120))
+    assert marker in out.getvalue()
