@@ -13,20 +13,23 @@ import json
 import os
 import sys
 import time
+import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.join(HERE, "..", "extension"), os.path.join(HERE, "..", "emulator")]
 
-import dmfemu.pykd as fake  # noqa: E402
+from dmfemu import pykd as standin  # noqa: E402
 
-sys.modules["pykd"] = fake
+sys.modules["pykd"] = standin
 
 from dmfkd.cli import run  # noqa: E402
+from dmfkd.layouts import dmf_structures  # noqa: E402
 from dmfkd.render import Output  # noqa: E402
 from dmfkd.targets.isf import IsfSymbols  # noqa: E402
 from dmfkd.targets.pykd import PykdTarget  # noqa: E402
 from dmfemu.isf import build_isf  # noqa: E402
-from dmfemu.scenario import ScenarioRun  # noqa: E402
+from dmfemu.modules.crashdump import pack_data_source_create  # noqa: E402
+from dmfemu.scenarios.crashdump_replay import ScenarioRun  # noqa: E402
 from dmfemu.target import EmulatorTarget  # noqa: E402
 
 ENTRY_SIZE = 32
@@ -41,26 +44,23 @@ def live_machine(sources: int, entries: int):
                 "crashdump": {"component_name": "Bench", "data_source_count": sources,
                               "ring_buffer_maximum_size": entries * ENTRY_SIZE}}
     run_ = ScenarioRun(scenario)
-    cd = run_.crashdump
-    from dmfemu.modules import crashdump as cdm
-
+    crashdump = run_.crashdump
     for i in range(sources):
-        fo = cd.file_create()
-        status, _, _ = cd.ioctl(cdm.IOCTL_DATA_SOURCE_CREATE,
-                                cdm.pack_data_source_create(entries, ENTRY_SIZE, __import__("uuid").UUID(guid_of(i))),
-                                0, fo)
+        fo = crashdump.file_create()
+        status, _, _ = crashdump.ioctl(dmf_structures.IOCTL_DATA_SOURCE_CREATE,
+                                       pack_data_source_create(entries, ENTRY_SIZE, uuid.UUID(guid_of(i))), 0, fo)
         assert status == 0, hex(status)
         for n in range(entries + 3):  # wrapped: the oldest 3 are gone
             rec = (b"src%d entry %07d" % (i, n)).ljust(ENTRY_SIZE, b"\0")
-            cd.data_source_write_auxiliary(fo, rec)
+            crashdump.data_sources.write_auxiliary(fo, rec)
     return run_
 
 
 def count(argv, target) -> (int, dict, object):
-    fake.reset_counts()
+    standin.reset_counts()
     buf = io.StringIO()
     run(argv + ["--format", "json"], Output(buf), target=target)
-    return fake.engine_calls(), fake.call_counts(), json.loads(buf.getvalue())
+    return standin.engine_calls(), standin.call_counts(), json.loads(buf.getvalue())
 
 
 def main() -> int:
@@ -76,10 +76,10 @@ def main() -> int:
         r = live_machine(a.sources, entries)
         built = time.perf_counter() - t0
         symbols = IsfSymbols(build_isf(r.driver), source="bench")
-        fake.attach(EmulatorTarget(r.machine), symbols)
-        fake.reset_counts()
+        standin.attach(EmulatorTarget(r.machine), symbols)
+        standin.reset_counts()
         target = PykdTarget()
-        setup = fake.engine_calls()
+        setup = standin.engine_calls()
         row = {}
         for name, argv in (("summary", ["crashdump"]), ("all records", ["crashdump", "--all"]),
                            ("one source", ["crashdump", "--guid", guid_of(0)])):

@@ -1,6 +1,6 @@
 """The base dumps of the command fuzzer (scripts/fuzz_commands.py) and their "dump" input class.
 
-A base is one pristine dump of the emulator's demo driver (dmfemu.demo) crashed into MEMORY.DMP +
+A base is one pristine dump of the emulator's demo driver (dmfemu.scenarios.crashdump_demo) crashed into MEMORY.DMP +
 driver.isf.json; walking it once with the real readers maps every DMF structure to its bytes in the
 file. A mutation is plain data (JSON), so a finding can be replayed and shrunk:
 
@@ -45,8 +45,8 @@ class Base:
     """One pristine demo dump: its bytes, its ISF document and a map field name -> file segments."""
 
     def __init__(self, arch: str, dmf_version: str, dump_type: str, directory: str):
-        from dmfemu.demo import demo_scenario
-        from dmfemu.scenario import run_scenario
+        from dmfemu.scenarios.crashdump_demo import demo_scenario
+        from dmfemu.scenarios.crashdump_replay import run_scenario
 
         self.arch, self.dmf_version, self.dump_type = arch, dmf_version, dump_type
         self.name = "%s-%s-%s" % (arch, dmf_version, dump_type)
@@ -392,3 +392,14 @@ def build_bases(directory: str, configs=BASE_CONFIGS) -> List[Base]:
         os.makedirs(d, exist_ok=True)
         out.append(Base(arch, version, dump_type, d))
     return out
+
+
+def pick_weighted(rng: random.Random, *weighted):
+    """rng.choice over (weight, value) pairs."""
+    total = sum(w for w, _ in weighted)
+    at = rng.random() * total
+    for weight, value in weighted:
+        at -= weight
+        if at < 0:
+            return value
+    return weighted[-1][1]

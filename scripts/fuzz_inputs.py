@@ -7,9 +7,9 @@
               names, output paths, unknown and repeated options
     special   special files where a file is expected - FIFOs, devices, directories, sockets, symlink
               loops, /proc files, odd paths - as the dump, the ISF, a --schema file, a --out/--save target
-    schema    hostile --schema files: what they do when loaded and in their adapters
+    schema    hostile --schema files: what they do when loaded and in their adapters (fuzz_schema_inputs.py)
     scenario  hostile scenario files for `dmfemu scenario FILE` (the emulator's CLI, used read-only)
-    pdb       PDB files: a HOOK until the PDB reader (extension/dmfkd/targets/pdb/) is on main
+    pdb       the driver's PDB mutated at the container and the record level (fuzz_pdb_inputs.py)
 
 A case is plain data (JSON): the files to create in an empty directory and the command lines to run,
 so that a finding can be replayed (`fuzz_commands.py --replay finding.json`). Files are literal text or
@@ -28,9 +28,13 @@ import socket
 import time
 from typing import Any, Dict, List
 
-CLASSES = ("isf", "options", "special", "schema", "scenario")
-#: classes whose generator is a hook for a reader not on main yet
-HOOKS = ("pdb",)
+import fuzz_pdb_inputs
+from fuzz_bases import pick_weighted
+from fuzz_schema_inputs import gen_schema
+
+CLASSES = ("isf", "options", "special", "schema", "scenario", "pdb")
+#: classes whose generator is a hook for a reader not on main yet (none left: the PDB reader landed)
+HOOKS = ()
 GUARD_SECONDS = 20.0
 #: the --schema time limits during a campaign (the defaults, 10 s and 5 s, would make a looping schema
 #: cost 15 s a case; the mechanism is the same)
@@ -98,6 +102,8 @@ _BUILT = {}  # type: Dict[str, bytes]
 
 def _built(spec, bases) -> bytes:
     """A recipe's bytes; bombs are built once per process (they are the slow ones, and deterministic)."""
+    if spec["recipe"] == "pdb":
+        return fuzz_pdb_inputs.recipe(spec, bases, NotReady)
     if spec["recipe"] != "bomb":
         return RECIPES[spec["recipe"]](spec, bases)
     key = json.dumps(spec, sort_keys=True)
@@ -180,8 +186,9 @@ RECIPES = {"deep": _recipe_deep, "values": _recipe_values, "compressed": _recipe
 
 # -- running a case ---------------------------------------------------------------------------------------
 
-def run_case(case: Dict[str, Any], directory: str, bases: Dict[str, Any], fuzz, memory: str = "rss") -> List[int]:
-    """Every command line of the case; raises fuzz.Finding on the first misbehaviour."""
+def run_case(case: Dict[str, Any], directory: str, bases: Dict[str, Any], fuzz, memory: str = "rss") -> List[Any]:
+    """Every command line of the case: their exit statuses (0 or 2; None for a run through the pykd
+    stand-in, which has no status); raises fuzz.Finding on the first misbehaviour."""
     from dmfkd import user_code
 
     materialise(case, directory, bases)
@@ -192,9 +199,13 @@ def run_case(case: Dict[str, Any], directory: str, bases: Dict[str, Any], fuzz, 
             if run.get("tool") == "dmfemu":
                 codes.append(run_emulator(argv, fuzz, memory))
                 continue
+            if run.get("tool") == "pdb":
+                codes.append(0 if fuzz_pdb_inputs.run(run, directory, fuzz, memory) is None else 2)
+                continue
             if run.get("tool") == "pykd":
                 paths = [p.replace("{dir}", directory) for p in run["paths"]]
                 fuzz.run_pykd(argv, paths[0], paths[1], GUARD_SECONDS, memory)
+                codes.append(None)
                 continue
             rc, out, err = fuzz.run_cli(argv, GUARD_SECONDS, memory)
             if run.get("must_succeed") and rc != 0:
@@ -258,17 +269,6 @@ def _forget_machines() -> None:
 
 # -- generators --------------------------------------------------------------------------------------------
 
-def _pick(rng: random.Random, *weighted):
-    """rng.choice over (weight, value) pairs."""
-    total = sum(w for w, _ in weighted)
-    at = rng.random() * total
-    for weight, value in weighted:
-        at -= weight
-        if at < 0:
-            return value
-    return weighted[-1][1]
-
-
 def _dump_lines(fuzz, base, rng, k, isf_option=None) -> List[Dict[str, Any]]:
     lines = rng.sample(fuzz.command_lines(base), k)
     runs = []
@@ -291,7 +291,7 @@ def _random_json(rng: random.Random, depth: int = 0):
 
 def gen_isf(rng: random.Random, fuzz, bases) -> Dict[str, Any]:
     base = rng.choice(list(bases.values()))
-    kind = _pick(rng, (3, "deep"), (3, "int"), (1, "values"), (1, "bomb"), (2, "compressed"), (4, "edit"),
+    kind = pick_weighted(rng, (3, "deep"), (3, "int"), (1, "values"), (1, "bomb"), (2, "compressed"), (4, "edit"),
                  (3, "bytes"), (1, "encoding"))
     files = {"MEMORY.DMP": {"kind": "base", "base": base.name, "file": "dump"}}
     name, isf_option = "driver.isf.json", None
@@ -462,115 +462,6 @@ def gen_special(rng: random.Random, fuzz, bases) -> Dict[str, Any]:
     return {"class": "special", "label": "%s as %s" % (kind, role), "files": files, "runs": runs}
 
 
-# -- hostile --schema files ----------------------------------------------------------------------------------
-
-#: what a schema does when loaded (None: nothing special)
-LOAD_BEHAVIOURS = {
-    "none": "", "exit": "sys.exit({n})\n", "exit_text": "sys.exit('bye\\nnow')\n", "exit_none": "raise SystemExit\n",
-    "value_error": "raise ValueError('x' * 100000)\n", "recursion": "def f(): f()\nf()\n",
-    "memory_error": "raise MemoryError\n", "base_exception": "class Odd(BaseException): pass\nraise Odd()\n",
-    "bad_str": "class E(Exception):\n    def __str__(self): raise SystemExit(3)\nraise E()\n",
-    "generator_exit": "raise GeneratorExit\n", "stop_iteration": "raise StopIteration\n",
-    "loop": "while True:\n    pass\n", "sleep": "import time\ntime.sleep(3600)\n",
-    "syntax": "x = (\n", "nesting": "x = " + "(" * 300 + "1" + ")" * 300 + "\n",
-    "deep_expr": "x = " + "-" * 100000 + "1\n", "nul": "x = 1\x00\n", "bad_utf8": "# \udcff\n",
-}
-#: what REC is
-DEFINITIONS = {
-    "ok": "REC = c.Struct('first' / Hostile(c.Int8ul), 'rest' / c.GreedyBytes)\n",
-    "missing": "", "int": "REC = 5\n", "none": "REC = None\n",
-    "parse_attr": "class P:\n    parse = 5\nREC = P()\n",
-    "getattr_exit": "class G:\n    def __getattr__(self, name): raise SystemExit(4)\nREC = G()\n",
-    "sizeof_raises": "class S(c.Struct):\n    def _sizeof(self, ctx, path): raise SystemExit(5)\n"
-                     "REC = S('first' / Hostile(c.Int8ul), 'rest' / c.GreedyBytes)\n",
-    "sizeof_weird": "class S(c.Struct):\n    def sizeof(self, **kw): return {value}\n"
-                    "REC = S('first' / Hostile(c.Int8ul), 'rest' / c.GreedyBytes)\n",
-    "subcons_endless": "import itertools\nREC = c.Struct('first' / Hostile(c.Int8ul), 'rest' / c.GreedyBytes)\n"
-                       "REC.subcons = itertools.count()\n",
-    "subcons_odd": "class N(str):\n    def startswith(self, *a): raise SystemExit(6)\n"
-                   "REC = c.Struct('first' / Hostile(c.Int8ul), 'rest' / c.GreedyBytes)\n"
-                   "REC.subcons[0].name = {value}\n",
-    "check": "REC = c.Struct('first' / Hostile(c.Int8ul), c.Check(c.this.first == 300), 'rest' / c.GreedyBytes)\n",
-    "array": "REC = c.Struct('n' / c.Int32ul, 'items' / c.Array(c.this.n, c.Int64ul), 'rest' / c.GreedyBytes)\n",
-    "bytes": "REC = c.Struct('first' / Hostile(c.Int8ul), 'blob' / c.Bytes(1 << 40))\n",
-}
-#: what the adapter's _decode does with a record's first byte
-DECODES = {
-    "same": "return obj", "exit": "raise SystemExit({n})", "value_error": "raise ValueError(obj)",
-    "recursion": "return self._decode(obj, ctx, path)", "memory_error": "raise MemoryError",
-    "base_exception": "raise Odd()", "self_dict": "d = {{'a': obj}}\n        d['me'] = d\n        return d",
-    "self_list": "l = [obj]\n        l.append(l)\n        return l",
-    "deep": "d = {{}}\n        for _ in range(100000):\n            d = {{'x': d}}\n        return d",
-    "huge_int": "return 10 ** 5000 * (1 if obj & 1 else -1)", "huge_str": "return 'x' * (5 << 20)",
-    "huge_bytes": "return b'x' * (5 << 20)", "many": "return dict.fromkeys(range(200000), obj)",
-    "bad_str": "return Nasty()", "bad_dict": "return BadDict(a=1)", "bad_list": "return BadList([1])",
-    "generator": "return (i for i in range(10))", "nan": "return float('nan')", "objects": "return [set([1]), "
-    "frozenset(), complex(1, 2), bytearray(b'x'), memoryview(b'yz'), __import__('uuid').uuid4(), "
-    "__import__('decimal').Decimal('1.5'), __import__('datetime').datetime.now(), type, len, ...]",
-    "str_subclass": "return Sly('text')", "container_io": "return c.Container(_io=1, value=obj, _x=2)",
-    "loop": "while True:\n            pass", "sleep": "import time\n        time.sleep(3600)",
-    "bad_key": "return {{Nasty(): 1}}",
-}
-SCHEMA_PRELUDE = """import sys, construct as c
-class Odd(BaseException):
-    pass
-class Nasty:
-    def __str__(self):
-        raise SystemExit(3)
-    __repr__ = __str__
-class BadDict(dict):
-    def items(self):
-        raise RuntimeError('items')
-class BadList(list):
-    def __iter__(self):
-        raise SystemExit(8)
-class Sly(str):
-    def __str__(self):
-        return self
-    def __len__(self):
-        raise SystemExit(9)
-class Hostile(c.Adapter):
-    def _decode(self, obj, ctx, path):
-        {decode}
-    def _encode(self, obj, ctx, path):
-        return obj
-"""
-
-
-def gen_schema(rng: random.Random, fuzz, bases) -> Dict[str, Any]:
-    base = rng.choice(list(bases.values()))
-    slow = ("loop", "sleep")
-    load = _pick(rng, (30, "none"), *[(1 if k in slow else 3, k) for k in LOAD_BEHAVIOURS if k != "none"])
-    definition = _pick(rng, (30, "ok"), *[(2, k) for k in DEFINITIONS if k != "ok"])
-    decode = _pick(rng, *[(1 if k in slow else 4, k) for k in DECODES])
-    n = rng.choice((0, 1, 2, 7, 130, 255, 256, -1, "None", "'text'", 1 << 70))
-    value = rng.choice(("-1", "1 << 100", "'x'", "1.5", "None", "N('first')", "7"))
-    source = SCHEMA_PRELUDE.format(decode=DECODES[decode].format(n=n)) + \
-        LOAD_BEHAVIOURS[load].format(n=n) + DEFINITIONS[definition].format(value=value)
-    files = {"MEMORY.DMP": {"kind": "base", "base": base.name, "file": "dump"},
-             "driver.isf.json": {"kind": "base", "base": base.name, "file": "isf"},
-             "schema.py": {"kind": "text", "text": source}}
-    if rng.random() < 0.01:
-        files["schema.py"] = {"kind": "recipe", "recipe": "big_source", "mib": 5}
-    spec = "{dir}/schema.py:" + rng.choice(("REC", "REC", "REC", "NOPE", "sys"))
-    guid = rng.choice(base.guids)
-    lines = [["crashdump", "{dir}/MEMORY.DMP", "--guid", guid, "--schema", spec, "--last", str(rng.randrange(1, 4))],
-             ["crashdump", "{dir}/MEMORY.DMP", "--guid", guid, "--schema", spec, "--grep", "0"],
-             ["crashdump", "{dir}/MEMORY.DMP", "--all", "--schema", spec],
-             ["crashdump", "{dir}/MEMORY.DMP", "--merge-by", "first", "--schema", spec],
-             ["crashdump", "{dir}/MEMORY.DMP", "--guid", guid[:8] + "=" + spec.replace("{dir}", "{dir}"), "--guid",
-              guid],
-             ["ringbuffer", "{dir}/MEMORY.DMP", "0x%x" % rng.choice(base.ring_handles), "--schema", spec]]
-    runs = []
-    for line in rng.sample(lines, 2):
-        line = line + ["--format", rng.choice(("table", "json", "jsonl", "csv"))]
-        runs.append({"argv": line})
-    if rng.random() < 0.2:
-        runs.append({"tool": "pykd", "argv": [a for a in runs[0]["argv"] if a != "{dir}/MEMORY.DMP"],
-                     "paths": ["{dir}/MEMORY.DMP", "{dir}/driver.isf.json"]})
-    return {"class": "schema", "label": "%s/%s/%s" % (load, definition, decode), "files": files, "runs": runs}
-
-
 # -- hostile scenario files (dmfemu scenario FILE) -----------------------------------------------------------
 
 SCENARIO_VALUES = (None, -1, 0, 1, 3, 64, 4096, 1 << 20, 1 << 31, 1 << 32, 1 << 64, "x", "", [], {}, True, 1.5,
@@ -578,9 +469,9 @@ SCENARIO_VALUES = (None, -1, 0, 1, 3, 64, 4096, 1 << 20, 1 << 31, 1 << 32, 1 << 
 
 
 def gen_scenario(rng: random.Random, fuzz, bases) -> Dict[str, Any]:
-    from dmfemu.demo import demo_scenario
+    from dmfemu.scenarios.crashdump_demo import demo_scenario
 
-    kind = _pick(rng, (6, "mutated"), (1, "deep"), (1, "int"), (1, "values"), (1, "special"), (1, "shape"))
+    kind = pick_weighted(rng, (6, "mutated"), (1, "deep"), (1, "int"), (1, "values"), (1, "special"), (1, "shape"))
     files = {"fifo.json": {"kind": "fifo"}, "dir.json": {"kind": "dir"}}
     path = "{dir}/scenario.json"
     if kind == "mutated":
@@ -610,24 +501,21 @@ def gen_scenario(rng: random.Random, fuzz, bases) -> Dict[str, Any]:
         path = rng.choice(("{dir}/fifo.json", "{dir}/dir.json", "/dev/null", "/dev/zero", "{dir}/missing.json"))
     else:
         files["scenario.json"] = {"kind": "text", "text": json.dumps(_random_json(rng))}
-    extra = _pick(rng, (8, []), (1, ["--arch", "x86"]), (1, ["--dump-type", "triage"]),
+    extra = pick_weighted(rng, (8, []), (1, ["--arch", "x86"]), (1, ["--dump-type", "triage"]),
                   (1, ["--maximum-allowed", rng.choice(("0", "-1", "600", "9" * 30))]))
     argv = ["scenario", path, "-o", "{dir}/out"] + extra
     return {"class": "scenario", "label": kind, "files": files, "runs": [{"tool": "dmfemu", "argv": argv}]}
 
 
 def gen_pdb(rng: random.Random, fuzz, bases) -> Dict[str, Any]:
-    """HOOK (issue 9 item 7): PDB files. The PDB reader is being written in extension/dmfkd/targets/pdb/;
-    when it is on main this class gets its cases: the MSVC fixtures of fixtures/msvc-pdb/ mutated at the
-    MSF level (superblock, stream directory, block map) and the TPI/DBI/symbol-record level, given to
-    `--symbols` / found through a symbol path, each command judged like every other class."""
-    raise NotReady("the PDB reader (extension/dmfkd/targets/pdb/) is not on main yet")
+    """PDB files (fuzz_pdb_inputs.py); NotReady where clang/lld cannot build the driver's PDB."""
+    return fuzz_pdb_inputs.generate(rng, fuzz, bases, NotReady)
 
 
 GENERATORS = {"isf": gen_isf, "options": gen_options, "special": gen_special, "schema": gen_schema,
               "scenario": gen_scenario, "pdb": gen_pdb}
 #: how often each class is drawn in a mixed campaign (relative)
-WEIGHTS = {"dump": 30, "isf": 20, "options": 20, "special": 10, "schema": 15, "scenario": 5}
+WEIGHTS = {"dump": 30, "isf": 20, "options": 20, "special": 10, "schema": 15, "scenario": 5, "pdb": 15}
 
 
 def generate(klass: str, rng: random.Random, fuzz, bases) -> Dict[str, Any]:

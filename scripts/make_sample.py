@@ -2,7 +2,8 @@
 
 The sample is the seeded `dmfemu demo` (x64, DMF 1.1.154, full dump): MEMORY.DMP, driver.isf.json and
 expected.json (what each data source must show, from the emulated clients' own log). The test
-tests/test_bundled_sample.py regenerates it and fails if the bytes differ, so run this script after an
+tests/end_to_end/test_bundled_sample.py regenerates it and fails if the bytes differ (and
+tests/emulator/test_bytes_unchanged.py pins it with every other emulator output), so run this script after an
 intended emulator change:
 
     PYTHONPATH=extension:emulator python3 scripts/make_sample.py
@@ -10,8 +11,8 @@ intended emulator change:
 import os
 import sys
 
-from dmfemu.demo import demo_scenario
-from dmfemu.scenario import run_scenario
+from dmfemu.scenarios.crashdump_demo import demo_scenario
+from dmfemu.scenarios.crashdump_replay import run_scenario
 
 SAMPLE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "data", "dmfdemo")
 

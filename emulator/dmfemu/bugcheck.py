@@ -13,26 +13,8 @@ import uuid
 import weakref
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from construct import Int32ul, Int64ul, Padding, Struct
-
 from dmfkd.layouts import windows
-from dmfemu.isf import Layout
-
-# KBUGCHECK_CALLBACK_REASON (wdm.h enum order, spec/dmf.md §2.10)
-KbCallbackInvalid = 0
-KbCallbackSecondaryDumpData = 2
-KbCallbackTriageDumpData = 7
-# KBUGCHECK_BUFFER_DUMP_STATE
-BufferEmpty = 0
-BufferInserted = 1
-
-KB_TRIAGE_DUMP_DATA_FLAG_BUGCHECK_ACTIVE = 0x1
-
-STATUS_SUCCESS = 0x00000000
-STATUS_INSUFFICIENT_RESOURCES = 0xC000009A
-STATUS_INVALID_PARAMETER = 0xC000000D
-
-PAGE_SIZE = 0x1000
+from dmfkd.layouts.windows import PAGE_SIZE
 
 # Per-callback MaximumAllowed when the caller does not choose one: the limits nt documented for
 # full/kernel dumps and for triage dumps (spec/dump-format.md §3.5 [HIST]).
@@ -40,20 +22,6 @@ DEFAULT_MAXIMUM_ALLOWED = {"full": 64 << 20, "bitmap": 64 << 20, "bitmap-kernel"
                            "triage": 8 << 10}
 
 _EMULATOR_TAG = b"KeBc"  # pool tag of nt's transient bug-check buffers (emulator-private)
-
-
-def _triage_dump_data(arch: str):
-    """KBUGCHECK_TRIAGE_DUMP_DATA (wdm.h): DataArray, Flags, MaxVirtMemSize, BugCheckCode, P1..P4.
-    Defined here because it is an OS structure only this module builds."""
-    if arch == "x86":
-        return Struct("DataArray" / Int32ul, "Flags" / Int32ul, "MaxVirtMemSize" / Int32ul,
-                      "BugCheckCode" / Int32ul, "BugCheckParameter1" / Int32ul,
-                      "BugCheckParameter2" / Int32ul, "BugCheckParameter3" / Int32ul,
-                      "BugCheckParameter4" / Int32ul)
-    return Struct("DataArray" / Int64ul, "Flags" / Int32ul, "MaxVirtMemSize" / Int32ul,
-                  "BugCheckCode" / Int32ul, Padding(4), "BugCheckParameter1" / Int64ul,
-                  "BugCheckParameter2" / Int64ul, "BugCheckParameter3" / Int64ul,
-                  "BugCheckParameter4" / Int64ul)
 
 
 class SecondaryCall(NamedTuple):
@@ -105,7 +73,7 @@ class BugCheckSystem(object):
         self.record = windows.bugcheck_reason_callback_record(self.arch)
         self.secondary = windows.bugcheck_secondary_dump_data(self.arch)
         self.triage_array = windows.ktriage_dump_data_array(self.arch)
-        self.triage_data = Layout(_triage_dump_data(self.arch), "KBUGCHECK_TRIAGE_DUMP_DATA")
+        self.triage_data = windows.kbugcheck_triage_dump_data(self.arch)
         self._records = []      # type: List[int]
         self._routines = {}     # type: Dict[int, Callable]
         # where IOCTL_CRASH_DRIVER-style crashes (ke_bugcheck_ex) write their dump
@@ -135,21 +103,21 @@ class BugCheckSystem(object):
 
     # -- KeInitializeCallbackRecord / KeRegister... / KeDeregister... -----------------------------
     def initialize_record(self, record_va: int) -> None:
-        self.space.write_u8(record_va + self.record.offsets["State"], BufferEmpty)
+        self.space.write_u8(record_va + self.record.offsets["State"], windows.BufferEmpty)
 
     def register(self, record_va: int, routine_va: int, reason: int, component_va: int) -> bool:
         """KeRegisterBugCheckReasonCallback: FALSE if the record is already inserted. Writes
         CallbackRoutine/Component/Reason/State into the record and links Entry at the tail of the
         list; Checksum is nt's own and is left as it was (spec/dmf.md §5 byte-exactness checklist)."""
         rec = self.record
-        if self.space.read_u8(record_va + rec.offsets["State"]) != BufferEmpty:
+        if self.space.read_u8(record_va + rec.offsets["State"]) != windows.BufferEmpty:
             return False
         if routine_va not in self._routines:
             raise KernelFault("bug-check routine 0x%x has no emulated implementation" % routine_va)
         self.space.write_ptr(record_va + rec.offsets["CallbackRoutine"], routine_va)
         self.space.write_ptr(record_va + rec.offsets["Component"], component_va)
         self.space.write_u32(record_va + rec.offsets["Reason"], reason)
-        self.space.write_u8(record_va + rec.offsets["State"], BufferInserted)
+        self.space.write_u8(record_va + rec.offsets["State"], windows.BufferInserted)
         if record_va in self._records:
             self._records.remove(record_va)
         self._records.append(record_va)
@@ -183,9 +151,9 @@ class BugCheckSystem(object):
         """KeDeregisterBugCheckReasonCallback: FALSE unless inserted; State back to BufferEmpty,
         Reason/Routine/Component keep their values (DMF tests Reason afterwards, CD.c Close)."""
         state_va = record_va + self.record.offsets["State"]
-        if record_va not in self._records or self.space.read_u8(state_va) != BufferInserted:
+        if record_va not in self._records or self.space.read_u8(state_va) != windows.BufferInserted:
             return False
-        self.space.write_u8(state_va, BufferEmpty)
+        self.space.write_u8(state_va, windows.BufferEmpty)
         self._records.remove(record_va)
         self._unlink(record_va + self.record.offsets["Entry"])
         return True
@@ -210,13 +178,13 @@ class BugCheckSystem(object):
         arr = self.triage_array
         blocks = arr.size  # Blocks[] follow the header
         if size < blocks:
-            return STATUS_INVALID_PARAMETER
+            return windows.STATUS_INVALID_PARAMETER
         self.space.write(array_va, bytes(blocks))
         list_va = array_va + arr.offsets["List"]
         self.space.write_ptr(list_va, list_va)
         self.space.write_ptr(list_va + self.ptr, list_va)
         self.space.write_u32(array_va + arr.offsets["NumBlocksTotal"], (size - blocks) // (2 * self.ptr))
-        return STATUS_SUCCESS
+        return windows.STATUS_SUCCESS
 
     def add_triage_dump_data_block(self, array_va: int, address: int, size: int) -> int:
         """KeAddTriageDumpDataBlock: record {Address, Size} - nothing is copied. A full array answers
@@ -225,14 +193,14 @@ class BugCheckSystem(object):
         used = self.space.read_u32(array_va + arr.offsets["NumBlocksUsed"])
         total = self.space.read_u32(array_va + arr.offsets["NumBlocksTotal"])
         if used >= total:
-            return STATUS_INSUFFICIENT_RESOURCES
+            return windows.STATUS_INSUFFICIENT_RESOURCES
         entry = array_va + arr.size + used * 2 * self.ptr
         self.space.write_ptr(entry, address)
         self.space.write_ptr(entry + self.ptr, size)
         self.space.write_u32(array_va + arr.offsets["NumBlocksUsed"], used + 1)
         data_size = self.space.read_u32(array_va + arr.offsets["DataSize"])
         self.space.write_u32(array_va + arr.offsets["DataSize"], (data_size + size) & 0xFFFFFFFF)
-        return STATUS_SUCCESS
+        return windows.STATUS_SUCCESS
 
     def triage_ranges_of(self, array_va: int) -> List[Tuple[int, int]]:
         arr = self.triage_array
@@ -271,16 +239,16 @@ class BugCheckSystem(object):
         records = list(self._records)
         for record_va in records:
             fields = self.record_fields(record_va)
-            if fields["State"] != BufferInserted or fields["Reason"] != KbCallbackTriageDumpData:
+            if fields["State"] != windows.BufferInserted or fields["Reason"] != windows.KbCallbackTriageDumpData:
                 continue
             tdd = self.triage_data
             data_va = self.machine.pool.allocate(tdd.size, tag=_EMULATOR_TAG)
             space.write(data_va, tdd.build({
-                "DataArray": 0, "Flags": KB_TRIAGE_DUMP_DATA_FLAG_BUGCHECK_ACTIVE,
+                "DataArray": 0, "Flags": windows.KB_TRIAGE_DUMP_DATA_FLAG_BUGCHECK_ACTIVE,
                 "MaxVirtMemSize": 0, "BugCheckCode": result.code,
                 "BugCheckParameter1": params[0], "BugCheckParameter2": params[1],
                 "BugCheckParameter3": params[2], "BugCheckParameter4": params[3]}))
-            self._call(record_va, KbCallbackTriageDumpData, data_va, tdd.size)
+            self._call(record_va, windows.KbCallbackTriageDumpData, data_va, tdd.size)
             array_va = space.read_ptr(data_va + tdd.offsets["DataArray"])
             if array_va:
                 result.triage_ranges.extend(self.triage_ranges_of(array_va))
@@ -295,21 +263,21 @@ class BugCheckSystem(object):
         data_va = self.machine.pool.allocate(sec.size, tag=_EMULATOR_TAG)
         for record_va in records:
             fields = self.record_fields(record_va)
-            if fields["State"] != BufferInserted or fields["Reason"] != KbCallbackSecondaryDumpData:
+            if fields["State"] != windows.BufferInserted or fields["Reason"] != windows.KbCallbackSecondaryDumpData:
                 continue
             space.write(in_buffer, bytes(in_buffer_length))
             space.write(data_va, bytes(sec.size))
             space.write_ptr(data_va + sec.offsets["InBuffer"], in_buffer)
             space.write_u32(data_va + sec.offsets["InBufferLength"], in_buffer_length)
             space.write_u32(data_va + sec.offsets["MaximumAllowed"], maximum_allowed)
-            self._call(record_va, KbCallbackSecondaryDumpData, data_va, sec.size)
+            self._call(record_va, windows.KbCallbackSecondaryDumpData, data_va, sec.size)
             query_out = space.read_ptr(data_va + sec.offsets["OutBuffer"])
             query_len = space.read_u32(data_va + sec.offsets["OutBufferLength"])
 
             space.write(data_va + sec.offsets["Guid"], bytes(16))
             space.write_ptr(data_va + sec.offsets["OutBuffer"], in_buffer)
             space.write_u32(data_va + sec.offsets["OutBufferLength"], 0)
-            self._call(record_va, KbCallbackSecondaryDumpData, data_va, sec.size)
+            self._call(record_va, windows.KbCallbackSecondaryDumpData, data_va, sec.size)
             guid = uuid.UUID(bytes_le=space.read(data_va + sec.offsets["Guid"], 16))
             out_buffer = space.read_ptr(data_va + sec.offsets["OutBuffer"])
             length = space.read_u32(data_va + sec.offsets["OutBufferLength"])

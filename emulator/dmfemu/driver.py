@@ -3,23 +3,25 @@ globals such as `g_DmfModuleCrashDump` and `_WDF_DMF_CONTEXT_CrashDump_TYPE_INFO
 literals), its WDFDEVICE, its file objects, and its own event-record type (DMFDEMO_EVENT) used by the
 demo to show decoded records (spec/dmf.md §4.5 entry points).
 
-Image map (RVA): 0x0 header page (PE headers written by dmfemu.kernel when present), 0x1000 .text (one 0x40-byte slot per routine, INT3-filled),
-0x4000 .data/.rdata (globals and strings, a dmfemu.wdf.StaticArea).
-With a native image (dmfemu.pdb: a real PE + PDB built from this driver's ISF, given as
-``native_image=`` or $DMFEMU_NATIVE_IMAGE) the header page holds that PE's headers and the image
-grows by the linker's sections above IMAGE_SIZE (its debug directory naming the PDB); nothing below
-IMAGE_SIZE changes.
+Image map (RVA): 0x0 header page (PE headers written by dmfemu.kernel when present), 0x1000 .text
+(one 0x40-byte slot per routine, INT3-filled), 0x4000 .data/.rdata (globals and strings, a
+dmfemu.wdf.StaticArea).
+With a native image (``Driver(native_image=...)``: a dmfemu.native_image.NativeImage, a real PE +
+PDB built from this driver's ISF by dmfemu.native_build) the header page holds that PE's headers and
+the image grows by the linker's sections above IMAGE_SIZE (its debug directory naming the PDB);
+nothing below IMAGE_SIZE changes.
 """
-import struct
-
-import construct as cs
 from typing import Callable, Dict, List, Optional, Tuple
 
 from dmfkd.layouts import dmf_versions
-
 from dmfkd.layouts import engine
+from dmfkd.layouts.engine import Spec, cached_layout
 
-from dmfemu import wdf as W
+from dmfemu import kernel
+from dmfemu import wdf
+from dmfemu.modules.dmfobject import Dmf
+from dmfemu.modules.ringbuffer import RingBuffer
+from dmfemu.native_image import NativeBuildError, NativeImage
 
 IMAGE_SIZE = 0x10000
 TEXT_RVA = 0x1000
@@ -27,24 +29,34 @@ TEXT_SIZE = 0x3000
 DATA_RVA = 0x4000
 ROUTINE_SLOT = 0x40
 
-# The demo client's own record type: what its SELF ring and data sources carry.
-DMFDEMO_EVENT_FORMAT = struct.Struct("<QIHH48s")
-DMFDEMO_EVENT_SIZE = DMFDEMO_EVENT_FORMAT.size  # 64
-DMFDEMO_EVENT = cs.Struct("Timestamp" / cs.Int64ul, "Sequence" / cs.Int32ul, "EventId" / cs.Int16ul,
-                          "Level" / cs.Int16ul, "Message" / cs.Bytes(48))
+# The demo client's own record type: what its SELF ring and data sources carry (64 bytes).
+DMFDEMO_EVENT = Spec("DMFDEMO_EVENT", [
+    ("Timestamp", "u64"),
+    ("Sequence", "u32"),
+    ("EventId", "u16"),
+    ("Level", "u16"),
+    ("Message", ("bytes", 48)),        # char[48], NUL-padded
+])
+
+
+def dmfdemo_event():
+    """The DMFDEMO_EVENT layout (the same on every architecture)."""
+    return cached_layout(DMFDEMO_EVENT, "x64")
 
 
 def pack_event(timestamp: int, sequence: int, event_id: int, level: int, message: str) -> bytes:
     """One DMFDEMO_EVENT: u64 Timestamp, u32 Sequence, u16 EventId, u16 Level, char Message[48]."""
     raw = message.encode("ascii")[:47]
-    return DMFDEMO_EVENT_FORMAT.pack(timestamp, sequence, event_id, level, raw + bytes(48 - len(raw)))
+    return dmfdemo_event().pack({"Timestamp": timestamp, "Sequence": sequence, "EventId": event_id,
+                                 "Level": level, "Message": raw + bytes(48 - len(raw))})
 
 
 class Driver(object):
     """One driver image on an emulated machine (dmfemu.machine.Machine)."""
 
     def __init__(self, machine, name: str = "dmfdemo", dmf_version=dmf_versions.HEAD_VERSION,
-                 ring_factory: Optional[Callable] = None, pool_tag: bytes = b"Demo", native_image=None):
+                 ring_factory: Optional[Callable] = None, pool_tag: bytes = b"Demo",
+                 native_image: Optional[NativeImage] = None):
         self.machine = machine
         self.space = machine.space
         self.arch = machine.arch
@@ -52,15 +64,18 @@ class Driver(object):
         self.name = name
         self.dmf_version = dmf_versions.parse_dmf_version(dmf_version)
         self.pool_tag = pool_tag
-        self.native_image = native_image if native_image is not None else _native_image_from_environment(
-            name, self.arch)
-        self.base = machine.add_image(name, _image_size(self.native_image))
-        if self.native_image is not None:
-            _install_native_image(self)
-        self.static = W.StaticArea(self.space, self.base + DATA_RVA, IMAGE_SIZE - DATA_RVA)
-        self.wdf = W.Wdf(machine, static_area=self.static)
-        from dmfemu.modules.dmfobject import Dmf
-
+        if native_image is not None and (native_image.module.lower() != name.lower() or native_image.arch != self.arch):
+            raise NativeBuildError("%s is the native image of %s (%s), not of driver %s (%s)" % (
+                native_image.path, native_image.module, native_image.arch, name, self.arch))
+        self.native_image = native_image
+        self.base = machine.add_image(name, _image_size(native_image))
+        if native_image is not None:
+            # the native PE headers (with its RSDS debug record) and its sections above IMAGE_SIZE; the
+            # emulator's code and data below IMAGE_SIZE are laid out at the RVAs the PDB names
+            native_image.install(self.space, self.base, machine.images[name][1], keep_below=IMAGE_SIZE,
+                                 timestamp=kernel.DRIVER_TIMESTAMP, checksum=kernel.DRIVER_CHECKSUM)
+        self.static = wdf.StaticArea(self.space, self.base + DATA_RVA, IMAGE_SIZE - DATA_RVA)
+        self.wdf = wdf.Wdf(machine, static_area=self.static)
         self.dmf = Dmf(machine, self.dmf_version, wdf=self.wdf, static_area=self.static)
         self._routines = {}     # type: Dict[str, int]
         self._next_routine = self.base + TEXT_RVA
@@ -121,8 +136,9 @@ class Driver(object):
 
     # -- WDF objects ---------------------------------------------------------------------------
     def _wdf_object(self, size: int) -> int:
-        fx = self.machine.pool.allocate(size, tag=self.wdf.object_pool_tag, align=engine.memory_allocation_alignment(self.arch))
-        return W.handle_from_object(fx, self.arch)
+        fx = self.machine.pool.allocate(size, tag=self.wdf.object_pool_tag,
+                                        align=engine.memory_allocation_alignment(self.arch))
+        return wdf.handle_from_object(fx, self.arch)
 
     def file_object(self) -> int:
         """A new WDFFILEOBJECT handle (user-mode CreateFile on the device interface)."""
@@ -145,7 +161,7 @@ class Driver(object):
     def allocate(self, size: int, tag: Optional[bytes] = None) -> int:
         return self.machine.pool.allocate(size, tag=tag or self.pool_tag)
 
-    # -- DMF modules (H3's dmfemu.modules.dmfobject / ringbuffer) ------------------------------
+    # -- DMF modules (dmfemu.modules.dmfobject / ringbuffer) ------------------------------------
     def create_module(self, module_name: str, config_bytes: bytes, context_size: int, *,
                       dynamic: bool = False, instance_name: str = "", passive: bool = True, parent=None):
         """DMF_ModuleCreate of a module of this driver, parented to its WDFDEVICE (or a child of
@@ -180,8 +196,6 @@ class Driver(object):
         """A dynamic DMF_RingBuffer parented to the WDFDEVICE: (NTSTATUS, ring or None)."""
         if self._ring_factory is not None:
             return self._ring_factory(self, item_count, item_size, mode, instance_name)
-        from dmfemu.modules.ringbuffer import RingBuffer
-
         # DMF_RingBuffer_Create with the WDFDEVICE as WDF parent: not linked into any module list (§4.4)
         return RingBuffer.create(self.dmf, item_count, item_size, mode, instance_name=instance_name,
                                  parent_device=self.device)
@@ -191,31 +205,7 @@ class Driver(object):
         ring.close()
 
 
-# -- optional native image (dmfemu.pdb): a real PE + PDB for this driver, so dbgeng resolves its
-# symbols and types by name. Without one (the default) nothing below runs.
-
-def _native_image_from_environment(name: str, arch: str):
-    """$DMFEMU_NATIVE_IMAGE (a `<name>.sys` built by dmfemu.pdb.build) when it is this driver's."""
-    import os
-
-    from dmfemu import pdb
-
-    if not os.environ.get(pdb.NATIVE_IMAGE_ENV):
-        return None
-    return pdb.native_image_for(name, arch)
-
-
-def _image_size(native_image) -> int:
+def _image_size(native_image: Optional[NativeImage]) -> int:
     if native_image is None:
         return IMAGE_SIZE
     return max(IMAGE_SIZE, native_image.size_of_image)
-
-
-def _install_native_image(driver: "Driver") -> None:
-    """The native PE headers (with its RSDS debug record) and its sections above IMAGE_SIZE; the
-    emulator's code and data below IMAGE_SIZE are laid out at the RVAs the PDB names."""
-    from dmfemu import kernel
-
-    size = driver.machine.images[driver.name][1]
-    driver.native_image.install(driver.space, driver.base, size, keep_below=IMAGE_SIZE,
-                                timestamp=kernel.DRIVER_TIMESTAMP, checksum=kernel.DRIVER_CHECKSUM)

@@ -11,9 +11,10 @@ import os
 import uuid
 from typing import Iterable, List, Optional, Sequence, Tuple
 
+from dmfkd.layouts import debugger_data
 from dmfkd.layouts import dump_format
+from dmfkd.layouts.windows import PAGE_SIZE
 
-PAGE_SIZE = dump_format.PAGE_SIZE
 BATCH_PAGES = 1024              # pages per write call (4 MiB); also os.writev's IOV_MAX on Linux
 
 DUMP_TYPES = {"full": dump_format.DumpType.FULL, "bitmap": dump_format.DumpType.BITMAP_FULL,
@@ -133,7 +134,7 @@ def blob_region(blobs: Iterable[Tuple[uuid.UUID, bytes]], build: int) -> bytes:
         payload = bytes(payload)
         post_pad = -len(payload) % 8
         parts.append(dump_format.DUMP_BLOB_HEADER.build(dict(Tag=guid.bytes_le, DataSize=len(payload),
-                                                   PrePad=0, PostPad=post_pad)))
+                                                             PrePad=0, PostPad=post_pad)))
         parts.append(payload)
         parts.append(bytes(post_pad))
     return b"".join(parts)
@@ -144,13 +145,15 @@ def _context64(context: Optional[dict]) -> Tuple[bytes, int]:
     mxcsr = fields.setdefault("MxCsr", 0x1F80)
     fields.setdefault("FltSave_MxCsr", mxcsr)      # kdmp-parser rejects a dump when they differ (§1.5)
     raw = dump_format.CONTEXT_AMD64.build(fields)
-    return raw + (dump_format.PAGE * dump_format.CONTEXT_RECORD64_SIZE)[:dump_format.CONTEXT_RECORD64_SIZE - len(raw)], fields.get("Rip", 0)
+    fill = (dump_format.PAGE * dump_format.CONTEXT_RECORD64_SIZE)[:dump_format.CONTEXT_RECORD64_SIZE - len(raw)]
+    return raw + fill, fields.get("Rip", 0)
 
 
 def _context32(context: Optional[dict]) -> Tuple[bytes, int]:
     fields = dict(context or {})
     raw = dump_format.CONTEXT_X86.build(fields)
-    return raw + (dump_format.PAGE * dump_format.CONTEXT_RECORD32_SIZE)[:dump_format.CONTEXT_RECORD32_SIZE - len(raw)], fields.get("Eip", 0)
+    fill = (dump_format.PAGE * dump_format.CONTEXT_RECORD32_SIZE)[:dump_format.CONTEXT_RECORD32_SIZE - len(raw)]
+    return raw + fill, fields.get("Eip", 0)
 
 
 def _exception(address: int, pointer_size: int) -> dict:
@@ -287,17 +290,13 @@ def _write_bitmap(path, pages: _Pages, region: bytes, layout, header: dict) -> i
     size = first_page + PAGE_SIZE * total + len(region)
     header["RequiredDumpSpace"] = size
     sub = dump_format.BITMAP_DUMP_HEADER.build(dict(Signature=b"SDMP", FirstPage=first_page, TotalPresentPages=total,
-                                          Pages=bits))
+                                                    Pages=bits))
     with open(path, "wb") as f:
         head = layout.build(header) + sub + bytes(bitmap)
         f.write(head + bytes(first_page - len(head)))
         _write_pages(f, pages, pages.pfns)
         f.write(region)
     return size
-
-
-def _u16(data: bytes, offset: int) -> int:
-    return int.from_bytes(data[offset:offset + 2], "little")
 
 
 def _u64(data: bytes, offset: int) -> int:
@@ -312,22 +311,28 @@ class _TriageSource:
     def __init__(self, pages: _Pages, dtb: int, kdbg_va: int, module_list: int, rsp: int):
         self.pages, self.dtb = pages, dtb
         self.kdbg = self._kdbg(kdbg_va)
+        # the block's fields, those past a short copy read as 0; None when the copy ends before
+        # SizeEThread (the last field this writer needs)
+        layout = debugger_data.kddebugger_data64()
+        self.kdbg_fields = None
+        if len(self.kdbg) >= layout.offsets["SizeEThread"] + 2:
+            self.kdbg_fields = layout.unpack_from(self.kdbg[:layout.size].ljust(layout.size, b"\0"))
         self.prcb_va = self.thread_va = self.process_va = 0
         self.prcb = self.thread = self.process = b""
-        kd = self.kdbg
-        if len(kd) >= dump_format.KDBG_MIN_SIZE:
-            prcb_array = _u64(kd, dump_format.KDBG_KI_PROCESSOR_BLOCK)
+        kd = self.kdbg_fields
+        if kd is not None:
+            prcb_array = kd["KiProcessorBlock"]
             head = self.read(prcb_array, 8) if prcb_array else None
             self.prcb_va = _u64(head, 0) if head else 0
-            self.prcb = self.read(self.prcb_va, _u16(kd, dump_format.KDBG_SIZE_PRCB)) or b""
-            current = dump_format.KDBG_OFFSET_PRCB_CURRENT_THREAD
-            if self.prcb and len(self.prcb) >= _u16(kd, current) + 8:
-                self.thread_va = _u64(self.prcb, _u16(kd, current))
-                self.thread = self.read(self.thread_va, _u16(kd, dump_format.KDBG_SIZE_ETHREAD)) or b""
-            apc_process = _u16(kd, dump_format.KDBG_OFFSET_KTHREAD_APC_PROCESS)
+            self.prcb = self.read(self.prcb_va, kd["SizePrcb"]) or b""
+            current = kd["OffsetPrcbCurrentThread"]
+            if self.prcb and len(self.prcb) >= current + 8:
+                self.thread_va = _u64(self.prcb, current)
+                self.thread = self.read(self.thread_va, kd["SizeEThread"]) or b""
+            apc_process = kd["OffsetKThreadApcProcess"]
             if self.thread and len(self.thread) >= apc_process + 8:
                 self.process_va = _u64(self.thread, apc_process)
-                self.process = self.read(self.process_va, _u16(kd, dump_format.KDBG_SIZE_EPROCESS)) or b""
+                self.process = self.read(self.process_va, kd["SizeEProcess"]) or b""
         self.stack = self._stack(rsp)
         self.drivers = self._drivers(module_list)
 
@@ -336,13 +341,13 @@ class _TriageSource:
         triage_x64 sample maps nt's header page): the kernel image's headers, so the debugger can
         check the module's timestamp, and the NtBuildLab string ("Built by:")."""
         out = []
-        if len(self.kdbg) < dump_format.KDBG_MIN_SIZE:
+        if self.kdbg_fields is None:
             return out
-        kern_base = _u64(self.kdbg, dump_format.KDBG_KERN_BASE)
+        kern_base = self.kdbg_fields["KernBase"]
         header = self.read(kern_base, PAGE_SIZE)
         if header is not None:
             out.append((kern_base, header))
-        lab_va = _u64(self.kdbg, dump_format.KDBG_NT_BUILD_LAB)
+        lab_va = self.kdbg_fields["NtBuildLab"]
         lab = self.read(lab_va, min(TRIAGE_BUILD_LAB_MAX, PAGE_SIZE - (lab_va & 0xFFF))) if lab_va else None
         if lab is not None and b"\0" in lab:
             out.append((lab_va, lab[:lab.index(b"\0") + 1]))
@@ -354,11 +359,14 @@ class _TriageSource:
         return _read_virtual(self.pages, self.dtb, va, size, "x64")
 
     def _kdbg(self, kdbg_va: int) -> bytes:
-        head = self.read(kdbg_va, 0x18)
-        if head is None or head[dump_format.KDBG_OWNER_TAG_OFFSET:dump_format.KDBG_OWNER_TAG_OFFSET + 4] != b"KDBG":
+        header_layout = debugger_data.dbgkd_debug_data_header64()
+        head = self.read(kdbg_va, header_layout.size)
+        if head is None:
             return b""
-        size = min(int.from_bytes(head[dump_format.KDBG_SIZE_OFFSET:dump_format.KDBG_SIZE_OFFSET + 4], "little"), KDBG_COPY_MAX)
-        return self.read(kdbg_va, max(size, 0x18)) or b""
+        header = header_layout.unpack_from(head)
+        if header["OwnerTag"] != debugger_data.KDBG_OWNER_TAG:
+            return b""
+        return self.read(kdbg_va, max(min(header["Size"], KDBG_COPY_MAX), header_layout.size)) or b""
 
     def _stack(self, rsp: int) -> bytes:
         """From the saved Rsp up to the thread's InitialStack (else the end of Rsp's page), at most
@@ -366,9 +374,8 @@ class _TriageSource:
         if not rsp:
             return b""
         end = (rsp | 0xFFF) + 1
-        initial = dump_format.KDBG_OFFSET_KTHREAD_INITIAL_STACK
-        if self.thread and len(self.kdbg) >= dump_format.KDBG_MIN_SIZE and len(self.thread) >= _u16(self.kdbg, initial) + 8:
-            top = _u64(self.thread, _u16(self.kdbg, initial))
+        if self.thread and len(self.thread) >= self.kdbg_fields["OffsetKThreadInitialStack"] + 8:
+            top = _u64(self.thread, self.kdbg_fields["OffsetKThreadInitialStack"])
             if rsp < top <= rsp + TRIAGE_MAX_STACK:
                 end = top
         end = min(end, rsp + TRIAGE_MAX_STACK)
@@ -385,32 +392,25 @@ class _TriageSource:
 
     def _drivers(self, head: int) -> List[Tuple[str, dict]]:
         """(full name, DUMP_DRIVER_ENTRY64 fields) for each PsLoadedModuleList entry."""
-        from dmfemu.kernel import LDR64
-
+        layout = debugger_data.kldr_data_table_entry("x64")
+        copied = ("DllBase", "EntryPoint", "SizeOfImage", "Flags", "LoadCount", "CheckSum", "TimeDateStamp")
         out = []
         seen = set()
         link = self.read(head, 8)
         entry = _u64(link, 0) if link else 0
         while entry and entry != head and entry not in seen and len(out) < TRIAGE_MAX_DRIVERS:
             seen.add(entry)
-            raw = self.read(entry, LDR64["size"])
+            raw = self.read(entry, layout.size)
             if raw is None:
                 break
+            fields = layout.unpack_from(raw)
             name = ""
-            length, buffer = int.from_bytes(raw[LDR64["full_name"]:LDR64["full_name"] + 2], "little"), \
-                _u64(raw, LDR64["full_name"] + 8)
-            text = self.read(buffer, length) if length else None
+            length = fields["FullDllName.Length"]
+            text = self.read(fields["FullDllName.Buffer"], length) if length else None
             if text is not None:
                 name = text.decode("utf-16-le", "replace")
-            out.append((name, dict(
-                DllBase=_u64(raw, LDR64["dll_base"]), EntryPoint=_u64(raw, LDR64["entry_point"]),
-                SizeOfImage=int.from_bytes(raw[LDR64["size_of_image"]:LDR64["size_of_image"] + 4], "little"),
-                Flags=int.from_bytes(raw[LDR64["flags"]:LDR64["flags"] + 4], "little"),
-                LoadCount=_u16(raw, LDR64["load_count"]),
-                CheckSum=int.from_bytes(raw[LDR64["checksum"]:LDR64["checksum"] + 4], "little"),
-                TimeDateStamp=int.from_bytes(raw[LDR64["time_date_stamp"]:LDR64["time_date_stamp"] + 4],
-                                             "little"))))
-            entry = _u64(raw, 0)
+            out.append((name, dict((key, fields[key]) for key in copied)))
+            entry = fields["InLoadOrderLinks.Flink"]
         return out
 
 
@@ -488,7 +488,8 @@ def _write_x86(path, dump_type: str, pages: _Pages, region: bytes, dtb: int, bug
     total = len(pages.pfns)
     fits = len(runs) <= dump_format.MAX_RUNS32 and not (pages.pfns and pages.pfns[-1] >= 1 << 32)
     if dump_type == "full" and len(runs) > dump_format.MAX_RUNS32:
-        raise ValueError("an x86 full dump holds at most %d runs; these pages form %d" % (dump_format.MAX_RUNS32, len(runs)))
+        raise ValueError("an x86 full dump holds at most %d runs; these pages form %d"
+                         % (dump_format.MAX_RUNS32, len(runs)))
     if dump_type == "full" and not fits:
         raise ValueError("x86 run list holds 32-bit PFNs")
     context_raw, pc = _context32(context)

@@ -1,16 +1,23 @@
-"""ISF JSON (volatility3's Intermediate Symbol Format) describing an emulated DMF driver, and the
-construct walker that turns the shared layouts (dmfkd.layouts.dmf) into field offsets.
+"""ISF JSON (volatility3's Intermediate Symbol Format) describing an emulated DMF driver.
 
 The ISF is what a PDB is to WinDbg: dmfkd resolves `dmfdemo!g_DmfModuleCrashDump` and the field
 offsets of DMF_CONTEXT_CrashDump etc. from it. Symbol addresses are RVAs relative to the image base
 (volatility3's convention); the base itself is in `metadata["dmfkd"]["image_base"]`.
-Every user type is generated from the same construct definitions the extension parses with - no
-offset is typed twice.
+Every user type is generated from the same layouts (dmfkd.layouts, laid out by its engine) the
+extension parses with - no offset is typed twice. Types a caller adds as plain construct Structs
+(``extra_types``) are walked with :func:`struct_fields`.
 """
 import json
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Dict, NamedTuple, Optional
 
-import construct as cs
+import construct
+
+from dmfkd.layouts import dmf_structures
+from dmfkd.layouts import dmf_versions
+from dmfkd.layouts import windows
+from dmfkd.layouts.engine import layout_of
+
+from dmfemu.driver import DMFDEMO_EVENT, dmfdemo_event
 
 
 class FieldInfo(NamedTuple):
@@ -21,7 +28,7 @@ class FieldInfo(NamedTuple):
 
 def _strip(con):
     """Remove wrappers that do not change the bytes (names, defaults, constants, renames)."""
-    while isinstance(con, (cs.Renamed, cs.Default, cs.Const, cs.Transformed)) or (
+    while isinstance(con, (construct.Renamed, construct.Default, construct.Const, construct.Transformed)) or (
         type(con).__name__ in ("Renamed", "Default", "Const")
     ):
         con = con.subcon
@@ -32,9 +39,9 @@ def _as_struct(con):
     """The Struct behind an Adapter/Aligned/Padded wrapper, or None."""
     seen = 0
     while seen < 8:
-        if isinstance(con, cs.Struct):
+        if isinstance(con, construct.Struct):
             return con
-        if isinstance(con, (cs.Array, cs.FormatField, cs.Bytes, cs.BytesInteger)):
+        if isinstance(con, (construct.Array, construct.FormatField, construct.Bytes, construct.BytesInteger)):
             return None
         sub = getattr(con, "subcon", None)
         if sub is None:
@@ -64,37 +71,6 @@ def struct_fields(con, base: int = 0, prefix: str = "") -> Dict[str, FieldInfo]:
     return out
 
 
-class Layout(object):
-    """Offsets and size of one construct Struct, for reading/writing single fields in emulated memory."""
-
-    def __init__(self, con, name: str = ""):
-        self.con = con
-        self.name = name
-        self.size = con.sizeof()
-        self.fields = struct_fields(con)
-        self.offsets = dict((name, info.offset) for name, info in self.fields.items())
-
-    def __contains__(self, field: str) -> bool:
-        return field in self.fields
-
-    def off(self, *names: str) -> int:
-        """Offset of the first of `names` that exists (DMF renamed a few fields between versions)."""
-        for name in names:
-            info = self.fields.get(name)
-            if info is not None:
-                return info.offset
-        raise KeyError("%s has none of the fields %s" % (self.name or "layout", ", ".join(names)))
-
-    def sizeof(self, name: str) -> int:
-        return self.fields[name].size
-
-    def build(self, values: dict) -> bytes:
-        return self.con.build(values)
-
-    def parse(self, data: bytes):
-        return self.con.parse(data)
-
-
 # --------------------------------------------------------------------------------------------------
 # ISF writer
 # --------------------------------------------------------------------------------------------------
@@ -113,6 +89,7 @@ _ISF_NAMES = {
     "KEVENT": "_KEVENT",
     "DMF_CONFIG_CrashDump_Flat": "DMF_CONFIG_CrashDump",
     "DMF_CONFIG_CrashDump_Nested": "DMF_CONFIG_CrashDump",
+    "GUID": "_GUID",
 }
 
 # pointer fields whose target type a reader benefits from (what the PDB would say)
@@ -159,16 +136,12 @@ def _base_types(pointer_size: int) -> dict:
     }
 
 
-def _guid_struct():
-    return cs.Struct("Data1" / cs.Int32ul, "Data2" / cs.Int16ul, "Data3" / cs.Int16ul, "Data4" / cs.Bytes(8))
-
-
 class _IsfTypes(object):
-    """Collects user types generated from dmfkd.layouts.dmf specs/layouts and construct Structs."""
+    """Collects user types generated from dmfkd.layouts specs/layouts and construct Structs."""
 
-    def __init__(self):
+    def __init__(self, arch: str):
         self.user_types = {}  # type: Dict[str, dict]
-        self.add_construct("_GUID", _guid_struct())
+        self.add_spec(windows.GUID, layout_of(windows.GUID, arch))
 
     def isf_name(self, spec_name: str) -> str:
         if spec_name.startswith("DMF_CONTEXT_CrashDump_V"):
@@ -189,7 +162,7 @@ class _IsfTypes(object):
 
     def add_spec(self, spec, layout, name: Optional[str] = None, prefix: str = "",
                  base: int = 0, size: Optional[int] = None) -> str:
-        """One user type from a layouts.dmf spec; offsets come from the computed `layout` (nested
+        """One user type from a layouts spec; offsets come from the computed `layout` (nested
         members as "Outer.Inner" there), never from a second table."""
         type_name = name or self.isf_name(spec.name)
         fields = {}
@@ -248,15 +221,9 @@ class _IsfTypes(object):
 def build_isf(driver, extra_types: Optional[Dict[str, object]] = None) -> dict:
     """The ISF document of an emulated driver (dmfemu.driver.Driver): its symbols as RVAs and the DMF
     types of its DMF version and architecture."""
-    from dmfkd.layouts import dmf_structures
-    from dmfkd.layouts import dmf_versions
-    from dmfkd.layouts import windows
-
-    from dmfemu.driver import DMFDEMO_EVENT
-
     arch = driver.arch
     version = driver.dmf_version
-    types = _IsfTypes()
+    types = _IsfTypes(arch)
     label = dmf_structures.crashdump_context_label_for_dmf(version)
     nested = tuple(version) >= dmf_versions.V1_1_85
     types.add_spec(dmf_structures.CRASHDUMP_CONTEXT_SPECS[label], dmf_structures.crashdump_context(arch, label))
@@ -269,7 +236,7 @@ def build_isf(driver, extra_types: Optional[Dict[str, object]] = None) -> dict:
         "fields": {"RingBuffer": {"offset": 0, "type": {"kind": "struct", "name": ring_name}}}}
     types.add_spec(dmf_structures.DMF_CONFIG_RingBuffer, dmf_structures.dmf_config_ring_buffer(arch))
     object_layout = dmf_structures.dmf_object(arch, version)
-    object_spec = dmf_structures.DMF_OBJECT_HEAD if object_layout.complete else _spec_named(dmf_structures, object_layout.name)
+    object_spec = dmf_structures.DMF_OBJECT_HEAD if object_layout.complete else _dmf_spec_named(object_layout.name)
     types.add_spec(object_spec, object_layout, name="DMF_OBJECT")
     types.add_spec(dmf_structures.DMF_MODULE_COLLECTION, dmf_structures.dmf_module_collection(arch))
     types.add_spec(windows.KBUGCHECK_REASON_CALLBACK_RECORD, windows.bugcheck_reason_callback_record(arch))
@@ -278,7 +245,7 @@ def build_isf(driver, extra_types: Optional[Dict[str, object]] = None) -> dict:
     types.add_spec(windows.KADDRESS_RANGE, windows.kaddress_range(arch))
     types.add_spec(windows.WDF_OBJECT_CONTEXT_TYPE_INFO, windows.wdf_object_context_type_info(arch))
     types.add_spec(dmf_structures.DATA_SOURCE_CREATE, dmf_structures.data_source_create())
-    types.add_construct("DMFDEMO_EVENT", DMFDEMO_EVENT)
+    types.add_spec(DMFDEMO_EVENT, dmfdemo_event())
     for name, con in (extra_types or {}).items():
         types.add_construct(name, con)
 
@@ -311,8 +278,9 @@ def build_isf(driver, extra_types: Optional[Dict[str, object]] = None) -> dict:
     }
 
 
-def _spec_named(L, name: str):
-    for value in vars(L).values():
+def _dmf_spec_named(name: str):
+    """The dmf_structures Spec called `name` (the DMF_OBJECT prefix of an older DMF version)."""
+    for value in vars(dmf_structures).values():
         if getattr(value, "name", None) == name and hasattr(value, "fields"):
             return value
     raise KeyError("no layout spec named %s" % name)

@@ -6,10 +6,9 @@ says "KdDebuggerDataBlock not available!", WaitForEvent fails and nothing reads)
 
 Structure offsets are Windows 10 19041 x64's where dbgeng takes them from the KDBG (the
 ``Offset*``/``Size*`` fields tell the debugger where to look, so using the real build's values keeps
-the emulated objects readable with real symbols too); field positions of KDDEBUGGER_DATA64 follow
-the public KDDEBUGGER_DATA64 declaration (the DEBUG_DATA_* indices of dbgeng.h are these offsets;
-spec/dump-format.md §1.6). x86 machines get the same block with sign-extended 32-bit pointers and
-PAE set, over self-consistent x86 offsets. Every structure is built once per machine; each call
+the emulated objects readable with real symbols too); KDDEBUGGER_DATA64 and KLDR_DATA_TABLE_ENTRY
+are laid out by dmfkd.layouts.debugger_data (spec/dump-format.md §1.6). x86 machines get the same
+block with sign-extended 32-bit pointers and PAE set, over self-consistent x86 offsets. Every structure is built once per machine; each call
 refreshes the loaded-module list so images added later are listed too.
 
 What dbgeng 10.0.15063 still prints on these dumps, and why, is listed in
@@ -19,38 +18,12 @@ import struct
 from typing import Dict, List, Optional, Tuple
 
 from dmfkd.layouts import dump_format
+from dmfkd.layouts import debugger_data
+from dmfkd.layouts.windows import PAGE_SIZE
 
-PAGE = 0x1000
+from dmfemu.memory import X64_PTE_BASE, X86_PTE_BASE
 
-# -- KDDEBUGGER_DATA64 field offsets (DBGKD_DEBUG_DATA_HEADER64 + data; dbgeng.h DEBUG_DATA_*) -------
-KDBG_SIZE = 0x380                      # Size of 19041's block (a triage dump's copy says 0x380)
-KDBG_OWNER_TAG = 0x10
-KDBG_SIZE_FIELD = 0x14
-KDBG_POINTERS = {                      # name -> offset of a 64-bit field
-    "KernBase": 0x18, "BreakpointWithStatus": 0x20, "SavedContext": 0x28, "KiCallUserMode": 0x38,
-    "KeUserCallbackDispatcher": 0x40, "PsLoadedModuleList": 0x48, "PsActiveProcessHead": 0x50,
-    "PspCidTable": 0x58, "KeTimeIncrement": 0x78, "KeBugCheckCallbackListHead": 0x80,
-    "KiBugcheckData": 0x88, "MmPfnDatabase": 0xC0, "MmLowestPhysicalPage": 0xE8,
-    "MmHighestPhysicalPage": 0xF0, "MmNumberOfPhysicalPages": 0xF8, "MmPageSize": 0x138,
-    "MmHighestUserAddress": 0x1C8, "MmSystemRangeStart": 0x1D0, "MmUserProbeAddress": 0x1D8,
-    "NtBuildLab": 0x208, "KiProcessorBlock": 0x218, "CmNtCSDVersion": 0x268,
-    "MmPhysicalMemoryBlock": 0x270, "KeLoaderBlock": 0x2D8, "PteBase": 0x360,
-}
-KDBG_U16 = {                           # name -> offset of a 16-bit field
-    "OffsetKThreadNextProcessor": 0x298, "OffsetKThreadTeb": 0x29A, "OffsetKThreadKernelStack": 0x29C,
-    "OffsetKThreadInitialStack": 0x29E, "OffsetKThreadApcProcess": 0x2A0, "OffsetKThreadState": 0x2A2,
-    "SizeEProcess": 0x2A8, "OffsetEprocessPeb": 0x2AA, "OffsetEprocessParentCID": 0x2AC,
-    "OffsetEprocessDirectoryTableBase": 0x2AE, "SizePrcb": 0x2B0, "OffsetPrcbDpcRoutine": 0x2B2,
-    "OffsetPrcbCurrentThread": 0x2B4, "OffsetPrcbMhz": 0x2B6, "OffsetPrcbCpuType": 0x2B8,
-    "OffsetPrcbVendorString": 0x2BA, "OffsetPrcbProcStateContext": 0x2BC, "OffsetPrcbNumber": 0x2BE,
-    "SizeEThread": 0x2C0, "SizePcr": 0x2E0, "OffsetPcrSelfPcr": 0x2E2, "OffsetPcrCurrentPrcb": 0x2E4,
-    "OffsetPcrContainedPrcb": 0x2E6, "OffsetPrcbProcStateSpecialReg": 0x2F2, "GdtR0Code": 0x2F4,
-    "GdtR0Data": 0x2F6, "GdtR0Pcr": 0x2F8, "GdtR3Code": 0x2FA, "GdtR3Data": 0x2FC, "GdtR3Teb": 0x2FE,
-    "GdtLdt": 0x300, "GdtTss": 0x302, "Gdt64R3CmCode": 0x304, "Gdt64R3CmTeb": 0x306,
-    "OffsetPrcbContext": 0x338,
-}
-
-# Windows 10 19041 x64 values of the offsets above (read from the KDBG copy in
+# Windows 10 19041 x64 values of the KDDEBUGGER_DATA64 Offset*/Size*/Gdt* fields (read from the KDBG copy in
 # tests/data/windows-triage/triage_x64.dmp); dbgeng locates thread/process/PRCB fields through them.
 X64_OFFSETS = {
     "OffsetKThreadNextProcessor": 0x218, "OffsetKThreadTeb": 0xF0, "OffsetKThreadKernelStack": 0x58,
@@ -70,14 +43,6 @@ X64_EPROCESS_UNIQUE_PROCESS_ID = 0x440
 X64_EPROCESS_ACTIVE_PROCESS_LINKS = 0x448
 X64_EPROCESS_IMAGE_FILE_NAME = 0x5A8
 KTHREAD_STATE_RUNNING = 2
-
-# KLDR_DATA_TABLE_ENTRY (x64 size 0xA0, x86 0x5C)
-LDR64 = dict(size=0xA0, dll_base=0x30, entry_point=0x38, size_of_image=0x40, full_name=0x48,
-             base_name=0x58, flags=0x68, load_count=0x6C, checksum=0x78, time_date_stamp=0x9C)
-LDR32 = dict(size=0x5C, dll_base=0x18, entry_point=0x1C, size_of_image=0x20, full_name=0x24,
-             base_name=0x2C, flags=0x34, load_count=0x38, checksum=0x40, time_date_stamp=0x58)
-LDRP_ENTRY_PROCESSED = 0x4000
-LDRP_IMAGE_DLL = 0x4
 
 KUSER_SHARED_DATA = {"x64": 0xFFFFF78000000000, "x86": 0xFFDF0000}
 KUSD_NT_BUILD_NUMBER = 0x260
@@ -150,17 +115,15 @@ def _pe_headers(arch: str, base: int, size: int, timestamp: int, entry_rva: int,
     return bytes(image)
 
 
-def _unicode_string(space, pool, text: str, pointer_size: int) -> bytes:
-    """Allocate the UTF-16 buffer in pool and return the UNICODE_STRING bytes pointing at it."""
+def _unicode_string(space, pool, prefix: str, text: str) -> Dict[str, int]:
+    """Allocate the UTF-16 buffer in pool; the UNICODE_STRING pointing at it as `prefix`.* values."""
     data = text.encode("utf-16-le")
     buffer = pool.allocate(len(data) + 2, tag=b"MmLd")
     space.write(buffer, data + b"\0\0")
-    if pointer_size == 8:
-        return struct.pack("<HHIQ", len(data), len(data) + 2, 0, buffer)
-    return struct.pack("<HHI", len(data), len(data) + 2, buffer)
+    return {prefix + ".Length": len(data), prefix + ".MaximumLength": len(data) + 2, prefix + ".Buffer": buffer}
 
 
-class _KernelState(object):
+class KernelState(object):
     """What prepare_dump built in one machine's memory."""
 
     def __init__(self):
@@ -187,10 +150,8 @@ def _list_insert_tail(space, head: int, entry: int) -> None:
     _write_ptr(space, head + ps, entry)
 
 
-def _link_image(machine, state: _KernelState, name: str, base: int, size: int, is_kernel: bool) -> None:
+def _link_image(machine, state: KernelState, name: str, base: int, size: int, is_kernel: bool) -> None:
     space, pool = machine.space, machine.pool
-    ps = space.pointer_size
-    layout = LDR64 if ps == 8 else LDR32
     if is_kernel:
         file_name = "ntoskrnl.exe"
         full_name = "\\SystemRoot\\system32\\ntoskrnl.exe"
@@ -203,16 +164,12 @@ def _link_image(machine, state: _KernelState, name: str, base: int, size: int, i
     if not is_kernel and size >= 0x1000 and space.read(base, 0x400) == bytes(0x400):
         space.write(base, _pe_headers(machine.arch, base, size, timestamp, 0x1000, dll=False,
                                       checksum=DRIVER_CHECKSUM))
-    entry = bytearray(layout["size"])
-    struct.pack_into("<Q" if ps == 8 else "<I", entry, layout["dll_base"], base)
-    struct.pack_into("<Q" if ps == 8 else "<I", entry, layout["entry_point"], base + 0x1000)
-    struct.pack_into("<I", entry, layout["size_of_image"], size)
-    entry[layout["full_name"]:layout["full_name"] + 2 * ps] = _unicode_string(space, pool, full_name, ps)
-    entry[layout["base_name"]:layout["base_name"] + 2 * ps] = _unicode_string(space, pool, file_name, ps)
-    struct.pack_into("<I", entry, layout["flags"], LDRP_ENTRY_PROCESSED | (0 if is_kernel else LDRP_IMAGE_DLL))
-    struct.pack_into("<H", entry, layout["load_count"], 1)
-    struct.pack_into("<I", entry, layout["checksum"], KERNEL_CHECKSUM if is_kernel else DRIVER_CHECKSUM)
-    struct.pack_into("<I", entry, layout["time_date_stamp"], timestamp)
+    values = dict(DllBase=base, EntryPoint=base + 0x1000, SizeOfImage=size, LoadCount=1,
+                  Flags=debugger_data.LDRP_ENTRY_PROCESSED | (0 if is_kernel else debugger_data.LDRP_IMAGE_DLL),
+                  CheckSum=KERNEL_CHECKSUM if is_kernel else DRIVER_CHECKSUM, TimeDateStamp=timestamp)
+    values.update(_unicode_string(space, pool, "FullDllName", full_name))
+    values.update(_unicode_string(space, pool, "BaseDllName", file_name))
+    entry = debugger_data.kldr_data_table_entry(machine.arch).pack(values)
     va = pool.allocate(len(entry), tag=b"MmLd")
     space.write(va, bytes(entry))
     _list_insert_tail(space, state.module_list, va)
@@ -220,9 +177,18 @@ def _link_image(machine, state: _KernelState, name: str, base: int, size: int, i
     state.listed.add(name)
 
 
-def _build_x64(machine) -> _KernelState:
+def _kdbg(list_head: int, values: Dict[str, int]) -> bytes:
+    """A lone KDDEBUGGER_DATA64 block: its header's LIST_ENTRY64 points to itself (the list links
+    every KDBG block of a system), OwnerTag 'KDBG', Size = the block's size (19041's 0x380)."""
+    layout = debugger_data.kddebugger_data64()
+    header = {"Header.List.Flink": list_head, "Header.List.Blink": list_head,
+              "Header.OwnerTag": debugger_data.KDBG_OWNER_TAG, "Header.Size": layout.size}
+    return layout.pack(dict(values, **header))
+
+
+def _build_x64(machine) -> KernelState:
     space, pool, phys = machine.space, machine.pool, machine.phys
-    state = _KernelState()
+    state = KernelState()
     base = pool.map_image("nt", KERNEL_IMAGE_SIZE)
     state.kernel_base = base
     space.write(base, _pe_headers("x64", base, KERNEL_IMAGE_SIZE, KERNEL_TIMESTAMP, RVA_KEBUGCHECKEX, dll=False,
@@ -294,28 +260,20 @@ def _build_x64(machine) -> _KernelState:
     # KUSER_SHARED_DATA: product type / suite / version as a real machine has them
     shared = KUSER_SHARED_DATA["x64"]
     page = phys.allocate_pages(1)
-    space.map(shared, page, PAGE)
+    space.map(shared, page, PAGE_SIZE)
     space.write(shared + KUSD_NT_SYSTEM_ROOT, "C:\\Windows".encode("utf-16-le") + b"\0\0")
     space.write(shared + KUSD_NT_BUILD_NUMBER, struct.pack("<IIHH", 0xF0000000 | machine.build, PRODUCT_WIN_NT,
                                                            1, 9))
     space.write(shared + KUSD_NT_MAJOR_VERSION, struct.pack("<II", 10, 0))
     space.write(shared + KUSD_SUITE_MASK, struct.pack("<I", SUITE_MASK))
 
-    kdbg = bytearray(KDBG_SIZE)
-    kdbg[KDBG_OWNER_TAG:KDBG_OWNER_TAG + 4] = b"KDBG"
-    struct.pack_into("<I", kdbg, KDBG_SIZE_FIELD, KDBG_SIZE)
-    values = dict(KernBase=base, PsLoadedModuleList=state.module_list, PsActiveProcessHead=state.process_head,
-                  MmPageSize=PAGE, MmHighestUserAddress=highest_user, MmSystemRangeStart=system_range_start,
-                  MmUserProbeAddress=user_probe, NtBuildLab=build_lab, KiProcessorBlock=processor_block,
-                  CmNtCSDVersion=csd_version, KiBugcheckData=0, PteBase=_x64_pte_base())
-    for name, value in values.items():
-        struct.pack_into("<Q", kdbg, KDBG_POINTERS[name], value)
-    for name, value in X64_OFFSETS.items():
-        struct.pack_into("<H", kdbg, KDBG_U16[name], value)
     state.kdbg_va = base + RVA_KDBG
-    space.write(state.kdbg_va, bytes(kdbg))
-    # the list LIST_ENTRY64 of the header links KDBG blocks; a lone block points to itself
-    space.write(state.kdbg_va, struct.pack("<QQ", state.kdbg_va, state.kdbg_va))
+    values = dict(KernBase=base, PsLoadedModuleList=state.module_list, PsActiveProcessHead=state.process_head,
+                  MmPageSize=PAGE_SIZE, MmHighestUserAddress=highest_user, MmSystemRangeStart=system_range_start,
+                  MmUserProbeAddress=user_probe, NtBuildLab=build_lab, KiProcessorBlock=processor_block,
+                  CmNtCSDVersion=csd_version, KiBugcheckData=0, PteBase=X64_PTE_BASE)
+    values.update(X64_OFFSETS)
+    space.write(state.kdbg_va, _kdbg(state.kdbg_va, values))
 
     for name, va in (("KdDebuggerDataBlock", state.kdbg_va), ("PsLoadedModuleList", state.module_list),
                      ("PsActiveProcessHead", state.process_head), ("KiProcessorBlock", processor_block),
@@ -350,7 +308,6 @@ X86_GDT = {
     0x38: 0x0040F30000000FFF,          # KGDT_R3_TEB (0x3B)
 }
 X86_GDT_LIMIT = 0x3FF
-KDBG_PAE_ENABLED = 0x36
 
 
 def _sign_extend(value: int, pointer_size: int) -> int:
@@ -364,11 +321,9 @@ def _gdt_entry(base: int, limit: int, access: int, flags: int) -> int:
             | (flags << 52) | (((base >> 24) & 0xFF) << 56))
 
 
-def _build_x86(machine) -> _KernelState:
-    from dmfemu.memory import X86_PTE_BASE
-
+def _build_x86(machine) -> KernelState:
     space, pool, phys = machine.space, machine.pool, machine.phys
-    state = _KernelState()
+    state = KernelState()
     offsets = X86_OFFSETS
     base = pool.map_image("nt", KERNEL_IMAGE_SIZE)
     state.kernel_base = base
@@ -429,29 +384,21 @@ def _build_x86(machine) -> _KernelState:
 
     shared = KUSER_SHARED_DATA["x86"]
     page = phys.allocate_pages(1)
-    space.map(shared, page, PAGE)
+    space.map(shared, page, PAGE_SIZE)
     space.write(shared + KUSD_NT_SYSTEM_ROOT, "C:\\Windows".encode("utf-16-le") + b"\0\0")
     space.write(shared + KUSD_NT_BUILD_NUMBER, struct.pack("<IIHH", 0xF0000000 | machine.build, PRODUCT_WIN_NT,
                                                            1, 0))
     space.write(shared + KUSD_NT_MAJOR_VERSION, struct.pack("<II", 10, 0))
     space.write(shared + KUSD_SUITE_MASK, struct.pack("<I", SUITE_MASK))
 
-    kdbg = bytearray(KDBG_SIZE)
-    kdbg[KDBG_OWNER_TAG:KDBG_OWNER_TAG + 4] = b"KDBG"
-    struct.pack_into("<I", kdbg, KDBG_SIZE_FIELD, KDBG_SIZE)
-    struct.pack_into("<H", kdbg, KDBG_PAE_ENABLED, 1)
-    values = dict(KernBase=base, PsLoadedModuleList=state.module_list, PsActiveProcessHead=state.process_head,
-                  MmHighestUserAddress=highest_user, MmSystemRangeStart=system_range_start,
-                  MmUserProbeAddress=user_probe, NtBuildLab=build_lab, KiProcessorBlock=processor_block,
-                  CmNtCSDVersion=csd_version, KiBugcheckData=0, PteBase=X86_PTE_BASE)
-    for name, value in values.items():
-        struct.pack_into("<Q", kdbg, KDBG_POINTERS[name], _sign_extend(value, 4))
-    struct.pack_into("<Q", kdbg, KDBG_POINTERS["MmPageSize"], PAGE)
-    for name, value in offsets.items():
-        struct.pack_into("<H", kdbg, KDBG_U16[name], value)
     state.kdbg_va = base + RVA_KDBG
-    kdbg[0:16] = struct.pack("<QQ", _sign_extend(state.kdbg_va, 4), _sign_extend(state.kdbg_va, 4))
-    space.write(state.kdbg_va, bytes(kdbg))
+    pointers = dict(KernBase=base, PsLoadedModuleList=state.module_list, PsActiveProcessHead=state.process_head,
+                    MmHighestUserAddress=highest_user, MmSystemRangeStart=system_range_start,
+                    MmUserProbeAddress=user_probe, NtBuildLab=build_lab, KiProcessorBlock=processor_block,
+                    CmNtCSDVersion=csd_version, KiBugcheckData=0, PteBase=X86_PTE_BASE)
+    values = dict((name, _sign_extend(value, 4)) for name, value in pointers.items())
+    values.update(offsets, MmPageSize=PAGE_SIZE, PaeEnabled=1)
+    space.write(state.kdbg_va, _kdbg(_sign_extend(state.kdbg_va, 4), values))
     for name, va in (("KdDebuggerDataBlock", state.kdbg_va), ("PsLoadedModuleList", state.module_list),
                      ("PsActiveProcessHead", state.process_head), ("KiProcessorBlock", processor_block),
                      ("KeBugCheckEx", base + RVA_KEBUGCHECKEX)):
@@ -460,19 +407,13 @@ def _build_x86(machine) -> _KernelState:
     return state
 
 
-def _x64_pte_base() -> int:
-    from dmfemu.memory import X64_PTE_BASE
-
-    return X64_PTE_BASE
-
-
 def prepare_dump(machine) -> Dict[str, object]:
     """Build (once) the kernel structures dbgeng needs and return the extra ``write_dump`` arguments:
     ``kdbg_va``, ``ps_loaded_module_list``, ``ps_active_process_head`` and ``context``."""
-    state = getattr(machine, "_dmfemu_kernel", None)   # type: Optional[_KernelState]
+    state = machine.kernel_state   # type: Optional[KernelState]
     if state is None:
         state = _build_x64(machine) if machine.arch == "x64" else _build_x86(machine)
-        machine._dmfemu_kernel = state
+        machine.kernel_state = state
     for name, (base, size) in sorted(machine.images.items(), key=lambda item: item[1][0]):
         if name not in state.listed:
             _link_image(machine, state, name, base, size, is_kernel=False)

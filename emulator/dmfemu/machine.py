@@ -1,31 +1,22 @@
 """An emulated Windows machine: physical memory, kernel address space, pool, images, symbols, and
 the glue that turns its memory into a dump file. No DMF knowledge lives here.
 
-Kernel hook (helper H7's ``dmfemu.kernel``): when that module exists, ``write_dump`` and
-``snapshot`` call ``dmfemu.kernel.prepare_dump(machine) -> dict`` once per dump, before memory
-is captured. The hook may build kernel structures in the machine's memory (KDBG,
-PsLoadedModuleList entries for ``machine.images``, ...) and returns extra keyword arguments for
+Before memory is captured for a dump (``snapshot``, ``write_dump``), ``dmfemu.kernel.prepare_dump``
+builds the kernel structures a debugger needs in the machine's memory (KDBG, PsLoadedModuleList
+entries for ``machine.images``, ...) and returns extra keyword arguments for
 ``dmfemu.dumpwriter.write_dump`` (``kdbg_va``, ``ps_loaded_module_list``,
 ``ps_active_process_head``, ``context``, ...). Keyword arguments given to ``write_dump``
-override what the hook returns. Without the module, dumps carry no KDBG and no module list.
+override those.
 """
-import importlib
-from typing import Dict, Optional, Tuple
+from typing import Dict, Tuple
 
 from dmfkd.errors import SymbolError
 from dmfkd.targets.symbols import Symbols, TypeLayout
 
-from dmfemu.memory import AddressSpace, KernelPool, PhysicalMemory, PhysicalSnapshot
-
-
-def _optional_module(name: str):
-    """Import `name` if it exists; a module that exists but fails to import is a real error."""
-    try:
-        return importlib.import_module(name)
-    except ImportError as error:
-        if error.name == name:
-            return None
-        raise
+from dmfemu import dumpwriter
+from dmfemu import kernel
+from dmfemu.memory import AddressSpace, PhysicalMemory, PhysicalSnapshot
+from dmfemu.pool import KernelPool
 
 
 class MachineSymbols(Symbols):
@@ -63,7 +54,7 @@ class MachineSymbols(Symbols):
 
 
 class MachineSnapshot(object):
-    """Frozen physical memory plus the kernel hook's dump arguments computed just before it."""
+    """Frozen physical memory plus dmfemu.kernel's dump arguments computed just before it."""
 
     def __init__(self, phys: PhysicalSnapshot, dump_kwargs: Dict[str, object]):
         self.phys = phys
@@ -118,6 +109,9 @@ class Machine:
         # name -> (base, size); the pool's own table, so images mapped with pool.map_image count too
         self.images = self.pool.images    # type: Dict[str, Tuple[int, int]]
         self.symbols = MachineSymbols()
+        #: what dmfemu.kernel built in this machine's memory for dumps (a KernelState; None until
+        #: the first snapshot or dump)
+        self.kernel_state = None
 
     # -- images and symbols -------------------------------------------------------------------
     def add_image(self, name: str, size: int) -> int:
@@ -132,13 +126,10 @@ class Machine:
 
     # -- dumps --------------------------------------------------------------------------------
     def _kernel_dump_kwargs(self) -> Dict[str, object]:
-        kernel = _optional_module("dmfemu.kernel")
-        if kernel is None or not hasattr(kernel, "prepare_dump"):
-            return {}
-        return dict(kernel.prepare_dump(self) or {})
+        return dict(kernel.prepare_dump(self))
 
     def snapshot(self) -> MachineSnapshot:
-        """Freeze memory as the primary dump image (spec/dmf.md Q-CD-9), after the kernel hook has
+        """Freeze memory as the primary dump image (spec/dmf.md Q-CD-9), after dmfemu.kernel has
         put its structures in memory, so they are part of the image."""
         kwargs = self._kernel_dump_kwargs()
         return MachineSnapshot(self.phys.snapshot(), kwargs)
@@ -149,14 +140,12 @@ class Machine:
 
         `snapshot`: a MachineSnapshot from `self.snapshot()` (or a bare `phys.snapshot()`) to take
         the pages from instead of current memory; `kw` goes to write_dump unchanged (overriding
-        what the kernel hook returns)."""
-        from dmfemu import dumpwriter
-
+        what dmfemu.kernel returns)."""
         if isinstance(snapshot, MachineSnapshot):
             extra = dict(snapshot.dump_kwargs)
             pages = snapshot.phys
         else:
-            # current memory, or a bare phys.snapshot(): the hook's arguments are computed now, but
+            # current memory, or a bare phys.snapshot(): dmfemu.kernel's arguments are computed now, but
             # structures it writes now are not in a snapshot taken earlier - use Machine.snapshot()
             extra = self._kernel_dump_kwargs()
             pages = self.phys if snapshot is None else snapshot

@@ -1,4 +1,5 @@
-"""Emulated kernel memory: sparse physical RAM, real page tables stored in that RAM, a kernel pool.
+"""Emulated kernel memory: sparse physical RAM and real page tables stored in that RAM (the kernel
+pool that hands it out is dmfemu.pool).
 
 Everything DMF keeps lives here as bytes, reachable the way a debugger reaches it: a kernel VA is
 translated by walking page-table entries that sit in emulated physical pages (spec/dump-format.md
@@ -19,11 +20,11 @@ import struct
 from typing import Dict, List, Optional, Tuple
 
 from dmfkd.errors import MemoryReadError
+from dmfkd.layouts.engine import align_up
+from dmfkd.layouts.windows import PAGE_SIZE
 
-PAGE_SIZE = 0x1000
 PAGE_SHIFT = 12
 LARGE_PAGE_SIZE = 0x200000
-_PAGES_PER_LARGE = LARGE_PAGE_SIZE // PAGE_SIZE
 _FIRST_PFN = 1                  # Windows' MmPhysicalMemoryBlock normally starts at BasePage 1
 _DEFAULT_ARENA_PAGES = 1024     # 4 MiB: small machines stay small, big requests get their own arena
 
@@ -45,6 +46,29 @@ X64_PTE_BASE = 0xFFFF000000000000 | (X64_SELF_MAP_INDEX << 39)
 # x86 PAE: the four page directories are mapped at 0xC0600000 so PTEs appear at 0xC0000000.
 X86_PTE_BASE = 0xC0000000
 
+# ARM64 descriptors: VMSAv8-64, 4 KiB granule, 48-bit VA, four levels (Arm ARM; what Windows does and
+# the sources are in dmfkd/targets/paging.py). Windows' nt!_MMPTE_HARDWARE names in brackets.
+ARM64_VALID = 0x1
+ARM64_TABLE_OR_PAGE = 0x2               # [NotLargePage] bits 1:0 = 0b11 table / page, 0b01 block
+ARM64_INNER_SHAREABLE = 0x300           # SH = 0b11 [Sharability]
+ARM64_ACCESS_FLAG = 0x400               # AF [Accessed]: an entry without it faults on first use
+ARM64_PXN = 1 << 53                     # [PrivilegedNoExecute]
+ARM64_UXN = 1 << 54                     # [UserNoExecute]
+ARM64_WINDOWS_WRITABLE = 1 << 55        # software bit Windows keeps on writable pages [Writable]
+ARM64_OUTPUT_MASK = 0x0000FFFFFFFFF000  # output address bits 47..12
+# AP[2:1] = 0b00 (bits 7:6): read/write at EL1, no EL0 access. AttrIndx (bits 4:2) stays 0: which MAIR
+# slot Windows gives normal memory is not in a dump, and no reader looks at it. Table descriptors
+# ignore bits 11:2, but through the self-map every table entry is also read as a page entry, so
+# they carry AF and SH like the pages.
+_ARM64_TABLE = ARM64_VALID | ARM64_TABLE_OR_PAGE | ARM64_INNER_SHAREABLE | ARM64_ACCESS_FLAG
+_ARM64_KERNEL_PAGE = _ARM64_TABLE | ARM64_UXN | ARM64_WINDOWS_WRITABLE
+_ARM64_KERNEL_BLOCK = _ARM64_KERNEL_PAGE & ~ARM64_TABLE_OR_PAGE
+# Windows on ARM64 self-maps its one root table like x64's PML4 (MemProcFS looks for that entry, with
+# PXN and UXN set). The slot is randomised per boot; 0x151 is the one of the real Windows 11 22000 ARM64
+# triage dump in tests/data, whose KDBG says PteBase = 0xffffa88000000000.
+ARM64_SELF_MAP_INDEX = 0x151
+ARM64_PTE_BASE = 0xFFFF000000000000 | (ARM64_SELF_MAP_INDEX << 39)
+
 _U8 = struct.Struct("<B")
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
@@ -63,10 +87,6 @@ def _fault(va: int, size: int, error: "_PageFault") -> MemoryReadError:
     if error.address == va & ~0xFFF:
         return MemoryReadError(va, size, reason=error.reason)
     return MemoryReadError(va, size, reason="0x%x: %s" % (error.address, error.reason))
-
-
-def _align_up(value: int, alignment: int) -> int:
-    return (value + alignment - 1) & ~(alignment - 1)
 
 
 class _Arena:
@@ -188,13 +208,13 @@ class PhysicalMemory(_PhysicalReader):
         if align_pages <= 0 or align_pages & (align_pages - 1):
             raise ValueError("allocate_pages: align_pages must be a power of two")
         for arena in self._arenas:
-            start = _align_up(arena.next_pfn, align_pages)
+            start = align_up(arena.next_pfn, align_pages)
             if start + count <= arena.end_pfn:
                 return self._take(arena, start, count)
         base = self._arenas[-1].end_pfn if self._arenas else _FIRST_PFN
-        start = _align_up(base, align_pages)
+        start = align_up(base, align_pages)
         npages = max(self._arena_pages, start - base + count)
-        npages = _align_up(base + npages, 512) - base   # keep later arenas 2 MiB aligned
+        npages = align_up(base + npages, 512) - base   # keep later arenas 2 MiB aligned
         arena = _Arena(base, npages)
         self._arenas.append(arena)
         self._arena_starts.append(base)
@@ -253,20 +273,32 @@ class AddressSpace:
     x64: 4-level paging, DTB = PML4 PA, PML4 self-map entry, canonical VAs, optional 2 MiB pages.
     x86: PAE 3-level paging, DTB (CR3) = PDPT PA, the 4 page directories preallocated (as Windows
     does) and self-mapped at 0xC0600000.
+    arm64: 4 KiB granule, 48-bit VA, L0..L3 like x64's four levels; DTB = the one root table both
+    halves share on Windows, L0 self-map entry, 2 MiB blocks at L2 for `large` mappings.
     """
 
     def __init__(self, phys: PhysicalMemory, arch: str = "x64"):
-        if arch not in ("x64", "x86"):
-            raise ValueError("AddressSpace: arch must be 'x64' or 'x86', got %r" % (arch,))
+        if arch not in ("x64", "x86", "arm64"):
+            raise ValueError("AddressSpace: arch must be 'x64', 'x86' or 'arm64', got %r" % (arch,))
         self.phys = phys
         self.arch = arch
-        self.pointer_size = 8 if arch == "x64" else 4
+        self.pointer_size = 4 if arch == "x86" else 8
         # software TLB: vpn -> (arena view, offset of the page in it, page PA)
         self._tlb = {}   # type: Dict[int, Tuple[memoryview, int, int]]
-        if arch == "x64":
+        # entry encodings: (table, 4 KiB page, large page / block) bits, output-address mask
+        if arch == "arm64":
+            self._bits = (_ARM64_TABLE, _ARM64_KERNEL_PAGE, _ARM64_KERNEL_BLOCK)
+            self._address_mask = ARM64_OUTPUT_MASK
+        else:
+            self._bits = (_KERNEL_RW, _KERNEL_RW, _KERNEL_RW | PTE_LARGE)
+            self._address_mask = PTE_PFN_MASK
+        if arch != "x86":
             self.dtb = phys.allocate_pages(1)
-            # PML4 self-map, NX like Windows' own self-map entry
-            phys.write_u64(self.dtb + X64_SELF_MAP_INDEX * 8, self.dtb | _KERNEL_RW | PTE_NX)
+            if arch == "x64":
+                # PML4 self-map, NX like Windows' own self-map entry
+                phys.write_u64(self.dtb + X64_SELF_MAP_INDEX * 8, self.dtb | _KERNEL_RW | PTE_NX)
+            else:
+                phys.write_u64(self.dtb + ARM64_SELF_MAP_INDEX * 8, self.dtb | _ARM64_TABLE | ARM64_PXN | ARM64_UXN)
             self.read_ptr, self.write_ptr = self.read_u64, self.write_u64
             self.va_limit = 1 << 64
         else:
@@ -284,11 +316,18 @@ class AddressSpace:
     def _va_problem(self, va: int, size: int = 1) -> Optional[str]:
         if va < 0 or va + size > self.va_limit:
             return "address outside the %s address space" % self.arch
-        if self.arch == "x64":
+        if self.arch != "x86":
             top = va >> 47
             if top not in (0, 0x1FFFF) or (va + size - 1) >> 47 != top:
                 return "non-canonical address"
         return None
+
+    def _is_large(self, entry: int) -> bool:
+        """A valid entry that maps memory itself instead of pointing at a table: x64/x86 PS bit
+        (meaningful at PDPTE/PDE), ARM64 descriptor type 0b01 (a block at L1/L2, reserved at L0/L3)."""
+        if self.arch == "arm64":
+            return entry & 3 == ARM64_VALID
+        return bool(entry & PTE_LARGE)
 
     def _check_va(self, va: int, size: int = 1) -> None:
         problem = self._va_problem(va, size)
@@ -298,7 +337,7 @@ class AddressSpace:
     def _table_for(self, va: int, stop_shift: int) -> int:
         """PA of the table whose entries have index shift `stop_shift` (21: PD, 12: PT) for `va`,
         creating missing intermediate tables."""
-        if self.arch == "x64":
+        if self.arch != "x86":
             table = self.dtb
             shifts = (39, 30, 21)
         else:
@@ -310,12 +349,12 @@ class AddressSpace:
             entry_pa = table + ((va >> shift) & 0x1FF) * 8
             entry = self.phys.read_u64(entry_pa)
             if entry & PTE_PRESENT:
-                if entry & PTE_LARGE:
+                if self._is_large(entry):
                     raise ValueError("map: 0x%x lies in a large page already mapped" % va)
-                table = entry & PTE_PFN_MASK
+                table = entry & self._address_mask
             else:
                 child = self.phys.allocate_pages(1)
-                self.phys.write_u64(entry_pa, child | _KERNEL_RW)
+                self.phys.write_u64(entry_pa, child | self._bits[0])
                 table = child
         return table
 
@@ -333,9 +372,9 @@ class AddressSpace:
                 pd = self._table_for(va, 21)
                 entry_pa = pd + ((va >> 21) & 0x1FF) * 8
                 old = self.phys.read_u64(entry_pa)
-                if old & PTE_PRESENT and not old & PTE_LARGE:
+                if old & PTE_PRESENT and not self._is_large(old):
                     raise ValueError("map: 0x%x already has a page table of 4 KiB pages" % va)
-                self.phys.write_u64(entry_pa, pa | _KERNEL_RW | PTE_LARGE)
+                self.phys.write_u64(entry_pa, pa | self._bits[2])
                 va += LARGE_PAGE_SIZE
                 pa += LARGE_PAGE_SIZE
             return
@@ -343,7 +382,8 @@ class AddressSpace:
             pt = self._table_for(va, 12)
             first = (va >> 12) & 0x1FF
             count = min(512 - first, (end - va) >> 12)
-            entries = [(pa + i * PAGE_SIZE) | _KERNEL_RW for i in range(count)]
+            bits = self._bits[1]
+            entries = [(pa + i * PAGE_SIZE) | bits for i in range(count)]
             self.phys.write(pt + first * 8, struct.pack("<%dQ" % count, *entries))
             va += count * PAGE_SIZE
             pa += count * PAGE_SIZE
@@ -352,7 +392,7 @@ class AddressSpace:
     def walk(self, va: int) -> Optional[int]:
         """Walk the page tables in physical memory (no cache); PA or None when not present."""
         read = self.phys.read_u64
-        if self.arch == "x64":
+        if self.arch != "x86":
             if (va >> 47) not in (0, 0x1FFFF) or va < 0 or va >= 1 << 64:
                 return None
             table = self.dtb
@@ -365,14 +405,17 @@ class AddressSpace:
                 return None
             table = entry & PTE_PFN_MASK
             levels = ((21, True), (12, False))
+        mask = self._address_mask
         for shift, may_be_large in levels:
             entry = read(table + ((va >> shift) & 0x1FF) * 8)
             if not entry & PTE_PRESENT:
                 return None
-            if may_be_large and entry & PTE_LARGE:
+            if may_be_large and self._is_large(entry):
                 span = 1 << shift
-                return (entry & PTE_PFN_MASK & ~(span - 1)) + (va & (span - 1))
-            table = entry & PTE_PFN_MASK
+                return (entry & mask & ~(span - 1)) + (va & (span - 1))
+            if self.arch == "arm64" and self._is_large(entry):
+                return None         # 0b01 at L0 / L3 is reserved: the MMU faults
+            table = entry & mask
         return table + (va & 0xFFF)
 
     def _page(self, vpn: int) -> Tuple[memoryview, int, int]:
@@ -523,165 +566,3 @@ AddressSpace.write_u16 = _typed_writer(_U16)
 AddressSpace.write_u32 = _typed_writer(_U32)
 AddressSpace.write_u64 = _typed_writer(_U64)
 # read_ptr/write_ptr are bound per instance in AddressSpace.__init__ (pointer size = arch)
-
-
-# Kernel VA regions handed out by KernelPool (Windows-like; any canonical kernel VA would do).
-X64_POOL_BASE = 0xFFFFE00000000000       # nonpaged pool region (cf. spec/dmf.md §4.2's 0xffffe000...)
-X64_IMAGE_BASE = 0xFFFFF80000000000      # system images (ntoskrnl, drivers)
-X86_IMAGE_BASE = 0x80000000
-X86_POOL_BASE = 0x84000000               # below the PAE self-map at 0xC0000000
-X86_POOL_LIMIT = 0xC0000000
-
-_POOL_SLAB_PAGES = 64                    # pool grows in physically contiguous 256 KiB slabs
-
-
-class PoolBlock(object):
-    __slots__ = ("va", "size", "header_va")
-
-    def __init__(self, va: int, size: int, header_va: int):
-        self.va = va
-        self.size = size
-        self.header_va = header_va
-
-
-class KernelPool:
-    """Nonpaged-pool allocator in kernel VA.
-
-    Each block is preceded by a POOL_HEADER (x64 16 bytes / x86 8 bytes): a ULONG bitfield
-    (x64 {PreviousSize:8, PoolIndex:8, BlockSize:8, PoolType:8}, x86 {PreviousSize:9, PoolIndex:7,
-    BlockSize:9, PoolType:7}, sizes in header-size units), then the 4-byte PoolTag at +4 stored as
-    `!pool` prints it (spec/dmf.md §0.2: source `'4fmD'` is the bytes
-    `Dmf4`). Blocks that fit in a page never straddle one (as in Windows' small-pool pages); larger
-    blocks start on a fresh page. Every block is physically contiguous, so `space.view(va, size)`
-    works on it.
-    """
-
-    # POOL_HEADER.PoolType of an allocated block is the POOL_TYPE + 1 (0 marks a free block);
-    # NonPagedPool(Nx) blocks read 1/2 on Win10 x64 - the exact value is not read by dmfkd.
-    POOL_TYPE_NONPAGED = 1
-
-    def __init__(self, space: AddressSpace, large_pages: bool = False):
-        self.space = space
-        self.phys = space.phys
-        self.header_size = 16 if space.arch == "x64" else 8
-        self.large_pages = large_pages
-        if space.arch == "x64":
-            self._pool_next = X64_POOL_BASE
-            self._pool_limit = X64_POOL_BASE + (1 << 39)
-            self._image_next = X64_IMAGE_BASE
-            self._image_limit = X64_IMAGE_BASE + (1 << 39)
-        else:
-            self._pool_next = X86_POOL_BASE
-            self._pool_limit = X86_POOL_LIMIT
-            self._image_next = X86_IMAGE_BASE
-            self._image_limit = X86_POOL_BASE
-        self._slab_next = 0      # next free VA inside the current slab
-        self._slab_end = 0
-        self._blocks = {}        # type: Dict[int, PoolBlock]  block VA -> block
-        self._block_starts = []  # type: List[int]  header VAs, sorted (VAs only grow)
-        self._block_list = []    # type: List[PoolBlock]
-        self._prev_units = {}    # page VA -> BlockSize (units) of the last block on that page
-        self.images = {}         # type: Dict[str, Tuple[int, int]]
-
-    # -- VA + physical backing ----------------------------------------------------------------
-    def _map_new(self, size: int, images: bool) -> int:
-        """Reserve VA, allocate contiguous physical pages and map them; returns the VA."""
-        granule = LARGE_PAGE_SIZE if self.large_pages else PAGE_SIZE
-        size = _align_up(size, granule)
-        if images:
-            va = _align_up(self._image_next, max(granule, 0x10000))
-            limit = self._image_limit
-        else:
-            va = _align_up(self._pool_next, granule)
-            limit = self._pool_limit
-        if va + size > limit:
-            raise MemoryError("emulated kernel %s region exhausted" % ("image" if images else "pool"))
-        pa = self.phys.allocate_pages(size // PAGE_SIZE, _PAGES_PER_LARGE if self.large_pages else 1)
-        self.space.map(va, pa, size, large=self.large_pages)
-        # one unmapped guard page between regions, as between real pool allocations / images
-        if images:
-            self._image_next = va + size + PAGE_SIZE
-        else:
-            self._pool_next = va + size + PAGE_SIZE
-        return va
-
-    def allocate(self, size: int, tag: bytes = b"Dmf4", align: int = 16) -> int:
-        """Allocate a zeroed nonpaged block of `size` bytes; returns its VA (aligned to `align`)."""
-        if isinstance(tag, str):
-            tag = tag.encode("ascii")
-        if len(tag) != 4:
-            raise ValueError("pool tag must be 4 bytes, got %r" % (tag,))
-        if size < 0:
-            raise ValueError("pool allocation size must not be negative")
-        hsize = self.header_size
-        align = max(align, hsize)
-        if align & (align - 1):
-            raise ValueError("alignment must be a power of two")
-        body = _align_up(max(size, 1), hsize)
-        total = hsize + body
-
-        def placement(cursor: int) -> int:
-            return _align_up(cursor + hsize, align) - hsize
-
-        header_va = placement(self._slab_next) if self._slab_end else 0
-        if total <= PAGE_SIZE and header_va:
-            # small block: keep it inside one page
-            if (header_va & 0xFFF) + total > PAGE_SIZE:
-                header_va = placement(_align_up(header_va, PAGE_SIZE))
-        elif header_va:
-            header_va = placement(_align_up(header_va, PAGE_SIZE))
-        if not self._slab_end or header_va + total > self._slab_end:
-            slab_size = max(_POOL_SLAB_PAGES * PAGE_SIZE, _align_up(total + align, PAGE_SIZE))
-            slab = self._map_new(slab_size, images=False)
-            self._slab_end = slab + _align_up(slab_size, LARGE_PAGE_SIZE if self.large_pages else PAGE_SIZE)
-            header_va = placement(slab)
-        self._slab_next = header_va + total
-        va = header_va + hsize
-        self._write_header(header_va, total, tag)
-        block = PoolBlock(va, size, header_va)
-        self._blocks[va] = block
-        self._block_starts.append(header_va)
-        self._block_list.append(block)
-        return va
-
-    def _write_header(self, header_va: int, total: int, tag: bytes) -> None:
-        hsize = self.header_size
-        page = header_va & ~0xFFF
-        previous = self._prev_units.get(page, 0) if header_va & 0xFFF else 0
-        if self.space.arch == "x64":
-            # {PreviousSize:8, PoolIndex:8, BlockSize:8, PoolType:8}, units of 16 bytes
-            units = min(total // hsize, 0xFF)      # blocks over a page saturate (big pool)
-            bits = previous | (units << 16) | (self.POOL_TYPE_NONPAGED << 24)
-        else:
-            # x86: {PreviousSize:9, PoolIndex:7, BlockSize:9, PoolType:7}, units of 8 bytes
-            units = min(total // hsize, 0x1FF)
-            bits = previous | (units << 16) | (self.POOL_TYPE_NONPAGED << 25)
-        self._prev_units[page] = units
-        header = bytearray(hsize)
-        _U32.pack_into(header, 0, bits)
-        header[4:8] = tag
-        self.space.write(header_va, bytes(header))
-
-    def block_of(self, va: int) -> PoolBlock:
-        """The block containing `va` (header or body); ValueError if none."""
-        index = bisect.bisect_right(self._block_starts, va) - 1
-        if index >= 0:
-            block = self._block_list[index]
-            if block.header_va <= va < block.va + max(block.size, 1):
-                return block
-        raise ValueError("0x%x is not inside a pool block" % va)
-
-    def tag_of(self, va: int) -> bytes:
-        """The 4-byte tag in the POOL_HEADER of the block containing `va`, read from memory."""
-        block = self.block_of(va)
-        return self.space.read(block.header_va + 4, 4)
-
-    def map_image(self, name: str, size: int) -> int:
-        """Map a zeroed driver image region (globals live here); returns its base VA."""
-        if name in self.images:
-            raise ValueError("image %r is already mapped" % name)
-        if size <= 0:
-            raise ValueError("image size must be positive")
-        base = self._map_new(_align_up(size, PAGE_SIZE), images=True)
-        self.images[name] = (base, size)
-        return base

@@ -21,14 +21,13 @@
 * Globals and string literals of the emulated driver live in a :class:`StaticArea` (a bump
   allocator over a mapped image region).
 
-All structures are built with ``dmfkd.layouts.dmf`` (the layouts the extension parses with).
+All structures are built with ``dmfkd.layouts`` (the layouts the extension parses with).
 
 API::
 
     handle_from_object(fx_object_va, arch) -> int
     object_from_handle(handle, arch) -> int
     is_offset_handle(handle) -> bool
-    align_up(value, alignment) -> int
     StaticArea(space, base, size); StaticArea.map(pool, name, size)
         .allocate(size, align=8) -> va ; .string(text) -> va (NUL-terminated ASCII, cached)
     Wdf(machine, fx_memory_buffer_size=None, object_pool_tag=b"FxDr", static_area=None)
@@ -41,22 +40,17 @@ API::
                .buffer_view() -> writable memoryview of the data
 
 ``machine`` is anything with ``.space`` (dmfemu.memory.AddressSpace), ``.pool``
-(dmfemu.memory.KernelPool) and ``.arch`` - a dmfemu.machine.Machine.
+(dmfemu.pool.KernelPool) and ``.arch`` - a dmfemu.machine.Machine.
 """
 from typing import Dict, List, Optional, Tuple
 
 from dmfkd.layouts import engine
-
 from dmfkd.layouts import windows
-
-PAGE_SIZE = 0x1000
+from dmfkd.layouts.engine import align_up
+from dmfkd.layouts.windows import PAGE_SIZE
 
 #: default sizeof(FxMemoryBuffer) per architecture (WDF-build specific, spec/dmf.md §7)
 DEFAULT_FX_MEMORY_BUFFER_SIZE = {"x64": 0x70, "x86": 0x40, "arm64": 0x70}
-
-
-def align_up(value: int, alignment: int) -> int:
-    return (value + alignment - 1) // alignment * alignment
 
 
 def _mask(arch: str) -> int:

@@ -85,9 +85,10 @@ def open_target(args):
     # or hostile symbol file costs only the commands that need it
     if isf:
         target.defer_symbols(lambda: _load_isf(isf))
-    elif dump and target.symbols is None:
+    elif dump or getattr(args, "pykd_dump", None):
         # dmfemu writes driver.isf.json beside MEMORY.DMP; use it like WinDbg uses a PDB next to the image
-        beside = os.path.join(os.path.dirname(os.path.abspath(dump)), "driver.isf.json")
+        # (through --pykd-dump too: the file is the user's word over what dbgeng finds)
+        beside = os.path.join(os.path.dirname(os.path.abspath(dump or args.pykd_dump)), "driver.isf.json")
         if os.path.lexists(beside):
             target.defer_symbols(lambda: _load_isf(beside))
     return target

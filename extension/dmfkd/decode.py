@@ -20,6 +20,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from dmfkd import user_code
 from dmfkd.errors import SymbolError, UsageError
+from dmfkd.render.cells import EnumValue, FileTime, Hex
 
 _PRINTABLE = bytes(c if 32 <= c < 127 else 46 for c in range(256))
 
@@ -61,6 +62,25 @@ _WCHAR_ELEMENTS = {"wchar_t", "WCHAR", "unsigned short", "wchar", "WChar"}
 _BOOL = {"bool", "BOOLEAN", "_Bool", "Bool"}
 _ARRAY_RE = re.compile(r"^(.*)\[(\d+)\]$")
 _MAX_DEPTH = 4
+#: types that are a FILETIME whatever the field is called
+_TIME_TYPES = {"FILETIME", "_FILETIME", "LARGE_INTEGER", "_LARGE_INTEGER"}
+#: field names read as a FILETIME when they hold a plausible date: Timestamp, TimeStamp, Time,
+#: CreateTime, SystemTime, EventTime, ... (not TimeoutMs, not Timer)
+_TIME_NAME = re.compile(r"(^|[a-z_])(time|timestamp|timestamps)$", re.IGNORECASE)
+#: FILETIMEs of 1980-01-01 .. 2100-01-01: a 64-bit count outside this is not a wall-clock time
+FILETIME_PLAUSIBLE = (119600064000000000, 157766880000000000)
+
+
+def looks_like_time_field(name: str) -> bool:
+    return bool(_TIME_NAME.search(name))
+
+
+def as_filetime(value: int, chosen: bool = False):
+    """A FileTime cell for a plausible date (or any value of a field the user named with --time-field);
+    the plain integer otherwise - a counter called "Time" is not turned into a date in 1601."""
+    if chosen or FILETIME_PLAUSIBLE[0] <= value <= FILETIME_PLAUSIBLE[1]:
+        return FileTime(value)
+    return value
 
 
 def _int(data: bytes, signed: bool) -> int:
@@ -69,9 +89,10 @@ def _int(data: bytes, signed: bool) -> int:
 
 class TypeDecoder(RecordDecoder):
     """Overlay a type from the target's symbols on each record (pykd's typedVar over a byte list,
-    done from field offsets so a dump file and WinDbg decode identically)."""
+    done from field offsets so a dump file and WinDbg decode identically). Enum fields come out as
+    EnumValue (value and name), time fields as FileTime, pointers as Hex, bitfields as their bits."""
 
-    def __init__(self, symbols, type_name: str):
+    def __init__(self, symbols, type_name: str, time_fields=()):
         if symbols is None:
             raise UsageError("--type %s needs symbols (an ISF file with --isf, or the debugger's PDB)" % type_name)
         self.symbols = symbols
@@ -79,7 +100,9 @@ class TypeDecoder(RecordDecoder):
         self.layout = symbols.type_layout(type_name)
         self.size = self.layout.size
         self.columns = [f.name for f in sorted(self.layout.fields.values(), key=lambda f: f.offset)]
+        self.time_fields = set(time_fields)
         self._nested = {}  # type: Dict[str, Any]
+        self._enums = {}  # type: Dict[str, Any]
 
     def fields(self, data: bytes) -> Dict[str, Any]:
         return self._decode_layout(self.layout, data, 0, 0)
@@ -87,22 +110,40 @@ class TypeDecoder(RecordDecoder):
     def _decode_layout(self, layout, data: bytes, base: int, depth: int) -> Dict[str, Any]:
         out = {}
         for fld in sorted(layout.fields.values(), key=lambda f: f.offset):
-            out[fld.name] = self._decode_field(fld.type_name, fld.size, data, base + fld.offset, depth)
+            value = self._decode_field(fld.type_name, fld.size, data, base + fld.offset, depth, fld)
+            if fld.enum and isinstance(value, int) and not isinstance(value, bool):
+                value = EnumValue(value, self._enum_name(fld.enum, value))
+            elif isinstance(value, int) and not isinstance(value, bool) and fld.size == 8 and \
+                    (fld.name in self.time_fields or (depth == 0 and looks_like_time_field(fld.name))):
+                value = as_filetime(value, fld.name in self.time_fields)
+            out[fld.name] = value
         return out
 
-    def _decode_field(self, type_name: str, size: Optional[int], data: bytes, offset: int, depth: int):
+    def _enum_name(self, enum: str, value: int) -> Optional[str]:
+        if enum not in self._enums:
+            try:
+                self._enums[enum] = self.symbols.enum_type(enum)
+            except (SymbolError, NotImplementedError, AttributeError):
+                self._enums[enum] = None
+        known = self._enums[enum]
+        return known.name_of(value) if known is not None else None
+
+    def _decode_field(self, type_name: str, size: Optional[int], data: bytes, offset: int, depth: int, fld=None):
         t = type_name.strip()
         if not size:
             return None  # a function, an incomplete type: no bytes to show
         chunk = data[offset:offset + size]
         if len(chunk) < size:
             return None  # field runs past a partial record
-        bit = t.find(" : ")
-        if bit >= 0:
-            # a bitfield's storage unit (Field carries no bit position: show the whole unit)
-            return _int(chunk, False)
+        if t.find(" : ") >= 0:
+            unit = _int(chunk, False)
+            if fld is not None and fld.bit_position is not None and fld.bit_length:
+                return (unit >> fld.bit_position) & ((1 << fld.bit_length) - 1)
+            return unit  # no bit position known: the whole storage unit
         if t.endswith("*"):
-            return "0x%x" % _int(chunk, False)
+            return Hex(_int(chunk, False))
+        if t in _TIME_TYPES and size == 8:
+            return as_filetime(_int(chunk, True), True)
         m = _ARRAY_RE.match(t)
         if m:
             element, count = m.group(1).strip(), int(m.group(2))
@@ -159,7 +200,8 @@ class SchemaDecoder(RecordDecoder):
     construct does not fit (construct's own ConstructError: too short, a failed Check) is not an
     error of the schema but a fact about the record: it becomes a `decode_error` value on the row."""
 
-    def __init__(self, spec: str):
+    def __init__(self, spec: str, time_fields=()):
+        self.time_fields = set(time_fields)
         path, sep, name = spec.rpartition(":")
         if not sep or not path or not name:
             raise UsageError("--schema expects FILE.py:NAME (got %r)" % spec)
@@ -199,7 +241,7 @@ class SchemaDecoder(RecordDecoder):
             raise self._timeout(where)
         if error is not None:
             raise error
-        return plain
+        return self._times(plain)
 
     def _parse(self, data: bytes, where: str):
         """(fields, None), or (None, SchemaError) for what the schema raised - returned, not raised, so no
@@ -222,6 +264,14 @@ class SchemaDecoder(RecordDecoder):
     def _timeout(self, where: str):
         return user_code.SchemaError("--schema %s: %sdecoding took longer than %g s (a loop in the schema?)"
                                      % (self.spec, where, self._watchdog.seconds))
+
+    def _times(self, plain: Dict[str, Any]) -> Dict[str, Any]:
+        """A top-level integer field named like a time (or given with --time-field) as a FileTime."""
+        for key, value in plain.items():
+            if isinstance(value, int) and not isinstance(value, (bool, EnumValue)) and \
+                    (key in self.time_fields or looks_like_time_field(key)):
+                plain[key] = as_filetime(value, key in self.time_fields)
+        return plain
 
 
 def make_decoder(type_name: Optional[str] = None, schema: Optional[str] = None, symbols=None) -> RecordDecoder:

@@ -38,9 +38,11 @@ def _split(value: str, kind: str) -> Choice:
 class DecoderChoice:
     """The decoders the user asked for, resolved per source."""
 
-    def __init__(self, types: List[str], schemas: List[str], symbols, mismatch: str = "refuse"):
+    def __init__(self, types: List[str], schemas: List[str], symbols, mismatch: str = "refuse",
+                 time_fields: List[str] = ()):
         self.symbols = symbols
         self.mismatch = mismatch
+        self.time_fields = list(time_fields)
         self.choices = [_split(t, "type") for t in types] + [_split(s, "schema") for s in schemas]
         defaults = [c for c in self.choices if c.guid_text is None]
         if len(defaults) > 1:
@@ -67,9 +69,9 @@ class DecoderChoice:
     def _build(self, choice: Choice):
         if choice.decoder is None:
             if choice.kind == "type":
-                choice.decoder = TypeDecoder(self.symbols, choice.spec)
+                choice.decoder = TypeDecoder(self.symbols, choice.spec, self.time_fields)
             else:
-                choice.decoder = SchemaDecoder(choice.spec)
+                choice.decoder = SchemaDecoder(choice.spec, self.time_fields)
         return choice.decoder
 
     def for_source(self, guid: Optional[str], entry_size: int) -> Tuple[object, List[str]]:

@@ -38,6 +38,7 @@ class MemoryReadError(DmfkdError):
         self.address = address
         self.size = size
         self.physical = physical
+        self.reason = reason
         kind = "physical" if physical else "virtual"
         text = "cannot read %d bytes at %s address 0x%x" % (size, kind, address)
         if reason:

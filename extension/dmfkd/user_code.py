@@ -25,6 +25,7 @@ from typing import Any, Callable, Optional
 
 from dmfkd import bounded_input
 from dmfkd.errors import DmfkdError, UsageError
+from dmfkd.render.cells import EnumValue
 
 #: how long loading a schema file may take
 IMPORT_SECONDS = 10.0
@@ -256,7 +257,7 @@ class _Budget(object):
 def plain_result(value: Any, record_size: Optional[int] = None) -> Any:
     """What a schema's parse returned (construct Containers/ListContainers, bytes, UUIDs, anything the
     user's adapters made) as exact built-in JSON-ready values: dict (str keys), list, str, int, float,
-    bool, None. Bounded (see above): nesting, values and text (per record of `record_size` bytes), integer
+    bool, None - and a construct Enum's value as an EnumValue (its number and its name). Bounded (see above): nesting, values and text (per record of `record_size` bytes), integer
     size (a larger one becomes its hex text); a container met again on its own path is CYCLE. Nothing
     returned keeps a user type, so rendering it later runs no user code. Call it under the guard."""
     if record_size is None:
@@ -290,6 +291,9 @@ def _plain(value: Any, depth: int, path: tuple, budget: _Budget) -> Any:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return _text(bytes(value[:max(0, min(MAX_TEXT_CHARS, budget.chars)) // 2 + 1]).hex(), budget)
     if isinstance(value, str):
+        number = getattr(value, "int", None)
+        if type(number) is int:  # construct's EnumIntegerString: the constant's name, with its number
+            return EnumValue(number, _text(value, budget))
         return _text(value, budget)
     if isinstance(value, dict):
         if id(value) in path:

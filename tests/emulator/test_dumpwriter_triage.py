@@ -59,7 +59,7 @@ def test_thread_process_stack_read_at_their_vas(triage):
             dump.read(va + size, 1)
     with pytest.raises(MemoryReadError):           # dbgeng does not map the PRCB either
         dump.read(triage["prcb"], 8)
-    state = triage["machine"]._dmfemu_kernel
+    state = triage["machine"].kernel_state
     rsp = state.context["Rsp"]
     initial = space.read_u64(triage["thread"] + OFF["OffsetKThreadInitialStack"])
     assert dump.triage.TopOfStack == rsp and dump.triage.SizeOfCallStack == initial - rsp
@@ -68,10 +68,10 @@ def test_thread_process_stack_read_at_their_vas(triage):
 
 def test_kernel_blocks_and_caller_blocks(triage):
     dump, space = triage["dump"], triage["machine"].space
-    state = triage["machine"]._dmfemu_kernel
+    state = triage["machine"].kernel_state
     assert dump.read(state.kernel_base, 0x1000) == space.read(state.kernel_base, 0x1000)
-    assert dump.read(state.kdbg_va, kernel.KDBG_SIZE) == space.read(state.kdbg_va, kernel.KDBG_SIZE)
-    lab = struct.unpack_from("<Q", space.read(state.kdbg_va, kernel.KDBG_SIZE), 0x208)[0]
+    assert dump.read(state.kdbg_va, 0x380) == space.read(state.kdbg_va, 0x380)
+    lab = struct.unpack_from("<Q", space.read(state.kdbg_va, 0x380), 0x208)[0]
     assert dump.read(lab, 12) == b"19041.1.amd6"
     assert dump.read(triage["block"], 0x90) == bytes(range(0x90))
     with pytest.raises(MemoryReadError):           # image bytes past the header page are not kept

@@ -4,11 +4,15 @@ import struct
 
 import pytest
 
+from dmfkd.layouts import debugger_data
 from dmfkd.targets.dumpfile import DumpFile
 from dmfemu import kernel
 from dmfemu.machine import Machine
 
+from helpers.paths import TRIAGE_X64
+
 BUGCHECK = (0xDEADDEAD, 1, 2, 3, 4)
+KDBG_SIZE = 0x380        # KDDEBUGGER_DATA64 of Windows 10 19041 (the real triage dumps' copies say so)
 
 
 def _unicode(dump, va):
@@ -17,14 +21,15 @@ def _unicode(dump, va):
 
 
 def _modules(dump, head):
-    """Walk PsLoadedModuleList like dbgeng: KLDR_DATA_TABLE_ENTRY DllBase/SizeOfImage/BaseDllName."""
+    """Walk PsLoadedModuleList like dbgeng: KLDR_DATA_TABLE_ENTRY (x64: 0xA0 bytes) DllBase @0x30,
+    SizeOfImage @0x40, BaseDllName @0x58."""
     out = []
     entry = struct.unpack("<Q", dump.read(head, 8))[0]
     while entry != head and len(out) < 64:
-        raw = dump.read(entry, kernel.LDR64["size"])
-        base = struct.unpack_from("<Q", raw, kernel.LDR64["dll_base"])[0]
-        size = struct.unpack_from("<I", raw, kernel.LDR64["size_of_image"])[0]
-        out.append((_unicode(dump, entry + kernel.LDR64["base_name"]), base, size))
+        raw = dump.read(entry, 0xA0)
+        base = struct.unpack_from("<Q", raw, 0x30)[0]
+        size = struct.unpack_from("<I", raw, 0x40)[0]
+        out.append((_unicode(dump, entry + 0x58), base, size))
         blink = struct.unpack_from("<Q", raw, 8)[0]
         assert struct.unpack("<Q", dump.read(blink, 8))[0] == entry     # Blink->Flink comes back
         entry = struct.unpack_from("<Q", raw, 0)[0]
@@ -45,9 +50,9 @@ def test_header_points_at_a_decoded_kdbg(tmp_path, machine, dump_type):
     with DumpFile(path) as dump:
         h = dump.header
         assert h.KdDebuggerDataBlock != 0
-        kdbg = dump.read(h.KdDebuggerDataBlock, kernel.KDBG_SIZE)
+        kdbg = dump.read(h.KdDebuggerDataBlock, KDBG_SIZE)
         assert kdbg[0x10:0x14] == b"KDBG"
-        assert struct.unpack_from("<I", kdbg, 0x14)[0] == kernel.KDBG_SIZE
+        assert struct.unpack_from("<I", kdbg, 0x14)[0] == KDBG_SIZE
         kern_base, = struct.unpack_from("<Q", kdbg, 0x18)
         assert dump.read(kern_base, 2) == b"MZ"
         assert struct.unpack_from("<Q", kdbg, 0x48)[0] == h.PsLoadedModuleList
@@ -103,7 +108,7 @@ def test_processor_context_matches_header(tmp_path, machine):
     extra = kernel.prepare_dump(machine)
     machine.write_dump(path, "bitmap", BUGCHECK)
     with DumpFile(path) as dump:
-        kdbg = dump.read(dump.header.KdDebuggerDataBlock, kernel.KDBG_SIZE)
+        kdbg = dump.read(dump.header.KdDebuggerDataBlock, KDBG_SIZE)
         prcb = struct.unpack("<Q", dump.read(struct.unpack_from("<Q", kdbg, 0x218)[0], 8))[0]
         offset_context = struct.unpack_from("<H", kdbg, 0x338)[0]
         context_va = struct.unpack("<Q", dump.read(prcb + offset_context, 8))[0]
@@ -137,12 +142,23 @@ def test_x86_kdbg_pointers_are_sign_extended(tmp_path):
     m.write_dump(path, "full", BUGCHECK)
     with DumpFile(path) as dump:
         assert dump.header.KdDebuggerDataBlock == extra["kdbg_va"]
-        kdbg = dump.read(extra["kdbg_va"], kernel.KDBG_SIZE)
+        kdbg = dump.read(extra["kdbg_va"], KDBG_SIZE)
         kern_base = struct.unpack_from("<Q", kdbg, 0x18)[0]
         assert kdbg[0x10:0x14] == b"KDBG" and kern_base >> 32 == 0xFFFFFFFF
         assert dump.read(kern_base & 0xFFFFFFFF, 2) == b"MZ"
-        assert struct.unpack_from("<H", kdbg, kernel.KDBG_PAE_ENABLED)[0] & 1
+        assert struct.unpack_from("<H", kdbg, 0x36)[0] & 1
         head = dump.header.PsLoadedModuleList
         first = struct.unpack("<I", dump.read(head, 4))[0]
-        dll_base = struct.unpack("<I", dump.read(first + kernel.LDR32["dll_base"], 4))[0]
+        dll_base = struct.unpack("<I", dump.read(first + 0x18, 4))[0]
     assert dll_base == kern_base & 0xFFFFFFFF
+
+
+def test_x64_offsets_are_the_real_19041_kernels():
+    """The Offset*/Size*/Gdt* values the emulator's KDBG carries are those of the KDBG copy in the
+    real Windows 10 19041 triage dump."""
+    with DumpFile(TRIAGE_X64) as dump:
+        offset, size = dump.triage["DebuggerDataOffset"], dump.triage["DebuggerDataSize"]
+    with open(TRIAGE_X64, "rb") as handle:
+        handle.seek(offset)
+        real = debugger_data.kddebugger_data64().unpack_from(handle.read(size))
+    assert dict((name, real[name]) for name in kernel.X64_OFFSETS) == kernel.X64_OFFSETS

@@ -2,12 +2,12 @@
 in kdmp-parser (spec/dump-format.md §5.1) with the same physical pages and kernel VAs."""
 import os
 import random
-import sys
-import types
 import uuid
 
 import pytest
 
+import dmfemu.dumpwriter
+import dmfemu.kernel
 from dmfkd.errors import MemoryReadError, SymbolError
 from dmfkd.targets.base import Target
 from dmfemu.machine import Machine, MachineSymbols
@@ -103,24 +103,21 @@ def test_emulator_target_reads(arch):
     assert target.symbols is None
 
 
-# -- the kernel hook ---------------------------------------------------------------------------
+# -- the kernel structures (dmfemu.kernel.prepare_dump) ---------------------------------------
 def test_kernel_hook_is_called_and_overridable(tmp_path, monkeypatch):
     calls = []
-    fake = types.ModuleType("dmfemu.kernel")
 
     def prepare_dump(machine):
         calls.append(machine)
         return {"kdbg_va": 0xFFFFF80000123000, "ps_loaded_module_list": 0xFFFFF80000124000}
 
-    fake.prepare_dump = prepare_dump
-    monkeypatch.setitem(sys.modules, "dmfemu.kernel", fake)
+    monkeypatch.setattr(dmfemu.kernel, "prepare_dump", prepare_dump)
     seen = {}
 
     def fake_write_dump(path, **kwargs):
         seen.update(kwargs)
         return 1
 
-    import dmfemu.dumpwriter
     monkeypatch.setattr(dmfemu.dumpwriter, "write_dump", fake_write_dump)
     machine = Machine()
     machine.write_dump(str(tmp_path / "x.dmp"), "full", (0xDEADDEAD, 1, 2, 3, 4),

@@ -1,12 +1,13 @@
 """dmfemu.memory: physical RAM, page tables (checked by walking the table bytes by hand, per
-spec/dump-format.md §4 and the Intel PAE format), kernel pool, snapshots."""
+spec/dump-format.md §4 and the Intel PAE format), snapshots. The kernel pool on top: test_pool.py."""
 import struct
 
 import pytest
 
 from dmfkd.errors import MemoryReadError
-from dmfemu.memory import (AddressSpace, KernelPool, PhysicalMemory, PAGE_SIZE,
-                           X64_SELF_MAP_INDEX)
+from dmfkd.layouts.windows import PAGE_SIZE
+from dmfemu.memory import AddressSpace, PhysicalMemory, X64_SELF_MAP_INDEX
+from dmfemu.pool import KernelPool
 from helpers.page_walks import PFN_MASK, hand_walk_pae, hand_walk_x64, u64_at  # noqa: F401
 
 
@@ -189,7 +190,7 @@ def test_typed_helpers(x64):
     space.write_ptr(va + 16, 0xFFFFE00012345678)
     raw = phys.read(space.translate(va), 24)
     assert raw == (b"\xab\x00" + struct.pack("<HIQQ", 0xBEEF, 0xDEADBEEF, 0x1122334455667788,
-                                              0xFFFFE00012345678))
+                                             0xFFFFE00012345678))
     assert space.read_u8(va) == 0xAB and space.read_u16(va + 2) == 0xBEEF
     assert space.read_u32(va + 4) == 0xDEADBEEF and space.read_u64(va + 8) == 0x1122334455667788
     assert space.read_ptr(va + 16) == 0xFFFFE00012345678
@@ -252,77 +253,6 @@ def test_x86_pae_large_pages():
     pa = phys.allocate_pages(512, align_pages=512)
     space.map(0x86000000, pa, 0x200000, large=True)
     assert hand_walk_pae(phys, space.dtb, 0x86012345) == (pa + 0x12345, "2M")
-
-
-# -- kernel pool -------------------------------------------------------------------------------
-@pytest.mark.parametrize("arch, header, lo, hi", [
-    ("x64", 16, 0xFFFFE00000000000, 0xFFFFE08000000000),
-    ("x86", 8, 0x80000000, 0xC0000000),
-])
-def test_pool_blocks_and_tags(arch, header, lo, hi):
-    phys = PhysicalMemory()
-    space = AddressSpace(phys, arch)
-    pool = KernelPool(space)
-    blocks = [(pool.allocate(size, tag), size, tag) for size, tag in
-              [(976, b"Dmf4"), (40, b"Dmf1"), (5000, b"RBMo"), (3000, b"CDMo"), (24, b"Dmf0")]]
-    for va, size, tag in blocks:
-        assert lo <= va < hi
-        assert va % 16 == 0
-        assert pool.tag_of(va) == tag
-        assert pool.tag_of(va + size - 1) == tag
-        header_pa = space.translate(va - header)
-        assert phys.read(header_pa + 4, 4) == tag   # the tag as `!pool` prints it
-        word = struct.unpack("<I", phys.read(header_pa, 4))[0]
-        units = (word >> 16) & (0xFF if arch == "x64" else 0x1FF)     # BlockSize bitfield
-        if header + size <= PAGE_SIZE:
-            assert units * header >= header + size
-            assert (va - header) // PAGE_SIZE == (va + size - 1) // PAGE_SIZE   # no straddling
-        # physically contiguous: one view covers the block
-        assert len(space.view(va, size)) == size
-        assert space.read(va, size) == bytes(size)
-    starts = sorted(va for va, _, _ in blocks)
-    ends = {va: va + size for va, size, _ in blocks}
-    for a, b in zip(starts, starts[1:]):
-        assert ends[a] + header <= b                 # no overlap, room for the next header
-    with pytest.raises(ValueError):
-        pool.tag_of(lo + 0x7000000)
-
-
-def test_pool_alignment_and_large_pages():
-    phys = PhysicalMemory()
-    space = AddressSpace(phys, "x64")
-    pool = KernelPool(space, large_pages=True)
-    va = pool.allocate(100, b"Dmf6", align=64)
-    assert va % 64 == 0 and pool.tag_of(va) == b"Dmf6"
-    _, kind = hand_walk_x64(phys, space.dtb, va)
-    assert kind == "2M"
-
-
-def test_map_image():
-    phys = PhysicalMemory()
-    space = AddressSpace(phys, "x64")
-    pool = KernelPool(space)
-    base = pool.map_image("dmfdemo", 0x3456)
-    other = pool.map_image("nt", 0x1000)
-    assert base >= 0xFFFFF80000000000 and base % PAGE_SIZE == 0
-    assert other >= base + 0x4000
-    space.write(base + 0x3450, b"global")
-    assert space.read(base + 0x3450, 6) == b"global"
-    assert pool.images["dmfdemo"] == (base, 0x3456)
-    with pytest.raises(ValueError):
-        pool.map_image("dmfdemo", 0x1000)
-
-
-def test_page_aligned_pool_block():
-    phys = PhysicalMemory()
-    space = AddressSpace(phys, "x64")
-    pool = KernelPool(space)
-    pool.allocate(100)
-    va = pool.allocate(PAGE_SIZE, tag=b"Emu0", align=PAGE_SIZE)
-    assert va % PAGE_SIZE == 0 and pool.tag_of(va) == b"Emu0"
-    space.view(va, PAGE_SIZE)[:] = b"\x5a" * PAGE_SIZE
-    assert phys.read(space.translate(va), PAGE_SIZE) == b"\x5a" * PAGE_SIZE
-    assert phys.read(space.translate(va - 16) + 4, 4) == b"Emu0"
 
 
 def test_chunks_and_runs_cover_present_pages_once():

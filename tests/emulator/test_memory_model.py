@@ -1,19 +1,22 @@
-"""Property test: AddressSpace reads/writes over scattered page mappings agree with a plain
+"""Property test (x64, x86 PAE, ARM64): AddressSpace reads/writes over scattered page mappings agree with a plain
 byte-array model of the virtual range, and every page's translation agrees with a hand walk."""
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from dmfkd.errors import MemoryReadError
-from dmfemu.memory import AddressSpace, PhysicalMemory, PAGE_SIZE
+from dmfkd.layouts.windows import PAGE_SIZE
+from dmfemu.memory import AddressSpace, PhysicalMemory
 
-from helpers.page_walks import hand_walk_pae, hand_walk_x64
+from helpers.page_walks import hand_walk_arm64, hand_walk_pae, hand_walk_x64
 
 PAGES = 6
-BASES = {"x64": 0xFFFFE00000000000 + 0x1FF000, "x86": 0x851FF000}   # straddle a PT boundary
+BASES = {"x64": 0xFFFFE00000000000 + 0x1FF000, "x86": 0x851FF000,     # straddle a PT / L3 table boundary
+         "arm64": 0xFFFFA80000000000 + 0x1FF000}
+WALKS = {"x64": hand_walk_x64, "x86": hand_walk_pae, "arm64": hand_walk_arm64}
 
 
 @settings(max_examples=60, deadline=None)
-@given(arch=st.sampled_from(["x64", "x86"]),
+@given(arch=st.sampled_from(["x64", "x86", "arm64"]),
        order=st.permutations(list(range(PAGES))),
        hole=st.integers(min_value=-1, max_value=PAGES - 1),
        ops=st.lists(st.tuples(st.integers(0, PAGES * PAGE_SIZE - 1), st.binary(min_size=1, max_size=3000)),
@@ -27,7 +30,7 @@ def test_reads_and_writes_match_a_byte_model(arch, order, hole, ops):
     for i in mapped:
         space.map(base + i * PAGE_SIZE, frames[order[i]], PAGE_SIZE)
     model = bytearray(PAGES * PAGE_SIZE)
-    walk = hand_walk_x64 if arch == "x64" else hand_walk_pae
+    walk = WALKS[arch]
     for i in mapped:
         assert walk(phys, space.dtb, base + i * PAGE_SIZE + 7)[0] == frames[order[i]] + 7
     for offset, data in ops:

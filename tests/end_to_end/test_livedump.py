@@ -1,8 +1,8 @@
 """`dmfkd livedump` (dmfkd.dmf.livedump, dmfkd.commands.livedump) against emulated DMF live kernel dumps
-(dmfemu.livedump_scenario, spec/dmf.md §3, §4.5 entry point 5) and the real Windows triage dumps.
+(dmfemu.scenarios.live_dump_demo, spec/dmf.md §3, §4.5 entry point 5) and the real Windows triage dumps.
 
 Expected rows come from the DataBufferSource callers' own log (`LiveKernelDump.calls`) run through the
-spec's rules (dmfemu.livedump_scenario.model_data_buffers: 256 entries, oldest dropped, Remove invalidates
+spec's rules (dmfemu.scenarios.live_dump_demo.model_data_buffers: 256 entries, oldest dropped, Remove invalidates
 every equal entry) and from what the IOCTL caller passed - never from the ring in emulated memory.
 """
 import io
@@ -17,8 +17,7 @@ from dmfkd.targets.dumpfile import DumpFile
 from dmfkd.targets.isf import IsfSymbols
 
 from dmfemu.isf import write_isf
-from dmfemu.livedump_scenario import LiveDumpRun, demo_live_dump, model_data_buffers
-from dmfemu.modules import livekerneldump as lkd
+from dmfemu.scenarios.live_dump_demo import LiveDumpRun, demo_live_dump, model_data_buffers
 from dmfemu.target import EmulatorTarget
 
 from helpers.paths import TRIAGE_DUMPS as TRIAGE
@@ -37,11 +36,11 @@ def test_model_equals_the_emulated_ring_after_overflow_and_removes(tmp_path):
     bufs = [run.add_client_buffer("b%d" % n, b"x" * (n % 5 + 1)) for n in range(270)]
     run.remove(*bufs[-1])
     run.remove(*bufs[100])
-    entries, size = model_data_buffers(run.lkd.calls)
-    ring = [(e["Address"], e["Size"], bool(e["Valid"])) for e in run.lkd.entries()]
+    entries, size = model_data_buffers(run.live_kernel_dump.calls)
+    ring = [(e["Address"], e["Size"], bool(e["Valid"])) for e in run.live_kernel_dump.entries()]
     assert ring == [(e["address"], e["size"], e["valid"]) for e in entries]
     assert len(ring) == 256
-    assert run.lkd.ctx_read()["DmfDataSize"] == size
+    assert run.live_kernel_dump.ctx_read()["DmfDataSize"] == size
 
 
 # -- live kernel dumps ----------------------------------------------------------------------------------
@@ -84,9 +83,8 @@ def test_triage_live_dump_attributes_when_the_writer_has_them(tmp_path):
     with DumpFile(path) as dump:
         attributes = dump.header.Attributes
     text = run_cli(["livedump", path])
-    if lkd._writer_accepts("attributes"):
-        assert attributes & lkd.LIVE_DUMP_ATTRIBUTES
-        assert "LiveDumpGeneratedDump" in title_of(text)
+    assert attributes & 0x10                       # DUMP_FILE_ATTRIBUTES.LiveDumpGeneratedDump (bit 4)
+    assert "LiveDumpGeneratedDump" in title_of(text)
     assert "triage live minidump (type 4)" in title_of(text)
 
 
@@ -179,16 +177,16 @@ def test_not_a_module_is_one_line_error(tmp_path):
 def test_crash_dump_of_a_driver_with_livekerneldump_via_crashdump_anchor(tmp_path):
     run = LiveDumpRun(include_dmf_data_in_bugcheck_triage_dump=True)
     buf = run.add_client_buffer("state", b"DMFDEMO STATE BEFORE THE CRASH")
-    assert run.driver.read_global_crashdump() == run.lkd.crashdump.handle
+    assert run.driver.read_global_crashdump() == run.live_kernel_dump.crashdump.handle
     path = str(tmp_path / "MEMORY.DMP")
-    run.lkd.crashdump.kernel.bugcheck(0x1E, 0xC0000005, 0, 0, 0, dump_type="full", path=path)
+    run.live_kernel_dump.crashdump.kernel.bugcheck(0x1E, 0xC0000005, 0, 0, 0, dump_type="full", path=path)
     isf = str(tmp_path / "driver.isf.json")
     write_isf(isf, run.driver)
     doc = doc_of(["livedump", path, "--isf", isf])
     assert doc["found_by"].endswith("g_DmfModuleCrashDump -> ModuleCollection")
     assert triples(doc) == model_triples(run.expected())
     assert any("not a live dump code" in n for n in doc["notes"])
-    assert doc["livekerneldump"]["crashdump_module"] == run.lkd.crashdump.handle
+    assert doc["livekerneldump"]["crashdump_module"] == run.live_kernel_dump.crashdump.handle
     assert (buf[0], buf[1], True) in triples(doc)
 
 
@@ -220,7 +218,7 @@ def test_pykd_standin_live_machine_equals_the_client_log(tmp_path):
 
 @pytest.mark.parametrize("path", TRIAGE, ids=["x64", "arm64"])
 def test_real_windows_triage_dumps_have_no_dmf_live_dump_data(path):
-    text = run_cli(["livedump", path])
+    text = run_cli(["livedump", path, "--wide"])
     assert text.startswith("no DMF live-dump data in %s:" % path)
     assert len(text.splitlines()) == 1
     doc = doc_of(["livedump", path])
@@ -228,13 +226,13 @@ def test_real_windows_triage_dumps_have_no_dmf_live_dump_data(path):
 
 
 def test_demo_live_dump_cli_writes_the_three_files(tmp_path):
-    from dmfemu import livedump_scenario
+    from dmfemu import cli
 
-    assert livedump_scenario.main(["-o", str(tmp_path), "--dump-type", "bitmap-kernel"]) == 0
+    assert cli.main(["livedump", "-o", str(tmp_path), "--dump-type", "bitmap-kernel"]) == 0
     expected = json.load(open(str(tmp_path / "expected.json")))
     doc = doc_of(["livedump", str(tmp_path / "LIVEDUMP.DMP")])
     assert triples(doc) == model_triples(expected)
-    assert livedump_scenario.main(["-o", str(tmp_path / "x"), "--arch", "x86", "--dump-type", "triage"]) == 2
+    assert cli.main(["livedump", "-o", str(tmp_path / "x"), "--arch", "x86", "--dump-type", "triage"]) == 2
     assert demo_live_dump(str(tmp_path / "y"))["dump_type"] == "triage"
 
 
@@ -317,10 +315,10 @@ def test_bugcheck_triage_dump_with_include_dmf_data_spec_3_7(tmp_path):
     b = run.add_client_buffer("gone", b"REMOVED BEFORE THE CRASH")
     run.remove(*b)
     path = str(tmp_path / "MEMORY.DMP")
-    run.lkd.crashdump.kernel.bugcheck(0x1E, 0xC0000005, 0, 0, 0, dump_type="triage", path=path)
+    run.live_kernel_dump.crashdump.kernel.bugcheck(0x1E, 0xC0000005, 0, 0, 0, dump_type="triage", path=path)
     write_isf(str(tmp_path / "driver.isf.json"), run.driver)
     doc = doc_of(["livedump", path])
-    model, _ = model_data_buffers(run.lkd.calls)
+    model, _ = model_data_buffers(run.live_kernel_dump.calls)
     valid = [(e["address"], e["size"]) for e in model if e["valid"]]
     assert doc["found_by"].startswith("a DMF_OBJECT among the triage data blocks")
     assert doc["source"] == "triage blocks" and contains_run(pairs(doc), valid)
@@ -390,11 +388,11 @@ def test_hex_of_one_recorded_buffer(tmp_path):
 
 
 def test_crash_dump_without_livekerneldump_says_so(tmp_path):
-    from dmfemu.demo import demo_scenario
-    from dmfemu.scenario import run_scenario
+    from dmfemu.scenarios.crashdump_demo import demo_scenario
+    from dmfemu.scenarios.crashdump_replay import run_scenario
 
     run_scenario(demo_scenario(), str(tmp_path))
-    text = run_cli(["livedump", str(tmp_path / "MEMORY.DMP")])
+    text = " ".join(run_cli(["livedump", str(tmp_path / "MEMORY.DMP")]).split())
     assert text.startswith("no DMF live-dump data in") and "has no LiveKernelDump module (modules: CrashDump" in text
     assert doc_of(["livedump", str(tmp_path / "MEMORY.DMP")])["dmf_present"] is False
 
@@ -405,7 +403,7 @@ def test_dmf_data_size_cross_check(tmp_path):
     assert not [w for w in doc["warnings"] if "DmfDataSize" in w]
     # the context's DmfDataSize changed in the file: the sum of the valid entries no longer matches
     with DumpFile(path) as dump:
-        offset = dump_offset(dump, run.lkd.ctx + run.lkd.ctx_layout.offsets["DmfDataSize"])
+        offset = dump_offset(dump, run.live_kernel_dump.ctx + run.live_kernel_dump.ctx_layout.offsets["DmfDataSize"])
     data = bytearray(open(path, "rb").read())
     data[offset:offset + 4] = (expected["dmf_data_size"] + 1).to_bytes(4, "little")
     bad = str(tmp_path / "bad.dmp")

@@ -14,8 +14,8 @@ from dmfkd.dmf.ringbuffer import decode_crash_blob, infer_entry_size
 from dmfkd.errors import DmfkdError, LayoutError
 from dmfkd.targets.dumpfile import DumpFile
 from dmfkd.targets.isf import IsfSymbols
-from dmfemu.demo import demo_scenario
-from dmfemu.scenario import run_scenario
+from dmfemu.scenarios.crashdump_demo import demo_scenario
+from dmfemu.scenarios.crashdump_replay import run_scenario
 
 G_EMPTY = "0badf00d-0000-4000-8000-000000000001"
 G_DRAINED = "0badf00d-0000-4000-8000-000000000002"

@@ -18,9 +18,9 @@ from dmfkd.render import Output
 from dmfkd.targets.dumpfile import DumpFile
 from dmfkd.targets.isf import IsfSymbols
 
-from dmfemu.demo import demo_scenario
+from dmfemu.scenarios.crashdump_demo import demo_scenario
 from dmfemu.isf import write_isf
-from dmfemu.scenario import ScenarioRun
+from dmfemu.scenarios.crashdump_replay import ScenarioRun
 from dmfemu.target import EmulatorTarget
 
 from helpers.standin import run_in_windbg

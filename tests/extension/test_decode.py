@@ -5,12 +5,21 @@ import struct
 import uuid
 
 import pytest
-
-from dmfkd.decode import (RecordDecoder, SchemaDecoder, TypeDecoder, ascii_text, grep_records, make_decoder,
-                          merge_rows, record_dicts, records_jsonl)
+from dmfkd.decode import (
+    RecordDecoder,
+    SchemaDecoder,
+    TypeDecoder,
+    ascii_text,
+    grep_records,
+    make_decoder,
+    merge_rows,
+    record_dicts,
+    records_jsonl,
+)
 from dmfkd.dmf.ringbuffer import decode_crash_blob
 from dmfkd.errors import SymbolError, UsageError
-from dmfkd.targets.symbols import Field, Symbols, TypeLayout
+from dmfkd.render.cells import EnumValue, FileTime, Hex
+from dmfkd.targets.symbols import EnumType, Field, Symbols, TypeLayout
 
 G = uuid.UUID("F4A58486-FD91-4BF9-96BC-DDA5CF571EDF")
 
@@ -90,13 +99,42 @@ def test_type_decoder_fields():
     assert d.columns[:3] == ["u32", "i16", "flag"]
     f = d.fields(bytes(rec))
     assert f["u32"] == 0xDEADBEEF and f["i16"] == -2 and f["flag"] is True and f["bits"] == 5
-    assert f["ptr"] == "0xffffe00012345678" and f["name"] == "hello" and f["wide"] == "hi"
+    assert f["ptr"] == 0xFFFFE00012345678 and isinstance(f["ptr"], Hex) and f["name"] == "hello" and f["wide"] == "hi"
     assert f["guid"] == str(G) and f["f"] == 1.5 and f["inner"] == {"a": -7, "b": 7}
     assert f["raw"] == [1, 2, 3]
     assert f["odd"] is None  # a type without a size (function, incomplete): nothing to show
     # a partial record: fields past its end are None
     short = d.fields(bytes(rec[:20]))
     assert short["u32"] == 0xDEADBEEF and short["guid"] is None
+
+
+class EnumSymbols(FakeSymbols):
+    def enum_type(self, name):
+        if name != "LEVEL":
+            raise SymbolError("no enum %s" % name)
+        return EnumType("LEVEL", 4, {"Error": 2, "Verbose": 5})
+
+
+def test_bitfields_enums_and_times():
+    """A bitfield is its bits (position and width from the symbols), an enum a value with its name, an
+    8-byte field named like a time (or given with --time-field) a FILETIME when it holds a plausible date."""
+    symbols = EnumSymbols({"EV": TypeLayout("EV", 32, {
+        "Timestamp": Field("Timestamp", 0, "unsigned __int64", 8),
+        "Level": Field("Level", 8, "LEVEL", 4, enum="LEVEL"),
+        "Flags": Field("Flags", 12, "unsigned long : 3", 4, 4, 3),
+        "Other": Field("Other", 16, "unsigned __int64", 8),
+        "CounterTime": Field("CounterTime", 24, "unsigned __int64", 8)})})
+    rec = struct.pack("<QIIQQ", 132500003448379745, 5, 0b1011_0000 | 0xF000, 132500003448379745, 12345)
+    f = TypeDecoder(symbols, "EV").fields(rec)
+    assert isinstance(f["Timestamp"], FileTime) and f["Timestamp"] == 132500003448379745
+    assert isinstance(f["Level"], EnumValue) and f["Level"] == 5 and f["Level"].name == "Verbose"
+    assert f["Flags"] == 0b011  # bits 4..6 of 0xF0B0
+    assert not isinstance(f["Other"], FileTime)          # not named like a time
+    assert f["CounterTime"] == 12345 and not isinstance(f["CounterTime"], FileTime)  # not a plausible date
+    chosen = TypeDecoder(symbols, "EV", time_fields=["Other", "CounterTime"]).fields(rec)
+    assert isinstance(chosen["Other"], FileTime) and isinstance(chosen["CounterTime"], FileTime)
+    unnamed = struct.pack("<QIIQQ", 0, 9, 0, 0, 0)
+    assert TypeDecoder(symbols, "EV").fields(unnamed)["Level"].name is None  # a value without a constant
 
 
 def test_type_decoder_pykd_names_match_c_names():

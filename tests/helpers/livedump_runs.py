@@ -1,4 +1,5 @@
-"""Emulated DMF live kernel dumps and dmfkd run on them (CLI and the pykd stand-in), shared by the livedump tests and the dbgeng oracle."""
+"""Emulated DMF live kernel dumps and dmfkd run on them (CLI and the pykd stand-in), shared by the
+livedump tests and the dbgeng oracle."""
 import io
 import json
 
@@ -6,7 +7,7 @@ from dmfkd import cli
 from dmfkd.render import Output
 
 from dmfemu.isf import write_isf
-from dmfemu.livedump_scenario import LiveDumpRun
+from dmfemu.scenarios.live_dump_demo import LiveDumpRun
 
 from helpers.standin import run_in_windbg
 

@@ -151,7 +151,7 @@ def test_lm_lists_the_driver_at_its_base(answers, dumps, name):
 def test_r_shows_the_saved_context(answers, dumps, name):
     s, answer = dumps[name], answers[name]
     assert answer.commands["r"]["hr"] == 0, answer.command_text("r")
-    context = s.machine._dmfemu_kernel.context
+    context = s.machine.kernel_state.context
     if s.arch == "x64":
         ip, sp, text = context["Rip"], context["Rsp"], "rip=%016x" % context["Rip"]
     else:
@@ -190,7 +190,7 @@ def _kernel_objects(machine):
 def triage(oracle_tmp, dbgeng_oracle):
     s = synthetic.build(str(oracle_tmp), "x64", "triage")
     objects = _kernel_objects(s.machine)
-    state = s.machine._dmfemu_kernel
+    state = s.machine.kernel_state
     thread, thread_size = objects["thread"]
     process, process_size = objects["process"]
     reads = [(thread, 0x40), (thread + thread_size - 8, 8), (process, 0x40), (process + process_size - 8, 8),
@@ -227,7 +227,7 @@ def test_emulator_triage_driver_list_and_context(triage):
     s, _, _, answer = triage
     modules = {m["module"]: (m["base"], m["size"]) for m in answer.modules}
     assert modules == {name: image for name, image in s.machine.images.items()}
-    context = s.machine._dmfemu_kernel.context
+    context = s.machine.kernel_state.context
     assert answer.regs["ip"] == context["Rip"] and answer.regs["sp"] == context["Rsp"]
     assert "rip=%016x" % context["Rip"] in answer.command_text("r")
 

@@ -19,8 +19,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 
 import pytest
 
@@ -30,7 +28,6 @@ from oracle import env
 
 pytestmark = pytest.mark.oracle
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # (arch, dump type, DMF version): HEAD layouts, and DMF 1.0 (V1 context, flat config, the <=1.1.80
 # DMF_OBJECT) whose PDB type dmfkd then reads DMF objects with (ObjectLayout.from_symbols)
 DEMOS = [("x64", "full", "1.1.154"), ("x64", "bitmap", "1.1.154"), ("x86", "full", "1.1.154"), ("x64", "full", "1.0")]
@@ -46,13 +43,13 @@ def _sign_extend(arch, va):
 
 
 def _demo(directory, arch, dump_type, version, native_image=None):
-    environment = dict(os.environ)
-    environment["PYTHONPATH"] = os.pathsep.join([os.path.join(REPO, "extension"), os.path.join(REPO, "emulator")])
-    environment.pop("DMFEMU_NATIVE_IMAGE", None)
-    if native_image:
-        environment["DMFEMU_NATIVE_IMAGE"] = native_image
-    subprocess.run([sys.executable, "-m", "dmfemu", "demo", "-o", directory, "--arch", arch, "--dump-type",
-                    dump_type, "--dmf-version", version], check=True, env=environment, stdout=subprocess.DEVNULL, timeout=300)
+    """What `dmfemu demo -o directory` writes, with the driver's native image when one is given."""
+    from dmfemu.native_image import NativeImage
+    from dmfemu.scenarios.crashdump_demo import demo_scenario
+    from dmfemu.scenarios.crashdump_replay import run_scenario
+
+    run_scenario(demo_scenario(arch, version, dump_type), directory,
+                 native_image=NativeImage.load(native_image) if native_image else None)
     with open(os.path.join(directory, "driver.isf.json")) as handle:
         return json.load(handle)
 
@@ -85,11 +82,11 @@ def _symbol_path(folder):
 
 @pytest.fixture(scope="module")
 def pdb_demos(oracle_tmp, dbgeng_oracle, real_pykd):
-    from dmfemu import pdb
+    from dmfemu import native_build
 
     try:
-        pdb.find_tools()
-    except pdb.ToolsMissing as exc:
+        native_build.find_tools()
+    except native_build.ToolsMissing as exc:
         pytest.skip("oracle: %s" % exc)
     out = {}
     for arch, dump_type, version in DEMOS:
@@ -97,7 +94,7 @@ def pdb_demos(oracle_tmp, dbgeng_oracle, real_pykd):
         plain = os.path.join(str(oracle_tmp), name + "-plain")
         isf = _demo(plain, arch, dump_type, version)
         with env.cache_lock():
-            build = pdb.build(isf, os.path.join(env.cache_dir(), "pdb"))
+            build = native_build.build(isf, os.path.join(env.cache_dir(), "pdb"))
         native = os.path.join(str(oracle_tmp), name + "-native")
         native_isf = _demo(native, arch, dump_type, version, native_image=build.image)
         # the native image changes nothing the ISF describes (same RVAs, same types)

@@ -56,7 +56,6 @@ def plan(oracle_tmp):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([os.path.join(REPO, "extension"), os.path.join(REPO, "emulator")])
     dumps = [TRIAGE_X64, TRIAGE_ARM64]
-    env.pop("DMFEMU_NATIVE_IMAGE", None)
     for arch, kind in (("x64", "full"), ("x64", "bitmap"), ("x64", "triage"), ("x86", "bitmap"), ("x86", "full")):
         out = os.path.join(directory, "demo-%s-%s" % (arch, kind))
         subprocess.run([sys.executable, "-m", "dmfemu", "demo", "-o", out, "--arch", arch, "--dump-type", kind],
@@ -169,30 +168,30 @@ def test_real_answers_dmfkd_relies_on(both):
 
 @pytest.fixture(scope="module")
 def symbol_demos(oracle_tmp, real_pykd):
-    from dmfemu import pdb
+    from dmfemu import native_build
+    from dmfemu.native_image import NativeImage
+    from dmfemu.scenarios.crashdump_demo import demo_scenario
+    from dmfemu.scenarios.crashdump_replay import run_scenario
     from oracle import env
 
     try:
-        tools = pdb.find_tools()
-    except pdb.ToolsMissing as exc:
+        tools = native_build.find_tools()
+    except native_build.ToolsMissing as exc:
         pytest.skip("oracle: %s" % exc)
     environment = dict(os.environ)
     environment["PYTHONPATH"] = os.pathsep.join([os.path.join(REPO, "extension"), os.path.join(REPO, "emulator")])
     out = []
     for arch in ("x64", "x86"):
         plain = os.path.join(str(oracle_tmp), "standin-pdb-%s-plain" % arch)
-        environment.pop("DMFEMU_NATIVE_IMAGE", None)
         subprocess.run([sys.executable, "-m", "dmfemu", "demo", "-o", plain, "--arch", arch], check=True,
                        env=environment, stdout=subprocess.DEVNULL, timeout=300)
         with open(os.path.join(plain, "driver.isf.json")) as handle:
             isf = json.load(handle)
         with env.cache_lock():
-            build = pdb.build(isf, os.path.join(env.cache_dir(), "pdb"), tools)
+            build = native_build.build(isf, os.path.join(env.cache_dir(), "pdb"), tools)
         # the same scenario with the driver's native image in memory, so dbgeng matches the PDB to it
         native = os.path.join(str(oracle_tmp), "standin-pdb-%s" % arch)
-        environment["DMFEMU_NATIVE_IMAGE"] = build.image
-        subprocess.run([sys.executable, "-m", "dmfemu", "demo", "-o", native, "--arch", arch], check=True,
-                       env=environment, stdout=subprocess.DEVNULL, timeout=300)
+        run_scenario(demo_scenario(arch), native, native_image=NativeImage.load(build.image))
         symbols = os.path.join(str(oracle_tmp), "standin-pdb-%s-symbols" % arch)
         os.makedirs(symbols, exist_ok=True)
         shutil.copy(build.pdb, symbols)

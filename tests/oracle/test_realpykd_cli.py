@@ -22,7 +22,10 @@ pytestmark = pytest.mark.oracle
 HERE = os.path.dirname(os.path.abspath(__file__))
 from helpers.paths import REPO, TRIAGE_DUMPS as TRIAGE
 DEMOS = [("x64", "full"), ("x64", "bitmap"), ("x86", "full")]
-COMMANDS = sorted(c.name for c in load_all())
+# timeline draws with matplotlib, which the Windows embeddable Python the real pykd runs in does not
+# carry; the records it draws come from the code `crashdump --merge-by` runs, compared below
+NOT_COMPARED = {"timeline"}
+COMMANDS = sorted(c.name for c in load_all() if c.name not in NOT_COMPARED)
 
 # the file reader's knowledge: where a blob sits in the file, header-only facts
 FILE_ONLY = {"offset", "file_size", "required_dump_space", "pages", "blob_region_offset", "dump_type",
@@ -63,6 +66,8 @@ def _invocations(path, isf):
         for source in expected["sources"]:
             calls.append(("crashdump --guid", ["crashdump", "--guid", source["guid"], "--format", "json"] + extra))
         calls.append(("crashdump --all", ["crashdump", "--all", "--format", "json"] + extra))
+        calls.append(("crashdump --merge-by", ["crashdump", "--merge-by", "Timestamp", "--type", "%s=dmfdemo!DMFDEMO_EVENT"
+                                               % expected["sources"][0]["guid"], "--format", "json"] + extra))
         code, out, _ = _run_cli(["datasources", path, "--format", "json"] + extra)
         assert code == 0
         for source in json.loads(out):

@@ -15,35 +15,20 @@ from typing import List, Optional, Sequence, Tuple
 from dmfkd.errors import MemoryReadError
 from dmfkd.layouts import dmf_structures
 from dmfkd.layouts import dmf_versions
+from dmfkd.layouts import dump_format
 from dmfkd.layouts import windows
+from dmfkd.layouts.dmf_structures import (IOCTL_LIVEKERNELDUMP_CREATE, LIVEKERNELDUMP_DATA_BUFFER_COUNT,
+                                          LIVEKERNELDUMP_REPORT_TYPE_CHARS, LIVEKERNELDUMP_TRIAGE_BLOCK_OVERHEAD)
+from dmfkd.layouts.engine import ZERO_GUID
 
-from dmfemu.modules import crashdump as cdm
+from dmfemu.modules.crashdump import CrashDump, CrashDumpConfig
+from dmfemu.modules.ringbuffer import RingBuffer
 
-STATUS_SUCCESS = windows.STATUS_SUCCESS
-STATUS_INVALID_PARAMETER = windows.STATUS_INVALID_PARAMETER
-STATUS_BUFFER_TOO_SMALL = windows.STATUS_BUFFER_TOO_SMALL
-STATUS_NOT_SUPPORTED = windows.STATUS_NOT_SUPPORTED
-STATUS_UNSUCCESSFUL = windows.STATUS_UNSUCCESSFUL
-IOCTL_LIVEKERNELDUMP_CREATE = dmf_structures.IOCTL_LIVEKERNELDUMP_CREATE
-DATA_BUFFER_COUNT = dmf_structures.LIVEKERNELDUMP_DATA_BUFFER_COUNT     # 256
-TRIAGE_BLOCK_OVERHEAD = dmf_structures.LIVEKERNELDUMP_TRIAGE_BLOCK_OVERHEAD  # 8
-REPORT_TYPE_CHARS = dmf_structures.LIVEKERNELDUMP_REPORT_TYPE_CHARS     # 12
+# the triage array of the DMF_CrashDump child that carries the DMF data into bug-check dumps (LKD.c)
 CRASHDUMP_TRIAGE_BLOCKS = 1024
-ZERO_GUID = uuid.UUID(int=0)
-# DUMP_FILE_ATTRIBUTES.LiveDumpGeneratedDump (bit 4, spec/dump-format.md §7)
-LIVE_DUMP_ATTRIBUTES = 1 << 4
 # live dump codes a client may pass as BugCheckCode ([DOCS] LkmdTelCreateReport, dump-format.md §7)
 LIVE_SYSTEM_DUMP = 0x161
 SOC_SUBSYSTEM_FAILURE_LIVEDUMP = 0x15D
-
-
-def _writer_accepts(keyword: str) -> bool:
-    """dmfemu.dumpwriter.write_dump grows keywords over time (Attributes: helper F2)."""
-    import inspect
-
-    from dmfemu import dumpwriter
-
-    return keyword in inspect.signature(dumpwriter.write_dump).parameters
 
 
 class LiveKernelDumpConfig(object):
@@ -85,11 +70,11 @@ class LiveKernelDump(object):
         self.ctx_layout = dmf_structures.livekerneldump_context(self.arch, self.dmf_version, rs3=rs3)
         self.entry = dmf_structures.livekerneldump_data_buffer(self.arch)
         self.input_layout = dmf_structures.livekerneldump_input_buffer(self.arch)
-        report = config.report_type.encode("utf-16-le")[:2 * (REPORT_TYPE_CHARS - 1)]
+        report = config.report_type.encode("utf-16-le")[:2 * (LIVEKERNELDUMP_REPORT_TYPE_CHARS - 1)]
         # the ReportType is always NUL-terminated at index 11 (DmfDeviceInit.c:1417-1419)
         values = {
             "GuidDeviceInterface": config.guid_device_interface,
-            "ReportType": report + bytes(2 * REPORT_TYPE_CHARS - len(report)),
+            "ReportType": report + bytes(2 * LIVEKERNELDUMP_REPORT_TYPE_CHARS - len(report)),
             "GuidSecondaryData": config.guid_secondary_data,
         }
         if self.v85:
@@ -106,13 +91,11 @@ class LiveKernelDump(object):
 
     # -- ChildModulesAdd (LKD.c:1066-1133) ----------------------------------------------------------
     def _child_modules_add(self) -> None:
-        from dmfemu.modules.ringbuffer import RingBuffer
-
-        status, ring = RingBuffer.create(self.driver.dmf, DATA_BUFFER_COUNT, self.entry.size,
+        status, ring = RingBuffer.create(self.driver.dmf, LIVEKERNELDUMP_DATA_BUFFER_COUNT, self.entry.size,
                                          dmf_structures.RingBuffer_Mode_DeleteOldestIfFullOnWrite,
                                          instance_name="DataBufferSource", parent=self.module,
                                          parent_device=self.driver.device)
-        if status != STATUS_SUCCESS:
+        if status != windows.STATUS_SUCCESS:
             raise RuntimeError("DataBufferSource ring creation failed: 0x%08X" % status)
         self.ring = ring
         self._ctx_write("DataBufferSource", ring.handle)
@@ -128,7 +111,7 @@ class LiveKernelDump(object):
             def store(crashdump, code, p1, p2, p3, p4):
                 self._store_triage_dump_data()
             store.routine_name = "LiveDump_CrashDumpStoreTriageDumpDataCallback"
-            self.crashdump = cdm.CrashDump(self.driver, cdm.CrashDumpConfig(
+            self.crashdump = CrashDump(self.driver, CrashDumpConfig(
                 component_name="DMF", triage_dump_data_array_size=CRASHDUMP_TRIAGE_BLOCKS,
                 evt_crash_dump_store_triage_dump_data=store), parent=self.module)
             if self.rs3:
@@ -163,7 +146,7 @@ class LiveKernelDump(object):
         self.calls.append(("add", address, size))
         status = self.ring.write(self.entry.pack({"Address": address, "Size": size, "Valid": 1}))
         # DmfDataSize grows even when the ring just dropped its oldest entry (Q-LKD-1)
-        self._ctx_write("DmfDataSize", self._ctx_field("DmfDataSize") + size + TRIAGE_BLOCK_OVERHEAD)
+        self._ctx_write("DmfDataSize", self._ctx_field("DmfDataSize") + size + LIVEKERNELDUMP_TRIAGE_BLOCK_OVERHEAD)
         return status
 
     def data_buffer_source_remove(self, address: int, size: int) -> None:
@@ -174,7 +157,7 @@ class LiveKernelDump(object):
         def invalidate(_handle, _va, view, _size, _ctx):
             # every equal entry is invalidated and subtracted (Q-LKD-2)
             view[valid] = 0
-            self._ctx_write("DmfDataSize", self._ctx_field("DmfDataSize") - size - TRIAGE_BLOCK_OVERHEAD)
+            self._ctx_write("DmfDataSize", self._ctx_field("DmfDataSize") - size - LIVEKERNELDUMP_TRIAGE_BLOCK_OVERHEAD)
             return True
         self.ring.enumerate_to_find_item(invalidate, None, key)
 
@@ -212,10 +195,10 @@ class LiveKernelDump(object):
         """(NTSTATUS, LiveDumpReport or None). `secondary` = (buffer VA, size); `max_triage_blocks`
         makes LkmdTelInsertTriageDataBlock fail after that many blocks (to show Q-LKD-4)."""
         if not self.rs3:
-            return STATUS_SUCCESS, None     # Q-LKD-7: nothing happens, success
+            return windows.STATUS_SUCCESS, None     # Q-LKD-7: nothing happens, success
         secondary_va, secondary_size = secondary if secondary else (0, 0)
         if secondary_size and not secondary_va:
-            return STATUS_INVALID_PARAMETER, None
+            return windows.STATUS_INVALID_PARAMETER, None
         p2 = 0 if exclude_dmf_data else self._ctx_field("BugCheckParameterDmfCollection")
         report = LiveDumpReport(self.config.report_type, code, (parameter, p2, 0, 0))
         inserted = [0]
@@ -243,12 +226,12 @@ class LiveKernelDump(object):
             report.secondary = (self.config.guid_secondary_data, self.space.read(secondary_va, secondary_size))
         if path is not None:
             self.write_live_dump(report, path, dump_type)
-        return STATUS_SUCCESS, report
+        return windows.STATUS_SUCCESS, report
 
     def write_live_dump(self, report: LiveDumpReport, path: str, dump_type: str = "triage") -> int:
         """The file LkmdTelSubmitReport leaves behind (spec/dump-format.md §7): BugCheckCode = the live
-        dump code and P1..P4 as LkmdTelCreateReport got them, Attributes with LiveDumpGeneratedDump
-        (when dmfemu.dumpwriter can write the field), the report's secondary data as the only blob.
+        dump code and P1..P4 as LkmdTelCreateReport got them, Attributes with LiveDumpGeneratedDump,
+        the report's secondary data as the only blob.
         "triage" = a live minidump (type 4, x64) holding exactly the inserted triage data blocks;
         "bitmap-kernel" = a full live dump (bitmap type 6); x86 dumps are "full" (type 1), the only
         kind dmfemu writes for x86. Returns the file size."""
@@ -265,9 +248,7 @@ class LiveKernelDump(object):
                     # skipped; no source says which) - the report still lists it
                     report.unreadable_blocks.append((address, size))
             kw["triage_blocks"] = blocks
-        if _writer_accepts("attributes"):
-            kw["attributes"] = LIVE_DUMP_ATTRIBUTES
-            report.attributes = LIVE_DUMP_ATTRIBUTES
+        kw["attributes"] = report.attributes = dump_format.DUMP_ATTRIBUTE_LIVE_DUMP
         size = self.machine.write_dump(path, dump_type, (report.code,) + report.parameters,
                                        blobs=[report.secondary] if report.secondary else [], **kw)
         report.path = path
@@ -277,15 +258,15 @@ class LiveKernelDump(object):
     def ioctl(self, code: int, input_bytes: bytes, output_size: int = 0, file_object: int = 0, **kw):
         """IOCTL_LIVEKERNELDUMP_CREATE with a packed LIVEKERNELDUMP_INPUT_BUFFER: (NTSTATUS, report)."""
         if code != IOCTL_LIVEKERNELDUMP_CREATE:
-            return STATUS_NOT_SUPPORTED, None
+            return windows.STATUS_NOT_SUPPORTED, None
         if len(input_bytes) < self.input_layout.size:
             # IoctlHandler's minimum-size check; a WOW64 caller's 25-byte struct fails on x64 (Q-LKD-6)
-            return STATUS_BUFFER_TOO_SMALL, None
+            return windows.STATUS_BUFFER_TOO_SMALL, None
         req = self.input_layout.unpack_from(bytes(input_bytes))
         count = req["NumberOfClientStructures"]
         array = req["ArrayOfClientStructures"]
         if (count and not array) or (req["SizeOfSecondaryData"] and not req["SecondaryDataBuffer"]):
-            return STATUS_INVALID_PARAMETER, None
+            return windows.STATUS_INVALID_PARAMETER, None
         client = dmf_structures.livekerneldump_client_structure(self.arch)
         # the embedded pointers are used without probing (Q-LKD-6); bounded by the 256-entry design
         raw = self.space.read(array, min(count, 4096) * client.size) if count else b""

@@ -58,11 +58,10 @@ from typing import Callable, List, Optional, Sequence, Tuple
 from dmfkd.errors import DmfkdError
 from dmfkd.layouts import dmf_structures
 from dmfkd.layouts import windows
+from dmfkd.layouts.dmf_structures import RingBuffer_Mode_DeleteOldestIfFullOnWrite, RingBuffer_Mode_FailIfFullOnWrite
+from dmfkd.layouts.windows import STATUS_INVALID_PARAMETER, STATUS_SUCCESS, STATUS_UNSUCCESSFUL
 from dmfemu.modules.dmfobject import DMF_MODULE_OPTIONS_DISPATCH, Dmf, DmfModule
 
-STATUS_SUCCESS = windows.STATUS_SUCCESS
-STATUS_UNSUCCESSFUL = windows.STATUS_UNSUCCESSFUL
-STATUS_INVALID_PARAMETER = windows.STATUS_INVALID_PARAMETER
 
 #: the emulator refuses ring storage larger than this (WdfMemoryCreate would fail on a real
 #: machine long before; here it keeps a hostile N*S from eating the host's memory)
@@ -84,6 +83,20 @@ class RingBufferCreateError(DmfkdError):
         self.status = status
         super().__init__("DMF_RingBuffer create failed: %s (%s)" % (
             what, windows.NTSTATUS_NAMES.get(status, "0x%08X" % status)))
+
+
+def make_room(mode: int, read_pointer: int, present: int, size: int, items: int, end: int):
+    """What Write and SegmentsWrite do with a full ring (RB.c:360-380), in one place: Mode
+    FailIfFullOnWrite -> None (the write fails, nothing changes); DeleteOldestIfFullOnWrite -> the
+    oldest item is dropped (ReadPointer moves on, wrapping at BufferEnd; ItemsPresentCount - 1; its
+    bytes stay); any other Mode is only asserted on, and the write goes ahead (spec/dmf.md Q-RB-1).
+    Returns (ReadPointer, ItemsPresentCount) to continue the write with, or None."""
+    if mode == RingBuffer_Mode_FailIfFullOnWrite:
+        return None
+    if mode == RingBuffer_Mode_DeleteOldestIfFullOnWrite:
+        read_pointer += size
+        return (items if read_pointer >= end else read_pointer), present - 1
+    return read_pointer, present
 
 
 def _state_struct(layout) -> Tuple[struct.Struct, int]:
@@ -278,15 +291,11 @@ class RingBuffer:
             end = ptrs[p_end]
             present = u32[i_present]
             if present == u32[i_count]:
-                mode = u32[i_mode]
-                if mode == 1:              # FailIfFullOnWrite: no state change
+                room = make_room(u32[i_mode], ptrs[p_read], present, size, items, end)
+                if room is None:
                     return STATUS_UNSUCCESSFUL
-                if mode == 2:              # DeleteOldest: drop the oldest, bytes stay (RB.c:370-376)
-                    rp = ptrs[p_read] + size
-                    ptrs[p_read] = items if rp >= end else rp
-                    present -= 1
-                    u32[i_present] = present
-                # any other mode: assert only, then write anyway (spec/dmf.md Q-RB-1)
+                ptrs[p_read], present = room
+                u32[i_present] = present
             if len(data) != size or wp + size > end:
                 # the size check comes after the full handling: Mode 2 has already dropped one
                 # item (spec/dmf.md Q-RB-2); W+S > BufferEnd never holds in a consistent state
@@ -313,13 +322,10 @@ class RingBuffer:
             if not items:
                 raise RingBufferError("RingBuffer 0x%x used after Close (Items is NULL)" % handle)
             if present == count:
-                if mode == 1:
+                room = make_room(mode, rp, present, size, items, end)
+                if room is None:
                     return STATUS_UNSUCCESSFUL
-                if mode == 2:
-                    rp += size
-                    if rp >= end:
-                        rp = items
-                    present -= 1
+                rp, present = room
             if len(data) != size or wp + size > end:
                 pack_state(ctx, state_off, size, items, rp, wp, end, total, mode, count, present)
                 return STATUS_UNSUCCESSFUL
@@ -367,13 +373,10 @@ class RingBuffer:
                 raise RingBufferError("segment at %d of %d bytes is outside the %d-byte item"
                                       % (offset, len(data), size))
         if present == count:
-            if mode == 1:
+            room = make_room(mode, rp, present, size, items, end)
+            if room is None:
                 return STATUS_UNSUCCESSFUL
-            if mode == 2:
-                rp += size
-                if rp >= end:
-                    rp = items
-                present -= 1
+            rp, present = room
         if wp + size > end:
             self._state.pack_into(self._ctx, self._state_off, size, items, rp, wp, end, total, mode, count, present)
             return STATUS_UNSUCCESSFUL
@@ -461,9 +464,10 @@ class RingBuffer:
             self._state.pack_into(self._ctx, self._state_off, size, items, rp, wp, end, total, mode, count, present)
         # else: pointers are not reset (spec/dmf.md Q-RB-6)
         if present > count:
+            # an unvalidated Mode let P grow past N (spec/dmf.md Q-RB-1)
             raise RingBufferCorruption(
-                "Reorder of RingBuffer 0x%x with ItemsPresentCount=%d > ItemsCount=%d (Mode %d, spec/dmf.md "
-                "Q-RB-1): DMF would now zero (N-P)*S = 0x%x bytes from Items+P*S, outside the ring storage; "
+                "Reorder of RingBuffer 0x%x with ItemsPresentCount=%d > ItemsCount=%d (Mode %d is not validated): "
+                "DMF would now zero (N-P)*S = 0x%x bytes from Items+P*S, outside the ring storage; "
                 "refused (WritePointer is already Items+P*S, past BufferEnd)"
                 % (self.handle, present, count, mode, ((count - present) & 0xFFFFFFFF) * size))
         view[present * size:ring_bytes] = bytes(ring_bytes - present * size)

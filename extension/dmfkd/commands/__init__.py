@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "dmfkd.commands.modules",
     "dmfkd.commands.bugcheck",
     "dmfkd.commands.livedump",
+    "dmfkd.commands.timeline",
 ]
 
 

@@ -7,15 +7,16 @@
 
 The reading is dmf/crashdump_view.py's; this module selects and presents.
 """
-from typing import Dict, List
+from typing import List
 
 from dmfkd.bounded_input import int_option
 from dmfkd.commands import command
-from dmfkd.commands.shared import (MAX_ENTRY_SIZE, add_record_options, check_record_options, decoder_choice, finish,
-                                   record_columns, record_rows, ring_records_report, selected_indexes, step)
-from dmfkd.decode import merge_rows, parse_field_path
+from dmfkd.commands.shared import (FIELD_MIN_WIDTH, MAX_ENTRY_SIZE, add_record_options, add_time_deltas,
+                                   check_record_options, crash_time, decode_sources, decoder_choice, finish,
+                                   record_columns, ring_records_report, step, time_field)
+from dmfkd.decode import RecordDecoder, merge_rows, parse_field_path
 from dmfkd.dmf.crashdump_view import CrashDumpView, read_crashdump
-from dmfkd.errors import DmfkdError, UsageError
+from dmfkd.errors import UsageError
 from dmfkd.guids import guid_text
 from dmfkd.records import hex_or
 from dmfkd.render import Column, Link, Report
@@ -138,7 +139,7 @@ def summary_report(view: CrashDumpView, args) -> Report:
     if view.dmf_blobs or view.data_sources:
         next_steps.append(step("all records", "crashdump --all", args))
     if view.other_blob_count:
-        notes.append("%d other secondary-data blob(s) (not DMF): dmfkd tags" % view.other_blob_count)
+        notes.append("%d other secondary-data blob(s) without a DMF ring signature: dmfkd tags" % view.other_blob_count)
         next_steps.append(Link("all blobs", "tags"))
     if not target.is_live and target.bugcheck() is not None:
         next_steps.append(Link("bug check", "bugcheck"))
@@ -169,7 +170,7 @@ def raw_report(view: CrashDumpView, args) -> Report:
 
 def ring_title(ring, guid: str) -> str:
     return ("%s: %d record(s) of %d bytes, oldest first; N=%s P=%s (%s)%s, %s"
-            % (guid, ring.count, ring.entry_size, ring.capacity, ring.present,
+            % (guid, ring.count, ring.entry_size, "?" if ring.capacity is None else ring.capacity, ring.present,
                "from memory" if ring.present_known else "inferred", ", truncated" if ring.truncated else "",
                "read from memory" if ring.source == "memory" else "decoded from the blob"))
 
@@ -183,56 +184,15 @@ def guid_report(view: CrashDumpView, args) -> Report:
     document = ring.summary()
     return ring_records_report(ring, decoder, args, ring_title(ring, document["guid"]), document,
                                warnings=ring.warnings + warnings, notes=ring.notes,
-                               next_steps=[step("all sources", "crashdump", args)])
-
-
-def _lane_names(guids: List[str], view: CrashDumpView) -> Dict[str, str]:
-    """A short name per source for the lane column: its role (SELF, aux1 ...) or its GUID's first 8 digits."""
-    names = {}
-    for ds in view.data_sources:
-        if ds.guid in guids and ds.guid not in names:
-            names[ds.guid] = "SELF" if ds.role == "SELF" else "aux%d" % ds.index
-    for g in guids:
-        names.setdefault(g, g[:8])
-    return names
+                               next_steps=[step("all sources", "crashdump", args)], crash=crash_time(view.target))
 
 
 def all_records_report(view: CrashDumpView, args) -> Report:
-    target = view.target
-    choice = decoder_choice(args, target)
-    choice.resolve(view.resolve_guid)
-    sources = view.all_rings(args.entry_size, args.force)
-    if not sources:
-        raise DmfkdError("no DMF ring data in %s" % target.name)
-    per_source, warnings, documents, refused = [], [], [], []
-    columns_seen = []  # type: List[str]
-    decoders = []
-    for guid, ring in sources:
-        if isinstance(ring, str):
-            warnings.append("%s: %s" % (guid, ring))
-            continue
-        try:
-            decoder, problems = choice.for_source(guid, ring.entry_size)
-        except UsageError as exc:
-            refused.append(str(exc))
-            continue
-        decoders.append(decoder)
-        warnings.extend(problems)
-        indexes = selected_indexes(ring, args, decoder)
-        rows = record_rows(ring, decoder, indexes)
-        per_source.append((guid, rows))
-        warnings.extend("%s: %s" % (guid, w) for w in ring.warnings)
-        doc = ring.summary()
-        doc["decoder"] = decoder.name
-        doc["records"] = [{k: v for k, v in row.items() if k != "ascii"} for row in rows]
-        documents.append(doc)
-        for name in getattr(decoder, "columns", []):
-            if name not in columns_seen:
-                columns_seen.append(name)
-    if refused and choice.typed and not per_source:
-        raise UsageError(refused[0])
-    warnings.extend(refused)
-    lanes = _lane_names([g for g, _ in per_source], view)
+    if not view.source_guids():
+        line = view.no_dmf_message() if not view.dmf_present else "no DMF ring data in %s" % view.target.name
+        return Report(text=line, document={"sources": [], "records": [], "message": line})
+    decoded = decode_sources(view, args)
+    per_source, warnings = decoded.per_source, decoded.warnings
     if args.merge_by:
         rows = merge_rows(per_source, args.merge_by)
         if rows and all(parse_field_path(r, args.merge_by) is None for r in rows):
@@ -240,12 +200,17 @@ def all_records_report(view: CrashDumpView, args) -> Report:
     else:
         rows = [dict(r, guid=g) for g, rs in per_source for r in rs]
     for row in rows:
-        row["lane"] = lanes.get(row["guid"], row["guid"][:8])
+        row["lane"] = decoded.lanes.get(row["guid"], row["guid"][:8])
+    decoders = decoded.decoders
     decoder = decoders[0] if len(set(type(d) for d in decoders)) == 1 and decoders else None
-    columns = _merged_columns(decoder, columns_seen, args.hex, any(r.get("partial") for r in rows))
-    merged = [{k: v for k, v in row.items() if k not in ("ascii", "lane")} for row in rows]
-    document = {"sources": documents, "merged_by": args.merge_by, "records": merged} if args.merge_by else \
-        {"sources": documents}
+    any_plain = any(type(d) is RecordDecoder for d in decoders)
+    columns = _merged_columns(decoder, decoded.field_names, args.hex or any_plain, any(r.get("partial") for r in rows))
+    if args.merge_by:
+        columns[-1:-1] = add_time_deltas(rows, time_field(rows, args.merge_by), crash_time(view.target))
+    merged = [{k: v for k, v in row.items() if k != "ascii"} for row in rows]
+    document = {"sources": decoded.documents, "warnings": warnings}
+    if args.merge_by:
+        document.update(merged_by=args.merge_by, records=merged)
     title = "%d record(s) of %d source(s)%s" % (len(rows), len(per_source),
                                                 ", merged by %s" % args.merge_by if args.merge_by else "")
     return Report(rows=rows, columns=columns, document=document, warnings=warnings, title=title,
@@ -253,12 +218,10 @@ def all_records_report(view: CrashDumpView, args) -> Report:
 
 
 def _merged_columns(decoder, field_names: List[str], show_hex: bool, partial: bool) -> List[Column]:
-    from dmfkd.decode import RecordDecoder
-
     if decoder is not None and type(decoder) is RecordDecoder and not field_names:
         return record_columns(decoder, show_hex, partial, merged=True)
     columns = [Column("lane", "source", where="table"), Column("guid", "GUID", where="data"), Column("index", "#")]
-    columns += [Column(name, name, wrap=True, min_width=8) for name in field_names]
+    columns += [Column(name, name, wrap=True, min_width=FIELD_MIN_WIDTH) for name in field_names]
     columns.append(Column("hex", "hex", where="both" if show_hex or not field_names else "data", wrap="bytes"))
     columns.append(Column("partial", "partial", where="both" if partial else "data"))
     return columns

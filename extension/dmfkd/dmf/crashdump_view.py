@@ -19,6 +19,8 @@ from dmfkd.errors import DmfkdError, TagNotFoundError, UsageError
 from dmfkd.guids import guid_text, parse_guid
 from dmfkd.records import BlobInfo, DataSourceRow
 
+TRIAGE_DUMP = 4
+
 
 class CrashDumpView:
     """The CrashDump module (when symbols find it), its data sources and the dump's DMF blobs."""
@@ -68,7 +70,7 @@ class CrashDumpView:
 
     # -- records -------------------------------------------------------------------------------
     def resolve_guid(self, text: str) -> uuid.UUID:
-        """A full GUID, or a unique prefix of at least 4 hex digits of a data source's / DMF blob's GUID."""
+        """A full GUID, or a unique prefix of at least 4 hex digits of a data source's or ring blob's GUID."""
         try:
             return parse_guid(text)
         except DmfkdError:
@@ -76,7 +78,8 @@ class CrashDumpView:
         prefix = text.strip().strip("{}").lower()
         if len(prefix.replace("-", "")) < 4 or any(c not in "0123456789abcdef-" for c in prefix):
             return parse_guid(text)  # the parser's own one-line error
-        known = {ds.guid for ds in self.data_sources if ds.guid} | {b.guid for b in self.blobs}
+        known = {ds.guid for ds in self.data_sources if ds.guid} | \
+            {b.guid for b in self.blobs if b.kind in ("ring", "ring?")}
         matches = sorted(g for g in known if g.startswith(prefix))
         if len(matches) == 1:
             return uuid.UUID(matches[0])
@@ -183,6 +186,13 @@ def read_crashdump(target, driver: Optional[str] = None, dmf_version=None, blobs
     walk = walk_crashdump(target, driver, dmf_version)
     if walk is None and driver:
         raise DmfkdError("--driver %s: no symbol %s!g_DmfModuleCrashDump" % (driver, driver))
+    header = target.dump_header()
+    if walk is not None and header is not None and header.dump_type == TRIAGE_DUMP and \
+            not isinstance(walk.info.handle, int):
+        # a triage dump holds no data pages of the driver: the global's unreadability is expected
+        walk.info.warnings = [w for w in walk.info.warnings if not w.startswith(walk.info.symbol + " at ")]
+        walk.info.notes.append("%s is not in this triage dump (it holds no driver data pages): the rings are "
+                               "recognised from their blobs" % walk.info.symbol)
     if not blobs:
         return CrashDumpView(target, walk, [], None)
     blobs = classify_blobs(target, walk)

@@ -179,7 +179,7 @@ def choose_context_variant(arch: str, context_size: Optional[int], config_size: 
     if len(matches) > 1 and cfg_v85 is not None:
         matches = [m for m in matches if m[0] == cfg_v85] or matches
     if not matches:
-        raise LayoutError("DMF_CONTEXT_LiveKernelDump of %d bytes: unknown layout (spec/dmf.md sec. 3.2)" % context_size)
+        raise LayoutError("DMF_CONTEXT_LiveKernelDump of %d bytes: unknown layout" % context_size)
     v85, rs3 = matches[0]
     label = "%s%s" % ("v1.1.85+" if v85 else "<=v1.1.84", " RS3" if rs3 else " without RS3")
     evidence = "context %d bytes" % context_size
@@ -263,7 +263,7 @@ def read_config(target, info: LiveKernelDumpInfo, arch: str) -> None:
     v85 = info.variant.v85 if info.variant is not None else True
     layout = dmf_structures.livekerneldump_config(arch, dmf_versions.V1_1_85 if v85 else dmf_versions.V1_1_80)
     if info.config_size not in (None, layout.size):
-        info.warnings.append("ModuleConfigSize %d, expected %d for a %s context (spec/dmf.md sec. 3.1)"
+        info.warnings.append("ModuleConfigSize %d, expected %d for a %s context"
                              % (info.config_size, layout.size, info.variant.label if info.variant else "?"))
     try:
         raw = read_exact(target, info.config_address, layout.size)
@@ -355,7 +355,7 @@ def _read_ring(target, reader: ObjectReader, info: LiveKernelDumpInfo) -> None:
     info.ring_state = state
     entry = dmf_structures.livekerneldump_data_buffer(arch)
     if state.item_size != entry.size or state.items_count != DATA_BUFFER_COUNT:
-        info.warnings.append("DataBufferSource ring has N=%d S=%d, expected N=%d S=%d (spec/dmf.md sec. 3.3)"
+        info.warnings.append("the buffer list ring has N=%d S=%d, expected N=%d S=%d"
                              % (state.items_count, state.item_size, DATA_BUFFER_COUNT, entry.size))
     if state.item_size != entry.size or not 0 < state.items_count <= 4 * DATA_BUFFER_COUNT:
         info.entries_problem = "DataBufferSource ring is not a DATA_BUFFER ring"

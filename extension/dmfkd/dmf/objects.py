@@ -283,7 +283,7 @@ class ObjectReader:
         if not handle:
             raise DmfkdError("NULL DMFMODULE handle")
         if is_offset_handle(handle):
-            raise DmfkdError("0x%x is an offset handle, not a DMFMODULE (spec/dmf.md sec. 4.2)" % handle)
+            raise DmfkdError("0x%x is an offset handle (bit 0 set), not a DMFMODULE" % handle)
         fx = object_from_handle(handle, self.ptr)
         head_size = dmf_structures.dmf_object_head(self.arch).size
         try:
@@ -353,7 +353,7 @@ class ObjectReader:
         layout = self.layout_for(family, data, 0)
         obj = DmfObject(layout.get(data, "MemoryDmfObject"), address, data[:layout.size], layout)
         if expect_handle is not None and obj.handle != expect_handle:
-            obj.warnings.append("MemoryDmfObject 0x%x != handle 0x%x (spec/dmf.md sec. 6 inv. 18)"
+            obj.warnings.append("MemoryDmfObject 0x%x != handle 0x%x: the object does not point back at its own handle"
                                 % (obj.handle or 0, expect_handle))
         if names:
             self.read_names(obj)
@@ -415,13 +415,13 @@ class ObjectReader:
                 break
             parent = child.field("DmfObjectParent")
             if parent is not None and parent != obj.address:
-                child.warnings.append("DmfObjectParent 0x%x != 0x%x (spec/dmf.md sec. 6 inv. 19)" % (parent, obj.address))
+                child.warnings.append("DmfObjectParent 0x%x != 0x%x: the child does not name this parent" % (parent, obj.address))
             out.append(child)
             entry = _u(child.raw, 0, self.ptr)  # ChildListEntry.Flink at offset 0
         if entry and entry != head and entry in seen:
             problems.append("child list of 0x%x loops back to 0x%x" % (obj.address, entry))
         if expected is not None and expected != len(out) and not problems:
-            problems.append("NumberOfChildModules %d but %d children linked (inv. 19)" % (expected, len(out)))
+            problems.append("NumberOfChildModules %d but %d children linked" % (expected, len(out)))
         return out, problems
 
     def collection_layout(self):

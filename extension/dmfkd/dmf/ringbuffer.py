@@ -252,15 +252,16 @@ def decode_crash_blob(blob, guid, entry_size: int, capacity: Optional[int] = Non
     if rem:
         truncated = True
         warnings.append("blob length %d is not a multiple of the entry size %d: cut inside record %d "
-                        "(MaximumAllowed truncation, spec/dmf.md sec. 2.11; or a wrong entry size)"
+                        "(cut to the bug check's MaximumAllowed, or a wrong entry size)"
                         % (length, s, full))
     if capacity is not None:
         if length < capacity * s:
             truncated = True
-            notes.append("blob holds %d of the ring's %d*%d = %d bytes (cut to MaximumAllowed, "
-                         "spec/dmf.md Q-CD-2)" % (length, capacity, s, capacity * s))
+            # spec/dmf.md Q-CD-2
+            notes.append("blob holds %d of the ring's %d*%d = %d bytes (cut to the bug check's MaximumAllowed)"
+                         % (length, capacity, s, capacity * s))
         elif length > capacity * s:
-            warnings.append("blob length %d exceeds the ring size N*S = %d*%d (spec/dmf.md sec. 6 inv. 15)"
+            warnings.append("blob length %d exceeds the ring size N*S = %d*%d"
                             % (length, capacity, s))
 
     available = full + (1 if rem else 0)
@@ -269,11 +270,11 @@ def decode_crash_blob(blob, guid, entry_size: int, capacity: Optional[int] = Non
     if present is not None:
         p = int(present)
         if capacity is not None and p > capacity:
-            warnings.append("ItemsPresentCount %d > ItemsCount %d: misconfigured ring mode "
-                            "(spec/dmf.md Q-RB-1)" % (p, capacity))
+            warnings.append("ItemsPresentCount %d > ItemsCount %d: a misconfigured ring mode "
+                            "corrupted the count" % (p, capacity))
         count = min(p, available)
         if p == 0 and length:
-            warnings.append("the ring holds no items but its blob has %d bytes (spec/dmf.md sec. 6 inv. 15)"
+            warnings.append("the ring holds no items but its blob has %d bytes"
                             % length)
         if inferred > p and p <= available:
             warnings.append("non-zero bytes after the ring's %d live records (records %d..%d): the blob "
@@ -285,7 +286,7 @@ def decode_crash_blob(blob, guid, entry_size: int, capacity: Optional[int] = Non
         zeros = _zero_record_indexes(data, s, min(inferred, full))
         if zeros:
             warnings.append("all-zero record(s) inside the live records (index %s): genuine zero records, "
-                            "so the present count is uncertain (spec/dmf.md sec. 6 inv. 16)"
+                            "so the present count is uncertain"
                             % ", ".join(str(i) for i in zeros))
     partial_size = rem if (rem and count == available) else None
     lost = max(0, present_value - count) if present_known else 0
@@ -296,9 +297,10 @@ def decode_crash_blob(blob, guid, entry_size: int, capacity: Optional[int] = Non
         raw_hits = key_matches(head_raw, key)
         decoded_hits = key_matches(head, key)
         if decoded_hits >= 4 and decoded_hits > raw_hits:
+            # spec/dmf.md Q-CD-1: a second secondary-data call XORs record 0 again
             warnings.append("record 0 shows the XOR key of %s after decoding (%d key bytes) but not before "
-                            "(%d): the blob was not obfuscated with this GUID's key, or was XOR-ed twice "
-                            "(spec/dmf.md Q-CD-1)" % (guid_text(guid), decoded_hits, raw_hits))
+                            "(%d): the blob was not obfuscated with this GUID's key, or was XOR-ed twice"
+                            % (guid_text(guid), decoded_hits, raw_hits))
     return RingDecode(guid, s, capacity, present_value, present_known, truncated, data, count,
                       partial_size=partial_size, source="blob", length=length, warnings=warnings,
                       notes=notes, lost=lost)
@@ -335,6 +337,9 @@ def infer_entry_size(blob, guid) -> Tuple[int, str]:
     x = xor_with_key(raw[:span_limit], key)
     hits = x.count(0)
     if hits < MIN_KEY_BYTES:
+        structure = entry_size_by_structure(raw, guid, length)
+        if structure is not None:
+            return structure
         raise DmfkdError("blob %s does not show the XOR key signature of its GUID in its first record "
                          "(%d key byte(s)); cannot infer the entry size: give --entry-size" % (gtext, hits))
     last = x.rfind(b"\0")
@@ -364,12 +369,54 @@ def infer_entry_size(blob, guid) -> Tuple[int, str]:
 def looks_like_ring_blob(blob, guid) -> bool:
     """Cheap test telling DMF ring blobs from other secondary data: before its first zero byte the blob
     carries at least MIN_KEY_BYTES bytes of its own GUID key, densely (>= 1 in 16; random bytes match
-    1 in 256)."""
+    1 in 256) - or, for records without zero bytes, record 0 un-XOR-ed matches record 1
+    (entry_size_by_structure)."""
     head = bytes(blob[:4096])
     first_zero = head.find(b"\0")
     span = head[:first_zero] if first_zero >= 0 else head
     hits = xor_with_key(span, crashdump_key(guid)).count(0) if span else 0
-    return hits >= MIN_KEY_BYTES and hits * 16 >= len(span)
+    if hits >= MIN_KEY_BYTES and hits * 16 >= len(span):
+        return True
+    return entry_size_by_structure(head, guid, len(blob)) is not None
+
+
+#: record 0 un-XOR-ed must share at least this many bytes with record 1, and 1 in STRUCTURE_DENSITY
+STRUCTURE_MIN_BYTES = 6
+STRUCTURE_DENSITY = 8
+STRUCTURE_MAX_ENTRY = 2048
+
+
+def entry_size_by_structure(blob, guid, length: Optional[int] = None) -> Optional[Tuple[int, str]]:
+    """For records with no zero bytes (no key signature): the records of one source share a structure
+    (a text prefix, a constant header, a counter's high bytes), so with the right S, record 0 XOR-ed
+    back with the GUID key agrees with record 1 at those offsets - while the raw bytes do not (random
+    bytes agree 1 in 256). The S with the densest agreement wins if it is clearly above chance.
+    Returns (S, evidence) or None."""
+    if isinstance(guid, str):
+        from dmfkd.guids import parse_guid
+
+        guid = parse_guid(guid)
+    raw = bytes(blob[:2 * STRUCTURE_MAX_ENTRY])
+    length = len(blob) if length is None else length
+    key = crashdump_key(guid)
+    best = None  # (density, matches, s)
+    for s in range(4, min(STRUCTURE_MAX_ENTRY, length // 2) + 1):
+        if length % s or 2 * s > len(raw):
+            continue
+        record1 = raw[s:2 * s]
+        decoded = xor_with_key(raw[:s], key)
+        matches = sum(1 for a, b in zip(decoded, record1) if a == b)
+        plain = sum(1 for a, b in zip(raw[:s], record1) if a == b)
+        if matches < STRUCTURE_MIN_BYTES or matches * STRUCTURE_DENSITY < s or matches <= plain:
+            continue
+        candidate = (matches / s, matches, s)
+        if best is None or candidate[0] > best[0]:
+            best = candidate
+    if best is None:
+        return None
+    density, matches, s = best
+    return s, ("record 0 XOR-ed back with the key of %s shares %d of its %d bytes with record 1 (the records' "
+               "common structure); %d divides the blob length %d" % (guid_text(guid), matches, s, s, length))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -382,34 +429,34 @@ def check_ring_state(state: RingState, pointer_size: int = 8) -> Tuple[List[str]
     s, n, p = state.item_size, state.items_count, state.items_present_count
     if state.items == 0 or state.memory_ring == 0:
         if (state.items == 0) != (state.memory_ring == 0):
-            w.append("MemoryRing 0x%x and Items 0x%x disagree about the ring being closed (inv. 5)"
+            w.append("MemoryRing 0x%x and Items 0x%x disagree about the ring being closed"
                      % (state.memory_ring, state.items))
         else:
-            notes.append("ring closed (MemoryRing and Items NULL, other fields stale, spec/dmf.md Q-RB-10)")
+            notes.append("ring closed (MemoryRing and Items NULL, the other fields are stale)")
     if s <= 0 or n <= 0:
-        w.append("ItemSize %d / ItemsCount %d: not a usable ring (inv. 1)" % (s, n))
+        w.append("ItemSize %d / ItemsCount %d: not a usable ring" % (s, n))
         return w, notes
     if state.mode not in (1, 2):
-        w.append("Mode %d is not FailIfFull (1) or DeleteOldest (2): misconfigured client (spec/dmf.md Q-RB-1)"
+        w.append("Mode %d is not FailIfFull (1) or DeleteOldest (2): the client misconfigured the ring, whose counts are then corrupt"
                  % state.mode)
     if state.total_size != (n * s) & 0xFFFFFFFF:
-        w.append("TotalSize %d != N*S = %d*%d (inv. 2)" % (state.total_size, n, s))
+        w.append("TotalSize %d != N*S = %d*%d" % (state.total_size, n, s))
     mask = (1 << (8 * pointer_size)) - 1
     if state.items and state.buffer_end != (state.items + n * s) & mask:
-        w.append("BufferEnd 0x%x != Items + N*S = 0x%x (inv. 2)" % (state.buffer_end, (state.items + n * s) & mask))
+        w.append("BufferEnd 0x%x != Items + N*S = 0x%x" % (state.buffer_end, (state.items + n * s) & mask))
     r, wi = state.read_index, state.write_index
     if state.items:
         if r is None:
-            w.append("ReadPointer 0x%x is not a slot of [Items 0x%x, +N*S) (inv. 3)" % (state.read_pointer, state.items))
+            w.append("ReadPointer 0x%x is not a slot of [Items 0x%x, +N*S)" % (state.read_pointer, state.items))
         if wi is None:
-            w.append("WritePointer 0x%x is not a slot of [Items 0x%x, +N*S) (inv. 3)" % (state.write_pointer, state.items))
+            w.append("WritePointer 0x%x is not a slot of [Items 0x%x, +N*S)" % (state.write_pointer, state.items))
     if p > n:
-        w.append("ItemsPresentCount %d > ItemsCount %d (inv. 4; spec/dmf.md Q-RB-1)" % (p, n))
+        w.append("ItemsPresentCount %d > ItemsCount %d: a misconfigured ring mode corrupted the count" % (p, n))
     elif r is not None and wi is not None:
         if (r + p) % n != wi:
-            w.append("w %d != r %d + P %d mod N %d (inv. 4)" % (wi, r, p, n))
+            w.append("w %d != r %d + P %d mod N %d" % (wi, r, p, n))
         if (p in (0, n)) != (r == wi):
-            w.append("P = %d but ReadPointer %s WritePointer (inv. 4)" % (p, "==" if r == wi else "!="))
+            w.append("P = %d but ReadPointer %s WritePointer" % (p, "==" if r == wi else "!="))
     return w, notes
 
 
@@ -492,8 +539,8 @@ def decode_live_ring(ring_context_bytes, storage_bytes, arch: str, guid=None,
         if key_matches(first, key) >= MIN_KEY_BYTES and key_matches(xor_with_key(first, key), key) < key_matches(first, key):
             # memory captured after the crash callbacks (not the usual order, spec/dmf.md Q-CD-9, §4.5)
             data = xor_with_key(first, key) + data[s:]
-            notes.append("record 0 in memory carries the XOR key: memory was captured after the secondary-data "
-                         "callbacks (spec/dmf.md Q-CD-9); decoded")
+            notes.append("record 0 in memory carries the XOR key: memory was captured after the crash's "
+                         "secondary-data callbacks; decoded")
     _swap_and_tail_notes(state, storage, order, notes)
     lost = max(0, min(p, n) - count)
     return RingDecode(guid, s, capacity, p, True, truncated, data, count, partial_size=partial_size,
@@ -510,12 +557,12 @@ def _swap_and_tail_notes(state: RingState, storage: bytes, order: List[int], not
     if swap.count(0) != s:
         slots = {storage[i * s:(i + 1) * s] for i in range(min(n, 4096))}
         if swap not in slots:
-            notes.append("swap slot holds an item no longer in the ring (left by an earlier Reorder, spec/dmf.md Q-RB-7)")
+            notes.append("swap slot holds an item no longer in the ring (left by an earlier reorder)")
     r = state.read_index
     if r == 0 and 0 < p < n and _nonzero_extent(storage, p * s, n * s) == 0:
-        notes.append("slots after the live records are zero: never wrapped, or already reordered (inv. 7/8)")
+        notes.append("slots after the live records are zero: never wrapped, or already reordered")
     elif r == 0 and 0 < p < n:
-        notes.append("stale items after the live records (read or wrapped earlier, spec/dmf.md Q-RB-3)")
+        notes.append("stale items after the live records (read or wrapped earlier)")
 
 
 def cross_check(blob_decode: RingDecode, live: RingDecode) -> List[str]:
@@ -528,6 +575,6 @@ def cross_check(blob_decode: RingDecode, live: RingDecode) -> List[str]:
     n = min(blob_decode.count, live.count)
     mismatched = [k for k in range(n) if blob_decode.data[k * s:(k + 1) * s] != live.data[k * s:(k + 1) * s]]
     if mismatched:
-        out.append("blob and memory disagree on record(s) %s (spec/dmf.md sec. 6 inv. 17)"
+        out.append("blob and memory disagree on record(s) %s"
                    % ", ".join(str(k) for k in mismatched[:8]))
     return out

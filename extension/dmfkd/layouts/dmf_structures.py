@@ -368,19 +368,14 @@ DMF_OBJECT_PREFIX_V1_1_135 = Spec("DMF_OBJECT_prefix_1_1_135_to_145", DMF_OBJECT
 DMF_CALLBACKS_WDF_CHECK = Spec("DMF_CALLBACKS_WDF_CHECK", [
     ("Size", "u32"), ("Checks", ("bytes", 29)),
 ])
-#
-# Both structures only ever grew at their end, so every version shares the fields it has with HEAD at the
-# same offsets (Dmf/Framework/DmfIncludeInternal.h in microsoft/DMF's history):
-# * DMF_MODULE_COLLECTION: v1.0 (b6ae401, 2018-08-06) ends with DmfCallbacksWdfCheck: 96 / 68 bytes. The
-#   2018-12-19 change "Fix issues related to non-PnP drivers" (microsoft/DMF pull request 43: the Client's
-#   pending DMF_Invoke_DeviceCallbacksDestroy is remembered on the collection) appended
-#   ManualDestroyCallbackIsPending and ClientDevice: 104 / 76 from v1.1.3 on (v1.0.0-v1.1.2 are 96 / 68 when
-#   each release's headers are compiled). LiveKernelDump records a collection with exactly this size
-#   (FLKD.c:173-175), which is how dmf/livedump.py and dmf/module_collection.py recognise it.
-# * DMF_DEVICE_CONTEXT: v1.0 (b6ae401) has WdfDevice .. WdfClientDriverDevice: 40 / 20 bytes. IsFilterDevice
-#   was appended with the 2018 filter-driver work (present in fb4eed4, whose collection is still the 96-byte
-#   one; placed at v1.1.0, the first release after v1.0.0 - inferred, the stored history does not pin the
-#   exact release): 48 / 24. EvtDmfDeviceLog (the Client's event-log callback) was appended at v1.1.49: 56 / 28.
+# Both only grew at their end: every version has its fields at HEAD's offsets (DmfIncludeInternal.h history).
+# DMF_MODULE_COLLECTION: v1.0 (b6ae401, 2018-08) ends with DmfCallbacksWdfCheck, 96 / 68 bytes; microsoft/DMF
+# pull request 43 (2018-12-19, the Client's pending DMF_Invoke_DeviceCallbacksDestroy) appended
+# ManualDestroyCallbackIsPending and ClientDevice: 104 / 76 from v1.1.3 (each release's headers compiled).
+# LiveKernelDump records the collection with this size (FLKD.c:173-175): how readers recognise it.
+# DMF_DEVICE_CONTEXT: 40 / 20 in v1.0; IsFilterDevice appended with the 2018 filter-driver work (in fb4eed4,
+# whose collection is still 96 bytes; placed at v1.1.0 - inferred, the history does not pin the release):
+# 48 / 24; EvtDmfDeviceLog (the Client's event-log callback) appended at v1.1.49: 56 / 28.
 _COLLECTION_FIELDS_V1_0 = [
     ("ModuleCollectionHandleMemory", "ptr"),
     ("ClientDriverDmfModules", "ptr"),
@@ -569,8 +564,7 @@ def dmf_module_collection(arch: str, dmf_version=HEAD_VERSION) -> Layout:
 
 
 def dmf_module_collection_sizes(arch: str) -> tuple:
-    """Every sizeof(DMF_MODULE_COLLECTION) a DMF release has had on `arch`, the current one first (for a
-    reader that does not know the driver's DMF version)."""
+    """Every sizeof(DMF_MODULE_COLLECTION) a release had on `arch`, HEAD's first (for an unknown version)."""
     return (cached_layout(DMF_MODULE_COLLECTION, arch).size, cached_layout(DMF_MODULE_COLLECTION_V1_0, arch).size)
 
 

@@ -31,6 +31,7 @@ CONTEXT_RECORD64_SIZE = 3000
 CONTEXT_RECORD32_SIZE = 1200
 CONTEXT_AMD64_SIZE = 0x4D0
 CONTEXT_X86_SIZE = 0x2CC
+CONTEXT_ARM64_SIZE = 0x390
 MAX_RUNS64 = (PHYSICAL_MEMORY_BLOCK_SIZE - 0x10) // 0x10    # 42 (§1.4)
 MAX_RUNS32 = (PHYSICAL_MEMORY_BLOCK_SIZE - 0x8) // 0x8      # 86
 
@@ -159,6 +160,26 @@ CONTEXT_X86 = Struct(
     "ExtendedRegisters" / Default(Bytes(512), bytes(512)),
 )
 
+# ARM64_NT_CONTEXT (winnt.h), what an ARM64 dump's ContextRecord @0x348 holds: 0x390 bytes, 16-byte
+# aligned. Offsets checked against the real Windows 11 ARM64 triage dump in tests/data, whose registers
+# dbgeng prints (tests/oracle/test_dbgeng_arm64.py): Cpsr 0x80000144 at +0x4, X1 = 1 at +0x10.
+CONTEXT_ARM64 = Struct(
+    "ContextFlags" / Default(Int32ul, 0x400007),      # CONTEXT_ARM64 | CONTROL | INTEGER | FLOATING_POINT
+    "Cpsr" / Default(Int32ul, 0x80000144),             # as in the real dump: N flag, EL1h, IRQs masked
+    "X" / Default(Array(29, Int64ul), [0] * 29),       # X0..X28 @+0x8
+    "Fp" / Default(Int64ul, 0),                        # X29 @+0xF0
+    "Lr" / Default(Int64ul, 0),                        # X30 @+0xF8
+    "Sp" / Default(Int64ul, 0),                        # @+0x100
+    "Pc" / Default(Int64ul, 0),                        # @+0x108
+    "V" / Default(Bytes(32 * 16), bytes(32 * 16)),     # NEON V0..V31 @+0x110
+    "Fpcr" / Default(Int32ul, 0),                      # @+0x310
+    "Fpsr" / Default(Int32ul, 0),
+    "Bcr" / Default(Array(8, Int32ul), [0] * 8),       # breakpoint control @+0x318
+    "Bvr" / Default(Array(8, Int64ul), [0] * 8),       # breakpoint values @+0x338
+    "Wcr" / Default(Array(2, Int32ul), [0] * 2),       # watchpoint control @+0x378
+    "Wvr" / Default(Array(2, Int64ul), [0] * 2),       # watchpoint values @+0x380
+)
+
 EXCEPTION_RECORD64 = Struct(
     "ExceptionCode" / _u32(),
     "ExceptionFlags" / _u32(),
@@ -201,7 +222,7 @@ DUMP_HEADER64 = Struct(
     "KdDebuggerDataBlock" / _u64(),                            # @0x080
     "PhysicalMemoryBlock" / Default(PHYSICAL_MEMORY_DESCRIPTOR64, {}),      # @0x088
     "_pad_0x344" / _u32(),
-    "ContextRecord" / _fill(CONTEXT_RECORD64_SIZE),            # @0x348, parse with CONTEXT_AMD64
+    "ContextRecord" / _fill(CONTEXT_RECORD64_SIZE),            # @0x348, CONTEXT_AMD64 (ARM64: CONTEXT_ARM64)
     "Exception" / Default(EXCEPTION_RECORD64, {}),                          # @0xF00
     "DumpType" / _u32(),                                       # @0xF98
     "_pad_0xf9c" / _u32(),

@@ -64,6 +64,8 @@ BufferEmpty = 0
 BufferInserted = 1
 KB_TRIAGE_DUMP_DATA_FLAG_BUGCHECK_ACTIVE = 0x1
 
+# guiddef.h: a GUID as its four numeric fields (the engine's "guid" field type packs the same 16 bytes)
+GUID = Spec("GUID", [("Data1", "u32"), ("Data2", "u16"), ("Data3", "u16"), ("Data4", ("bytes", 8))])
 # wdm.h (spec/dmf.md §2.4, §2.10, §2.13)
 LIST_ENTRY = Spec("LIST_ENTRY", [("Flink", "ptr"), ("Blink", "ptr")])
 KBUGCHECK_REASON_CALLBACK_RECORD = Spec("KBUGCHECK_REASON_CALLBACK_RECORD", [
@@ -91,6 +93,17 @@ KTRIAGE_DUMP_DATA_ARRAY = Spec("KTRIAGE_DUMP_DATA_ARRAY", [
     ("MaxDataSize", "u32"),
     ("ComponentNameBufferLength", "u32"),
     ("ComponentName", "ptr"),
+])
+# What nt hands a KbCallbackTriageDumpData callback (wdm.h); the callback sets DataArray.
+KBUGCHECK_TRIAGE_DUMP_DATA = Spec("KBUGCHECK_TRIAGE_DUMP_DATA", [
+    ("DataArray", "ptr"),
+    ("Flags", "u32"),
+    ("MaxVirtMemSize", "u32"),
+    ("BugCheckCode", "u32"),
+    ("BugCheckParameter1", "ptr"),
+    ("BugCheckParameter2", "ptr"),
+    ("BugCheckParameter3", "ptr"),
+    ("BugCheckParameter4", "ptr"),
 ])
 # wdfobject.h / fxhandle.h (spec/dmf.md §4.2)
 WDF_OBJECT_CONTEXT_TYPE_INFO = Spec("WDF_OBJECT_CONTEXT_TYPE_INFO", [
@@ -122,6 +135,11 @@ def bugcheck_secondary_dump_data(arch: str) -> Layout:
 def ktriage_dump_data_array(arch: str) -> Layout:
     """The KTRIAGE_DUMP_DATA_ARRAY header; Blocks[] (KADDRESS_RANGE) start at ``.size``."""
     return cached_layout(KTRIAGE_DUMP_DATA_ARRAY, arch)
+
+
+def kbugcheck_triage_dump_data(arch: str) -> Layout:
+    """KBUGCHECK_TRIAGE_DUMP_DATA: 56 bytes on x64 (BugCheckParameter1 @24), 32 on x86."""
+    return cached_layout(KBUGCHECK_TRIAGE_DUMP_DATA, arch)
 
 
 def kaddress_range(arch: str) -> Layout:

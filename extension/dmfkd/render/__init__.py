@@ -12,8 +12,8 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence
 
 from dmfkd.bounded_input import open_output
 from dmfkd.errors import OutputError, UsageError
-from dmfkd.render.cells import (UNREADABLE, EnumValue, FileTime, Flag, Hex, Link, Unreadable, display,  # noqa: F401
-                                plain)
+from dmfkd.render.cells import (UNREADABLE, EnumValue, FileTime, Flag, Hex, Link, Seconds, Unreadable,  # noqa: F401
+                                display, plain)
 from dmfkd.render.data import csv_text, json_text, json_value, jsonl_lines
 from dmfkd.render.table import dml_escape, fit, layout
 
@@ -195,7 +195,8 @@ def render_table(report: Report, out: Output) -> None:
     for warning in report.warnings:
         lines.extend(esc(line) for line in _lines("WARNING: " + warning, width))
     if report.text is not None:
-        lines.append(esc(report.text))
+        for line in report.text.split("\n"):
+            lines.extend(esc(part) for part in _lines(line, width, " " * (len(line) - len(line.lstrip()) + 2)))
     columns = _pick_columns(report, out)
     if columns and report.rows:
         table = fit(columns, report.rows, width, debugger_command if dml else (lambda link: None))

@@ -6,6 +6,7 @@ Readers and commands put these in rows and documents; they never format numbers 
     Unreadable("why")        a value the target could not give: "unreadable" everywhere, the reason kept
     Link(text, command)      a DML link inside WinDbg, plain text elsewhere; JSON keeps the text's value
     FileTime(filetime)       a Windows FILETIME: ISO-8601 UTC in a table, the raw integer in JSON
+    Seconds(1.5)             a time difference: "1.500s" in a table, 1.5 in JSON
     EnumValue(value, name)   an enum's value with its name: the name in a table, the value in JSON
     Flag(bool)               "yes"/"no" in a table, true/false in JSON
 
@@ -114,6 +115,25 @@ class EnumValue(int):
         return "EnumValue(%d, %r)" % (int(self), self.name)
 
 
+class Seconds(float):
+    """A time difference in seconds: "0.217s", "3m05.000s", "-2h04m", "1d03h" in a table, the float in JSON."""
+
+    def text(self) -> str:
+        value = float(self)
+        sign = "-" if value < 0 else ""
+        left = abs(value)
+        if left < 60:
+            return "%s%.3fs" % (sign, left)
+        if left < 3600:
+            return "%s%dm%06.3fs" % (sign, left // 60, left % 60)
+        if left < 86400:
+            return "%s%dh%02dm" % (sign, left // 3600, left % 3600 // 60)
+        return "%s%dd%02dh" % (sign, left // 86400, left % 86400 // 3600)
+
+    def __repr__(self) -> str:
+        return "Seconds(%r)" % float(self)
+
+
 class Flag:
     """A yes/no fact."""
 
@@ -139,7 +159,7 @@ def display(value: Any) -> str:
     """How a value reads in a text table (and in DML, before escaping)."""
     if value is None:
         return _EMPTY
-    if isinstance(value, (Hex, FileTime, EnumValue)):
+    if isinstance(value, (Hex, FileTime, EnumValue, Seconds)):
         return value.text()
     if isinstance(value, Link):
         return display(value.text)
@@ -158,6 +178,8 @@ def plain(value: Any) -> Any:
         return plain(value.text)
     if isinstance(value, (Hex, FileTime, EnumValue)):
         return int(value)
+    if isinstance(value, Seconds):
+        return round(float(value), 7)
     if isinstance(value, Unreadable):
         return "unreadable"
     if isinstance(value, Flag):

@@ -26,6 +26,16 @@ class TaggedBlob(NamedTuple):
         return guid_text(self.guid)
 
 
+class TriageDriver(NamedTuple):
+    """One entry of a triage dump's driver list: what the kernel copied of a loaded module."""
+
+    path: str                  # the image path as stored ("\\SystemRoot\\system32\\ntoskrnl.exe")
+    base: int                  # DllBase
+    size: int                  # SizeOfImage
+    time_date_stamp: int
+    checksum: int
+
+
 class BugCheck(NamedTuple):
     code: int
     parameters: Tuple[int, int, int, int]
@@ -154,6 +164,11 @@ class Target:
     def triage_data_blocks(self) -> Optional[List[Tuple[int, int]]]:
         """(VA, size) of a triage dump's data blocks in file order (the order they were added);
         None when the target is not a triage dump."""
+        return None
+
+    def triage_drivers(self) -> Optional[List[TriageDriver]]:
+        """A triage dump's own driver list; None when the target has none (nt/loaded_modules.py
+        then walks PsLoadedModuleList in memory)."""
         return None
 
     def close(self) -> None:

@@ -10,90 +10,29 @@ a loop or an allocation; a violation is a FormatError naming the file, what is w
 """
 import bisect
 import os
-from typing import Callable, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 from dmfkd import bounded_input
 from dmfkd.errors import FormatError, MemoryReadError
 from dmfkd.guids import guid_from_le
 from dmfkd.layouts import dump_format
 from dmfkd.targets.base import BugCheck, DumpHeader, TaggedBlob, Target
+from dmfkd.targets.dumpfile_triage import TriageDumpReader
+# the walks live in paging.py; imported here by name too (dmfemu.dumpwriter takes them from this module)
+from dmfkd.targets.paging import translate_arm64, translate_pae, translate_x64, translate_x86  # noqa: F401
 
 PAGE_SIZE = dump_format.PAGE_SIZE
-PFN_MASK = 0x000FFFFFFFFFF000          # entry bits 51..12 (§4)
 SUPPORTED_TYPES = (dump_format.DumpType.FULL, dump_format.DumpType.TRIAGE, dump_format.DumpType.BITMAP_FULL, dump_format.DumpType.BITMAP_KERNEL)
 MAX_PAD = 0x100000                     # PrePad/PostPad beyond this are "absurd" (real writers pad < 1 page)
 RANK_BLOCK_BITS = 512                  # bitmap rank table granularity
-TRIAGE_LOOKBACK = 64                   # overlapping triage regions searched per lookup
-
-
-# -- page-table walks (§4); shared with dmfemu.dumpwriter, which needs them for triage copies --------
-
-def translate_x64(read_u64: Callable[[int], Optional[int]], dtb: int, va: int) -> Optional[int]:
-    """x64 4-level walk (2 MiB and 1 GiB pages; transition PTEs count as present, like vol3).
-    `read_u64(pa)` returns the entry or None. Returns the PA or None when not mapped."""
-    if va < 0 or va >= 1 << 64:
-        return None
-    top = va >> 47
-    if top not in (0, 0x1FFFF):         # non-canonical
-        return None
-    table = dtb & PFN_MASK
-    for level, shift in enumerate((39, 30, 21, 12)):
-        entry = read_u64(table + ((va >> shift) & 0x1FF) * 8)
-        if entry is None:
-            return None
-        if not entry & 1:
-            # Windows transition PTE: not present, bit 11 set, bit 10 (prototype) clear (§4)
-            if level == 3 and entry & 0x800 and not entry & 0x400:
-                return (entry & PFN_MASK) | (va & 0xFFF)
-            return None
-        if level in (1, 2) and entry & 0x80:
-            size_mask = (1 << shift) - 1
-            return ((entry & PFN_MASK) & ~size_mask) | (va & size_mask)
-        table = entry & PFN_MASK
-    return table | (va & 0xFFF)
-
-
-def translate_pae(read_u64: Callable[[int], Optional[int]], dtb: int, va: int) -> Optional[int]:
-    """x86 PAE walk: 4-entry PDPT at CR3 & ~0x1F, PD, PT; 2 MiB pages at the PDE."""
-    if va < 0 or va >= 1 << 32:
-        return None
-    pdpte = read_u64((dtb & 0xFFFFFFE0) + (va >> 30) * 8)
-    if pdpte is None or not pdpte & 1:
-        return None
-    pde = read_u64((pdpte & PFN_MASK) + ((va >> 21) & 0x1FF) * 8)
-    if pde is None or not pde & 1:
-        return None
-    if pde & 0x80:
-        return ((pde & PFN_MASK) & ~0x1FFFFF) | (va & 0x1FFFFF)
-    pte = read_u64((pde & PFN_MASK) + ((va >> 12) & 0x1FF) * 8)
-    if pte is None:
-        return None
-    if not pte & 1 and not (pte & 0x800 and not pte & 0x400):
-        return None
-    return (pte & PFN_MASK) | (va & 0xFFF)
-
-
-def translate_x86(read_u32: Callable[[int], Optional[int]], dtb: int, va: int) -> Optional[int]:
-    """x86 non-PAE 2-level walk (4 MiB pages at the PDE)."""
-    if va < 0 or va >= 1 << 32:
-        return None
-    pde = read_u32((dtb & 0xFFFFF000) + (va >> 22) * 4)
-    if pde is None or not pde & 1:
-        return None
-    if pde & 0x80:
-        return (pde & 0xFFC00000) | (va & 0x3FFFFF)
-    pte = read_u32((pde & 0xFFFFF000) + ((va >> 12) & 0x3FF) * 4)
-    if pte is None or not pte & 1:
-        return None
-    return (pte & 0xFFFFF000) | (va & 0xFFF)
 
 
 def _popcount(data: bytes) -> int:
     return bin(int.from_bytes(data, "little")).count("1")
 
 
-class DumpFile(Target):
-    """MEMORY.DMP / minidump of type 1, 4, 5 or 6; x64, x86 (full, bitmap) and ARM64 headers."""
+class DumpFile(TriageDumpReader, Target):
+    """MEMORY.DMP / minidump of type 1, 4, 5 or 6; x64 and ARM64 (full, bitmap, triage), x86 (full, bitmap)."""
 
     def __init__(self, path):
         self.path = os.fspath(path)
@@ -295,6 +234,14 @@ class DumpFile(Target):
         return BugCheck(h.BugCheckCode, (h.BugCheckParameter1, h.BugCheckParameter2,
                                          h.BugCheckParameter3, h.BugCheckParameter4))
 
+    def context(self):
+        """The processor context saved with the bug check (header ContextRecord), parsed as
+        CONTEXT_AMD64 (Rip, Rsp ...), CONTEXT_X86 (Eip, Esp ...) or ARM64_NT_CONTEXT (X[0..28], Fp,
+        Lr, Sp, Pc, Cpsr ...) by the dump's architecture."""
+        layout = {"x64": dump_format.CONTEXT_AMD64, "x86": dump_format.CONTEXT_X86,
+                  "arm64": dump_format.CONTEXT_ARM64}[self.arch]
+        return layout.parse(bytes(self.header.ContextRecord[:layout.sizeof()]))
+
     @property
     def attributes(self) -> int:
         """DUMP_FILE_ATTRIBUTES as stored (0x45474150, the `PAGE` fill, when the writer left it
@@ -322,28 +269,6 @@ class DumpFile(Target):
             pages=self.number_of_pages, file_size=self.file_size, required_dump_space=int(h.RequiredDumpSpace),
             attributes=attributes, attribute_names=self.attribute_names(),
             blob_region_offset=self.blob_region_offset, region_problem=self.region_problem)
-
-    def triage_data_blocks(self) -> Optional[List[Tuple[int, int]]]:
-        """(VA, size) of the triage data blocks in file order; None unless this is a triage dump.
-        The count was checked against the file when the triage map was built (no allocation from it)."""
-        if self.triage is None:
-            return None
-        if self._triage_blocks is None:
-            tri = self.triage
-            x86 = self.header_size == dump_format.HEADER32_SIZE
-            layout = dump_format.TRIAGE_DATA_BLOCK32 if x86 else dump_format.TRIAGE_DATA_BLOCK64
-            entry = layout.sizeof()
-            count = int(tri.DataBlocksCount or 0)
-            if count > (tri.SizeOfDump - min(tri.DataBlocksOffset, tri.SizeOfDump)) // entry:
-                raise self._error("%d triage data blocks do not fit in the dump" % count,
-                                  self.header_size + (0x64 if x86 else 0x7C))
-            raw = self._read_at(tri.DataBlocksOffset, entry * count) if count else b""
-            blocks = []
-            for i in range(count):
-                block = layout.parse(raw[i * entry:(i + 1) * entry])
-                blocks.append((int(block.Address), int(block.Size)))
-            self._triage_blocks = blocks
-        return list(self._triage_blocks)
 
     # -- secondary data (§3.3) ------------------------------------------------------------------
     def tagged(self) -> List[TaggedBlob]:
@@ -497,7 +422,7 @@ class DumpFile(Target):
                 else:
                     pa = translate_x86(self._phys_u32, self.dtb, page)
             else:
-                raise MemoryReadError(va, 0, reason="ARM64 page tables are not supported")
+                pa = translate_arm64(self._phys_u64, self.dtb, page)
             if pa is None:
                 raise MemoryReadError(va, 0, reason="not mapped by the dump's page tables")
             if len(self._translations) > 65536:
@@ -518,111 +443,9 @@ class DumpFile(Target):
                 pa = self.translate(va)
                 out.append(self.read_physical(pa, take))
             except MemoryReadError as exc:
-                raise MemoryReadError(address, size, reason="at 0x%x: %s" % (va, exc.args[0] if exc.args else exc))
-            va += take
-            left -= take
-        return b"".join(out)
-
-    # -- triage (§2.5): virtual memory = the VA-mapped regions ---------------------------------
-    def _build_triage_map(self) -> None:
-        tri = self.triage
-        x86 = self.header_size == dump_format.HEADER32_SIZE
-        block_layout = dump_format.TRIAGE_DATA_BLOCK32 if x86 else dump_format.TRIAGE_DATA_BLOCK64
-        entry = block_layout.sizeof()
-        limit = tri.SizeOfDump
-        regions: List[Tuple[int, int, int]] = []
-
-        def add(va, offset, size, where):
-            if size == 0:
-                return
-            if offset + size > limit:
-                raise self._error("triage region at 0x%x (%d bytes) runs past SizeOfDump" % (offset, size), where)
-            regions.append((va, va + size, offset))
-
-        if tri.DataBlocksCount:
-            if tri.DataBlocksCount > (limit - min(tri.DataBlocksOffset, limit)) // entry:
-                raise self._error("%d triage data blocks do not fit in the dump" % tri.DataBlocksCount,
-                                  self.header_size + (0x64 if x86 else 0x7C))
-            raw = self._read_at(tri.DataBlocksOffset, entry * tri.DataBlocksCount)
-            for i in range(tri.DataBlocksCount):
-                block = block_layout.parse(raw[i * entry:(i + 1) * entry])
-                add(block.Address, block.Offset, block.Size, tri.DataBlocksOffset + i * entry)
-        if tri.DebuggerDataOffset and self.kdbg_va:
-            add(self.kdbg_va, tri.DebuggerDataOffset, tri.DebuggerDataSize, self.header_size + (0x58 if x86 else 0x70))
-        if tri.CallStackOffset and tri.TopOfStack:
-            # the stored stack runs upward from TopOfStack ([SAMPLE]: TopOfStack + SizeOfCallStack
-            # ends on a page boundary above the saved Rsp)
-            add(tri.TopOfStack, tri.CallStackOffset, tri.SizeOfCallStack, self.header_size + 0x28)
-        for va, offset, size, where in self._triage_thread_process(limit):
-            # sizes come from the KDBG copy, not from the triage header: a copy that disagrees
-            # with the stored object loses the part past SizeOfDump rather than the whole map
-            if offset < limit:
-                add(va, offset, min(size, limit - offset), where)
-        if tri.DataPageOffset and tri.DataPageAddress:
-            add(tri.DataPageAddress, tri.DataPageOffset, tri.DataPageSize, self.header_size + (0x50 if x86 else 0x68))
-        regions.sort()
-        self._triage_regions = regions
-        self._triage_starts = [r[0] for r in regions]
-
-    def _triage_thread_process(self, limit: int) -> List[Tuple[int, int, int, int]]:
-        """(va, file offset, size, field offset) of the current thread and its process, which
-        dbgeng maps at their VAs (checked with the oracle; the PRCB itself it does not map): the
-        thread VA is PRCB.CurrentThread, the process VA KTHREAD.ApcState.Process, offsets and
-        sizes from the dump's own KDBG copy (§1.6, §2.5)."""
-        tri = self.triage
-        ps = self.pointer_size
-        if not (tri.DebuggerDataOffset and tri.PrcbOffset and tri.ThreadOffset) \
-                or tri.DebuggerDataSize < dump_format.KDBG_MIN_SIZE or tri.DebuggerDataOffset + dump_format.KDBG_MIN_SIZE > limit:
-            return []
-        kdbg = self._read_at(tri.DebuggerDataOffset, dump_format.KDBG_MIN_SIZE)
-
-        def u16(offset):
-            return int.from_bytes(kdbg[offset:offset + 2], "little")
-
-        def pointer_at(offset):
-            if offset + ps > limit:
-                return None
-            return int.from_bytes(self._read_at(offset, ps), "little")
-
-        out = []
-        thread_field = u16(dump_format.KDBG_OFFSET_PRCB_CURRENT_THREAD)
-        if thread_field + ps > u16(dump_format.KDBG_SIZE_PRCB):
-            return out
-        thread_va = pointer_at(tri.PrcbOffset + thread_field)
-        thread_size = u16(dump_format.KDBG_SIZE_ETHREAD)
-        if not thread_va:
-            return out
-        out.append((thread_va, tri.ThreadOffset, thread_size, self.header_size + 0x24))
-        process_field = u16(dump_format.KDBG_OFFSET_KTHREAD_APC_PROCESS)
-        if tri.ProcessOffset and process_field + ps <= thread_size:
-            process_va = pointer_at(tri.ThreadOffset + process_field)
-            if process_va:
-                out.append((process_va, tri.ProcessOffset, u16(dump_format.KDBG_SIZE_EPROCESS), self.header_size + 0x20))
-        return out
-
-    def triage_regions(self) -> List[Tuple[int, int, int]]:
-        """(va_start, va_end, file_offset) of every VA-mapped region of a triage dump."""
-        self._build_index()
-        return list(self._triage_regions)
-
-    def _read_triage(self, address: int, size: int) -> bytes:
-        self._build_index()
-        out = []
-        va, left = address, size
-        while left > 0:
-            i = bisect.bisect_right(self._triage_starts, va) - 1
-            found = None
-            # regions may overlap: look back over a few that start at or before va
-            for j in range(i, max(i - TRIAGE_LOOKBACK, -1), -1):
-                start, end, offset = self._triage_regions[j]
-                if start <= va < end:
-                    found = (start, end, offset)
-                    break
-            if found is None:
-                raise MemoryReadError(address, size, reason="0x%x is not in the triage dump" % va)
-            start, end, offset = found
-            take = min(left, end - va)
-            out.append(self._read_at(offset + (va - start), take))
+                # one level of detail: where it stopped and why, not the inner error's whole sentence
+                where = "" if va == address else "at 0x%x: " % va
+                raise MemoryReadError(address, size, reason=where + (exc.reason or "not in the dump"))
             va += take
             left -= take
         return b"".join(out)

@@ -139,7 +139,7 @@ class RingBufferMachine(RuleBasedStateMachine):
         s = self.model.s
         segments = data.draw(st.lists(
             st.integers(0, s - 1).flatmap(lambda off: st.tuples(st.binary(min_size=0, max_size=s - off),
-                                                                 st.just(off))), max_size=3))
+                                                                st.just(off))), max_size=3))
         assert self.ring.segments_write(segments) == self.model.segments_write(segments)
         self.seen_items.add(self.model.slots[(self.model.w - 1) % self.model.n])
         if self.model.p == self.model.n:

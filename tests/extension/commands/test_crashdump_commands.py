@@ -14,11 +14,13 @@ from dmfkd.cli import run
 from dmfkd.render import Output
 from dmfkd.targets.dumpfile import DumpFile
 from dmfkd.targets.isf import IsfSymbols
-from dmfemu.demo import demo_scenario
-from dmfemu.driver import DMFDEMO_EVENT_FORMAT
+from dmfemu.scenarios.crashdump_demo import demo_scenario
 from dmfemu.isf import build_isf
-from dmfemu.scenario import ScenarioRun, run_scenario
+from dmfemu.scenarios.crashdump_replay import ScenarioRun, run_scenario
 from dmfemu.target import EmulatorTarget
+
+# the demo driver's DMFDEMO_EVENT: u64 Timestamp, u32 Sequence, u16 EventId, u16 Level, char Message[48]
+DMFDEMO_EVENT_FORMAT = struct.Struct("<QIHH48s")
 
 
 @pytest.fixture(scope="module")
@@ -34,10 +36,13 @@ def demo(tmp_path_factory):
 
 @pytest.mark.parametrize("path,blobs", [(TRIAGE_X64, 20), (TRIAGE_ARM64, 42)])
 def test_real_triage_dumps_have_no_dmf_data(path, blobs, cli, cli_json):
-    out = cli("crashdump", path)
+    out = cli("crashdump", path, "--wide")
     lines = out.out.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("no DMF data present in ")
     assert "%d secondary-data blob(s)" % blobs in lines[0] and out.err == ""
+    # at the default width the same message wraps, every line within 120 columns
+    fitted = cli("crashdump", path).out
+    assert " ".join(fitted.split()) == lines[0] and max(len(l) for l in fitted.splitlines()) <= 120
     doc = cli_json("crashdump", path)
     assert doc["dmf_present"] is False and doc["blobs"] == blobs
     assert cli("datasources", path).out.startswith("no DMF CrashDump in ")
@@ -179,9 +184,18 @@ def test_all_and_merge(demo, cli, cli_json):
     assert merged["records"] and not any("no record has" in w for w in merged.get("warnings", []))
     out = cli("crashdump", dump, "--merge-by", "Timestamp")
     assert "no record has a field 'Timestamp'" in out.out
-    typed = cli_json("crashdump", dump, "--merge-by", "Timestamp", "--type", "dmfdemo!DMFDEMO_EVENT")
+    # one 64-byte type over sources of 32 and 48 bytes would decode garbage: refused, naming both sizes
+    refused = cli("crashdump", dump, "--merge-by", "Timestamp", "--type", "dmfdemo!DMFDEMO_EVENT", code=2)
+    assert "is 64 bytes, the records of %s are 32: refused" % order[1] in refused.err
+    assert len(refused.err.strip().splitlines()) == 1
+    # the type for the SELF source only (a unique prefix names it); the others stay undecoded
+    typed = cli_json("crashdump", dump, "--merge-by", "Timestamp", "--type", order[0][:8] + "=dmfdemo!DMFDEMO_EVENT")
     stamps = [r["Timestamp"] for r in typed["records"] if r["guid"] == order[0]]
     assert stamps == sorted(stamps) and len(stamps) == len(expected["sources"][0]["records"])
+    assert all("Timestamp" not in r for r in typed["records"] if r["guid"] != order[0])
+    decoded_anyway = cli_json("crashdump", dump, "--merge-by", "Timestamp", "--type", "dmfdemo!DMFDEMO_EVENT",
+                              "--type-size-mismatch", "decode")
+    assert sum("decoded anyway" in w for w in decoded_anyway["warnings"]) == 2
 
 
 def test_usage_errors(demo, cli):
@@ -277,9 +291,9 @@ def test_corrupt_ring_context(tmp_path, cli, cli_json):
     assert summary["data_sources"][1]["present"] == 99
     g = summary["data_sources"][1]["guid"]
     doc = cli_json("crashdump", dump, "--guid", g)
-    assert doc["records"] and any("Q-RB-1" in w for w in doc["warnings"])
+    assert doc["records"] and any("misconfigured" in w for w in doc["warnings"])
     rb = cli_json("ringbuffer", dump, "0x%x" % summary["data_sources"][1]["ring_handle"])
-    assert any("ReadPointer" in w for w in rb["warnings"]) and any("Q-RB-1" in w for w in rb["warnings"])
+    assert any("ReadPointer" in w for w in rb["warnings"]) and any("misconfigured" in w for w in rb["warnings"])
     assert rb["records"]  # storage order, flagged
     assert "WARNING" in cli("crashdump", dump, "--guid", g).out
 
@@ -337,7 +351,15 @@ def run_json(argv, target):
 
 
 def strip_source(doc):
-    return {k: v for k, v in doc.items() if k not in ("source", "length", "notes", "warnings", "lost", "truncated")}
+    """What differs by host: where the records came from, and the crash time a live target has not got."""
+    out = {k: v for k, v in doc.items() if k not in ("source", "length", "notes", "warnings", "lost", "truncated")}
+    if "records" in out:
+        out["records"] = without_crash_time(out["records"])
+    return out
+
+
+def without_crash_time(records):
+    return [{k: v for k, v in r.items() if k != "before_crash_s"} for r in records]
 
 
 def test_three_ways_identical(tmp_path, pykd_standin):
@@ -381,7 +403,7 @@ def test_three_ways_identical(tmp_path, pykd_standin):
             assert [x["records"] for x in a["sources"]] == [x["records"] for x in b["sources"]] == \
                 [x["records"] for x in c["sources"]] == [x["records"] for x in expected["sources"]]
         elif argv[0] == "crashdump":
-            assert a["records"] == b["records"] == c["records"]
+            assert a["records"] == b["records"] and without_crash_time(b["records"]) == c["records"]
             if "--type" not in argv:
                 assert a["records"] == [s for s in expected["sources"] if s["guid"] == argv[2]][0]["records"]
             else:
@@ -420,7 +442,7 @@ def test_blob_and_memory_disagree(tmp_path, cli_json):
     dump = corrupt_dump(tmp_path, mutate)
     rows = cli_json("crashdump", dump)["data_sources"]
     doc = cli_json("crashdump", dump, "--guid", rows[2]["guid"])
-    assert any("inv. 17" in w and "record(s) 1" in w for w in doc["warnings"])
+    assert any("blob and memory disagree on record(s) 1" in w for w in doc["warnings"])
 
 
 def test_driver_option(demo, cli, cli_json):

@@ -187,7 +187,7 @@ def test_python_dash_m(tmp_path):
 def test_info_shows_dump_attributes(tmp_path, capsys):
     """A live dump carries LiveDumpGeneratedDump (bit 4 of DUMP_FILE_ATTRIBUTES); crash dumps leave the
     field PAGE-filled, shown as '-' / null."""
-    from dmfemu.livedump_scenario import demo_live_dump
+    from dmfemu.scenarios.live_dump_demo import demo_live_dump
 
     out = str(tmp_path / "live")
     demo_live_dump(out, "x64", None, 1, False, "1.1.154")

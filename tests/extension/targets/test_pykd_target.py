@@ -296,7 +296,7 @@ def test_cli_tags_table_through_pykd():
 # -- scripts/dmfkd.wds -------------------------------------------------------------------------------
 
 WDS = os.path.join(ROOT, "scripts", "dmfkd.wds")
-EXPECTED_ALIASES = {"!dmfcd": "crashdump", "!dmftags": "tags", "!dmfds": "datasources", "!dmfrb": "ringbuffer",
+EXPECTED_ALIASES = {"!crashdump": "crashdump", "!dmfcd": "crashdump", "!dmftl": "timeline", "!dmftags": "tags", "!dmfds": "datasources", "!dmfrb": "ringbuffer",
                     "!dmfmods": "modules", "!dmfinfo": "info", "!dmfbc": "bugcheck",
                     "!dmfld": "livedump"}
 

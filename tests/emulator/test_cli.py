@@ -1,0 +1,48 @@
+"""The `dmfemu` command line (dmfemu.cli): demo, scenario and livedump write their files, and every
+error is one line with exit status 2."""
+import json
+import os
+
+from dmfkd.targets.dumpfile import DumpFile
+from dmfemu import cli
+from dmfemu.scenarios import crashdump_demo
+
+from helpers.emulated_drivers import check_blobs
+
+
+def test_demo_x86_rejects_triage(tmp_path, capsys):
+    assert cli.main(["demo", "-o", str(tmp_path / "x"), "--arch", "x86", "--dump-type", "triage"]) == 2
+    assert "x86 triage" in capsys.readouterr().err
+
+
+def test_scenario_command_replays_a_file(tmp_path):
+    scenario = crashdump_demo.demo_scenario(seed=3)
+    scenario["crash"] = {"via": "bugcheck", "code": 0x1E, "parameters": [1, 2, 3, 4]}
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(scenario))
+    out = str(tmp_path / "o")
+    assert cli.main(["scenario", str(path), "-o", out]) == 0
+    dump = DumpFile(os.path.join(out, "MEMORY.DMP"))
+    assert dump.bugcheck() == (0x1E, (1, 2, 3, 4))
+    with open(os.path.join(out, "expected.json")) as handle:
+        expected = json.load(handle)
+    check_blobs(out, expected)
+
+
+def test_scenario_errors_are_one_line(tmp_path, capsys):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"crashdump": {"data_source_count": 1, "ring_buffer_maximum_size": 64},
+                                "operations": [{"op": "open", "handle": "a"}, {"op": "create", "handle": "a"}]}))
+    assert cli.main(["scenario", str(path), "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "operation #1 (create)" in err and len(err.strip().splitlines()) == 1
+    path.write_text("[1, 2]")
+    assert cli.main(["scenario", str(path), "-o", str(tmp_path / "o")]) == 2
+
+
+def test_livedump_subcommand_writes_a_live_dump(tmp_path, capsys):
+    out = str(tmp_path / "live")
+    assert cli.main(["livedump", "-o", out]) == 0
+    assert "live dump" in capsys.readouterr().out
+    dump = DumpFile(os.path.join(out, "LIVEDUMP.DMP"))
+    assert "LiveDumpGeneratedDump" in (dump.attribute_names() or [])
