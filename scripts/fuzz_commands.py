@@ -380,7 +380,8 @@ def campaign(iterations: int, seed: int, minutes: Optional[float], pykd: bool, m
                         STATS["slowest"], " ".join(STATS["slowest_argv"] or [])[:120]))
     sys.stdout.write("%d distinct finding(s)\n" % len(findings))
     for key, (count, finding, saved) in sorted(findings.items()):
-        sys.stdout.write("  %4d x %s  e.g. %s  (%s)\n" % (count, key, " ".join(finding.argv[:1] + finding.argv[2:])[:200],
+        example = " ".join(finding.argv[:1] + finding.argv[2:])[:200]
+        sys.stdout.write("  %4d x %s  e.g. %s  (%s)\n" % (count, key, example,
                                                           saved))
     sys.stdout.write("COUNTS %s\n" % json.dumps(counts, sort_keys=True))
     return 1 if findings else 0
@@ -408,7 +409,8 @@ def _record(findings, finding: "Finding", case, klass: str, example_dir: str, ou
     with open(os.path.join(saved, "finding.json"), "w") as f:
         json.dump(record, f, indent=1)
     findings[finding.key] = (1, finding, saved)
-    sys.stdout.write("NEW %s [%s] (%s) -> %s\n" % (finding.key, klass, " ".join(finding.argv[:1] + finding.argv[2:])[:160],
+    example = " ".join(finding.argv[:1] + finding.argv[2:])[:160]
+    sys.stdout.write("NEW %s [%s] (%s) -> %s\n" % (finding.key, klass, example,
                                                  saved))
     sys.stdout.flush()
 
@@ -484,7 +486,7 @@ def main(argv=None) -> int:
     if unknown or not classes:
         parser.error("unknown input class(es): %s" % ", ".join(unknown or ["(none)"]))
     if any(c in fuzz_inputs.HOOKS for c in classes):
-        parser.error("%s is a hook: its reader is not on main yet" % ", ".join(c for c in classes if c in fuzz_inputs.HOOKS))
+        parser.error("%s: a hook, its reader is not on main yet" % ", ".join(c for c in classes if c in fuzz_inputs.HOOKS))
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     out_root = os.path.join(tempfile.gettempdir(), "dmfkd-fuzz-%d" % seed)
     os.makedirs(out_root, exist_ok=True)

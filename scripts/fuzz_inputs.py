@@ -173,7 +173,9 @@ def _recipe_isf_edit(spec, bases) -> bytes:
         raw = bytes.fromhex(data)
         text = text[:at] + raw + text[at + (len(raw) if op == "overwrite" else 0):] if op != "delete" else \
             text[:at] + text[at + len(raw):]
-    return spec.get("bom", "").encode("utf-8") + text if not spec.get("utf16") else text.decode("latin-1").encode("utf-16")
+    if spec.get("utf16"):
+        return text.decode("latin-1").encode("utf-16")
+    return spec.get("bom", "").encode("utf-8") + text
 
 
 def _recipe_big_source(spec, bases) -> bytes:
@@ -374,7 +376,7 @@ def gen_options(rng: random.Random, fuzz, bases) -> Dict[str, Any]:
     base = rng.choice(list(bases.values()))
     files = {"MEMORY.DMP": {"kind": "base", "base": base.name, "file": "dump"},
              "driver.isf.json": {"kind": "base", "base": base.name, "file": "isf"},
-             "fifo.json": {"kind": "fifo"}, "dir.json": {"kind": "dir"},
+             "fifo.json": {"kind": "fifo"}, "dir.json": {"kind": "dir"}, "fifo.svg": {"kind": "fifo"},
              "loop.json": {"kind": "symlink", "to": "{dir}/loop.json"},
              "full.json": {"kind": "symlink", "to": "/dev/full"}}
     handles = ["0x%x" % h for h in base.ring_handles + [base.collection_handle or 0]]
@@ -382,10 +384,11 @@ def gen_options(rng: random.Random, fuzz, bases) -> Dict[str, Any]:
                "--guid": GUIDS, "--type": TEXTS, "--merge-by": TEXTS, "--columns": TEXTS, "--format": TEXTS,
                "--dmf-version": TEXTS, "--driver": TEXTS, "--grep": TEXTS, "--schema": TEXTS,
                "--type-size-mismatch": TEXTS, "--out": tuple("{dir}/" + n for n in OUT_NAMES),
-               "--save": GUIDS, "--isf": TEXTS, "--bogus": TEXTS}
+               "--save": GUIDS, "--isf": TEXTS, "--bogus": TEXTS, "--time-field": TEXTS,
+               "-o": tuple("{dir}/" + n for n in OUT_NAMES + ("pic.svg", "pic.png", "pic.html", "fifo.svg"))}
     flags = ("--all", "--raw", "--force", "--wide", "--hex", "--no-check", "--version", "-h")
     command = rng.choice(("crashdump", "crashdump", "ringbuffer", "modules", "livedump", "tags", "datasources",
-                          "info", "bugcheck"))
+                          "info", "bugcheck", "timeline"))
     argv = [command, "{dir}/MEMORY.DMP"]
     if command in ("ringbuffer", "modules", "livedump") and rng.random() < 0.8:
         argv.append(rng.choice(handles + list(ADDRESSES)))
@@ -454,6 +457,9 @@ def gen_special(rng: random.Random, fuzz, bases) -> Dict[str, Any]:
                 {"argv": ["info", "{dir}/MEMORY.DMP"], "must_succeed": True}]
     elif role == "schema":
         runs = [{"argv": ["crashdump", "{dir}/MEMORY.DMP", "--guid", guid, "--schema", path + ":REC"]}]
+    elif role == "out" and rng.random() < 0.2:
+        runs = [{"argv": ["timeline", "{dir}/MEMORY.DMP", "-o", path + rng.choice((".svg", ".png", ".html")),
+                          "--type", "%s=dmfdemo!DMFDEMO_EVENT" % guid]}]
     elif role == "out":
         runs = [{"argv": ["crashdump", "{dir}/MEMORY.DMP", "--guid", guid, "--out",
                           path + rng.choice(("", ".json", ".bin"))]}]
@@ -494,7 +500,8 @@ def gen_scenario(rng: random.Random, fuzz, bases) -> Dict[str, Any]:
         files["scenario.json"] = {"kind": "recipe", "recipe": "deep", "depth": rng.choice((100, 1000, 100000)),
                                   "open": rng.choice(("[", '{"k":')), "unclosed": rng.random() < 0.3}
     elif kind == "int":
-        files["scenario.json"] = {"kind": "text", "text": '{"operations": [], "x": %s}' % ("9" * rng.choice((50, 5000)))}
+        digits = "9" * rng.choice((50, 5000))
+        files["scenario.json"] = {"kind": "text", "text": '{"operations": [], "x": %s}' % digits}
     elif kind == "values":
         files["scenario.json"] = {"kind": "recipe", "recipe": "values", "count": rng.choice((1000, 2000000))}
     elif kind == "special":

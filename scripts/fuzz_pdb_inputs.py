@@ -191,7 +191,8 @@ def run(run_spec: Dict[str, Any], directory: str, fuzz, memory: str) -> Optional
 def _one_line(fuzz, label, exc) -> str:
     text = str(exc)
     if not text or "\n" in text.strip():
-        raise fuzz.Finding("stderr", label, "DmfkdError text %r is not one line" % text[:300], "multi-line error in pdb")
+        raise fuzz.Finding("stderr", label, "DmfkdError text %r is not one line" % text[:300],
+                           "multi-line error in pdb")
     return text
 
 

@@ -87,7 +87,7 @@ def open_regular(path: str):
         raise
 
 
-def open_output(path: str, text: bool = False):
+def open_output(path: str, text: bool = False, encoding: str = "ascii"):
     """`path` created or truncated for writing (--out, --save), without blocking: an existing FIFO with no
     reader is one line (the open fails at once instead of waiting for a reader); a FIFO with a reader, a
     device or a regular file is written as usual. UsageError when it cannot be opened."""
@@ -107,7 +107,7 @@ def open_output(path: str, text: bool = False):
 
             fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
         if text:
-            return os.fdopen(fd, "w", encoding="ascii", errors="backslashreplace", newline="")
+            return os.fdopen(fd, "w", encoding=encoding, errors="backslashreplace", newline="")
         return os.fdopen(fd, "wb")
     except BaseException:
         os.close(fd)

@@ -114,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
                            help="dump file to read (omit inside WinDbg: the debugger's target is used)")
         p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
         p.add_argument("--isf", metavar="FILE", help="ISF JSON symbol file for the driver (offline symbols)")
-        p.add_argument("--width", type=int_option("--width", 40, 10000), metavar="N", help="fit tables to N columns (default: the terminal's, "
+        p.add_argument("--width", type=int_option("--width", 40, 10000), metavar="N",
+                       help="fit tables to N columns (default: the terminal's, "
                        "$COLUMNS, 120 inside WinDbg or when not a terminal)")
         p.add_argument("--wide", action="store_true", help="every column, however wide the table gets")
         p.add_argument("--columns", metavar="A,B,...", help="only these table columns (keys or titles)")

@@ -257,7 +257,8 @@ class _Budget(object):
 def plain_result(value: Any, record_size: Optional[int] = None) -> Any:
     """What a schema's parse returned (construct Containers/ListContainers, bytes, UUIDs, anything the
     user's adapters made) as exact built-in JSON-ready values: dict (str keys), list, str, int, float,
-    bool, None - and a construct Enum's value as an EnumValue (its number and its name). Bounded (see above): nesting, values and text (per record of `record_size` bytes), integer
+    bool, None - and a construct Enum's value as an EnumValue (its number and its name). Bounded (see
+    above): nesting, values and text (per record of `record_size` bytes), integer
     size (a larger one becomes its hex text); a container met again on its own path is CYCLE. Nothing
     returned keeps a user type, so rendering it later runs no user code. Call it under the guard."""
     if record_size is None:

@@ -243,3 +243,28 @@ def test_scenario_json_bombs_are_bounded(tmp_path):
     code, err = emulator(["scenario", str(path), "-o", str(tmp_path / "out")])
     assert (code, err) == (2, "dmfemu: cannot read scenario %s: scenario JSON nests deeper than 100 levels "
                               "(100000): refused\n" % path)
+
+
+SELF_TYPE = SELF_GUID + "=dmfdemo!DMFDEMO_EVENT"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes")
+@pytest.mark.parametrize("argv", [["crashdump", DEMO_DUMP, "--guid", SELF_GUID, "--out", "{fifo}.json"],
+                                  ["tags", DEMO_DUMP, "--save", SELF_GUID, "{fifo}.json"],
+                                  ["timeline", DEMO_DUMP, "-o", "{fifo}.svg", "--type", SELF_TYPE],
+                                  ["timeline", DEMO_DUMP, "-o", "{fifo}.html", "--type", SELF_TYPE]])
+def test_an_output_fifo_nobody_reads_is_one_line(tmp_path, argv):
+    """Found by the options and special classes: --out, --save and timeline -o opened an existing FIFO
+    for writing, which waits for a reader forever."""
+    if argv[0] == "timeline":
+        pytest.importorskip("matplotlib")
+    fifo = str(tmp_path / "out")
+    argv = [a.replace("{fifo}", fifo) for a in argv]
+    os.mkfifo(argv[argv.index("--out") + 1] if "--out" in argv else argv[-1] if argv[0] == "tags" else argv[3])
+    err = io.StringIO()
+
+    def run():
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            return cli_module.main(argv)
+    assert finishes(run) == 2
+    assert err.getvalue().endswith("it is a FIFO (named pipe) nobody reads\n") and err.getvalue().count("\n") == 1

@@ -38,7 +38,8 @@ def dump_with_isf(tmp_path, isf_bytes: bytes, name="driver.isf.json") -> str:
 
 
 def run_process(argv, stdout=subprocess.PIPE, **kwargs):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(REPO, "extension"), os.path.join(REPO, "emulator")]))
+    path = os.pathsep.join([os.path.join(REPO, "extension"), os.path.join(REPO, "emulator")])
+    env = dict(os.environ, PYTHONPATH=path)
     return subprocess.run([sys.executable, "-m", "dmfkd"] + argv, stdout=stdout, stderr=subprocess.PIPE, env=env,
                           timeout=GUARD_SECONDS, **kwargs)
 
@@ -219,7 +220,8 @@ def test_8_the_console_entry_point_still_exits_with_the_status():
     assert result.returncode == 2 and result.stderr.decode().startswith("dmfkd: --pykd-dump needs the pykd module")
 
 
-@pytest.mark.parametrize("fmt,marker", [("table", "{...}"), ("json", "<cycle>"), ("csv", "<cycle>"), ("jsonl", "<cycle>")])
+@pytest.mark.parametrize("fmt,marker", [("table", "{...}"), ("json", "<cycle>"), ("csv", "<cycle>"),
+                                        ("jsonl", "<cycle>")])
 def test_7_a_self_referencing_cell_renders_in_every_format(fmt, marker):
     """The renderers themselves (not only the schema decoder's bounded copy) survive a cycle in a cell."""
     import io

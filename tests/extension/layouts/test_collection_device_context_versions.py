@@ -23,7 +23,8 @@ def _column(table, arch):
 @pytest.mark.parametrize("arch", ARCHES)
 @pytest.mark.parametrize("version,size,last", [
     ("1.0.0", (96, 68), "DmfCallbacksWdfCheck"), ("1.1.2", (96, 68), "DmfCallbacksWdfCheck"),
-    ("1.1.3", (104, 76), "ClientDevice"), ("1.1.84", (104, 76), "ClientDevice"), ("1.1.154", (104, 76), "ClientDevice")])
+    ("1.1.3", (104, 76), "ClientDevice"), ("1.1.84", (104, 76), "ClientDevice"),
+    ("1.1.154", (104, 76), "ClientDevice")])
 def test_module_collection_by_version(arch, version, size, last):
     layout = dmf_structures.dmf_module_collection(arch, version)
     assert layout.size == size[0 if arch == "x64" else 1]
@@ -31,7 +32,10 @@ def test_module_collection_by_version(arch, version, size, last):
     expected = {n: o for n, o in _column(COLLECTION, arch).items() if names.index(n) <= names.index(last)}
     assert {n: layout.offsets[n] for n in expected} == expected
     assert set(n for n in layout.offsets if "." not in n and "[" not in n) >= set(expected)
-    assert "ClientDevice" in layout.offsets if last == "ClientDevice" else "ManualDestroyCallbackIsPending" not in layout.offsets
+    if last == "ClientDevice":
+        assert "ClientDevice" in layout.offsets
+    else:
+        assert "ManualDestroyCallbackIsPending" not in layout.offsets
 
 
 @pytest.mark.parametrize("arch", ARCHES)
