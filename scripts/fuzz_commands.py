@@ -363,6 +363,11 @@ def campaign(iterations: int, seed: int, minutes: Optional[float], pykd: bool, m
             except Finding as finding:
                 row["findings"] += 1
                 _record(findings, finding, case, klass, example_dir, out_root)
+            except Exception:  # the harness's own bug (a generator, a file it makes): said, counted, not fatal
+                row["harness errors"] = row.get("harness errors", 0) + 1
+                if row["harness errors"] == 1:
+                    sys.stdout.write("HARNESS ERROR [%s] %s\n%s\n" % (klass, json.dumps(case)[:2000],
+                                                                      traceback.format_exc()))
             row["cases"] += 1
             done += 1
     finally:
@@ -373,8 +378,9 @@ def campaign(iterations: int, seed: int, minutes: Optional[float], pykd: bool, m
                                                                             runs / elapsed if elapsed else 0))
     for klass in classes:
         r = counts[klass]
-        sys.stdout.write("  %-9s %7d cases %9d runs   exit 0: %8d   exit 2: %8d   findings: %d\n"
-                         % (klass, r["cases"], r["runs"], r["exit 0"], r["exit 2"], r["findings"]))
+        sys.stdout.write("  %-9s %7d cases %9d runs   exit 0: %8d   exit 2: %8d   findings: %d%s\n"
+                         % (klass, r["cases"], r["runs"], r["exit 0"], r["exit 2"], r["findings"],
+                            "   harness errors: %d" % r["harness errors"] if r.get("harness errors") else ""))
     sys.stdout.write("largest memory growth of one call (%s): %.1f MiB (%s); slowest call: %.3f s (%s)\n"
                      % (memory, STATS["peak"] / 1048576.0, " ".join(STATS["peak_argv"] or [])[:120],
                         STATS["slowest"], " ".join(STATS["slowest_argv"] or [])[:120]))

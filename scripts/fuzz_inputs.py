@@ -486,7 +486,8 @@ def gen_scenario(rng: random.Random, fuzz, bases) -> Dict[str, Any]:
                                  rng.choice(("full", "bitmap") + (("triage",) if arch == "x64" else ())),
                                  seed=rng.randrange(1 << 16))
         for _ in range(rng.choice((0, 1, 1, 1, 2, 3))):
-            ops = scenario.get("operations") or []
+            ops = scenario.get("operations")
+            ops = ops if isinstance(ops, list) else []  # an earlier edit may have made it anything
             target = rng.choice([scenario] + [op for op in ops if isinstance(op, dict)] +
                                 [v for v in scenario.values() if isinstance(v, dict)])
             keys = list(target) or ["x"]
