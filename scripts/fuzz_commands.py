@@ -370,6 +370,11 @@ def campaign(iterations: int, seed: int, minutes: Optional[float], pykd: bool, m
                                                                       traceback.format_exc()))
             row["cases"] += 1
             done += 1
+            if done % 5000 == 0:  # progress, so a long campaign that dies still says how far it got
+                sys.stdout.write("PROGRESS %d cases %d runs %.0f s %s\n" % (
+                    done, sum(r["runs"] for r in counts.values()), time.time() - start,
+                    json.dumps({c: [r["runs"], r["findings"]] for c, r in counts.items()}, sort_keys=True)))
+                sys.stdout.flush()
     finally:
         elapsed = time.time() - start
         shutil.rmtree(work, ignore_errors=True)
