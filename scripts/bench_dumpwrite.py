@@ -5,7 +5,7 @@ Machine.write_dump, against copying a file of the same size with shutil.copyfile
 Goal (issue 3): median ratio dump-write / file-copy <= 3. Files go under a temporary directory
 (default: the system temp dir) and are deleted afterwards.
 
-    PYTHONPATH=extension:emulator python3 scripts/bench_dumpwrite.py [--mib 256] [--runs 5]
+    PYTHONPATH=extension:emulator python3 scripts/bench_dumpwrite.py [--mib 256] [--runs 5] [--arch x64|x86|arm64]
 """
 import argparse
 import os
@@ -26,9 +26,9 @@ from dmfemu.machine import Machine  # noqa: E402
 PAGE = 0x1000
 
 
-def build_machine(mib: int) -> Machine:
+def build_machine(mib: int, arch: str = "x64") -> Machine:
     """A machine with exactly `mib` MiB of physical memory, every page holding non-zero data."""
-    machine = Machine("x64")
+    machine = Machine(arch)
     phys = machine.phys
     target_pages = mib * 256
     pattern = bytes(range(256)) * (PAGE // 256)
@@ -52,9 +52,10 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--dir", default=None, help="directory for the files (default: temp dir)")
     parser.add_argument("--profile", action="store_true", help="cProfile one dump write")
+    parser.add_argument("--arch", choices=("x64", "x86", "arm64"), default="x64")
     args = parser.parse_args(argv)
 
-    machine = build_machine(args.mib)
+    machine = build_machine(args.mib, args.arch)
     nbytes = len(machine.phys.present_pfns()) * PAGE
     workdir = tempfile.mkdtemp(prefix="dmfemu-bench-", dir=args.dir)
     try:
@@ -76,7 +77,8 @@ def main(argv=None) -> int:
             profiler.disable()
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(15)
         ratios = []
-        print("physical memory: %d MiB (%d pages); runs: %d" % (nbytes >> 20, nbytes // PAGE, args.runs))
+        print("arch %s, physical memory: %d MiB (%d pages); runs: %d"
+              % (args.arch, nbytes >> 20, nbytes // PAGE, args.runs))
         print("%4s %12s %12s %8s" % ("run", "dump_s", "copy_s", "ratio"))
         for run in range(args.runs):
             for stale in (dump_path, copy):

@@ -9,7 +9,7 @@ Goal (issue 3): >= 500,000 writes/s. Prints writes/s for both, and the ratio rin
 Also checks the result: the ring must end up holding the last N items written, oldest first.
 
     PYTHONPATH=extension:emulator python3 scripts/bench_ringbuffer.py [--writes 1000000]
-        [--item-size 64] [--items 4096] [--arch x64|x86] [--runs 3]
+        [--item-size 64] [--items 4096] [--arch x64|x86|arm64] [--runs 3]
 """
 import argparse
 import os
@@ -70,7 +70,7 @@ def main(argv=None) -> int:
     parser.add_argument("--writes", type=int, default=1000000)
     parser.add_argument("--item-size", type=int, default=64)
     parser.add_argument("--items", type=int, default=4096, help="ring capacity N")
-    parser.add_argument("--arch", choices=("x64", "x86"), default="x64")
+    parser.add_argument("--arch", choices=("x64", "x86", "arm64"), default="x64")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args(argv)
     items = make_items(257, args.item_size)

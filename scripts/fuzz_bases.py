@@ -26,7 +26,7 @@ from dmfkd.targets.isf import IsfSymbols
 #: (arch, DMF version, dump type) of the base dumps
 BASE_CONFIGS = (("x64", "1.1.154", "full"), ("x64", "1.1.154", "bitmap"), ("x86", "1.1.154", "full"),
                 ("x86", "1.1.154", "bitmap"),
-                ("x64", "1.1.84", "full"))
+                ("x64", "1.1.84", "full"), ("arm64", "1.1.154", "full"), ("arm64", "1.1.154", "bitmap"))
 MEMORY_LIMIT = 200 * 1024 * 1024
 HOT_OBJECT_FIELDS = {"Signature", "MemoryDmfObject", "ModuleContext", "ModuleConfig", "ModuleConfigSize",
                      "ModuleDescriptor.ModuleConfigSize", "ChildObjectList.Flink", "ChildObjectList.Blink",

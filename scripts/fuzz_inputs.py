@@ -72,6 +72,8 @@ def materialise(case: Dict[str, Any], directory: str, bases: Dict[str, Any]) -> 
             except OSError:
                 with open(source, "rb") as src, open(path, "wb") as dst:
                     dst.write(src.read())
+        elif kind == "pdb_dump":  # the dump whose driver the pdb class's PDB belongs to
+            os.link(fuzz_pdb_inputs.pdb_base(NotReady).dump, path)
         elif kind == "text":
             with open(path, "w", encoding="utf-8", errors="surrogatepass", newline="") as handle:
                 handle.write(spec["text"])
@@ -368,6 +370,9 @@ ADDRESSES = ("0", "0x0", "-1", "0x" + "f" * 16, "f" * 17, "ffffe000`00000000", "
 TEXTS = ("", ",", ".", "a.b.c" * 100, "hex", "Timestamp", "dmfdemo!DMFDEMO_EVENT", "X!Y", "!", "dmfdemo!", "a=b=c",
          "5f3a=dmfdemo!DMFDEMO_EVENT", "x" * 100000, "\u202e", "#,hex", "a," * 5000, "1.1.154", "1." + "9" * 50,
          "99.99.99", "v", "...", "-1.0", "dmfdemo", "nope", "a!b", "\x00", "ff" * 1000, "json", "table")
+#: symbol paths: local folders and caches only - a server is a closed local port, never the network
+SYMBOL_PATHS = ("{dir}", "{dir}/nowhere", "cache*{dir}/cache", "srv*{dir}/cache*http://127.0.0.1:9/", "srv*",
+                "symsrv*", ";;;", "*", "srv*{dir}/cache*file:///etc", "{dir}/fifo.json", "{dir}/loop.json")
 OUT_NAMES = ("out.json", "out.jsonl", "out.csv", "out.bin", "out", "out.txt", "sub/out.json", "fifo.json",
              "dir.json", "loop.json", "full.json", "MEMORY.DMP", "driver.isf.json")
 
@@ -385,8 +390,9 @@ def gen_options(rng: random.Random, fuzz, bases) -> Dict[str, Any]:
                "--dmf-version": TEXTS, "--driver": TEXTS, "--grep": TEXTS, "--schema": TEXTS,
                "--type-size-mismatch": TEXTS, "--out": tuple("{dir}/" + n for n in OUT_NAMES),
                "--save": GUIDS, "--isf": TEXTS, "--bogus": TEXTS, "--time-field": TEXTS,
+               "--symbols": TEXTS + SYMBOL_PATHS, "--pdb": tuple("{dir}/" + n for n in OUT_NAMES),
                "-o": tuple("{dir}/" + n for n in OUT_NAMES + ("pic.svg", "pic.png", "pic.html", "fifo.svg"))}
-    flags = ("--all", "--raw", "--force", "--wide", "--hex", "--no-check", "--version", "-h")
+    flags = ("--all", "--raw", "--force", "--wide", "--hex", "--no-check", "--version", "-h", "--allow-mismatched-pdb")
     command = rng.choice(("crashdump", "crashdump", "ringbuffer", "modules", "livedump", "tags", "datasources",
                           "info", "bugcheck", "timeline"))
     argv = [command, "{dir}/MEMORY.DMP"]
@@ -438,7 +444,7 @@ def gen_special(rng: random.Random, fuzz, bases) -> Dict[str, Any]:
     else:
         files[kind if kind != "fifo" else "fifo"] = SPECIALS[kind]
         path = "{dir}/" + kind
-    role = rng.choice(("dump", "isf", "beside", "schema", "out", "save"))
+    role = rng.choice(("dump", "isf", "beside", "schema", "out", "save", "pdb", "symbols"))
     if role in ("out", "save") and (kind not in WRITABLE or kind == "odd"):
         # written only inside the case directory, never to a device or /proc file
         kind, path = rng.choice(WRITABLE), None
@@ -450,6 +456,9 @@ def gen_special(rng: random.Random, fuzz, bases) -> Dict[str, Any]:
     elif role == "isf":
         runs = [{"argv": ["crashdump", "{dir}/MEMORY.DMP", "--isf", path]},
                 {"argv": ["tags", "{dir}/MEMORY.DMP", "--isf", path], "must_succeed": True}]
+    elif role in ("pdb", "symbols"):
+        runs = [{"argv": ["crashdump", "{dir}/MEMORY.DMP", "--" + role, path]},
+                {"argv": ["info", "{dir}/MEMORY.DMP", "--" + role, path], "must_succeed": True}]
     elif role == "beside":
         if kind != "odd":
             files["driver.isf.json"] = files.pop(kind) if kind in files else SPECIALS[kind]
@@ -523,7 +532,7 @@ def gen_pdb(rng: random.Random, fuzz, bases) -> Dict[str, Any]:
 GENERATORS = {"isf": gen_isf, "options": gen_options, "special": gen_special, "schema": gen_schema,
               "scenario": gen_scenario, "pdb": gen_pdb}
 #: how often each class is drawn in a mixed campaign (relative)
-WEIGHTS = {"dump": 30, "isf": 20, "options": 20, "special": 10, "schema": 15, "scenario": 5, "pdb": 15}
+WEIGHTS = {"dump": 30, "isf": 20, "options": 20, "special": 10, "schema": 15, "scenario": 5, "pdb": 8}
 
 
 def generate(klass: str, rng: random.Random, fuzz, bases) -> Dict[str, Any]:

@@ -138,9 +138,15 @@ def generate(rng: random.Random, fuzz, bases, not_ready) -> Dict[str, Any]:
     lines = [["crashdump"], ["datasources"], ["modules"], ["bugcheck"], ["crashdump", "--guid", guid],
              ["crashdump", "--guid", guid, "--type", "dmfdemo!DMFDEMO_EVENT", "--format", "json"],
              ["crashdump", "--all"], ["livedump"], ["ringbuffer", "dmfdemo!g_DmfModuleCrashDump"]]
-    runs = [{"tool": "pdb", "pdb": "{dir}/dmfdemo.pdb", "argv": line} for line in rng.sample(lines, 2)]
+    # the PDB read directly (the Symbols protocol, then a command with it attached), and given to the CLI
+    # with --pdb (whose GUID/age check a mutation may trip: then --allow-mismatched-pdb half the time)
+    runs = [{"tool": "pdb", "pdb": "{dir}/dmfdemo.pdb", "argv": rng.choice(lines)}]
+    for line in rng.sample(lines, 2):
+        runs.append({"argv": [line[0], "{dir}/MEMORY.DMP"] + line[1:] + ["--pdb", "{dir}/dmfdemo.pdb"] +
+                     (["--allow-mismatched-pdb"] if rng.random() < 0.5 else [])})
     return {"class": "pdb", "label": ",".join(m[0] for m in mutations),
-            "files": {"dmfdemo.pdb": {"kind": "recipe", "recipe": "pdb", "mutations": mutations}}, "runs": runs}
+            "files": {"dmfdemo.pdb": {"kind": "recipe", "recipe": "pdb", "mutations": mutations},
+                      "MEMORY.DMP": {"kind": "pdb_dump"}}, "runs": runs}
 
 
 def recipe(spec, bases, not_ready) -> bytes:

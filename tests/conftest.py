@@ -18,6 +18,20 @@ if TESTS not in sys.path:
 from helpers.paths import TRIAGE_ARM64, TRIAGE_X64  # noqa: E402
 
 
+@pytest.fixture(scope="session")
+def _session_cache_home(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("cache-home"))
+
+
+@pytest.fixture(autouse=True)
+def no_symbol_path_from_the_environment(monkeypatch, _session_cache_home):
+    """A developer's _NT_SYMBOL_PATH (a WinDbg habit) must not send a test to their symbol server, and
+    a download into the default symbol cache must not land in their home: tests that want a symbol
+    path set it themselves."""
+    monkeypatch.delenv("_NT_SYMBOL_PATH", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", _session_cache_home)
+
+
 @pytest.fixture
 def triage_x64():
     return TRIAGE_X64

@@ -25,9 +25,12 @@ data source must show, from the emulated clients' own log)."""
 LIVEDUMP_DESCRIPTION = """\
 A DMF driver whose DMF_LiveKernelDump records the DMF framework data and client buffers, and the live
 kernel dump its IOCTL_LIVEKERNELDUMP_CREATE asks for: a triage live minidump (type 4), a full live
-dump (bitmap type 6) or, on x86, a full dump (type 1).
+dump (bitmap type 6) or a full dump (type 1, the only kind on x86).
 Writes DIR/LIVEDUMP.DMP, DIR/driver.isf.json and DIR/expected.json (what each recorded buffer is,
 from the callers' own log)."""
+
+
+ARCHES = ("x64", "x86", "arm64")
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -83,7 +86,7 @@ def _add_demo_parsers(subparsers) -> None:
     demo = subparsers.add_parser("demo", help="build, exercise and crash the reference emulated driver",
                                  description=DEMO_DESCRIPTION)
     demo.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
-    demo.add_argument("--arch", choices=("x64", "x86"), default="x64")
+    demo.add_argument("--arch", choices=ARCHES, default="x64")
     demo.add_argument("--dmf-version", type=_version, default="1.1.154", metavar="V")
     demo.add_argument("--dump-type", choices=("full", "bitmap", "triage"), default="full")
     demo.add_argument("--seed", type=int, default=1, metavar="N")
@@ -95,7 +98,7 @@ def _add_demo_parsers(subparsers) -> None:
                                      "dmfemu/scenarios/crashdump_replay.py)")
     scenario.add_argument("scenario", metavar="FILE")
     scenario.add_argument("-o", "--output", required=True, metavar="DIR")
-    scenario.add_argument("--arch", choices=("x64", "x86"), default=None)
+    scenario.add_argument("--arch", choices=ARCHES, default=None)
     scenario.add_argument("--dump-type", choices=("full", "bitmap", "triage"), default=None)
     scenario.add_argument("--maximum-allowed", type=_size, default=None, metavar="BYTES")
     scenario.set_defaults(func=_run_scenario)
@@ -120,10 +123,10 @@ def _add_livedump_parser(subparsers) -> None:
                                  "it creates (IOCTL_LIVEKERNELDUMP_CREATE)", description=LIVEDUMP_DESCRIPTION,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     live.add_argument("-o", "--output", required=True, metavar="DIR")
-    live.add_argument("--arch", choices=("x64", "x86"), default="x64")
+    live.add_argument("--arch", choices=ARCHES, default="x64")
     live.add_argument("--dump-type", choices=("triage", "bitmap-kernel", "full"), default=None,
-                      help="triage live minidump (type 4, default on x64), full live dump (bitmap type 6), "
-                      "or type 1 (x86)")
+                      help="triage live minidump (type 4, default on x64 and arm64), full live dump (bitmap "
+                      "type 6), or type 1 (the only one on x86)")
     live.add_argument("--client-buffers", type=int, default=3, metavar="N")
     live.add_argument("--exclude-dmf-data", action="store_true", help="LIVEKERNELDUMP_INPUT_BUFFER.ExcludeDmfData")
     live.add_argument("--dmf-version", default="1.1.154", metavar="V")

@@ -4,13 +4,14 @@ literals), its WDFDEVICE, its file objects, and its own event-record type (DMFDE
 demo to show decoded records (spec/dmf.md §4.5 entry points).
 
 Image map (RVA): 0x0 header page (PE headers written by dmfemu.kernel when present), 0x1000 .text
-(one 0x40-byte slot per routine, INT3-filled), 0x4000 .data/.rdata (globals and strings, a
+(one 0x40-byte slot per routine, filled with breakpoint instructions), 0x4000 .data/.rdata (globals and strings, a
 dmfemu.wdf.StaticArea).
 With a native image (``Driver(native_image=...)``: a dmfemu.native_image.NativeImage, a real PE +
 PDB built from this driver's ISF by dmfemu.native_build) the header page holds that PE's headers and
 the image grows by the linker's sections above IMAGE_SIZE (its debug directory naming the PDB);
 nothing below IMAGE_SIZE changes.
 """
+import struct
 from typing import Callable, Dict, List, Optional, Tuple
 
 from dmfkd.layouts import dmf_versions
@@ -28,6 +29,8 @@ TEXT_RVA = 0x1000
 TEXT_SIZE = 0x3000
 DATA_RVA = 0x4000
 ROUTINE_SLOT = 0x40
+# what a routine slot is filled with: a breakpoint instruction (x86/x64 INT3, ARM64 `brk #0xf000`)
+ROUTINE_FILL = {"x64": b"\xcc", "x86": b"\xcc", "arm64": struct.pack("<I", kernel.ARM64_BRK_F000)}
 
 # The demo client's own record type: what its SELF ring and data sources carry (64 bytes).
 DMFDEMO_EVENT = Spec("DMFDEMO_EVENT", [
@@ -111,7 +114,7 @@ class Driver(object):
             if va + ROUTINE_SLOT > self.base + TEXT_RVA + TEXT_SIZE:
                 raise MemoryError("driver %s: .text is full" % self.name)
             self._next_routine += ROUTINE_SLOT
-            self.space.write(va, b"\xcc" * ROUTINE_SLOT)
+            self.space.write(va, ROUTINE_FILL[self.arch] * (ROUTINE_SLOT // len(ROUTINE_FILL[self.arch])))
             self._routines[name] = va
             self.add_symbol(name, va)
         return va

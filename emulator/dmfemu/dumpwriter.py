@@ -1,8 +1,11 @@
 """Write Windows kernel dump files the way the kernel does (spec/dump-format.md §1-§3, §8).
 
 `write_dump` builds a KeInitializeCrashDumpHeader-style header (the whole header pre-filled with
-`PAGE`, §1.1), one of the bodies full (1) or bitmap (5/6) (x64 and x86 PAE) or triage (4, x64), and the
-secondary-data region of §3.7 right after the primary data; the file ends there.
+`PAGE`, §1.1), one of the bodies full (1) or bitmap (5/6) (x64, ARM64 and x86 PAE) or triage (4, x64 and
+ARM64), and the secondary-data region of §3.7 right after the primary data; the file ends there. An ARM64
+dump is an x64 one with MachineImageType 0xAA64, the ARM64 CONTEXT in ContextRecord and ARM64
+translation tables under DirectoryTableBase (the real Windows 11 ARM64 triage dump in tests/data has
+that shape).
 
 Page data is streamed: pages are gathered into large batches and written with few system calls
 (os.writev where available), never byte by byte.
@@ -14,6 +17,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 from dmfkd.layouts import debugger_data
 from dmfkd.layouts import dump_format
 from dmfkd.layouts.windows import PAGE_SIZE
+from dmfkd.targets.paging import translate_arm64, translate_pae, translate_x64
 
 BATCH_PAGES = 1024              # pages per write call (4 MiB); also os.writev's IOV_MAX on Linux
 
@@ -140,13 +144,19 @@ def blob_region(blobs: Iterable[Tuple[uuid.UUID, bytes]], build: int) -> bytes:
     return b"".join(parts)
 
 
-def _context64(context: Optional[dict]) -> Tuple[bytes, int]:
+def _context64(context: Optional[dict], arch: str = "x64") -> Tuple[bytes, int]:
+    """ContextRecord of a 64-bit header (CONTEXT_AMD64 or the ARM64 CONTEXT, the rest `PAGE`) and the PC."""
     fields = dict(context or {})
-    mxcsr = fields.setdefault("MxCsr", 0x1F80)
-    fields.setdefault("FltSave_MxCsr", mxcsr)      # kdmp-parser rejects a dump when they differ (§1.5)
-    raw = dump_format.CONTEXT_AMD64.build(fields)
+    if arch == "arm64":
+        raw = dump_format.CONTEXT_ARM64.build(fields)
+        pc = fields.get("Pc", 0)
+    else:
+        mxcsr = fields.setdefault("MxCsr", 0x1F80)
+        fields.setdefault("FltSave_MxCsr", mxcsr)      # kdmp-parser rejects a dump when they differ (§1.5)
+        raw = dump_format.CONTEXT_AMD64.build(fields)
+        pc = fields.get("Rip", 0)
     fill = (dump_format.PAGE * dump_format.CONTEXT_RECORD64_SIZE)[:dump_format.CONTEXT_RECORD64_SIZE - len(raw)]
-    return raw + fill, fields.get("Rip", 0)
+    return raw + fill, pc
 
 
 def _context32(context: Optional[dict]) -> Tuple[bytes, int]:
@@ -171,15 +181,15 @@ def _run_block(runs, total_pages, x86: bool) -> dict:
     return block
 
 
-def _translate(pages: _Pages, dtb: int, va: int, arch: str) -> Optional[int]:
-    from dmfkd.targets.dumpfile import translate_pae, translate_x64
+_WALKS = {"x64": translate_x64, "x86": translate_pae, "arm64": translate_arm64}
 
+
+def _translate(pages: _Pages, dtb: int, va: int, arch: str) -> Optional[int]:
     def read_u64(pa):
         raw = pages.read_physical(pa, 8)
         return None if raw is None else int.from_bytes(raw, "little")
 
-    walk = translate_x64 if arch == "x64" else translate_pae
-    return walk(read_u64, dtb, va)
+    return _WALKS[arch](read_u64, dtb, va)
 
 
 def _read_virtual(pages: _Pages, dtb: int, va: int, size: int, arch: str) -> Optional[bytes]:
@@ -204,8 +214,8 @@ def write_dump(path, *, arch: str, dump_type: str, pages, dtb: int, bugcheck=(0x
                dump_type_value: Optional[int] = None, attributes: Optional[int] = None) -> int:
     """Write a kernel dump to `path` and return its size in bytes.
 
-    arch "x64" (types full, bitmap, bitmap-kernel, triage) or "x86" (full, bitmap, bitmap-kernel; PAE
-    paging).
+    arch "x64" or "arm64" (types full, bitmap, bitmap-kernel, triage) or "x86" (full, bitmap,
+    bitmap-kernel; PAE paging). `context`: CONTEXT_AMD64 / CONTEXT_X86 / ARM64 CONTEXT fields by arch.
     `pages`: {pfn: 4096 bytes} or an object with present_pfns()/page(pfn) (dmfemu.memory snapshot).
     `blobs`: (GUID, payload) in the order the bug check produced them (§3.7: ReadTagged sees the
     first of duplicate GUIDs). `triage_blocks`: (kernel VA, bytes) regions a triage dump carries
@@ -217,8 +227,8 @@ def write_dump(path, *, arch: str, dump_type: str, pages, dtb: int, bugcheck=(0x
     if attributes is not None and not 0 <= attributes <= 0xFFFFFFFF:
         raise ValueError("attributes must be a u32, not %r" % (attributes,))
     optional = {} if attributes is None else {"Attributes": attributes}
-    if arch not in ("x64", "x86"):
-        raise ValueError("arch must be 'x64' or 'x86', not %r" % (arch,))
+    if arch not in _WALKS:
+        raise ValueError("arch must be 'x64', 'x86' or 'arm64', not %r" % (arch,))
     if dump_type not in DUMP_TYPES:
         raise ValueError("dump_type must be one of %s, not %r" % (", ".join(DUMP_TYPES), dump_type))
     if arch == "x86" and dump_type == "triage":
@@ -233,11 +243,12 @@ def write_dump(path, *, arch: str, dump_type: str, pages, dtb: int, bugcheck=(0x
                           ps_loaded_module_list, ps_active_process_head, context, system_time,
                           system_uptime, processors, type_value, optional)
 
-    context_raw, pc = _context64(context)
+    context_raw, pc = _context64(context, arch)
     header = dict(
         MajorVersion=0xF, MinorVersion=build, DirectoryTableBase=dtb,
         PsLoadedModuleList=ps_loaded_module_list, PsActiveProcessHead=ps_active_process_head,
-        MachineImageType=dump_format.MACHINE_AMD64, NumberProcessors=processors,
+        MachineImageType=dump_format.MACHINE_ARM64 if arch == "arm64" else dump_format.MACHINE_AMD64,
+        NumberProcessors=processors,
         BugCheckCode=code, BugCheckParameter1=p1, BugCheckParameter2=p2, BugCheckParameter3=p3,
         BugCheckParameter4=p4, KdDebuggerDataBlock=kdbg_va, ContextRecord=context_raw,
         Exception=_exception(pc, 8), DumpType=type_value, SystemTime=system_time,
@@ -260,7 +271,7 @@ def write_dump(path, *, arch: str, dump_type: str, pages, dtb: int, bugcheck=(0x
         return _write_bitmap(path, page_view, region, dump_format.DUMP_HEADER64, header)
 
     return _write_triage64(path, page_view, region, header, dtb, kdbg_va, context, triage_blocks,
-                           ps_loaded_module_list)
+                           ps_loaded_module_list, arch)
 
 
 def _write_full(path, pages: _Pages, region: bytes, layout, header: dict) -> int:
@@ -308,8 +319,8 @@ class _TriageSource:
     through the KDBG (KiProcessorBlock[0] -> PRCB -> CurrentThread -> ApcState.Process, with the
     sizes the KDBG gives; spec/dump-format.md §2.5) and PsLoadedModuleList for the driver list."""
 
-    def __init__(self, pages: _Pages, dtb: int, kdbg_va: int, module_list: int, rsp: int):
-        self.pages, self.dtb = pages, dtb
+    def __init__(self, pages: _Pages, dtb: int, kdbg_va: int, module_list: int, rsp: int, arch: str = "x64"):
+        self.pages, self.dtb, self.arch = pages, dtb, arch
         self.kdbg = self._kdbg(kdbg_va)
         # the block's fields, those past a short copy read as 0; None when the copy ends before
         # SizeEThread (the last field this writer needs)
@@ -356,7 +367,7 @@ class _TriageSource:
     def read(self, va: int, size: int) -> Optional[bytes]:
         if not va or size <= 0:
             return None
-        return _read_virtual(self.pages, self.dtb, va, size, "x64")
+        return _read_virtual(self.pages, self.dtb, va, size, self.arch)
 
     def _kdbg(self, kdbg_va: int) -> bytes:
         header_layout = debugger_data.dbgkd_debug_data_header64()
@@ -392,7 +403,7 @@ class _TriageSource:
 
     def _drivers(self, head: int) -> List[Tuple[str, dict]]:
         """(full name, DUMP_DRIVER_ENTRY64 fields) for each PsLoadedModuleList entry."""
-        layout = debugger_data.kldr_data_table_entry("x64")
+        layout = debugger_data.kldr_data_table_entry(self.arch)
         copied = ("DllBase", "EntryPoint", "SizeOfImage", "Flags", "LoadCount", "CheckSum", "TimeDateStamp")
         out = []
         seen = set()
@@ -415,7 +426,7 @@ class _TriageSource:
 
 
 def _write_triage64(path, pages: _Pages, region: bytes, header: dict, dtb: int, kdbg_va: int,
-                    context: Optional[dict], triage_blocks, module_list: int) -> int:
+                    context: Optional[dict], triage_blocks, module_list: int, arch: str) -> int:
     """Type 4 (§2.5) laid out in the order of the real kernel minidumps: TRIAGE_DUMP64 at 0x2000,
     PRCB (KDBG.SizePrcb bytes of KiProcessorBlock[0]), process, thread, call stack, KDBG copy,
     driver list and its string pool, data blocks and their array; `TRGD` at SizeOfDump - 4;
@@ -430,8 +441,9 @@ def _write_triage64(path, pages: _Pages, region: bytes, header: dict, dtb: int, 
         body.extend(data)
         return offset
 
-    rsp = (context or {}).get("Rsp", 0)
-    src = _TriageSource(pages, dtb, kdbg_va, module_list, rsp)
+    # the stack pointer the stack copy starts at: Rsp (x64) / Sp (ARM64)
+    rsp = (context or {}).get("Sp" if arch == "arm64" else "Rsp", 0)
+    src = _TriageSource(pages, dtb, kdbg_va, module_list, rsp, arch)
     prcb_offset = place(src.prcb or bytes(TRIAGE_PRCB_PLACEHOLDER))
     process_offset = place(src.process) if src.process else 0
     thread_offset = place(src.thread) if src.thread else 0

@@ -18,6 +18,7 @@ from dmfkd.layouts import windows
 from dmfkd.layouts.engine import layout_of
 
 from dmfemu.driver import DMFDEMO_EVENT, dmfdemo_event
+from dmfemu.kernel import PE_MACHINE
 
 
 class FieldInfo(NamedTuple):
@@ -267,7 +268,7 @@ def build_isf(driver, extra_types: Optional[Dict[str, object]] = None) -> dict:
         "metadata": {
             "format": ISF_FORMAT,
             "producer": {"name": "dmfemu", "version": "0.1.0"},
-            "windows": {"pe": {"machine": 0x8664 if arch == "x64" else 0x14C}},
+            "windows": {"pe": {"machine": PE_MACHINE[arch]}},
             "dmfkd": {"module": driver.name, "image_base": driver.base, "arch": arch,
                       "dmf_version": dmf_versions.format_dmf_version(version)},
         },

@@ -8,8 +8,10 @@ Structure offsets are Windows 10 19041 x64's where dbgeng takes them from the KD
 ``Offset*``/``Size*`` fields tell the debugger where to look, so using the real build's values keeps
 the emulated objects readable with real symbols too); KDDEBUGGER_DATA64 and KLDR_DATA_TABLE_ENTRY
 are laid out by dmfkd.layouts.debugger_data (spec/dump-format.md §1.6). x86 machines get the same
-block with sign-extended 32-bit pointers and PAE set, over self-consistent x86 offsets. Every structure is built once per machine; each call
-refreshes the loaded-module list so images added later are listed too.
+block with sign-extended 32-bit pointers and PAE set, over self-consistent x86 offsets. ARM64 machines
+get Windows 11 22000 ARM64's offsets (the real ARM64 triage dump's KDBG) and an ARM64 context. Every
+structure is built once per machine; each call refreshes the loaded-module list so images added later
+are listed too.
 
 What dbgeng 10.0.15063 still prints on these dumps, and why, is listed in
 tests/oracle/test_dbgeng_synthetic.py (EXPECTED_MESSAGES).
@@ -21,7 +23,7 @@ from dmfkd.layouts import dump_format
 from dmfkd.layouts import debugger_data
 from dmfkd.layouts.windows import PAGE_SIZE
 
-from dmfemu.memory import X64_PTE_BASE, X86_PTE_BASE
+from dmfemu.memory import ARM64_PTE_BASE, X64_PTE_BASE, X86_PTE_BASE
 
 # Windows 10 19041 x64 values of the KDDEBUGGER_DATA64 Offset*/Size*/Gdt* fields (read from the KDBG copy in
 # tests/data/windows-triage/triage_x64.dmp); dbgeng locates thread/process/PRCB fields through them.
@@ -44,7 +46,36 @@ X64_EPROCESS_ACTIVE_PROCESS_LINKS = 0x448
 X64_EPROCESS_IMAGE_FILE_NAME = 0x5A8
 KTHREAD_STATE_RUNNING = 2
 
-KUSER_SHARED_DATA = {"x64": 0xFFFFF78000000000, "x86": 0xFFDF0000}
+# Windows 11 22000 ARM64 values of the same fields (read from the KDBG copy in
+# tests/data/windows-triage/triage_arm64.dmp), and the EPROCESS fields the KDBG does not name, found in that
+# dump's process copy: UniqueProcessId = 4, ActiveProcessLinks.Blink = the header's PsActiveProcessHead,
+# ImageFileName "System". PaeEnabled is the bit-field unit {PaeEnabled:1, KiBugCheckRecoveryActive:1,
+# PagingLevels:4}: 0x10 says four translation levels.
+ARM64_OFFSETS = {
+    "OffsetKThreadNextProcessor": 0x238, "OffsetKThreadTeb": 0xE8, "OffsetKThreadKernelStack": 0x58,
+    "OffsetKThreadInitialStack": 0x28, "OffsetKThreadApcProcess": 0xB0, "OffsetKThreadState": 0x17C,
+    "SizeEProcess": 0xC80, "OffsetEprocessPeb": 0x508, "OffsetEprocessParentCID": 0x4F8,
+    "OffsetEprocessDirectoryTableBase": 0x28, "SizePrcb": 0x9680, "OffsetPrcbDpcRoutine": 0xB1A,
+    "OffsetPrcbCurrentThread": 0x8, "OffsetPrcbMhz": 0x6F4, "OffsetPrcbCpuType": 0x6F0,
+    "OffsetPrcbVendorString": 0x890, "OffsetPrcbProcStateContext": 0x360, "OffsetPrcbNumber": 0x24,
+    "SizeEThread": 0x910, "SizePcr": 0xA000, "OffsetPcrSelfPcr": 0x18, "OffsetPcrContainedPrcb": 0x980,
+    "OffsetPrcbProcStateSpecialReg": 0x40, "OffsetPrcbContext": 0x8A0, "OffsetPrcbMaxBreakpoints": 0x898,
+    "OffsetPrcbMaxWatchpoints": 0x89C, "OffsetKThreadStackLimit": 0x30, "OffsetKThreadStackBase": 0x38,
+    "OffsetKThreadQueueListEntry": 0x200, "OffsetEThreadIrpList": 0x520, "OffsetPrcbIdleThread": 0x18,
+    "OffsetPrcbNormalDpcState": 0xB1C, "OffsetPrcbDpcStack": 0xAF8, "OffsetPrcbIsrStack": 0x18E0,
+    "SizeKDPC_STACK_FRAME": 0x10, "OffsetKPriQueueThreadListHead": 0x2A0, "OffsetKThreadWaitReason": 0x2A3,
+    "OffsetEProcessMmHotPatchContext": 0xAB8, "PaeEnabled": 0x10,
+}
+ARM64_EPROCESS_UNIQUE_PROCESS_ID = 0x3F8
+ARM64_EPROCESS_ACTIVE_PROCESS_LINKS = 0x400
+ARM64_EPROCESS_IMAGE_FILE_NAME = 0x560
+ARM64_BRK_F000 = 0xD43E0000             # `brk #0xf000`: what __debugbreak / a fatal trap compiles to on ARM64
+ARM64_RET = 0xD65F03C0                  # `ret`
+# the real dump's saved Cpsr: N flag, EL1 with SP_EL0 (EL1t), IRQ and SError masked
+ARM64_CPSR = 0x80000144
+PROCESSOR_ARCHITECTURE = {"x64": 9, "x86": 0, "arm64": 12}
+
+KUSER_SHARED_DATA = {"x64": 0xFFFFF78000000000, "x86": 0xFFDF0000, "arm64": 0xFFFFF78000000000}
 KUSD_NT_BUILD_NUMBER = 0x260
 KUSD_NT_PRODUCT_TYPE = 0x264
 KUSD_PRODUCT_TYPE_IS_VALID = 0x268
@@ -80,21 +111,23 @@ KERNEL_CHECKSUM = 0x00A1B2C3           # any non-zero PE CheckSum; 0 makes dbgen
 DRIVER_CHECKSUM = 0x0001E240
 RVA_KEBUGCHECKEX = 0x1100              # "code" the saved context points into
 STACK_SIZE = 0x6000
+PE_MACHINE = {"x64": dump_format.MACHINE_AMD64, "x86": dump_format.MACHINE_I386, "arm64": dump_format.MACHINE_ARM64}
 
 
 def _pe_headers(arch: str, base: int, size: int, timestamp: int, entry_rva: int, dll: bool,
                 checksum: int) -> bytes:
-    """A minimal MZ/PE header page: what dbgeng reads of an image it has no file for."""
+    """A minimal MZ/PE header page: what dbgeng reads of an image it has no file for (PE32+ with
+    Machine AMD64 or ARM64, PE32 with Machine I386)."""
     image = bytearray(0x400)
     image[0:2] = b"MZ"
     struct.pack_into("<I", image, 0x3C, 0x80)              # e_lfanew
     image[0x80:0x84] = b"PE\0\0"
-    pe64 = arch == "x64"
+    pe64 = arch != "x86"
     optional_size = 0xF0 if pe64 else 0xE0
     characteristics = 0x22 if pe64 else 0x102              # EXECUTABLE | LARGE_ADDRESS_AWARE / 32BIT
     if dll:
         characteristics |= 0x2000
-    struct.pack_into("<HHIIIHH", image, 0x84, 0x8664 if pe64 else 0x14C, 1, timestamp, 0, 0,
+    struct.pack_into("<HHIIIHH", image, 0x84, PE_MACHINE[arch], 1, timestamp, 0, 0,
                      optional_size, characteristics)
     opt = 0x98
     struct.pack_into("<HBBIIIII", image, opt, 0x20B if pe64 else 0x10B, 14, 0, size - 0x1000, 0, 0,
@@ -175,6 +208,21 @@ def _link_image(machine, state: KernelState, name: str, base: int, size: int, is
     _list_insert_tail(space, state.module_list, va)
     state.entries.append((name, va))
     state.listed.add(name)
+
+
+def _shared_data(machine, arch: str) -> None:
+    """KUSER_SHARED_DATA: product type / suite / version / native processor architecture as a real
+    machine has them."""
+    space = machine.space
+    shared = KUSER_SHARED_DATA[arch]
+    page = machine.phys.allocate_pages(1)
+    space.map(shared, page, PAGE_SIZE)
+    space.write(shared + KUSD_NT_SYSTEM_ROOT, "C:\\Windows".encode("utf-16-le") + b"\0\0")
+    # NtBuildNumber, NtProductType, ProductTypeIsValid (+ a reserved byte), NativeProcessorArchitecture
+    space.write(shared + KUSD_NT_BUILD_NUMBER, struct.pack("<IIHH", 0xF0000000 | machine.build, PRODUCT_WIN_NT,
+                                                           1, PROCESSOR_ARCHITECTURE[arch]))
+    space.write(shared + KUSD_NT_MAJOR_VERSION, struct.pack("<II", 10, 0))
+    space.write(shared + KUSD_SUITE_MASK, struct.pack("<I", SUITE_MASK))
 
 
 def _kdbg(list_head: int, values: Dict[str, int]) -> bytes:
@@ -258,14 +306,7 @@ def _build_x64(machine) -> KernelState:
     _list_insert_tail(space, state.process_head, process + X64_EPROCESS_ACTIVE_PROCESS_LINKS)
 
     # KUSER_SHARED_DATA: product type / suite / version as a real machine has them
-    shared = KUSER_SHARED_DATA["x64"]
-    page = phys.allocate_pages(1)
-    space.map(shared, page, PAGE_SIZE)
-    space.write(shared + KUSD_NT_SYSTEM_ROOT, "C:\\Windows".encode("utf-16-le") + b"\0\0")
-    space.write(shared + KUSD_NT_BUILD_NUMBER, struct.pack("<IIHH", 0xF0000000 | machine.build, PRODUCT_WIN_NT,
-                                                           1, 9))
-    space.write(shared + KUSD_NT_MAJOR_VERSION, struct.pack("<II", 10, 0))
-    space.write(shared + KUSD_SUITE_MASK, struct.pack("<I", SUITE_MASK))
+    _shared_data(machine, "x64")
 
     state.kdbg_va = base + RVA_KDBG
     values = dict(KernBase=base, PsLoadedModuleList=state.module_list, PsActiveProcessHead=state.process_head,
@@ -382,14 +423,7 @@ def _build_x86(machine) -> KernelState:
     space.write(thread + offsets["OffsetKThreadKernelStack"], struct.pack("<I", esp))
     space.write(process + offsets["OffsetEprocessDirectoryTableBase"], struct.pack("<I", space.dtb))
 
-    shared = KUSER_SHARED_DATA["x86"]
-    page = phys.allocate_pages(1)
-    space.map(shared, page, PAGE_SIZE)
-    space.write(shared + KUSD_NT_SYSTEM_ROOT, "C:\\Windows".encode("utf-16-le") + b"\0\0")
-    space.write(shared + KUSD_NT_BUILD_NUMBER, struct.pack("<IIHH", 0xF0000000 | machine.build, PRODUCT_WIN_NT,
-                                                           1, 0))
-    space.write(shared + KUSD_NT_MAJOR_VERSION, struct.pack("<II", 10, 0))
-    space.write(shared + KUSD_SUITE_MASK, struct.pack("<I", SUITE_MASK))
+    _shared_data(machine, "x86")
 
     state.kdbg_va = base + RVA_KDBG
     pointers = dict(KernBase=base, PsLoadedModuleList=state.module_list, PsActiveProcessHead=state.process_head,
@@ -407,12 +441,91 @@ def _build_x86(machine) -> KernelState:
     return state
 
 
+def _build_arm64(machine) -> KernelState:
+    """Windows 11 22000 ARM64's kernel in the same shape as _build_x64: its KDBG offsets (ARM64_OFFSETS),
+    an ARM64 PE image for nt with `brk #0xf000; ret` at KeBugCheckEx, one KPRCB -> thread -> System process,
+    the ARM64 CONTEXT (X0..X28, Fp, Lr, Sp, Pc, Cpsr) where the PRCB points and in its ProcessorState.
+    ARM64 has no GDT, TSS or CR registers: dbgeng reads the translation root from the dump header."""
+    space, pool, phys = machine.space, machine.pool, machine.phys
+    offsets = ARM64_OFFSETS
+    state = KernelState()
+    base = pool.map_image("nt", KERNEL_IMAGE_SIZE)
+    state.kernel_base = base
+    space.write(base, _pe_headers("arm64", base, KERNEL_IMAGE_SIZE, KERNEL_TIMESTAMP, RVA_KEBUGCHECKEX, dll=False,
+                                  checksum=KERNEL_CHECKSUM))
+    space.write(base + RVA_KEBUGCHECKEX, struct.pack("<II", ARM64_BRK_F000, ARM64_RET))
+
+    globals_va = base + RVA_GLOBALS
+    system_range_start, highest_user, user_probe = globals_va, globals_va + 8, globals_va + 0x10
+    space.write(globals_va, struct.pack("<QQQ", 0xFFFF800000000000, 0x7FFFFFFEFFFF, 0x7FFFFFFF0000))
+    state.module_list = globals_va + 0x20
+    state.process_head = globals_va + 0x30
+    processor_block = globals_va + 0x40
+    for head in (state.module_list, state.process_head):
+        space.write(head, struct.pack("<QQ", head, head))
+    build_lab = base + RVA_BUILD_LAB
+    space.write(build_lab, ("%d.1.arm64fre.co_release.210604-1628" % machine.build).encode("ascii") + b"\0")
+    csd_version = globals_va + 0x60
+
+    prcb = pool.allocate(offsets["SizePrcb"], tag=b"Prcb")
+    space.write(processor_block, struct.pack("<Q", prcb))
+    process = pool.allocate(offsets["SizeEProcess"], tag=b"Proc")
+    thread = pool.allocate(offsets["SizeEThread"], tag=b"Thre")
+    stack = pool.allocate(STACK_SIZE, tag=b"Stak")
+    context_va = pool.allocate(dump_format.CONTEXT_ARM64_SIZE, tag=b"Ctxt")
+    stack_base = stack + STACK_SIZE
+    sp = stack_base - 0x1000
+    # KeBugCheckEx's frame record {caller's Fp, Lr} at Fp, as an AArch64 prologue leaves it
+    lr = base + RVA_KEBUGCHECKEX + 4
+    space.write(sp, struct.pack("<QQ", 0, lr))
+    state.context = dict(Pc=base + RVA_KEBUGCHECKEX, Sp=sp, Fp=sp, Lr=lr, Cpsr=ARM64_CPSR)
+    context = dump_format.CONTEXT_ARM64.build(state.context)
+    space.write(context_va, context)
+    space.write(prcb + offsets["OffsetPrcbCurrentThread"], struct.pack("<Q", thread))
+    space.write(prcb + offsets["OffsetPrcbNumber"], struct.pack("<H", 0))
+    # CpuType / CpuStep and Mhz, VendorString, MaxBreakpoints / MaxWatchpoints as the real ARM64 PRCB has them
+    space.write(prcb + offsets["OffsetPrcbCpuType"], struct.pack("<BBHI", 5, 8, 0x0D0E, 1517))
+    space.write(prcb + offsets["OffsetPrcbVendorString"], b"Q\0")
+    space.write(prcb + offsets["OffsetPrcbMaxBreakpoints"], struct.pack("<II", 6, 2))
+    space.write(prcb + offsets["OffsetPrcbContext"], struct.pack("<Q", context_va))
+    space.write(prcb + offsets["OffsetPrcbProcStateContext"], context)
+
+    space.write(thread + offsets["OffsetKThreadApcProcess"], struct.pack("<Q", process))
+    space.write(thread + offsets["OffsetKThreadState"], struct.pack("<B", KTHREAD_STATE_RUNNING))
+    space.write(thread + offsets["OffsetKThreadInitialStack"], struct.pack("<Q", stack_base - 0x30))
+    space.write(thread + offsets["OffsetKThreadKernelStack"], struct.pack("<Q", sp))
+    space.write(thread + offsets["OffsetKThreadStackLimit"], struct.pack("<QQ", stack, stack_base))
+
+    space.write(process + offsets["OffsetEprocessDirectoryTableBase"], struct.pack("<Q", space.dtb))
+    space.write(process + ARM64_EPROCESS_UNIQUE_PROCESS_ID, struct.pack("<Q", 4))
+    space.write(process + ARM64_EPROCESS_IMAGE_FILE_NAME, b"System\0")
+    _list_insert_tail(space, state.process_head, process + ARM64_EPROCESS_ACTIVE_PROCESS_LINKS)
+    _shared_data(machine, "arm64")
+
+    state.kdbg_va = base + RVA_KDBG
+    values = dict(KernBase=base, PsLoadedModuleList=state.module_list, PsActiveProcessHead=state.process_head,
+                  MmPageSize=PAGE_SIZE, MmHighestUserAddress=highest_user, MmSystemRangeStart=system_range_start,
+                  MmUserProbeAddress=user_probe, NtBuildLab=build_lab, KiProcessorBlock=processor_block,
+                  CmNtCSDVersion=csd_version, KiBugcheckData=0, PteBase=ARM64_PTE_BASE)
+    values.update(offsets)
+    space.write(state.kdbg_va, _kdbg(state.kdbg_va, values))
+    for name, va in (("KdDebuggerDataBlock", state.kdbg_va), ("PsLoadedModuleList", state.module_list),
+                     ("PsActiveProcessHead", state.process_head), ("KiProcessorBlock", processor_block),
+                     ("KeBugCheckEx", base + RVA_KEBUGCHECKEX)):
+        machine.add_symbol("nt", name, va)
+    _link_image(machine, state, "nt", base, KERNEL_IMAGE_SIZE, is_kernel=True)
+    return state
+
+
+_BUILDERS = {"x64": _build_x64, "x86": _build_x86, "arm64": _build_arm64}
+
+
 def prepare_dump(machine) -> Dict[str, object]:
     """Build (once) the kernel structures dbgeng needs and return the extra ``write_dump`` arguments:
     ``kdbg_va``, ``ps_loaded_module_list``, ``ps_active_process_head`` and ``context``."""
     state = machine.kernel_state   # type: Optional[KernelState]
     if state is None:
-        state = _build_x64(machine) if machine.arch == "x64" else _build_x86(machine)
+        state = _BUILDERS[machine.arch](machine)
         machine.kernel_state = state
     for name, (base, size) in sorted(machine.images.items(), key=lambda item: item[1][0]):
         if name not in state.listed:

@@ -8,7 +8,7 @@ entries for ``machine.images``, ...) and returns extra keyword arguments for
 ``ps_active_process_head``, ``context``, ...). Keyword arguments given to ``write_dump``
 override those.
 """
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 from dmfkd.errors import SymbolError
 from dmfkd.targets.symbols import Symbols, TypeLayout
@@ -95,12 +95,16 @@ class _ZeroCopyPages(object):
             yield first_pfn, view.toreadonly()
 
 
+DEFAULT_BUILD = {"x64": 19041, "x86": 19041, "arm64": 22000}
+
+
 class Machine:
-    def __init__(self, arch: str = "x64", build: int = 19041, large_pages: bool = False):
-        if arch not in ("x64", "x86"):
-            raise ValueError("Machine: arch must be 'x64' or 'x86', got %r" % (arch,))
+    def __init__(self, arch: str = "x64", build: Optional[int] = None, large_pages: bool = False):
+        if arch not in ("x64", "x86", "arm64"):
+            raise ValueError("Machine: arch must be 'x64', 'x86' or 'arm64', got %r" % (arch,))
         self.arch = arch
-        self.build = build
+        # the builds whose kernel offsets dmfemu.kernel uses: 19041 (x64, x86), 22000 (ARM64)
+        self.build = build if build is not None else DEFAULT_BUILD[arch]
         self.large_pages = large_pages
         self.phys = PhysicalMemory()
         self.space = AddressSpace(self.phys, arch)

@@ -31,12 +31,14 @@ import subprocess
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from dmfemu import driver
+from dmfemu import kernel
 from dmfemu.native_image import NativeBuildError
 
 CLANG_CANDIDATES = ("clang-14", "clang")
 LLD_LINK_CANDIDATES = ("lld-link-14", "lld-link")
-LINK_BASE = {"x64": 0x140000000, "x86": 0x10000000}
-TARGET_TRIPLE = {"x64": "x86_64-pc-windows-msvc", "x86": "i686-pc-windows-msvc"}
+LINK_BASE = {"x64": 0x140000000, "x86": 0x10000000, "arm64": 0x140000000}
+TARGET_TRIPLE = {"x64": "x86_64-pc-windows-msvc", "x86": "i686-pc-windows-msvc", "arm64": "aarch64-pc-windows-msvc"}
+LINK_MACHINE = {"x64": "X64", "x86": "X86", "arm64": "ARM64"}
 TEXT_PREFIX = ".text$p"
 DATA_PREFIX = ".dmfd$p"
 
@@ -268,19 +270,23 @@ def c_source(isf: dict, text_rva: Optional[int] = None, image_size: Optional[int
     out += ["struct %s;" % name for name in order] + [""]
     for name in order:
         out += _struct_source(types, name) + [""]
+    arm64 = meta.get("arch") == "arm64"
     for index, piece in enumerate(_pieces(isf, types, text_rva, image_size, routine_slot)):
         section = "%s%05d" % (TEXT_PREFIX if piece.code else DATA_PREFIX, index)
         out.append("/* RVA 0x%x, %d bytes */" % (piece.rva, piece.size))
         if piece.name is None:
-            # filler without a symbol: raw bytes in its own ordered section (INT3 in code, as the
+            # filler without a symbol: raw bytes in its own ordered section (breakpoints in code, as the
             # emulator's routine slots; zeros in data)
-            flags, fill = ("xr", 0xCC) if piece.code else ("dw", 0)
-            out.append("__asm__(\".section \\\"%s\\\",\\\"%s\\\"\\n.fill %d, 1, 0x%x\\n\");"
-                       % (section, flags, piece.size, fill))
+            flags, fill = ("xr", _code_fill(arm64, piece.size)) if piece.code else ("dw", "%d, 1, 0x0" % piece.size)
+            out.append("__asm__(\".section \\\"%s\\\",\\\"%s\\\"\\n.fill %s\\n\");"
+                       % (section, flags, fill))
         elif piece.code:
-            # naked: no prologue, no unwind data; the body is the slot's INT3 filling
+            # naked: no prologue, no unwind data; the body is the slot's breakpoint filling. For AArch64
+            # Windows targets clang ends a naked function with a `brk #0x1` (unreachable trap) of its own,
+            # so the body is one instruction shorter there and the slot keeps its size.
+            body = piece.size - (ARM64_INSTRUCTION if arm64 else 0)
             out.append("__declspec(code_seg(\"%s\")) __attribute__((naked)) void %s(void) "
-                       "{ __asm__(\".fill %d, 1, 0xcc\"); }" % (section, piece.name, piece.size))
+                       "{ __asm__(\".fill %s\"); }" % (section, piece.name, _code_fill(arm64, body)))
         else:
             out.append("#pragma section(\"%s\", read, write)" % section)
             out.append("__declspec(allocate(\"%s\")) %s;" % (section, types.declarator(piece.desc, piece.name)))
@@ -291,6 +297,17 @@ def c_source(isf: dict, text_rva: Optional[int] = None, image_size: Optional[int
 # --------------------------------------------------------------------------------------------------
 # Build
 # --------------------------------------------------------------------------------------------------
+
+ARM64_INSTRUCTION = 4
+
+
+def _code_fill(arm64: bool, size: int) -> str:
+    """`.fill` arguments for `size` bytes of breakpoints: INT3 bytes (x86/x64), `brk #0xf000` words
+    (AArch64, the emulator's routine fill)."""
+    if arm64:
+        return "%d, 4, 0x%x" % (size // ARM64_INSTRUCTION, kernel.ARM64_BRK_F000)
+    return "%d, 1, 0xcc" % size
+
 
 class NativeBuild(NamedTuple):
     image: str                  # <module>.sys
@@ -356,10 +373,13 @@ def build(isf: dict, out_dir: str, tools: Optional[Tuple[str, str]] = None) -> N
                     "/GS-", "/Od", "/Zl",
                     # every ISF type into the PDB, also those no global uses (DMF_OBJECT, DMFDEMO_EVENT, ...)
                     "/clang:-fno-eliminate-unused-debug-types", module + ".c", "/Fo" + module + ".obj"]
-    link_argv = [lld, "/nologo", "/DRIVER", "/SUBSYSTEM:NATIVE", "/NODEFAULTLIB", "/FIXED", "/DEBUG",
+    # /FIXED (no relocations: the image is mapped at the emulator's base, never relocated) is refused for
+    # ARM64, where Windows requires relocatable images ("/dynamicbase:no is not compatible with arm64")
+    fixed = [] if arch == "arm64" else ["/FIXED"]
+    link_argv = [lld, "/nologo", "/DRIVER", "/SUBSYSTEM:NATIVE", "/NODEFAULTLIB"] + fixed + ["/DEBUG",
                  "/ENTRY:" + first_symbol,        # lld-link decorates it for x86 itself
                  "/BASE:0x%x" % LINK_BASE[arch], "/MERGE:.dmfd=.text",
-                 "/MACHINE:%s" % ("X64" if arch == "x64" else "X86"),
+                 "/MACHINE:%s" % LINK_MACHINE[arch],
                  "/PDB:" + module + ".pdb", "/PDBALTPATH:" + module + ".pdb", "/MAP:" + module + ".map",
                  "/OUT:" + module + ".sys", module + ".obj"]
     key = hashlib.sha256("\n".join([source, _tool_version(clang), _tool_version(lld)] + compile_argv[1:]

@@ -11,7 +11,7 @@ from typing import List, NamedTuple, Optional
 
 from dmfkd.errors import DmfkdError
 
-MACHINE = {0x8664: "x64", 0x14C: "x86"}
+MACHINE = {0x8664: "x64", 0x14C: "x86", 0xAA64: "arm64"}
 IMAGE_DEBUG_TYPE_CODEVIEW = 2
 
 
@@ -47,7 +47,7 @@ class NativeImage(object):
         machine, count, self.timestamp = struct.unpack_from("<HHI", data, pe + 4)
         optional_size = struct.unpack_from("<H", data, pe + 0x14)[0]
         if machine not in MACHINE:
-            raise NativeBuildError("%s: machine 0x%x is neither x64 nor x86" % (path, machine))
+            raise NativeBuildError("%s: machine 0x%x is not x64, x86 or ARM64" % (path, machine))
         self.arch = MACHINE[machine]
         self.optional = pe + 0x18
         magic = struct.unpack_from("<H", data, self.optional)[0]

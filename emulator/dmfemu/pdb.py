@@ -49,7 +49,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     sub = parser.add_subparsers(dest="command")
     demo = sub.add_parser("demo", help="write DIR/MEMORY.DMP and DIR/symbols/dmfdemo.pdb")
     demo.add_argument("-o", "--output", required=True, metavar="DIR")
-    demo.add_argument("--arch", choices=("x64", "x86"), default="x64")
+    demo.add_argument("--arch", choices=("x64", "x86", "arm64"), default="x64")
     demo.add_argument("--dmf-version", default="1.1.154")
     demo.add_argument("--dump-type", choices=("full", "bitmap"), default="full")
     demo.add_argument("--cache", metavar="DIR", help="where builds are kept (default DIR/native-build)")

@@ -165,6 +165,10 @@ class KernelPool:
                 return block
         raise ValueError("0x%x is not inside a pool block" % va)
 
+    def blocks(self) -> List[PoolBlock]:
+        """Every block allocated so far, in address order (a test samples their pages)."""
+        return list(self._block_list)
+
     def tag_of(self, va: int) -> bytes:
         """The 4-byte tag in the POOL_HEADER of the block containing `va`, read from memory."""
         block = self.block_of(va)

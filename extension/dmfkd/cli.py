@@ -58,6 +58,10 @@ class Session:
             self._target = open_target(self.args)
         return self._target
 
+    def say(self, text: str) -> None:
+        """A one-line message beside the output, on stderr (symbol loading, download progress)."""
+        _symbol_message(text)
+
     def close(self) -> None:
         if self._target is not None:
             self._target.close()
@@ -65,7 +69,6 @@ class Session:
 
 def open_target(args):
     dump = getattr(args, "dump", None)
-    isf = getattr(args, "isf", None)
     if dump:
         from dmfkd.targets.dumpfile import DumpFile
 
@@ -81,23 +84,26 @@ def open_target(args):
             raise UsageError("no target: give a dump file (dmfkd %s MEMORY.DMP), or run inside WinDbg "
                              "with pykd (!py -g -m dmfkd ...)" % (args.command or "COMMAND"))
         target = PykdTarget()
-    # the ISF is loaded when a command first asks for symbols (tags and info never do), so a broken
-    # or hostile symbol file costs only the commands that need it
-    if isf:
-        target.defer_symbols(lambda: _load_isf(isf))
-    elif dump or getattr(args, "pykd_dump", None):
-        # dmfemu writes driver.isf.json beside MEMORY.DMP; use it like WinDbg uses a PDB next to the image
-        # (through --pykd-dump too: the file is the user's word over what dbgeng finds)
-        beside = os.path.join(os.path.dirname(os.path.abspath(dump or args.pykd_dump)), "driver.isf.json")
-        if os.path.lexists(beside):
-            target.defer_symbols(lambda: _load_isf(beside))
+    # --isf, --pdb, driver.isf.json beside the dump (also through --pykd-dump: the file is the user's
+    # word over what dbgeng finds), the symbol path: dmfkd.driver_symbols decides; the loading waits
+    # until a command first asks for symbols (tags and info never do)
+    from dmfkd.driver_symbols import SymbolOptions, symbol_loader
+
+    loader = symbol_loader(dump or getattr(args, "pykd_dump", None), SymbolOptions.from_args(args),
+                           debugger=not dump, say=_symbol_message)
+    if loader is not None:
+        target.defer_symbols(lambda: loader(target))
     return target
 
 
-def _load_isf(path: str):
-    from dmfkd.targets.isf import IsfSymbols
-
-    return IsfSymbols.load(path)
+def _symbol_message(text: str) -> None:
+    """What symbol loading has to say (which driver, what was searched, a download's progress): on
+    stderr, so the output itself stays what the command prints with any other symbol source."""
+    try:
+        sys.stderr.write("dmfkd: symbols: %s\n" % text)
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,6 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
                            help="dump file to read (omit inside WinDbg: the debugger's target is used)")
         p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
         p.add_argument("--isf", metavar="FILE", help="ISF JSON symbol file for the driver (offline symbols)")
+        p.add_argument("--symbols", metavar="PATH", action="append",
+                       help="symbol path to find the driver's PDB on, as WinDbg's: folders, cache*DIR, "
+                       "srv*CACHE*URL, ';'-separated (repeatable; then _NT_SYMBOL_PATH)")
+        p.add_argument("--pdb", metavar="FILE", help="the driver's PDB, given outright (its GUID/age must be the "
+                       "image's)")
+        p.add_argument("--allow-mismatched-pdb", action="store_true",
+                       help="load a --pdb whose GUID/age is not the image's (with a warning), like .reload /i")
         p.add_argument("--width", type=int_option("--width", 40, 10000), metavar="N",
                        help="fit tables to N columns (default: the terminal's, "
                        "$COLUMNS, 120 inside WinDbg or when not a terminal)")

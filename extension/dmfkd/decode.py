@@ -94,7 +94,8 @@ class TypeDecoder(RecordDecoder):
 
     def __init__(self, symbols, type_name: str, time_fields=()):
         if symbols is None:
-            raise UsageError("--type %s needs symbols (an ISF file with --isf, or the debugger's PDB)" % type_name)
+            raise UsageError("--type %s needs symbols (the driver's PDB with --symbols PATH or --pdb FILE, an ISF "
+                             "file with --isf, or the debugger's PDB)" % type_name)
         self.symbols = symbols
         self.name = type_name
         self.layout = symbols.type_layout(type_name)

@@ -1,6 +1,7 @@
 """Every file the emulator's entry points write is byte-identical to what they wrote at commit
 bc918ec (the branch point of the emulator's restructuring, issue 8): a change in module layout must
-not change one byte of a dump, a symbol file or an expected.json.
+not change one byte of a dump, a symbol file or an expected.json. The ARM64 cases (issue 13) are
+pinned as they were when dmfemu learnt to write ARM64 dumps.
 
 Each case runs a user-facing entry point - `dmfemu demo|livedump|scenario` through dmfemu.cli.main,
 `python -m dmfemu.pdb demo` through dmfemu.pdb.main, scripts/make_sample.py - into a fresh directory
@@ -37,7 +38,7 @@ DEMO_VERSIONS = ("1.0.0", "1.1.84", "1.1.154")
 
 def _demo_cases():
     cases = {}
-    for arch in ("x64", "x86"):
+    for arch in ("x64", "x86", "arm64"):
         for dump_type in ("full", "bitmap", "triage"):
             if arch == "x86" and dump_type == "triage":
                 continue        # dmfemu writes no x86 triage dumps
@@ -61,6 +62,9 @@ def _livedump_cases():
         "livedump-x86-full": ("livedump", ["--arch", "x86"]),
         "livedump-x64-triage-exclude": ("livedump", ["--exclude-dmf-data", "--client-buffers", "5"]),
         "livedump-x64-triage-1.1.84": ("livedump", ["--dmf-version", "1.1.84"]),
+        "livedump-arm64-triage": ("livedump", ["--arch", "arm64"]),
+        "livedump-arm64-bitmap-kernel": ("livedump", ["--arch", "arm64", "--dump-type", "bitmap-kernel"]),
+        "livedump-arm64-full": ("livedump", ["--arch", "arm64", "--dump-type", "full"]),
     }
 
 
@@ -113,6 +117,7 @@ def _scenario_cases():
     cases = {name: ("scenario", name) for name in SCENARIOS}
     cases["scenario-demo-seed-3-bugcheck"] = ("scenario", "demo-seed-3-bugcheck")
     cases["scenario-demo-x86-bitmap-read-destroy"] = ("scenario", "demo-x86-bitmap-read-destroy")
+    cases["scenario-demo-arm64-triage-read-destroy"] = ("scenario", "demo-arm64-triage-read-destroy")
     return cases
 
 
@@ -122,7 +127,8 @@ def _scenario_document(name: str) -> dict:
     if name == "demo-seed-3-bugcheck":
         return _demo_scenario_file(3, {"via": "bugcheck", "code": 0x1E, "parameters": [1, 2, 3, 4]})
     # the demo plus a capture and a destroy by the reader, crashed through the writer's handle
-    scenario = _demo_scenario_file(5, {"via": "ioctl", "handle": "app2"}, arch="x86", dump_type="bitmap",
+    arch, dump_type = ("arm64", "triage") if name == "demo-arm64-triage-read-destroy" else ("x86", "bitmap")
+    scenario = _demo_scenario_file(5, {"via": "ioctl", "handle": "app2"}, arch=arch, dump_type=dump_type,
                                    dmf_version="1.1.140")
     scenario["operations"] += [{"op": "capture", "handle": "reader"}, {"op": "destroy", "handle": "reader"},
                                {"op": "surprise_removal"}]
@@ -135,6 +141,7 @@ CASES.update(_livedump_cases())
 CASES.update(_scenario_cases())
 CASES["pdb-demo-x64"] = ("pdb", ["--arch", "x64"])
 CASES["pdb-demo-x86"] = ("pdb", ["--arch", "x86"])
+CASES["pdb-demo-arm64"] = ("pdb", ["--arch", "arm64"])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -413,6 +420,79 @@ PINNED = {
         "MEMORY.DMP": "a85c202092dcde95b3334122e72e797a4f4b582a6ecb2ee8e167b00fe428baed",
         "driver.isf.json": "3512be091eb376e2abda8d4b92639e11a4fa9e8f4104924b0b8721e2cc20483f",
         "expected.json": "a615bec405082cbb241dd1311fec6acb7c558d542f1efb8cb29080770aa5a827",
+    },
+    # ARM64 (issue 13): pinned when dmfemu learnt to write ARM64 dumps; the x64/x86 entries above did not move
+    'demo-arm64-bitmap-1.0.0': {
+        "MEMORY.DMP": "1bc08cc5163c74937d7603b57d729a1eb611a52ea374a8eee48a8082cdfedf27",
+        "driver.isf.json": "2fbe7b0f3c02a6e2f7c10e83f031cf044b8a41afadd9c60f676aab85cc346045",
+        "expected.json": "5c5ea474f2cea4aaaa5b13934ac8600cd6da8dd5432cc045c3fddca2620c2ade",
+    },
+    'demo-arm64-bitmap-1.1.154': {
+        "MEMORY.DMP": "209b60b5606b18522a002572ef8f8ab1d0f0b03433d90700b508ab759a704ed9",
+        "driver.isf.json": "bbaa7c45311bcbcf9bad7a350373d8f86929b4a6048ea84db0c617a28221bbe7",
+        "expected.json": "170d402d5ab31fbaa31813c56613f03f650c06bef54433bdd47e00312281b4cb",
+    },
+    'demo-arm64-bitmap-1.1.84': {
+        "MEMORY.DMP": "8859db2f2ec7d6e34a247ee5365bbfe0d92699ca265bd640ca30b3eba73c53f2",
+        "driver.isf.json": "2d9924bbfcfdeb06f99a3bb8f87919f6817f6fd53a0ac2e3537131546265bf9f",
+        "expected.json": "cbefc3b42e08fbe057a7ffe4af9aa8e318f2a9502c7fa1098172ebd934af2f2a",
+    },
+    'demo-arm64-full-1.0.0': {
+        "MEMORY.DMP": "49d3f024fa125b9fba39826b1d91bdfe715d4fb6f7e8309758f1e721ccb14ea5",
+        "driver.isf.json": "2fbe7b0f3c02a6e2f7c10e83f031cf044b8a41afadd9c60f676aab85cc346045",
+        "expected.json": "56216f179d92cb778b00fd1fdb8f6d3d4828a4cd04ddc27e7e06fd3778676194",
+    },
+    'demo-arm64-full-1.1.154': {
+        "MEMORY.DMP": "bfbdfac653434cd045e33206cca4ad18a8ac167ea37872a0adde72495b8ec143",
+        "driver.isf.json": "bbaa7c45311bcbcf9bad7a350373d8f86929b4a6048ea84db0c617a28221bbe7",
+        "expected.json": "c1bbcd81286aa3e3eaa7313fe77ac89e7467ecfa9410f030d5a3bd0d40bb19b7",
+    },
+    'demo-arm64-full-1.1.84': {
+        "MEMORY.DMP": "480697612886b5023ef10d0a9645d711073d8c04cb504cf6c9893a67f0acacca",
+        "driver.isf.json": "2d9924bbfcfdeb06f99a3bb8f87919f6817f6fd53a0ac2e3537131546265bf9f",
+        "expected.json": "4461e6057930c659e28913d4a5afcf82e40bbcb3442a73b537730ace5e723476",
+    },
+    'demo-arm64-triage-1.0.0': {
+        "MEMORY.DMP": "4a4523d384f7884a7007cf4fbb65dadb768d465a290f019e1c922a2389877432",
+        "driver.isf.json": "2fbe7b0f3c02a6e2f7c10e83f031cf044b8a41afadd9c60f676aab85cc346045",
+        "expected.json": "02e503f0c702ab2d7cda605428ad75befba80a49772827b118985f9f55386813",
+    },
+    'demo-arm64-triage-1.1.154': {
+        "MEMORY.DMP": "08ced3f483c1ce28d7d69584580032a97cc29c7041b189da4ed3b2f594d5dda0",
+        "driver.isf.json": "bbaa7c45311bcbcf9bad7a350373d8f86929b4a6048ea84db0c617a28221bbe7",
+        "expected.json": "a53bc3fa4f109045af33dce18d1982b929fba1b431dcd9ac9466f2529f11d381",
+    },
+    'demo-arm64-triage-1.1.84': {
+        "MEMORY.DMP": "4a4523d384f7884a7007cf4fbb65dadb768d465a290f019e1c922a2389877432",
+        "driver.isf.json": "2d9924bbfcfdeb06f99a3bb8f87919f6817f6fd53a0ac2e3537131546265bf9f",
+        "expected.json": "3ec26e8edc9a535290571e459793833f3c0f5d98cce099b2fb098bff43744376",
+    },
+    'livedump-arm64-bitmap-kernel': {
+        "LIVEDUMP.DMP": "8ad8b2d3132d6915d9b62a85857f4640585eface679bca5a25cc962865c953a7",
+        "driver.isf.json": "b1ce1d9d03e7da543e3a3856aac76b1c8b438defe595cfcc0e8abba10e13e948",
+        "expected.json": "86c8a04dd14a13090112bf0b567e744bf0f3f5c57244f1dde0bcc01cd12a661f",
+    },
+    'livedump-arm64-full': {
+        "LIVEDUMP.DMP": "9a405c593ea9a13f079ae895b38abd88b524ddab5cb7931164648a2b7ad0899f",
+        "driver.isf.json": "b1ce1d9d03e7da543e3a3856aac76b1c8b438defe595cfcc0e8abba10e13e948",
+        "expected.json": "982d27e329dd76c5dfbd2bcbdf5a30c0e1f6d5b7e8a463505cd5637a17d75868",
+    },
+    'livedump-arm64-triage': {
+        "LIVEDUMP.DMP": "ab52470b40cb447decea4fb67b513fb68d4d32c54ecfd35dcd9b9b9ec5dd30b8",
+        "driver.isf.json": "b1ce1d9d03e7da543e3a3856aac76b1c8b438defe595cfcc0e8abba10e13e948",
+        "expected.json": "3dd5e1aa62840573626098f84420f8665079e15a8369a12a0fa66ba6b9824db5",
+    },
+    'pdb-demo-arm64': {
+        "MEMORY.DMP": "2a2d21f0d61fe4ae8043504b5be6a6ce952a5373cca1be7ace3c0a31adbf14d9",
+        "driver.isf.json": "bbaa7c45311bcbcf9bad7a350373d8f86929b4a6048ea84db0c617a28221bbe7",
+        "expected.json": "c1bbcd81286aa3e3eaa7313fe77ac89e7467ecfa9410f030d5a3bd0d40bb19b7",
+        "native-build/dmfdemo.c": "3e9f0e68e3244f3da2eeaa386ade30960149a61faee5fdb996107678865541a3",
+        "symbols/dmfdemo.sys": "3ea13e9f03e74f4199a5f1fdff4fa8c9a8c55f08a9d7cc1c988aee8ac1e96b57",
+    },
+    'scenario-demo-arm64-triage-read-destroy': {
+        "MEMORY.DMP": "2c16eca046b99578f453ea3740dea633c70204339f249b4949dbdb76b1c02f18",
+        "driver.isf.json": "f97a8cef11ef24d18796ab959f88c237d58fc595e7f46d86ed1f8c3ab0e11aac",
+        "expected.json": "9ca2afab5d54624a83050ef51343a6a06bd6f8c46e0ec2b15b65f126e3466fa1",
     },
 }
 

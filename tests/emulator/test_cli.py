@@ -46,3 +46,34 @@ def test_livedump_subcommand_writes_a_live_dump(tmp_path, capsys):
     assert "live dump" in capsys.readouterr().out
     dump = DumpFile(os.path.join(out, "LIVEDUMP.DMP"))
     assert "LiveDumpGeneratedDump" in (dump.attribute_names() or [])
+
+
+def test_scenario_arch_option_overrides_the_file(tmp_path):
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(crashdump_demo.demo_scenario(arch="x64", dump_type="bitmap")))
+    out = str(tmp_path / "o")
+    assert cli.main(["scenario", str(path), "-o", out, "--arch", "arm64", "--dump-type", "triage"]) == 0
+    with open(os.path.join(out, "expected.json")) as handle:
+        expected = json.load(handle)
+    assert (expected["arch"], expected["dump_type"]) == ("arm64", "triage")
+    dump = check_blobs(out, expected)
+    assert (dump.arch, dump.dump_type, dump.header.MachineImageType) == ("arm64", 4, 0xAA64)
+
+
+def test_unknown_architectures_are_one_line_errors(tmp_path, capsys):
+    assert cli.main(["demo", "-o", str(tmp_path / "x"), "--arch", "arm"]) == 2
+    assert "invalid choice: 'arm'" in capsys.readouterr().err
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps({"arch": "arm"}))
+    assert cli.main(["scenario", str(path), "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dmfemu: ") and "'arm'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_livedump_on_arm64_is_a_triage_live_minidump_by_default(tmp_path, capsys):
+    out = str(tmp_path / "live")
+    assert cli.main(["livedump", "-o", out, "--arch", "arm64"]) == 0
+    assert "arm64 triage live dump" in capsys.readouterr().out
+    dump = DumpFile(os.path.join(out, "LIVEDUMP.DMP"))
+    assert (dump.arch, dump.dump_type) == ("arm64", 4)
+    assert "LiveDumpGeneratedDump" in (dump.attribute_names() or [])

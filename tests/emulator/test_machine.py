@@ -32,7 +32,7 @@ def filled_machine(arch="x64", large_pages=False, seed=1):
 
 
 # -- Machine -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("arch, ptr", [("x64", 8), ("x86", 4)])
+@pytest.mark.parametrize("arch, ptr", [("x64", 8), ("x86", 4), ("arm64", 8)])
 def test_machine_parts(arch, ptr):
     machine = Machine(arch=arch, build=22621)
     assert machine.arch == arch and machine.pointer_size == ptr and machine.build == 22621
@@ -43,7 +43,12 @@ def test_machine_parts(arch, ptr):
     with pytest.raises(MemoryReadError):
         machine.space.read(base + 0x2000, 1)                  # guard page after it
     with pytest.raises(ValueError):
-        Machine(arch="arm64")
+        Machine(arch="arm")
+
+
+@pytest.mark.parametrize("arch, build", [("x64", 19041), ("x86", 19041), ("arm64", 22000)])
+def test_default_build_is_the_one_of_the_kernel_offsets(arch, build):
+    assert Machine(arch=arch).build == build
 
 
 def test_symbol_registry():

@@ -1,6 +1,6 @@
 """Round trips through the emulator: scenarios replayed by dmfemu (MEMORY.DMP + driver.isf.json +
 expected.json built from the clients' own write logs), decoded by dmfkd's crashdump walk and command.
-Cases: wrapped, partly read, empty, drained, orphaned, truncated by MaximumAllowed, x86, every
+Cases: wrapped, partly read, empty, drained, orphaned, truncated by MaximumAllowed, x86, ARM64, every
 CrashDump context layout (V1/V3/V4/V5), bitmap dumps; with and without symbols."""
 import os
 import shutil
@@ -50,6 +50,9 @@ CASES = {
     "x64-v1": dict(arch="x64", dmf_version="1.0"),
     "x86-v1": dict(arch="x86", dmf_version="1.0.0"),
     "x64-bitmap": dict(arch="x64", dmf_version="1.1.154", dump_type="bitmap"),
+    "arm64-v5": dict(arch="arm64", dmf_version="1.1.154"),
+    "arm64-v1": dict(arch="arm64", dmf_version="1.0.0"),
+    "arm64-bitmap": dict(arch="arm64", dmf_version="1.1.154", dump_type="bitmap"),
     "truncated": dict(arch="x64", dmf_version="1.1.154", maximum_allowed=600),
 }
 
@@ -92,7 +95,7 @@ def test_truncated_blob_reports_partial_record(tmp_path, cli_json):
     assert any("not a multiple" in w for w in doc["warnings"])
 
 
-@pytest.mark.parametrize("case", ["x64-v5", "x86-v5", "x64-v1", "truncated"])
+@pytest.mark.parametrize("case", ["x64-v5", "x86-v5", "x64-v1", "arm64-v5", "truncated"])
 def test_round_trip_without_symbols(tmp_path, capsys, case, cli_json):
     out, expected = build(tmp_path, demo_scenario(**CASES[case]))
     bare = tmp_path / "bare"

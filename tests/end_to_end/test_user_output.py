@@ -43,7 +43,7 @@ def _text(argv, dml=False):
 
 def _command_lines(name, dump, expected, tmp):
     lines = [["info"], ["tags"], ["crashdump"], ["crashdump", "--all"], ["datasources"], ["modules"], ["bugcheck"],
-             ["livedump"]]
+             ["livedump"], ["lm"]]
     for source in expected.get("sources", []):
         lines.append(["crashdump", "--guid", source["guid"]])
         lines.append(["crashdump", "--guid", source["guid"], "--last", "3", "--hex"])

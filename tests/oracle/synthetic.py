@@ -17,6 +17,10 @@ KINDS = [
     ("x86", "full", False),
     ("x86", "bitmap", False),
     ("x86", "bitmap-kernel", False),
+    ("arm64", "full", False),
+    ("arm64", "bitmap", False),
+    ("arm64", "bitmap-kernel", False),
+    ("arm64", "bitmap", True),          # 2 MiB blocks at L2
 ]
 
 BUGCHECK = (0xDEADDEAD, 0x1FFF8A3B2C38, 0x2, 0xFFFFF80012345678, 0x4)
@@ -81,7 +85,7 @@ def build(directory: str, arch: str, dump_type: str, large_pages: bool = False) 
     ]
     unmapped = [base + driver_size + 0x10, base - 0x1000]
     path = os.path.join(directory, dump_name(arch, dump_type, large_pages))
-    machine.write_dump(path, dump_type, BUGCHECK if arch == "x64" else BUGCHECK_X86, blobs=blobs())
+    machine.write_dump(path, dump_type, BUGCHECK_X86 if arch == "x86" else BUGCHECK, blobs=blobs())
     return Synthetic(path, arch, dump_type, machine, reads, unmapped, base, driver_size)
 
 

@@ -6,18 +6,28 @@ stack, the KDBG copy) read the same; the x64 triage dump's regions too. (On the 
 registers are not the header's ContextRecord - rip is the exception address, rsp TopOfStack - so only
 the ARM64 registers are compared.)
 
-Synthetic ARM64 full, bitmap and kernel-bitmap dumps over dmfemu.memory's ARM64 translation tables (4 KiB
-pages and 2 MiB blocks), with the few kernel structures dbgeng needs (tests/oracle/arm64_kernel.py):
-dbgeng opens them as ARM64 kernel dumps, agrees on bug check and tags, lists nt, shows the context, and
-every read of pool, image and hand-edited descriptors gives the same bytes or fails in both - except one
-case where dmfkd follows the architecture and dbgeng does not (a 0b01 descriptor at L3)."""
+dmfemu's ARM64 dumps (the other checks of them - open, tags, bug check, registers, `lm`, pool and image
+reads, triage regions, every dmfkd command through the real pykd - run with the x64 and x86 ones in
+test_dbgeng_synthetic.py, test_dbgeng_demo.py, test_dbgeng_livedump.py, test_realpykd_cli.py,
+test_pykd_standin.py and test_pdb_oracle.py):
+- the `dmfemu demo --arch arm64` full, bitmap and triage dumps: every mapped page of the emulated
+  driver's pool blocks and images, sampled through dbgeng's ReadVirtual, reads what DumpFile reads (on
+  full and bitmap dumps every page reads; on the triage dump both fail alike outside its regions);
+- hand-written descriptors in an emulated ARM64 machine's tables (a full dump): the same bytes or a
+  failure in both - except one case where dmfkd follows the architecture and dbgeng does not (a 0b01
+  descriptor at L3)."""
+import hashlib
+import os
 import re
 
 import pytest
 
 from dmfkd.errors import MemoryReadError
+from dmfkd.layouts.windows import PAGE_SIZE
 from dmfkd.targets.dumpfile import DumpFile
-from oracle import arm64_kernel
+from dmfemu.machine import Machine
+from dmfemu.scenarios.crashdump_demo import demo_scenario
+from dmfemu.scenarios.crashdump_replay import ScenarioRun
 
 from helpers.paths import TRIAGE_ARM64, TRIAGE_X64
 from helpers.synthetic_dumps import BLOBS
@@ -77,11 +87,74 @@ def test_triage_thread_process_stack_kdbg_read_alike(triage_answers, arch, path)
             assert bytes.fromhex(reply["hex"]) == dump.read(reply["address"], reply["size"]), hex(reply["address"])
 
 
-# -- synthetic ARM64 dumps over dmfemu's ARM64 tables ---------------------------------------------
-KINDS = [("full", False), ("bitmap", False), ("bitmap-kernel", False), ("full", True)]
-QUALIFIER = {"full": 1026, "bitmap": 1026, "bitmap-kernel": 1025}
-BANNER = {"full": "Kernel Complete Dump File", "bitmap": "Kernel Bitmap Dump File",
-          "bitmap-kernel": "Kernel Bitmap Dump File"}
+# -- the ARM64 demo dumps: every mapped page of the driver's pool and images ----------------------
+DEMO_KINDS = ["full", "bitmap", "triage"]
+SAMPLE = 0x10
+
+
+def _page_samples(machine):
+    """(VA, SAMPLE) reads: one per page of each image (at an offset that moves from page to page), and
+    one per page each pool block covers (its POOL_HEADER on the block's first page)."""
+    reads = []
+    for name, (base, size) in sorted(machine.images.items()):
+        for page in range(base, base + size, PAGE_SIZE):
+            reads.append((page + ((page >> 12) * 0x110) % (PAGE_SIZE - SAMPLE), SAMPLE))
+    seen = set()
+    for block in machine.pool.blocks():
+        end = block.va + max(block.size, 1)
+        for page in range(block.header_va & ~0xFFF, end, PAGE_SIZE):
+            if page in seen:
+                continue
+            seen.add(page)
+            start = max(page, block.header_va)
+            reads.append((start, min(SAMPLE, end - start)))
+    return reads
+
+
+@pytest.fixture(scope="module")
+def demos(oracle_tmp, dbgeng_oracle):
+    built, queries = {}, []
+    for dump_type in DEMO_KINDS:
+        # what `dmfemu demo --arch arm64 --dump-type T` does, in-process so the pool's blocks are known
+        scenario = demo_scenario("arm64", dump_type=dump_type)
+        run = ScenarioRun(scenario)
+        for op in scenario["operations"]:
+            run.run(op)
+        directory = os.path.join(str(oracle_tmp), "arm64-demo-%s" % dump_type)
+        os.makedirs(directory, exist_ok=True)
+        run.crash(directory)
+        reads = _page_samples(run.machine)
+        path = os.path.join(directory, "MEMORY.DMP")
+        built[dump_type] = (path, run.machine, reads)
+        queries.append(dbgeng_oracle.DumpQuery(path, tags=False, reads=reads))
+    answers = dbgeng_oracle.query(queries)
+    return {dump_type: built[dump_type] + (answer,) for dump_type, answer in zip(DEMO_KINDS, answers)}
+
+
+@pytest.mark.parametrize("dump_type", DEMO_KINDS)
+def test_every_mapped_page_of_pool_and_images_reads_alike(demos, dump_type):
+    path, machine, reads, answer = demos[dump_type]
+    assert answer.opened, answer.open_text
+    assert len(answer.reads) == len(reads) > 50
+    both = 0
+    with DumpFile(path) as dump:
+        for (va, size), reply in zip(reads, answer.reads):
+            assert (reply["address"], reply["size"]) == (va, size)
+            try:
+                mine = dump.read(va, size)
+            except MemoryReadError:
+                mine = None
+            theirs = bytes.fromhex(reply["hex"]) if reply["hr"] == 0 else None
+            assert theirs == mine, hex(va)
+            both += mine is not None
+    if dump_type == "triage":
+        # only the triage regions (thread, process, stack, KDBG, data blocks, nt's header page) are there
+        assert 0 < both < len(reads)
+    else:
+        assert both == len(reads)
+
+
+# -- hand-written descriptors in an emulated ARM64 machine's tables --------------------------------
 # what each hand-written descriptor is, and whether it reads (in both readers unless noted)
 EDGE_CASES = {
     "transition": True,             # Windows transition PTE (bit 11, not bit 10): the page is in RAM
@@ -100,78 +173,87 @@ EDGE_CASES = {
     "tagged_pointer": False,        # top byte set: dbgeng does not strip tags either
     "not_sign_extended": False,
 }
+EDGE_BUGCHECK = (0xDEADDEAD, 0x1FFF8A3B2C38, 0x2, 0xFFFFF80012345678, 0x4)
 
 
-def kind_name(kind):
-    dump_type, large = kind
-    return dump_type + ("-large" if large else "")
+def pattern(label, size):
+    out = bytearray()
+    counter = 0
+    while len(out) < size:
+        out += hashlib.sha256(("%s/%d" % (label, counter)).encode()).digest()
+        counter += 1
+    return bytes(out[:size])
+
+
+def edge_cases(machine, mapped_va):
+    """Hand-written descriptors on fresh VAs of `machine` (written into its tables in physical memory,
+    as corrupt or unusual tables would be); {case: VA to read}. `mapped_va`: a mapped pool VA."""
+    phys, space = machine.phys, machine.space
+    af_sh = 0x400 | 0x300
+
+    def page(label):
+        pa = phys.allocate_pages(1)
+        phys.write(pa, pattern(label, PAGE_SIZE))
+        return pa
+
+    def table(va, level):
+        """PA of the level-`level` table on the walk of `va`, creating the path with a dummy mapping."""
+        space.map(va ^ (1 << (39 - 9 * level)), page("dummy"), PAGE_SIZE)
+        pa = space.dtb
+        for shift in (39, 30, 21)[:level]:
+            pa = phys.read_u64(pa + ((va >> shift) & 0x1FF) * 8) & 0x0000FFFFFFFFF000
+        return pa
+
+    def put(va, level, value):
+        phys.write_u64(table(va, level) + ((va >> (39 - 9 * level)) & 0x1FF) * 8, value)
+
+    base = 0xFFFFBB9000000000
+    cases = {}
+    for i, (name, bits) in enumerate((("transition", 0x800 | 4 << 1), ("prototype", 0x800 | 0x400),
+                                      ("l3_type_01", 0x1 | af_sh), ("valid_clear", 0x2 | af_sh),
+                                      ("access_flag_clear", 0x3 | 0x300), ("contiguous_hint", 0x3 | af_sh | 1 << 52),
+                                      ("bits_51_48_set", 0x3 | af_sh | 0xF << 48),
+                                      ("read_only", 0x3 | af_sh | 0x80))):
+        va = base + 2 * i * PAGE_SIZE
+        put(va, 3, page(name) | bits)
+        cases[name] = va + 0x10
+    block_2m = phys.allocate_pages(512, align_pages=512)
+    phys.write(block_2m + 0x3000, pattern("block-2m", PAGE_SIZE))
+    put(0xFFFFBBA000000000, 2, block_2m | 0x5000 | 0x1 | af_sh)         # output bits 20:12 are RES0
+    cases["block_2m_res0_bits"] = 0xFFFFBBA000003010
+    put(0xFFFFBBC000000000, 1, 0x0 | 0x1 | af_sh)                       # 1 GiB block at PA 0
+    cases["block_1g"] = 0xFFFFBBC000005010                               # PA 0x5010: RAM starts at PFN 1
+    put(0xFFFFBBB000000000, 3, page("table-attributes") | 0x3 | af_sh)
+    l1_entry = space.dtb + ((0xFFFFBBB000000000 >> 39) & 0x1FF) * 8
+    l1_entry = (phys.read_u64(l1_entry) & 0x0000FFFFFFFFF000) + ((0xFFFFBBB000000000 >> 30) & 0x1FF) * 8
+    phys.write_u64(l1_entry, phys.read_u64(l1_entry) | 0xF8 << 56)      # NSTable, APTable, UXN/PXNTable
+    cases["table_attributes"] = 0xFFFFBBB000000000
+    phys.write_u64(space.dtb + 0x1F8 * 8, 0x1 | af_sh)                  # a "block" at L0
+    cases["l0_block"] = 0xFFFFFC0000005000
+    user = 0x00007FF612340000
+    space.map(user, page("user"), PAGE_SIZE)
+    cases["user_half"] = user + 0x20
+    cases["tagged_pointer"] = (mapped_va & 0x00FFFFFFFFFFFFFF) | 0xAB << 56
+    cases["not_sign_extended"] = mapped_va & 0x0000FFFFFFFFFFFF
+    return cases
 
 
 @pytest.fixture(scope="module")
-def synthetic(oracle_tmp, dbgeng_oracle):
-    dumps, queries = {}, []
-    for kind in KINDS:
-        dump_type, large = kind
-        machine = arm64_kernel.build(large_pages=large)
-        cases = arm64_kernel.edge_cases(machine) if kind == ("full", False) else {}
-        path = arm64_kernel.write(machine, arm64_kernel.dump_path(str(oracle_tmp), dump_type, large), dump_type,
-                                  blobs=BLOBS)
-        reads = list(machine.reads) + [(va, 8) for va in machine.unmapped] + [(va, 8) for va in cases.values()]
-        dumps[kind_name(kind)] = (machine, path, cases)
-        queries.append(dbgeng_oracle.DumpQuery(path, reads=reads, regs=True, commands=["r", "lm"]))
-    answers = dbgeng_oracle.query(queries)
-    return {name: dumps[name] + (answer,) for name, answer in zip(dumps, answers)}
-
-
-NAMES = [kind_name(kind) for kind in KINDS]
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_opened_as_an_arm64_kernel_dump(synthetic, name):
-    _, path, _, answer = synthetic[name]
-    dump_type = name.replace("-large", "")
-    assert answer.open["hr"] == 0 and answer.open["wait_hr"] == 0, answer.open_text
-    assert answer.open["class"] == 1 and answer.open["qualifier"] == QUALIFIER[dump_type]
-    assert answer.open["machine"] == 0xAA64 and BANNER[dump_type] in answer.open_text
-    assert "ARM 64-bit (AArch64)" in answer.open_text
-    with DumpFile(path) as dump:
-        code, params = dump.bugcheck()
-        assert answer.open["bugcheck"] == [code] + list(params) == list(arm64_kernel.BUGCHECK)
-        assert [(t["guid"], t["size"]) for t in answer.tags] == [(b.guid_text, b.size) for b in dump.tagged()]
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_context_and_module_list(synthetic, name):
-    machine, _, _, answer = synthetic[name]
-    context = machine.context
-    assert (answer.regs["ip"], answer.regs["sp"]) == (context["Pc"], context["Sp"])
-    shown = registers_in(answer.command_text("r"))
-    assert (shown["pc"], shown["lr"], shown["fp"], shown["psr"], shown["x28"]) == \
-        (context["Pc"], context["Lr"], context["Fp"], context["Cpsr"], context["X"][28])
-    assert "brk" in answer.command_text("r")             # the instruction at Pc, read through the tables
-    base = machine.kernel_base
-    assert any(line.startswith("%08x`%08x" % (base >> 32, base & 0xFFFFFFFF)) and " nt " in line
-               for line in answer.command_text("lm").splitlines())
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_pool_and_image_reads_equal(synthetic, name):
-    machine, path, cases, answer = synthetic[name]
-    replies = {(r["address"], r["size"]): r for r in answer.reads}
-    with DumpFile(path) as dump:
-        for va, size in machine.reads:
-            reply = replies[(va, size)]
-            assert reply["hr"] == 0, hex(va)
-            assert bytes.fromhex(reply["hex"]) == dump.read(va, size) == machine.space.read(va, size), hex(va)
-        for va in machine.unmapped:
-            assert replies[(va, 8)]["hr"] != 0, hex(va)
-            with pytest.raises(MemoryReadError):
-                dump.read(va, 8)
+def edges(oracle_tmp, dbgeng_oracle):
+    machine = Machine(arch="arm64")
+    block = machine.pool.allocate(0x2100, tag=b"Dmf4")
+    machine.space.write(block, pattern("pool", 0x2100))
+    cases = edge_cases(machine, block + 0x1000)
+    path = os.path.join(str(oracle_tmp), "arm64-edge-cases.dmp")
+    machine.write_dump(path, "full", EDGE_BUGCHECK, blobs=BLOBS)
+    answer = dbgeng_oracle.query_one(path, tags=False, reads=[(va, 8) for va in cases.values()])
+    return path, cases, answer
 
 
 @pytest.mark.parametrize("case", sorted(EDGE_CASES))
-def test_hand_written_descriptors(synthetic, case):
-    machine, path, cases, answer = synthetic["full"]
+def test_hand_written_descriptors(edges, case):
+    path, cases, answer = edges
+    assert answer.opened, answer.open_text
     va = cases[case]
     reply = {r["address"]: r for r in answer.reads}[va]
     with DumpFile(path) as dump:

@@ -13,7 +13,8 @@ from dmfkd.targets.dumpfile import DumpFile
 pytestmark = pytest.mark.oracle
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEMOS = [("x64", "full"), ("x64", "bitmap"), ("x86", "full")]
+DEMOS = [("x64", "full"), ("x64", "bitmap"), ("x86", "full"), ("arm64", "full"), ("arm64", "bitmap"),
+         ("arm64", "triage")]
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,10 @@ from helpers.livedump_runs import build, doc_of
 
 pytestmark = pytest.mark.oracle
 
-KINDS = ["triage", "bitmap-kernel"]
+# (arch, dump type): the live minidump and the full live dump; ARM64 also as type 1
+KINDS = [("x64", "triage"), ("x64", "bitmap-kernel"), ("arm64", "triage"), ("arm64", "bitmap-kernel"),
+         ("arm64", "full")]
+IDS = ["-".join(kind) for kind in KINDS]
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +29,8 @@ def judged(tmp_path_factory):
     built = {}
     queries = []
     for kind in KINDS:
-        run, expected, path, isf = build(tmp_path_factory.mktemp("lkd-" + kind), dump_type=kind)
+        arch, dump_type = kind
+        run, expected, path, isf = build(tmp_path_factory.mktemp("lkd-%s-%s" % kind), arch=arch, dump_type=dump_type)
         doc = doc_of(["livedump", path])
         reads = [(r["address"], r["size"]) for r in doc["data_buffers"]]
         # the removed client buffer: in the ring (invalid), never inserted into a live minidump
@@ -37,7 +41,7 @@ def judged(tmp_path_factory):
     return {kind: built[kind] + (answer,) for kind, answer in zip(KINDS, answers)}
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", KINDS, ids=IDS)
 def test_dbgeng_opens_the_live_dump_with_the_same_code_and_parameters(judged, kind):
     path, expected, doc, reads, removed, answer = judged[kind]
     assert answer.opened, answer.open_text
@@ -49,7 +53,7 @@ def test_dbgeng_opens_the_live_dump_with_the_same_code_and_parameters(judged, ki
     assert answer.tag_bytes()[0][2] == bytes.fromhex(expected["secondary"]["hex"])
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", KINDS, ids=IDS)
 def test_dbgeng_reads_what_livedump_calls_readable(judged, kind):
     path, expected, doc, reads, removed, answer = judged[kind]
     replies = answer.reads
@@ -61,7 +65,7 @@ def test_dbgeng_reads_what_livedump_calls_readable(judged, kind):
                 assert bytes.fromhex(reply["hex"]) == dump.read(va, size)
     for (va, size), reply in zip(removed, replies[len(reads):]):
         # a full live dump has all memory; a live minidump only what was inserted
-        assert (reply["hr"] == 0) == (kind == "bitmap-kernel"), hex(va)
+        assert (reply["hr"] == 0) == (kind[1] != "triage"), hex(va)
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +83,7 @@ def through_real_pykd(judged):
     return dict(zip(KINDS, runs))
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", KINDS, ids=IDS)
 def test_real_pykd_gives_the_cli_rows(judged, through_real_pykd, kind):
     path, expected, doc, reads, removed, answer = judged[kind]
     run = through_real_pykd[kind]

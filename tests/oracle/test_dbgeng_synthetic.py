@@ -2,10 +2,11 @@
 and virtual/physical reads; on x64 (dmfemu.kernel's KDBG, module list, context) `lm` lists the
 emulated driver at its base, `r` shows the saved registers and dbgeng prints only the messages
 listed in EXPECTED_MESSAGES (each with the reason it cannot go away). x86 the same through
-dmfemu.kernel's x86 (PAE) structures. x64 triage (type 4) dumps, synthetic and `dmfemu demo
---dump-type triage`: dbgeng opens them as a Mini Kernel Dump, lists the same tags and modules, and
-ReadVirtual of every VA-mapped region (thread, process, stack, KDBG copy, DMF triage data blocks)
-equals DumpFile's reads."""
+dmfemu.kernel's x86 (PAE) structures, ARM64 through its ARM64 structures and translation tables (4 KiB
+pages, and 2 MiB blocks in the large-page kind). x64 and ARM64 triage (type 4) dumps, synthetic and
+`dmfemu demo --dump-type triage`: dbgeng opens them as a Mini Kernel Dump, lists the same tags and
+modules, and ReadVirtual of every VA-mapped region (thread, process, stack, KDBG copy, DMF triage data
+blocks) equals DumpFile's reads."""
 import json
 import os
 import re
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.oracle
 QUALIFIER = {"full": 1026, "bitmap": 1026, "bitmap-kernel": 1025}        # spec/dbgeng-oracle.md
 BANNER = {"full": "Kernel Complete Dump File", "bitmap": "Kernel Bitmap Dump File",
           "bitmap-kernel": "Kernel Bitmap Dump File"}
-MACHINE = {"x64": 0x8664, "x86": 0x14C}
+MACHINE = {"x64": 0x8664, "x86": 0x14C, "arm64": 0xAA64}
 
 # Every line of dbgeng's opening text that reports a problem on an x64 emulator dump, and why it stays:
 EXPECTED_MESSAGES = {
@@ -135,10 +136,10 @@ def test_lm_lists_the_driver_at_its_base(answers, dumps, name):
     s, answer = dumps[name], answers[name]
     assert answer.commands["lm"]["hr"] == 0
     lines = answer.command_text("lm").splitlines()
-    if s.arch == "x64":
-        start = "%08x`%08x" % (s.driver_base >> 32, s.driver_base & 0xFFFFFFFF)
-    else:
+    if s.arch == "x86":
         start = "%08x" % s.driver_base
+    else:
+        start = "%08x`%08x" % (s.driver_base >> 32, s.driver_base & 0xFFFFFFFF)
     assert any(line.startswith(start) and " dmfdemo " in line for line in lines), lines
     modules = {m["module"]: (m["base"], m["size"]) for m in answer.modules}
     assert modules["dmfdemo"] == (_widen(s, s.driver_base), s.driver_size)
@@ -152,12 +153,20 @@ def test_r_shows_the_saved_context(answers, dumps, name):
     s, answer = dumps[name], answers[name]
     assert answer.commands["r"]["hr"] == 0, answer.command_text("r")
     context = s.machine.kernel_state.context
-    if s.arch == "x64":
-        ip, sp, text = context["Rip"], context["Rsp"], "rip=%016x" % context["Rip"]
-    else:
-        ip, sp, text = _widen(s, context["Eip"]), _widen(s, context["Esp"]), "eip=%08x" % context["Eip"]
-    assert answer.regs["ip"] == ip and answer.regs["sp"] == sp
+    ip, sp, text = _ip_sp_text(s.arch, context)
+    assert answer.regs["ip"] == _widen(s, ip) and answer.regs["sp"] == _widen(s, sp)
     assert text in answer.command_text("r")
+    if s.arch == "arm64":       # the instruction at Pc, read through the ARM64 tables
+        assert "brk         #0xF000" in answer.command_text("r")
+
+
+def _ip_sp_text(arch, context):
+    """(PC, stack pointer, how `r` prints the PC) of a saved context."""
+    if arch == "x64":
+        return context["Rip"], context["Rsp"], "rip=%016x" % context["Rip"]
+    if arch == "arm64":
+        return context["Pc"], context["Sp"], "pc=%016x" % context["Pc"]
+    return context["Eip"], context["Esp"], "eip=%08x" % context["Eip"]
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -178,23 +187,29 @@ def _kernel_objects(machine):
     """VAs and sizes of KPRCB, current thread and process as dmfemu.kernel built them."""
     from dmfemu import kernel
 
+    offsets = kernel.ARM64_OFFSETS if machine.arch == "arm64" else kernel.X64_OFFSETS
     space = machine.space
     prcb = space.read_u64(machine.symbol("KiProcessorBlock"))
-    thread = space.read_u64(prcb + kernel.X64_OFFSETS["OffsetPrcbCurrentThread"])
-    process = space.read_u64(thread + kernel.X64_OFFSETS["OffsetKThreadApcProcess"])
-    return dict(prcb=(prcb, kernel.X64_OFFSETS["SizePrcb"]), thread=(thread, kernel.X64_OFFSETS["SizeEThread"]),
-                process=(process, kernel.X64_OFFSETS["SizeEProcess"]))
+    thread = space.read_u64(prcb + offsets["OffsetPrcbCurrentThread"])
+    process = space.read_u64(thread + offsets["OffsetKThreadApcProcess"])
+    return dict(prcb=(prcb, offsets["SizePrcb"]), thread=(thread, offsets["SizeEThread"]),
+                process=(process, offsets["SizeEProcess"]))
 
 
-@pytest.fixture(scope="module")
-def triage(oracle_tmp, dbgeng_oracle):
-    s = synthetic.build(str(oracle_tmp), "x64", "triage")
+TRIAGE_ARCHES = ["x64", "arm64"]
+BUILT_BY = {"x64": "Built by: 19041.1.amd64fre", "arm64": "Built by: 22000.1.arm64fre"}
+
+
+@pytest.fixture(scope="module", params=TRIAGE_ARCHES)
+def triage(request, oracle_tmp, dbgeng_oracle):
+    s = synthetic.build(str(oracle_tmp), request.param, "triage")
     objects = _kernel_objects(s.machine)
     state = s.machine.kernel_state
     thread, thread_size = objects["thread"]
     process, process_size = objects["process"]
+    _, sp, _ = _ip_sp_text(s.arch, state.context)
     reads = [(thread, 0x40), (thread + thread_size - 8, 8), (process, 0x40), (process + process_size - 8, 8),
-             (state.context["Rsp"], 0x80), (state.kdbg_va, 0x380), (state.kernel_base, 0x400)]
+             (sp, 0x80), (state.kdbg_va, 0x380), (state.kernel_base, 0x400)]
     # not in a triage dump: the PRCB (dbgeng does not map it), image bytes, pool outside the regions
     unmapped = [objects["prcb"][0], s.driver_base, thread + thread_size, process - 8]
     answer = dbgeng_oracle.query_one(s.path, reads=reads + [(va, 8) for va in unmapped],
@@ -209,7 +224,7 @@ def test_emulator_triage_dump_opens(triage):
     assert answer.open["class"] == 1 and answer.open["qualifier"] == 1024     # DEBUG_KERNEL_SMALL_DUMP
     assert "Mini Kernel Dump File" in answer.open_text
     assert "PRCB only partially present" not in answer.open_text
-    assert "Built by: 19041.1.amd64fre" in answer.open_text     # NtBuildLab travels as a data block
+    assert BUILT_BY[s.arch] in answer.open_text     # NtBuildLab travels as a data block
     with DumpFile(s.path) as dump:
         assert [(t["guid"], t["size"]) for t in answer.tags] == [(b.guid_text, b.size) for b in dump.tagged()]
         code, params = dump.bugcheck()
@@ -227,9 +242,9 @@ def test_emulator_triage_driver_list_and_context(triage):
     s, _, _, answer = triage
     modules = {m["module"]: (m["base"], m["size"]) for m in answer.modules}
     assert modules == {name: image for name, image in s.machine.images.items()}
-    context = s.machine.kernel_state.context
-    assert answer.regs["ip"] == context["Rip"] and answer.regs["sp"] == context["Rsp"]
-    assert "rip=%016x" % context["Rip"] in answer.command_text("r")
+    ip, sp, text = _ip_sp_text(s.arch, s.machine.kernel_state.context)
+    assert answer.regs["ip"] == ip and answer.regs["sp"] == sp
+    assert text in answer.command_text("r")
 
 
 def test_emulator_triage_reads_equal(triage):
@@ -245,13 +260,13 @@ def test_emulator_triage_reads_equal(triage):
                 dump.read(va, 8)
 
 
-@pytest.fixture(scope="module")
-def demo_triage(oracle_tmp, dbgeng_oracle):
+@pytest.fixture(scope="module", params=TRIAGE_ARCHES)
+def demo_triage(request, oracle_tmp, dbgeng_oracle):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([os.path.join(REPO, "extension"), os.path.join(REPO, "emulator")])
-    directory = os.path.join(str(oracle_tmp), "dbgeng-demo-triage")
-    subprocess.run([sys.executable, "-m", "dmfemu", "demo", "-o", directory, "--dump-type", "triage"],
-                   check=True, env=env, stdout=subprocess.DEVNULL, timeout=300)
+    directory = os.path.join(str(oracle_tmp), "dbgeng-demo-triage-%s" % request.param)
+    subprocess.run([sys.executable, "-m", "dmfemu", "demo", "-o", directory, "--dump-type", "triage",
+                    "--arch", request.param], check=True, env=env, stdout=subprocess.DEVNULL, timeout=300)
     path = os.path.join(directory, "MEMORY.DMP")
     with open(os.path.join(directory, "expected.json")) as handle:
         expected = json.load(handle)
@@ -312,6 +327,7 @@ def test_demo_triage_data_blocks_read_equal(demo_triage):
 
 # -- DUMP_FILE_ATTRIBUTES: dbgeng's `.dumpdebug` prints an "Attributes" line only when the field is set
 ATTRIBUTE_DUMPS = [("x64", "bitmap-kernel", 0x10), ("x86", "full", 0x10), ("x64", "triage", 0x18),
+                   ("arm64", "bitmap-kernel", 0x10), ("arm64", "triage", 0x18),
                    ("x64", "full", None), ("windows", "triage_x64.dmp", None)]
 
 

@@ -1,6 +1,7 @@
 """nt/loaded_modules.py against Microsoft's dbgeng: the module list of the real Windows triage dumps
 (the dump's own driver list) and of emulator full dumps (PsLoadedModuleList walked in memory),
-compared with dbgeng's module list (IDebugSymbols: base, size, time stamp, module and image name)."""
+compared with dbgeng's module list (IDebugSymbols: base, size, time stamp, module and image name); the
+emulator's ARM64 demo too, as a full dump and as a triage dump."""
 import os
 import re
 
@@ -16,16 +17,37 @@ TRIAGE = [os.path.join(DATA, "windows-triage", name) for name in ("triage_x64.dm
 _LM_LINE = re.compile(r"^([0-9a-f`]{8,17}) ([0-9a-f`]{8,17})\s+(\S+)\s", re.M)
 
 
+def _arm64_demos(directory):
+    """The emulator's ARM64 demo, full (PsLoadedModuleList in memory) and triage (the dump's driver list)."""
+    from dmfemu.scenarios.crashdump_demo import demo_scenario
+    from dmfemu.scenarios.crashdump_replay import run_scenario
+
+    paths = []
+    for dump_type in ("full", "triage"):
+        out = os.path.join(directory, "modules-arm64-%s" % dump_type)
+        run_scenario(demo_scenario("arm64", dump_type=dump_type), out)
+        paths.append(os.path.join(out, "MEMORY.DMP"))
+    return paths
+
+
 @pytest.fixture(scope="module")
-def answers(dbgeng_oracle):
-    dumps = TRIAGE + [SAMPLE_DUMP]
+def dumps(oracle_tmp):
+    return TRIAGE + [SAMPLE_DUMP] + _arm64_demos(str(oracle_tmp))
+
+
+@pytest.fixture(scope="module")
+def answers(dbgeng_oracle, dumps):
     queries = [dbgeng_oracle.DumpQuery(path, tags=False, modules=True, commands=["lm"]) for path in dumps]
-    return dict(zip(dumps, dbgeng_oracle.query(queries)))
+    return dict(zip(IDS, dbgeng_oracle.query(queries)))
 
 
-@pytest.mark.parametrize("path", TRIAGE + [SAMPLE_DUMP], ids=["triage_x64", "triage_arm64", "emulator"])
-def test_module_list_equals_dbgengs(answers, path):
-    answer = answers[path]
+IDS = ["triage_x64", "triage_arm64", "emulator", "emulator_arm64_full", "emulator_arm64_triage"]
+
+
+@pytest.mark.parametrize("name", IDS)
+def test_module_list_equals_dbgengs(answers, dumps, name):
+    path = dumps[IDS.index(name)]
+    answer = answers[name]
     assert answer.opened, answer.open
     with DumpFile(path) as dump:
         rows, warnings = loaded_modules(dump)
@@ -41,14 +63,15 @@ def test_module_list_equals_dbgengs(answers, path):
     else:
         assert sorted((m["base"], m["timestamp"]) for m in answer.modules) == \
             sorted((row.base, row.time_date_stamp) for row in rows)
-    assert len(rows) == {"triage_x64.dmp": 151, "triage_arm64.dmp": 245, "MEMORY.DMP": 2}[os.path.basename(path)]
+    assert len(rows) == {"triage_x64": 151, "triage_arm64": 245}.get(name, 2)
 
 
-@pytest.mark.parametrize("path", TRIAGE + [SAMPLE_DUMP], ids=["triage_x64", "triage_arm64", "emulator"])
-def test_lm_lines_equal(answers, path):
+@pytest.mark.parametrize("name", IDS)
+def test_lm_lines_equal(answers, dumps, name):
     """What `lm` prints: start, end and module name of every loaded module (its "Unloaded modules:"
     section is another list, which dmfkd does not read)."""
-    text = answers[path].command_text("lm").split("Unloaded modules:")[0]
+    path = dumps[IDS.index(name)]
+    text = answers[name].command_text("lm").split("Unloaded modules:")[0]
     theirs = sorted((int(start.replace("`", ""), 16), int(end.replace("`", ""), 16), name.lower())
                     for start, end, name in _LM_LINE.findall(text))
     with DumpFile(path) as dump:

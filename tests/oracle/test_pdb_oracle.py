@@ -8,7 +8,10 @@ symbol path (no ISF anywhere), and
 - `python -m dmfkd --pykd-dump DUMP datasources`, `crashdump --guid G [--type dmfdemo!DMFDEMO_EVENT]`,
   `crashdump --all`, `modules` (DMF objects read with the PDB's DMF_OBJECT type) and `bugcheck`
   through the real pykd (symbols from the PDB only) give the same rows as the CLI reading the file
-  with the ISF; without the PDB on the symbol path the same pykd run finds no DMF data (the control).
+  with the ISF, and as the CLI reading the file with only the PDB, found in a symbol store by
+  `--symbols STORE` (dmfkd's own PDB reader: offline with the PDB = WinDbg with the PDB) - the
+  crashdump summary too, whose DMF version only the ISF knows; without the PDB on the symbol path the
+  same pykd run finds no DMF data (the control).
 
 Skips with one line when clang/lld (apt-get install clang-14 lld-14), Wine or a download is missing.
 Built images and PDBs live in the oracle cache (``pdb/``), never in the repository.
@@ -24,13 +27,15 @@ import pytest
 
 from dmfkd import cli
 
+from helpers.symbol_servers import store_pdb
 from oracle import env
 
 pytestmark = pytest.mark.oracle
 
 # (arch, dump type, DMF version): HEAD layouts, and DMF 1.0 (V1 context, flat config, the <=1.1.80
 # DMF_OBJECT) whose PDB type dmfkd then reads DMF objects with (ObjectLayout.from_symbols)
-DEMOS = [("x64", "full", "1.1.154"), ("x64", "bitmap", "1.1.154"), ("x86", "full", "1.1.154"), ("x64", "full", "1.0")]
+DEMOS = [("x64", "full", "1.1.154"), ("x64", "bitmap", "1.1.154"), ("x86", "full", "1.1.154"), ("x64", "full", "1.0"),
+         ("arm64", "full", "1.1.154")]
 IDS = ["-".join(k) for k in DEMOS]
 SELF_GUID = "5f3a1c2e-7b4d-4e8f-9a10-2b3c4d5e6f70"
 _DT_LINE = re.compile(r"^\s*\+0x([0-9a-f]+)\s+(\w+)\s+:")
@@ -58,8 +63,9 @@ class PdbDemo(object):
     """One emulator dump whose driver has a native image; the dump alone in `bare` (no ISF beside
     it), the PDB alone in `symbols`."""
 
-    def __init__(self, arch, dump_type, version, isf, build, dump, isf_path, symbols, plain_dump):
+    def __init__(self, arch, dump_type, version, isf, build, dump, isf_path, symbols, plain_dump, store):
         self.arch, self.dump_type, self.version = arch, dump_type, version
+        self.store = store             # the PDB alone in a symbol store (symstore layout)
         self.plain_dump = plain_dump   # the same scenario without the native image (no RSDS in memory)
         self.isf, self.build, self.dump, self.isf_path, self.symbols = isf, build, dump, isf_path, symbols
         self.base = isf["metadata"]["dmfkd"]["image_base"]
@@ -106,9 +112,13 @@ def pdb_demos(oracle_tmp, dbgeng_oracle, real_pykd):
             os.makedirs(folder)
         shutil.copy(os.path.join(native, "MEMORY.DMP"), bare)
         shutil.copy(build.pdb, symbols)
+        # the same PDB in a symbol store (symstore layout), for dmfkd's own --symbols
+        store = os.path.join(str(oracle_tmp), name + "-store")
+        shutil.rmtree(store, ignore_errors=True)
+        store_pdb(store, build.pdb)
         out[(arch, dump_type, version)] = PdbDemo(arch, dump_type, version, native_isf, build, os.path.join(bare, "MEMORY.DMP"),
                                          os.path.join(native, "driver.isf.json"), symbols,
-                                                   os.path.join(plain, "MEMORY.DMP"))
+                                                   os.path.join(plain, "MEMORY.DMP"), store)
     return out
 
 
@@ -118,7 +128,7 @@ def dbgeng_answers(pdb_demos, dbgeng_oracle):
     for key, demo in pdb_demos.items():
         types = sorted(demo.isf["user_types"])
         # symbols load lazily: `lm` says "(deferred)" until something asked for one
-        commands = (["x dmfdemo!*", "lm m dmfdemo"] + ["dt dmfdemo!%s" % t for t in types]
+        commands = (["x dmfdemo!*", "lm m dmfdemo", "!lmi dmfdemo"] + ["dt dmfdemo!%s" % t for t in types]
                     + ["?? sizeof(dmfdemo!%s)" % t for t in types])
         with _symbol_path(demo.symbols):
             answers[key], answers[key + ("plain",)] = dbgeng_oracle.query([
@@ -146,6 +156,26 @@ def test_dbgeng_loads_the_pdb_and_finds_every_symbol_at_its_isf_rva(pdb_demos, d
     # `x` prints 32-bit targets' addresses with 8 digits (not sign-extended)
     width = 0xFFFFFFFF if demo.arch == "x86" else (1 << 64) - 1
     assert found == {name: demo.va(name) & width for name in demo.isf["symbols"]}
+
+
+_LMI = re.compile(r"Time Stamp: ([0-9a-f]+) .*Size: ([0-9a-f]+)\s+CheckSum: ([0-9a-f]+).*"
+                  r"RSDS - GUID: \{([0-9A-F-]+)\}\s+Age: (\d+), Pdb: (\S+)", re.S)
+
+
+@pytest.mark.parametrize("kind", DEMOS, ids=IDS)
+def test_dmfkd_lm_gives_the_codeview_record_dbgeng_gives(pdb_demos, dbgeng_answers, kind):
+    """dbgeng's `!lmi dmfdemo` and `dmfkd lm DUMP --symbols STORE`: time stamp, size, checksum, PDB GUID, age
+    and name; dbgeng loaded the PDB as matching (no M flag), dmfkd found it matched in the store."""
+    demo, answer = pdb_demos[kind], dbgeng_answers[kind]
+    lmi = _LMI.search(answer.command_text("!lmi dmfdemo"))
+    assert lmi, answer.command_text("!lmi dmfdemo")
+    code, out, err = _run_cli(["lm", demo.dump, "--symbols", demo.store, "--format", "json"])
+    assert code == 0 and err == ""
+    row = [r for r in json.loads(out) if r["name"] == "dmfdemo"][0]
+    assert (row["time_date_stamp"], row["size"], row["checksum"]) == tuple(int(lmi.group(i), 16) for i in (1, 2, 3))
+    assert (row["pdb_guid"].upper(), row["pdb_age"], row["pdb_name"]) == (lmi.group(4), int(lmi.group(5)), lmi.group(6))
+    assert row["symbol_status"] == "matched" and row["base"] == demo.base
+    assert re.search(r"dmfdemo\s+\(private pdb symbols\)", answer.command_text("lm m dmfdemo"))
 
 
 @pytest.mark.parametrize("kind", DEMOS, ids=IDS)
@@ -191,7 +221,7 @@ print("@@PDB@@" + json.dumps(out))
 '''
 
 
-@pytest.mark.parametrize("kind", [DEMOS[0], DEMOS[2], DEMOS[3]], ids=[IDS[0], IDS[2], IDS[3]])
+@pytest.mark.parametrize("kind", [DEMOS[0], DEMOS[2], DEMOS[3], DEMOS[4]], ids=[IDS[0], IDS[2], IDS[3], IDS[4]])
 def test_real_pykd_resolves_symbols_and_types_from_the_pdb(pdb_demos, real_pykd, kind):
     demo = pdb_demos[kind]
     types = sorted(demo.isf["user_types"])
@@ -230,7 +260,9 @@ def _invocations(demo):
              ["crashdump", "--guid", SELF_GUID, "--type", "dmfdemo!DMFDEMO_EVENT", "--format", "json"],
              # the DMF object tree read with the PDB's DMF_OBJECT type; every blob; the crash
              ["modules", "--format", "json"], ["crashdump", "--all", "--format", "json"],
-             ["bugcheck", "--format", "json"]]
+             ["bugcheck", "--format", "json"],
+             # the summary names the DMF version only the ISF's metadata has: compared with --symbols only
+             ["crashdump", "--format", "json"]]
     code, out, _ = _run_cli(["datasources", demo.dump, "--isf", demo.isf_path, "--format", "json"])
     assert code == 0
     for row in json.loads(out)[1:]:
@@ -248,19 +280,27 @@ def test_datasources_and_crashdump_through_real_pykd_with_only_the_pdb(pdb_demos
         runs = real_pykd.run_dmfkd_batch([["--pykd-dump", demo.dump] + argv for argv in calls])
     problems = []
     for argv, run in zip(calls, runs):
-        code, out, err = _run_cli(argv[:1] + [demo.dump, "--isf", demo.isf_path] + argv[1:])
         label = " ".join(argv[:3])
-        if code != 0 or run.returncode != 0:
-            problems.append("%s: exit %d through the file (%s), %d through pykd (%s)"
-                            % (label, code, err.strip(), run.returncode, run.stderr.strip()[-300:]))
-            continue
-        if json.loads(run.stdout) != json.loads(out):
-            problems.append("%s: pykd+PDB %s\n  CLI+ISF %s" % (label, run.stdout[:600], out[:600]))
+        sources = [("CLI+PDB from the store", ["--symbols", demo.store])]
+        if argv != ["crashdump", "--format", "json"]:
+            sources.append(("CLI+ISF", ["--isf", demo.isf_path]))
+        for source, options in sources:
+            code, out, err = _run_cli(argv[:1] + [demo.dump] + options + argv[1:])
+            if code != 0 or run.returncode != 0:
+                problems.append("%s: exit %d through %s (%s), %d through pykd (%s)"
+                                % (label, code, source, err.strip(), run.returncode, run.stderr.strip()[-300:]))
+                continue
+            if options[0] == "--symbols" and err:
+                problems.append("%s: %s said %r" % (label, source, err))
+            if json.loads(run.stdout) != json.loads(out):
+                problems.append("%s: pykd+PDB %s\n  %s %s" % (label, run.stdout[:600], source, out[:600]))
     assert not problems, "\n".join(problems)
     rows = json.loads(runs[0].stdout)
     assert [r["role"] for r in rows][:1] == ["SELF"] and len(rows) >= 3
     decoded = json.loads(runs[1].stdout)["records"]
     assert decoded and all("Sequence" in r and "Message" in r for r in decoded)
+    # the summary read through pykd found the CrashDump module through the PDB
+    assert json.loads(runs[5].stdout)["crashdump"]["context_version"]
 
 
 def test_without_the_pdb_pykd_finds_no_dmf_data(pdb_demos, real_pykd):

@@ -2,7 +2,7 @@
 pykd_probe.py) makes every pykd call dmfkd makes (and the stand-in's other commands), on the same
 dumps, in both; names, return types, values, exception classes (with MRO) and messages must be equal.
 
-Dumps: the two Windows triage dumps and dmfemu demo dumps (x64 full/bitmap/triage, x86 full/bitmap)
+Dumps: the two Windows triage dumps and dmfemu demo dumps (x64 and ARM64 full/bitmap/triage, x86 full/bitmap)
 without symbols; then the x64 and x86 demo with the driver's symbols - the real pykd reading the
 emulated driver's PDB (dmfemu.pdb), the stand-in the ISF. Also checked: dmfkd's own parsers on the
 real `||` / `.enumtag` text.
@@ -56,7 +56,8 @@ def plan(oracle_tmp):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([os.path.join(REPO, "extension"), os.path.join(REPO, "emulator")])
     dumps = [TRIAGE_X64, TRIAGE_ARM64]
-    for arch, kind in (("x64", "full"), ("x64", "bitmap"), ("x64", "triage"), ("x86", "bitmap"), ("x86", "full")):
+    for arch, kind in (("x64", "full"), ("x64", "bitmap"), ("x64", "triage"), ("x86", "bitmap"), ("x86", "full"),
+                       ("arm64", "full"), ("arm64", "bitmap"), ("arm64", "triage")):
         out = os.path.join(directory, "demo-%s-%s" % (arch, kind))
         subprocess.run([sys.executable, "-m", "dmfemu", "demo", "-o", out, "--arch", arch, "--dump-type", kind],
                        check=True, env=env, stdout=subprocess.DEVNULL, timeout=300)

@@ -21,7 +21,8 @@ pytestmark = pytest.mark.oracle
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 from helpers.paths import REPO, TRIAGE_DUMPS as TRIAGE
-DEMOS = [("x64", "full"), ("x64", "bitmap"), ("x86", "full")]
+DEMOS = [("x64", "full"), ("x64", "bitmap"), ("x86", "full"), ("arm64", "full"), ("arm64", "bitmap"),
+         ("arm64", "triage")]
 # timeline draws with matplotlib, which the Windows embeddable Python the real pykd runs in does not
 # carry; the records it draws come from the code `crashdump --merge-by` runs, compared below
 NOT_COMPARED = {"timeline"}

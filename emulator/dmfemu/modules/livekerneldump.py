@@ -232,7 +232,7 @@ class LiveKernelDump(object):
         """The file LkmdTelSubmitReport leaves behind (spec/dump-format.md §7): BugCheckCode = the live
         dump code and P1..P4 as LkmdTelCreateReport got them, Attributes with LiveDumpGeneratedDump,
         the report's secondary data as the only blob.
-        "triage" = a live minidump (type 4, x64) holding exactly the inserted triage data blocks;
+        "triage" = a live minidump (type 4, x64 and ARM64) holding exactly the inserted triage data blocks;
         "bitmap-kernel" = a full live dump (bitmap type 6); x86 dumps are "full" (type 1), the only
         kind dmfemu writes for x86. Returns the file size."""
         if self.arch == "x86" and dump_type != "full":

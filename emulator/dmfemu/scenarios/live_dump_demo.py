@@ -36,6 +36,7 @@ from dmfemu.isf import write_isf
 from dmfemu.machine import Machine
 from dmfemu.modules.livekerneldump import (SOC_SUBSYSTEM_FAILURE_LIVEDUMP, LiveKernelDump, LiveKernelDumpConfig)
 from dmfemu.modules.ringbuffer import RingBuffer
+from dmfemu.native_image import NativeImage
 
 SECONDARY_GUID = uuid.UUID("5f3a1c2e-7b4d-4e8f-9a10-2b3c4d5e6f7a")
 INTERFACE_GUID = uuid.UUID("5f3a1c2e-7b4d-4e8f-9a10-2b3c4d5e6f7b")
@@ -70,10 +71,12 @@ def model_data_buffers(calls: Sequence[Tuple[str, int, int]],
 class LiveDumpRun(object):
     def __init__(self, arch: str = "x64", dmf_version="1.1.154", report_type: str = REPORT_TYPE,
                  secondary_guid: uuid.UUID = SECONDARY_GUID,
-                 include_dmf_data_in_bugcheck_triage_dump: bool = False, driver_name: str = "dmfdemo"):
+                 include_dmf_data_in_bugcheck_triage_dump: bool = False, driver_name: str = "dmfdemo",
+                 native_image: Optional[NativeImage] = None):
         self.arch = arch
         self.machine = Machine(arch)
-        self.driver = Driver(self.machine, driver_name, dmf_version=dmf_version)
+        # native_image: a real PE + PDB for the driver (dmfemu.native_build), so its symbols come from a PDB
+        self.driver = Driver(self.machine, driver_name, dmf_version=dmf_version, native_image=native_image)
         self.live_kernel_dump = LiveKernelDump(self.driver, LiveKernelDumpConfig(
             guid_device_interface=INTERFACE_GUID, report_type=report_type, guid_secondary_data=secondary_guid,
             include_dmf_data_in_bugcheck_triage_dump=include_dmf_data_in_bugcheck_triage_dump))
@@ -143,7 +146,7 @@ class LiveDumpRun(object):
                   dump_type: Optional[str] = None):
         """IOCTL_LIVEKERNELDUMP_CREATE with a packed LIVEKERNELDUMP_INPUT_BUFFER (§3.4); the report."""
         if dump_type is None:
-            dump_type = "triage" if self.arch == "x64" else "full"
+            dump_type = "full" if self.arch == "x86" else "triage"
         space = self.machine.space
         client = dmf_structures.livekerneldump_client_structure(self.arch)
         array = 0
@@ -201,7 +204,8 @@ class LiveDumpRun(object):
 
 
 def demo_live_dump(out_dir: str, arch: str = "x64", dump_type: Optional[str] = None, client_buffers: int = 3,
-                   exclude_dmf_data: bool = False, dmf_version: str = "1.1.154") -> dict:
+                   exclude_dmf_data: bool = False, dmf_version: str = "1.1.154",
+                   native_image: Optional[NativeImage] = None) -> dict:
     """The reference live dump: framework data, `client_buffers` client buffers (the second one
     removed again), one client structure, secondary data. Writes DIR/LIVEDUMP.DMP,
     DIR/driver.isf.json and DIR/expected.json; returns the expected document."""
@@ -211,7 +215,7 @@ def demo_live_dump(out_dir: str, arch: str = "x64", dump_type: Optional[str] = N
         os.makedirs(out_dir, exist_ok=True)
     except OSError as exc:
         raise UsageError("cannot create %s: %s" % (out_dir, exc.strerror or exc))
-    run = LiveDumpRun(arch, dmf_version)
+    run = LiveDumpRun(arch, dmf_version, native_image=native_image)
     added = []
     for n in range(client_buffers):
         text = ("DMFDEMO CLIENT BUFFER %d " % n).encode("ascii")

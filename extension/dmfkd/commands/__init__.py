@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "dmfkd.commands.bugcheck",
     "dmfkd.commands.livedump",
     "dmfkd.commands.timeline",
+    "dmfkd.commands.lm",
 ]
 
 

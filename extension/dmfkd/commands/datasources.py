@@ -1,6 +1,6 @@
 """`dmfkd datasources`: the DATA_SOURCE slots of the driver's CrashDump module, as memory holds them
 (spec/dmf.md §2.3, §2.5, §2.8): index (0 = SELF), GUID, writer (free / handle / orphan), reader,
-ring N, S, P and pointers. Needs the driver's symbols (a PDB in WinDbg, --isf offline)."""
+ring N, S, P and pointers. Needs the driver's symbols (a PDB in WinDbg; offline --symbols, --pdb or --isf)."""
 from dmfkd.commands import command
 from dmfkd.commands.shared import step
 from dmfkd.dmf.crashdump_view import read_crashdump

@@ -44,7 +44,8 @@ def find_crashdump_symbol(target, driver: Optional[str] = None) -> Tuple[Optiona
     symbols = target.symbols
     notes = []
     if symbols is None:
-        return None, None, ["no symbols for the driver (give --isf FILE offline, or load the PDB in WinDbg)"]
+        return None, None, ["no symbols for the driver (offline: its PDB with --symbols PATH or --pdb FILE, or "
+                            "--isf FILE; in WinDbg: load the PDB)"]
     if driver:
         name = "%s!%s" % (driver, SYMBOL)
         try:

@@ -136,12 +136,15 @@ def _module_entries(target, head: Optional[int], limit: int, warnings: List[str]
 
 def loaded_modules(target, symbol_path=None, look_up: Optional[Collection[str]] = None,
                    head: Optional[int] = None, progress: Optional[Callable[[str], None]] = None,
-                   limit: int = MAX_MODULES) -> Tuple[List[LoadedModule], List[str]]:
+                   limit: int = MAX_MODULES, download: Collection[str] = ()) -> Tuple[List[LoadedModule], List[str]]:
     """(modules in list order, warnings). `symbol_path` (a targets.symbol_path.SymbolPath) finds each
-    module's PDB; `look_up` limits that to these module names (case-insensitive; None: every
-    module), the others are NOT_CHECKED. `head` overrides the header's PsLoadedModuleList."""
+    module's PDB in its local folders and caches; `look_up` limits that to these module names
+    (case-insensitive; None: every module), the others are NOT_CHECKED. Only the modules named in
+    `download` may be fetched from a symbol server: a dump lists hundreds of modules, and a server
+    question each would be minutes. `head` overrides the header's PsLoadedModuleList."""
     warnings = []  # type: List[str]
     wanted = None if look_up is None else {name.lower() for name in look_up}
+    online = {name.lower() for name in download}
     rows = []
     for entry in _module_entries(target, head, limit, warnings):
         image_name = entry.image_name or (entry.path.replace("\\", "/").rsplit("/", 1)[-1] if entry.path else "")
@@ -152,16 +155,16 @@ def loaded_modules(target, symbol_path=None, look_up: Optional[Collection[str]] 
         checksum = image.checksum if image.headers == pe.OK else entry.checksum
         row = LoadedModule(name, image_name or "?", entry.path, entry.base, entry.base + entry.size, time_date_stamp,
                            checksum, image, NOT_CHECKED)
-        rows.append(_symbol_status(row, symbol_path, wanted, progress))
+        rows.append(_symbol_status(row, symbol_path, wanted, progress, name.lower() not in online))
     return rows, warnings
 
 
-def _symbol_status(row: LoadedModule, symbol_path, wanted, progress) -> LoadedModule:
+def _symbol_status(row: LoadedModule, symbol_path, wanted, progress, offline: bool) -> LoadedModule:
     if row.image.codeview is None:
         return row._replace(symbol_status=NO_CODEVIEW)
     if symbol_path is None or (wanted is not None and row.name.lower() not in wanted):
         return row
     codeview = row.image.codeview
-    result = symbol_path.locate(codeview.raw_path or codeview.path, codeview.guid, codeview.age, progress)
+    result = symbol_path.locate(codeview.raw_path or codeview.path, codeview.guid, codeview.age, progress, offline)
     status = {"matched": MATCHED, "mismatched": MISMATCHED}.get(result.status, NOT_FOUND)
     return row._replace(symbol_status=status, pdb_path=result.path, lookup=result)

@@ -18,7 +18,7 @@ from dmfkd.guids import guid_from_le
 from dmfkd.layouts import dump_format
 from dmfkd.targets.base import BugCheck, DumpHeader, TaggedBlob, Target
 from dmfkd.targets.dumpfile_triage import TriageDumpReader
-# the walks live in paging.py; imported here by name too (dmfemu.dumpwriter takes them from this module)
+# the walks live in paging.py (where dmfemu.dumpwriter takes them from too)
 from dmfkd.targets.paging import translate_arm64, translate_pae, translate_x64, translate_x86  # noqa: F401
 
 PAGE_SIZE = dump_format.PAGE_SIZE
@@ -66,6 +66,10 @@ class DumpFile(TriageDumpReader, Target):
 
     def close(self) -> None:
         self._file.close()
+        # a PDB the symbols were read from keeps its file open (symbols never loaded stay unloaded)
+        close_symbols = getattr(self._symbols, "close", None)
+        if close_symbols is not None:
+            close_symbols()
 
     def __enter__(self):
         return self

@@ -229,6 +229,11 @@ class PykdTarget(Target):
         dump = self._dump_file()
         return dump.triage_data_blocks() if dump is not None else None
 
+    def triage_drivers(self):
+        # a triage dump's memory holds no module list: its own driver list is in the file (dmfkd lm)
+        dump = self._dump_file()
+        return dump.triage_drivers() if dump is not None else None
+
     def _path_from_debugger(self) -> Optional[str]:
         try:
             text = self._call("dbgCommand", "||") or ""

@@ -184,9 +184,19 @@ class SymbolPath:
             out += [store for store in element.stores if not _is_url(store)]
         return out
 
+    def servers(self) -> List[str]:
+        """Every symbol server URL of the path, in order."""
+        out = []  # type: List[str]
+        for element in self.elements:
+            out += [store for store in element.stores if _is_url(store) and store not in out]
+        return out
+
     # -- lookup ----------------------------------------------------------------------------------
-    def locate(self, codeview_path, guid: uuid.UUID, age: int, progress: Progress = None) -> LookupResult:
-        """Find the PDB named by an image's CodeView record (path, GUID, age)."""
+    def locate(self, codeview_path, guid: uuid.UUID, age: int, progress: Progress = None,
+               offline: bool = False) -> LookupResult:
+        """Find the PDB named by an image's CodeView record (path, GUID, age). offline: only the local
+        folders and caches (a server's downstream cache included), no download - what a search over
+        every loaded module may cost."""
         try:
             name = pdb_file_name(codeview_path)
         except SymbolError as exc:
@@ -231,7 +241,7 @@ class SymbolPath:
             if element.kind in ("folder", "cache"):
                 found = self._search_folder(element.stores[0], name, key, element.kind == "folder", consider, notes)
             else:
-                found = self._search_server(element, name, guid, age, consider, notes, progress)
+                found = self._search_server(element, name, guid, age, consider, notes, progress, offline)
             if found is not None:
                 return LookupResult(MATCHED, found, name, tuple(mismatches), tuple(notes))
         status = MISMATCHED if any(m.guid is not None for m in mismatches) else NOT_FOUND
@@ -282,13 +292,15 @@ class SymbolPath:
         return consider(value)
 
     def _search_server(self, element: Element, name: str, guid: uuid.UUID, age: int, consider, notes,
-                       progress: Progress) -> Optional[str]:
+                       progress: Progress, offline: bool = False) -> Optional[str]:
         cache = element.stores[0]
         for store in element.stores:
             if not _is_url(store):
                 found = self._search_folder(store, name, guid_age_text(guid, age), False, consider, notes)
                 if found is not None:
                     return found
+                continue
+            if offline:
                 continue
             if store in self._failed_servers:
                 notes.append(self._failed_servers[store])

@@ -155,7 +155,8 @@ class SymbolServer:
         handle, temporary = tempfile.mkstemp(prefix=".dmfkd-download-", suffix=".part", dir=folder)
         url = self._url(name, key, name)
         if progress is not None:
-            progress("downloading %s from %s" % (name, self.url))
+            # said before the answer is known: most questions of a search end in "not here"
+            progress("asking %s for %s" % (self.url, name))
         try:
             with os.fdopen(handle, "wb") as sink:
                 answer = self._request(url, self.max_bytes, sink, progress, name)

@@ -2,7 +2,8 @@
 
 Three sources implement it: the debugger (pykd getOffset/typeInfo, in targets/pykd.py), ISF JSON
 files (volatility3's Intermediate Symbol Format; dmfemu writes one for its emulated driver) and the
-driver's own PDB (targets/pdb.py).
+driver's own PDB (the targets/pdb/ package, found through a symbol path: targets/symbol_path.py;
+dmfkd/driver_symbols.py decides which source a command gets).
 """
 from typing import Dict, List, NamedTuple, Optional, Tuple
 

@@ -137,7 +137,8 @@ def test_demo_dump_walk_from_the_global_to_the_data_sources(tmp_path):
 
 
 @pytest.mark.parametrize("arch,version,label", [("x86", "1.1.154", "V5"), ("x64", "1.1.84", "V1"),
-                                                ("x86", "1.1.84", "V1"), ("x64", "1.1.120", "V4")])
+                                                ("x86", "1.1.84", "V1"), ("x64", "1.1.120", "V4"),
+                                                ("arm64", "1.1.154", "V5"), ("arm64", "1.1.84", "V1")])
 def test_demo_other_architectures_and_versions(tmp_path, arch, version, label):
     out, expected = run_demo(tmp_path, "--arch", arch, "--dmf-version", version)
     assert (expected["arch"], expected["dmf_version"], expected["context_version"]) == (arch, version, label)
@@ -151,10 +152,12 @@ def test_demo_other_architectures_and_versions(tmp_path, arch, version, label):
         assert expected["triage_ranges"] == []
 
 
-def test_demo_triage_dump_carries_triage_ranges(tmp_path):
-    out, expected = run_demo(tmp_path, "--dump-type", "triage")
+@pytest.mark.parametrize("arch", ["x64", "arm64"])
+def test_demo_triage_dump_carries_triage_ranges(tmp_path, arch):
+    out, expected = run_demo(tmp_path, "--dump-type", "triage", "--arch", arch)
     dump = check_blobs(out, expected)
-    assert dump.dump_type == 4
+    assert (dump.dump_type, dump.arch) == (4, arch)
+    assert expected["triage_ranges"]
     for item in expected["triage_ranges"]:
         data = dump.read(item["address"], item["size"])
         if "hex" in item:

@@ -55,6 +55,12 @@ def _synthetic():
         path = os.path.join(_WORKDIR, "src-arm64-%s.dmp" % kind)
         arm64_dumps.write_arm64_dump(path, kind, arm64_dumps.arm64_pages(), blobs=blobs)
         out["arm64-" + kind] = path
+    # and as dmfemu's own writer writes ARM64 dumps (its triage kind too)
+    for kind in ("full", "bitmap", "triage"):
+        path = os.path.join(_WORKDIR, "src-emulator-arm64-%s.dmp" % kind)
+        write_dump(path, arch="arm64", dump_type=kind, pages=arm64_dumps.arm64_pages(), dtb=arm64_dumps.ROOT_PFN * P,
+                   blobs=blobs, context=arm64_dumps.CONTEXT, triage_blocks=[(arm64_dumps.VA_4K + 0x10000, b"block")])
+        out["emulator-arm64-" + kind] = path
     return out
 
 

@@ -1,4 +1,4 @@
-"""The clang-cl/lld-link PDBs dmfemu builds for its driver (dmfemu.pdb; x64 and x86, DMF 1.0 and
+"""The clang-cl/lld-link PDBs dmfemu builds for its driver (dmfemu.pdb; x64, x86 and ARM64, DMF 1.0 and
 current) read back the same type layouts and symbol addresses as the ISF written for the same driver
 (the ISF and the C source are both generated from dmfkd.layouts, independently of the PDB reader);
 and a small C driver compiled here reads back what lld-link's map file and the C source say
@@ -16,7 +16,7 @@ from dmfkd.targets.symbols import EnumType, Field
 
 from helpers.pdb_demos import pdb_demo
 
-DEMOS = [("x64", "1.1.154"), ("x86", "1.1.154"), ("x64", "1.0"), ("x86", "1.0")]
+DEMOS = [("x64", "1.1.154"), ("x86", "1.1.154"), ("arm64", "1.1.154"), ("x64", "1.0"), ("x86", "1.0"), ("arm64", "1.0")]
 
 
 @pytest.mark.parametrize("arch, version", DEMOS, ids=["-".join(d) for d in DEMOS])

@@ -217,7 +217,8 @@ def test_download_from_a_server_into_the_cache_then_offline(tmp_path):
     assert result.status == MATCHED and result.path == str(cache / "xcpt4.pdb" / key / "xcpt4.pdb")
     assert open(result.path, "rb").read() == open(X64_PDB, "rb").read()
     assert _files(str(cache)) == [os.path.join("xcpt4.pdb", key, "xcpt4.pdb")]     # no temporary left
-    assert lines[0].startswith("downloading xcpt4.pdb from http://127.0.0.1")
+    assert lines[0].startswith("asking http://127.0.0.1:") and lines[0].endswith(" for xcpt4.pdb")
+    assert lines[-1] == "xcpt4.pdb: %.1f MiB downloaded" % (os.path.getsize(X64_PDB) / 2 ** 20)
     assert all("\n" not in line for line in lines)
     # the server is gone; the cache answers
     again = path.locate(CODEVIEW, WANTED.guid, WANTED.age)
