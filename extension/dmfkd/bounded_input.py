@@ -68,8 +68,8 @@ def open_regular(path: str):
         mode = os.stat(path).st_mode
     except OSError as exc:
         raise FormatError(path, "cannot open (%s)" % _strerror(exc))
-    except ValueError as exc:  # an embedded NUL in the path
-        raise FormatError(repr(path), "cannot open (%s)" % exc)
+    except ValueError:  # an embedded NUL in the path (an in-process caller's argv can hold one)
+        raise FormatError(path, "cannot open (a NUL byte in the path)")
     if not stat.S_ISREG(mode):
         raise FormatError(path, "is %s, not a regular file" % _not_regular(mode))
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
@@ -99,8 +99,8 @@ def open_output(path: str, text: bool = False, encoding: str = "ascii"):
         if exc.errno == getattr(errno, "ENXIO", None):
             raise UsageError("cannot write %s: it is a FIFO (named pipe) nobody reads" % path)
         raise UsageError("cannot write %s: %s" % (path, _strerror(exc)))
-    except ValueError as exc:  # an embedded NUL in the path
-        raise UsageError("cannot write %r: %s" % (path, exc))
+    except ValueError:  # an embedded NUL in the path
+        raise UsageError("cannot write %s: a NUL byte in the path" % path)
     try:
         if flags & getattr(os, "O_NONBLOCK", 0):
             import fcntl  # POSIX only, as O_NONBLOCK is: writes block normally again

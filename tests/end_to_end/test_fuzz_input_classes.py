@@ -268,3 +268,14 @@ def test_an_output_fifo_nobody_reads_is_one_line(tmp_path, argv):
             return cli_module.main(argv)
     assert finishes(run) == 2
     assert err.getvalue().endswith("it is a FIFO (named pipe) nobody reads\n") and err.getvalue().count("\n") == 1
+
+
+@pytest.mark.parametrize("argv", [
+    ["crashdump", DEMO_DUMP, "--pdb", "a\0b.pdb"], ["info", "a\0b.dmp"], ["crashdump", DEMO_DUMP, "--isf", "a\0b"],
+    ["crashdump", DEMO_DUMP, "--guid", SELF_GUID, "--schema", "a\0b.py:REC"],
+    ["crashdump", DEMO_DUMP, "--guid", SELF_GUID, "--out", "a\0b.json"], ["tags", DEMO_DUMP, "--save", SELF_GUID, "a\0b"]])
+def test_a_nul_byte_in_a_path_is_one_line(argv, cli):
+    """Found by the special class: `--pdb` with a NUL byte in its path (an in-process caller's argv can
+    hold one) was a ValueError out of the PDB reader's open; the same for --out/--save's same-file check."""
+    result = cli(*argv, code=2)
+    assert result.err.count("\n") == 1 and "a NUL byte in the path" in result.err

@@ -254,7 +254,7 @@ def out_format(path: str) -> str:
 def same_file(a: str, b: str) -> bool:
     try:
         return os.path.samefile(a, b)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL byte in a path (it names no file)
         return os.path.abspath(a) == os.path.abspath(b)
 
 
