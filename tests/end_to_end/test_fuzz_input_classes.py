@@ -216,6 +216,8 @@ def _demo(**changes):
     for key, value in changes.items():
         if key == "crashdump_buffer_size":
             scenario["crashdump"]["buffer_size"] = value
+        elif key == "crashdump_without":
+            del scenario["crashdump"][value]
         else:
             scenario[key] = value
     return scenario
@@ -227,10 +229,14 @@ def _demo(**changes):
     (_demo(crash={"via": "ioctl"}), "dmfemu: scenario crash: KeyError: 'handle'"),
     (_demo(crash={"via": "ioctl", "handle": []}), "dmfemu: scenario crash: TypeError: unhashable type: 'list'"),
     (_demo(crashdump_buffer_size=1 << 64), "dmfemu: scenario: bad driver configuration (error: "),
-    (_demo(maximum_allowed=-(1 << 70)), "dmfemu: scenario crash: error: ")])
+    (_demo(maximum_allowed=-(1 << 70)), "dmfemu: scenario crash: error: "),
+    # no SELF ring (buffer_count left out), then write_self: the emulated RingBuffer call faults
+    (_demo(crashdump_without="buffer_count"), "dmfemu: scenario operation #0 (write_self): the emulated driver "
+                                              "faults: DataSourceWriteSelf called DMF_RingBuffer with a NULL")])
 def test_scenario_values_of_the_wrong_type_or_range_are_one_line(tmp_path, scenario, message):
     """Found by the scenario class: a wrong shape (operations, crashdump), a crash spec without its
-    handle, a value too large for its field (struct.error) were tracebacks."""
+    handle, a value too large for its field (struct.error), an operation the emulated driver faults on
+    (KernelFault) were tracebacks."""
     path = tmp_path / "s.json"
     path.write_text(json.dumps(scenario))
     code, err = emulator(["scenario", str(path), "-o", str(tmp_path / "out")])
@@ -241,8 +247,8 @@ def test_scenario_json_bombs_are_bounded(tmp_path):
     path = tmp_path / "s.json"
     path.write_text("[" * 100000)
     code, err = emulator(["scenario", str(path), "-o", str(tmp_path / "out")])
-    assert (code, err) == (2, "dmfemu: cannot read scenario %s: scenario JSON nests deeper than 100 levels "
-                              "(100000): refused\n" % path)
+    assert (code, err) == (2, "dmfemu: cannot read scenario %s: scenario JSON nests deeper than 100 levels: "
+                              "refused\n" % path)
 
 
 SELF_TYPE = SELF_GUID + "=dmfdemo!DMFDEMO_EVENT"

@@ -138,3 +138,12 @@ def test_json_value_count_is_bounded_before_parsing(monkeypatch):
     assert len(bounded_input.parse_json("[" + ",".join(["[]"] * 499) + "]", "f.json")) == 499
     with pytest.raises(FormatError, match=r"holds more than 1000 values \(1001\)"):
         bounded_input.parse_json("[" + ",".join(["[]"] * 500) + "]", "f.json")
+
+
+def test_a_bracket_bomb_is_refused_by_its_count_before_its_depth_is_walked():
+    """Found by the isf class: a 24 MiB xz ISF of '[' took ~20 s on a loaded machine in the depth walk.
+    The value count (str.count) refuses it first; the depth is measured only up to one past its limit."""
+    assert bounded_input.json_shape("[" * 3000, 100, 2000) == (0, 3001)
+    assert bounded_input.json_shape("[" * 3000, 100)[0] > 100
+    with pytest.raises(FormatError, match="holds more than"):
+        bounded_input.parse_json("[" * (bounded_input.MAX_JSON_VALUES + 1), "f.json")

@@ -41,7 +41,7 @@ from dmfkd.layouts import windows
 from dmfkd.layouts.engine import ZERO_GUID
 from dmfkd.layouts.windows import nt_success
 
-from dmfemu.bugcheck import DEFAULT_MAXIMUM_ALLOWED, BugCheckResult, BugCheckSystem, SystemCrash
+from dmfemu.bugcheck import DEFAULT_MAXIMUM_ALLOWED, BugCheckResult, BugCheckSystem, KernelFault, SystemCrash
 from dmfemu.driver import Driver
 from dmfemu.isf import write_isf
 from dmfemu.machine import Machine
@@ -363,11 +363,16 @@ def run_scenario(scenario: dict, out_dir: str, native_image: Optional[NativeImag
             run.run(op)
         except _BAD_VALUE as exc:
             raise UsageError("scenario operation #%d (%s): %s: %s" % (number, op.get("op"), type(exc).__name__, exc))
+        except KernelFault as fault:  # what the scenario made the emulated driver do crashes it
+            raise UsageError("scenario operation #%d (%s): the emulated driver faults: %s"
+                             % (number, op.get("op"), fault))
     write_isf(os.path.join(out_dir, "driver.isf.json"), run.driver)
     try:
         result = run.crash(out_dir)
     except _BAD_VALUE as exc:
         raise UsageError("scenario crash: %s: %s" % (type(exc).__name__, exc))
+    except KernelFault as fault:
+        raise UsageError("scenario crash: the emulated driver faults: %s" % fault)
     expected = run.expected(result)
     with open(os.path.join(out_dir, "expected.json"), "w", encoding="utf-8") as handle:
         json.dump(expected, handle, indent=1)
