@@ -19,6 +19,7 @@ loop, or hand back objects whose methods do either. What dmfkd guarantees around
   Even the text of the exception is computed under the guard (its __str__ is user code too).
 """
 import itertools
+import sys
 import threading
 import time
 from typing import Any, Callable, Optional
@@ -184,10 +185,13 @@ class Watchdog:
 
         dog.arm(); try: ... finally: late = dog.disarm()
 
-    A call past `seconds` gets UserCodeTimeout raised inside it, at most once per arming; disarm()
-    clears an exception that was sent but not yet raised and returns True when the watchdog fired, so
-    the caller reports a timeout either way. The watchdog's thread starts on the first arm() and ends
-    after _IDLE_SECONDS without one."""
+    A call past `seconds` gets UserCodeTimeout raised inside it - again after each further `seconds`
+    while it still runs: one that lands in a finaliser or a weakref callback cannot propagate (Python
+    reports it as unraisable and drops it; that report is kept off stderr) and the loop would go on.
+    (A loop that spends nearly all its time in finalisers may take many tries.) disarm() clears
+    one that was sent but not yet raised and returns True when the watchdog fired, so the caller
+    reports a timeout either way. The watchdog's thread starts on the first arm() and ends after
+    _IDLE_SECONDS without one."""
 
     def __init__(self, seconds: float):
         self.seconds = seconds
@@ -198,6 +202,7 @@ class Watchdog:
         self._running = False
 
     def arm(self) -> None:
+        _quiet_dropped_timeouts()
         with self._lock:
             self._armed_at = time.monotonic()
             self._thread_id = threading.get_ident()
@@ -227,8 +232,27 @@ class Watchdog:
                         return
                     continue
                 idle_since = now
-                if not self._fired and now - self._armed_at > self.seconds:
-                    self._fired = _set_async_exception(self._thread_id, UserCodeTimeout)
+                if now - self._armed_at > self.seconds:
+                    if _set_async_exception(self._thread_id, UserCodeTimeout):
+                        self._fired = True
+                    self._armed_at = now  # the next try after another `seconds`, should this one be dropped
+
+
+def _quiet_dropped_timeouts() -> None:
+    """A UserCodeTimeout that landed where Python cannot raise it (a finaliser, a weakref callback) is
+    dropped with an "Exception ignored" report on stderr: keep that report off the one-line output (the
+    watchdog sends the timeout again). Every other unraisable exception still goes to the hook there was.
+    (Sending it again from the hook itself would not do: the hook is Python code, the exception would be
+    raised - and dropped - inside it.)"""
+    hook = getattr(sys, "unraisablehook", None)
+    if hook is None or getattr(hook, "_dmfkd_filter", False):
+        return
+
+    def filtered(unraisable, previous=hook):
+        if not isinstance(getattr(unraisable, "exc_value", None), UserCodeTimeout):
+            previous(unraisable)
+    filtered._dmfkd_filter = True
+    sys.unraisablehook = filtered
 
 
 # -- what user code returns -------------------------------------------------------------------------------

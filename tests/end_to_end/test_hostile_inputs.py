@@ -233,3 +233,33 @@ def test_7_a_self_referencing_cell_renders_in_every_format(fmt, marker):
     out = io.StringIO()
     render(Report(rows=[{"v": loop}], columns=[Column("v", "v")], document={"v": loop}), fmt, Output(out, width=120))
     assert marker in out.getvalue()
+
+
+def test_7_a_timeout_dropped_in_a_finaliser_is_sent_again(tmp_path, monkeypatch, capsys):
+    """Found by the campaign: the watchdog's exception landed in a weakref callback, where Python can
+    only print "Exception ignored" and drop it - a second stderr line, and had the loop gone on, a hang.
+    Now that report is filtered and the exception sent again after each further limit. The loop here
+    spends 90% of its time in a finaliser; it runs in a thread, so a regression fails instead of hanging."""
+    import threading
+
+    monkeypatch.setattr(user_code, "RECORD_SECONDS", 0.2)
+    path = write_schema(tmp_path, """import time
+class Slow:
+    def __del__(self):
+        end = time.time() + 0.018
+        while time.time() < end:
+            pass
+""" + ADAPTER.format(body="""        while True:
+            Slow()
+            end = __import__('time').time() + 0.002
+            while __import__('time').time() < end:
+                pass"""))
+    box = {}
+    worker = threading.Thread(target=lambda: box.setdefault("code", cli.main(
+        ["crashdump", DUMP, "--guid", SELF_GUID, "--last", "1", "--schema", path + ":REC"])), daemon=True)
+    worker.start()
+    worker.join(GUARD_SECONDS)
+    assert not worker.is_alive(), "the loop was never stopped"
+    err = capsys.readouterr().err
+    assert box["code"] == 2 and err == ("dmfkd: --schema %s:REC: record 15: decoding took longer than 0.2 s (a loop "
+                                        "in the schema?)\n" % path)
