@@ -1,36 +1,32 @@
-"""Fuzz every dmfkd command with hostile DMF data (the long campaign; tests/test_fuzz_commands.py runs
-the same engine with a small hypothesis budget).
+"""Fuzz every dmfkd command with hostile inputs (the long campaign; tests/end_to_end/test_fuzz_commands.py
+and test_fuzz_input_classes.py run the same engine with small budgets).
 
-The emulator's demo driver (dmfemu.scenarios.crashdump_demo) is crashed into MEMORY.DMP + driver.isf.json (x64 full,
-x64 bitmap, x86 full, x86 bitmap, x64 with a DMF 1.1.84 V1 context, ARM64 full, ARM64 bitmap). The pristine dump is walked once with the
-real readers to learn where the DMF structures sit in the file: g_DmfModuleCrashDump, the context's
-TYPE_INFO and WDF header, the CrashDump DMF_OBJECT, context and config, every DATA_SOURCE, every
-ring's DMF_OBJECT, RING_BUFFER and storage, the strings, every other module of the tree, the
-secondary-data blob headers and payloads. A mutation is plain data (JSON), so a finding can be
-replayed and shrunk:
+Input classes (a campaign mixes them, fuzz_inputs.WEIGHTS):
 
-    ["field", NAME, INT]           write INT (little endian, cut to the field's width) into field NAME
-    ["splat", REGION, OFF, HEX]    overwrite bytes of a region (a structure, a ring's storage, a blob)
-    ["truncate", LENGTH]           cut the file
-    ["isf_set", PATH, VALUE]       set a value in driver.isf.json (PATH: list of keys)
-    ["isf_del", PATH]              delete a key of driver.isf.json
+    dump      the emulator's demo dumps (dmfemu.scenarios.crashdump_demo) with their DMF structures, blobs
+              and ISF mutated (fuzz_bases.py: x64 full, x64 bitmap, x86 full, x86 bitmap, x64 with a DMF
+              1.1.84 V1 context, ARM64 full, ARM64 bitmap)
+    isf, options, special, schema, scenario
+              everything around the dump (fuzz_inputs.py): ISF/JSON bombs, hostile option values,
+              special files, hostile --schema files, scenario files for `dmfemu scenario`
+    pdb       the driver's real PDB (clang-cl/lld-link) mutated at the container and the record level
 
-Each mutated dump is run through every command twice - `dmfkd.cli.main(argv)` on the file, and
-`dmfkd.cli.run(argv)` through the pykd stand-in attached to the same file (spec/pykd.md) - and the
-outcome must be: exit 0, or exit 2 / a DmfkdError with exactly one stderr line "dmfkd: ..."; no
-other exception; no call over the time guard (a hang) or the memory guard (MEMORY_LIMIT more than
-the process held before the call: RSS high-water mark, or tracemalloc peak with --memory tracemalloc).
+Each command runs in-process - `dmfkd.cli.main(argv)` on the files, and for some cases `dmfkd.cli.run`
+through the pykd stand-in attached to the same dump (spec/pykd.md) - and the outcome must be: exit 0,
+or exit 2 / a DmfkdError with exactly one stderr line "dmfkd: ..."; no other exception; no call over
+the time guard (a hang) or the memory guard (MEMORY_LIMIT more than the process held before the call:
+RSS high-water mark, or tracemalloc peak with --memory tracemalloc).
 
-    python3 scripts/fuzz_commands.py --iterations 2000 --seed 7 [--minutes 10] [--no-pykd]
+    python3 scripts/fuzz_commands.py --iterations 2000 --seed 7 [--minutes 10] [--no-pykd] [--classes dump,isf]
     python3 scripts/fuzz_commands.py --replay /tmp/dmfkd-fuzz-7/finding-0/finding.json
 
-prints iterations/s, the largest memory growth and the slowest call, and every distinct finding
-(exception type + the frame that raised), each saved with its input (MEMORY.DMP, driver.isf.json,
-finding.json with the mutations) under /tmp/dmfkd-fuzz-<seed>/.
+prints the runs per second, per input class the cases, command runs, exit statuses and findings, the
+largest memory growth and the slowest call, and every distinct finding (exception type + the frame
+that raised), each saved with what replays it under /tmp/dmfkd-fuzz-<seed>/ (finding.json: the
+mutations or the case; a dump case also keeps its MEMORY.DMP and driver.isf.json).
 """
 import argparse
 import contextlib
-import copy
 import io
 import json
 import os
@@ -46,32 +42,22 @@ from typing import Any, List, Optional, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-for _sub in ("extension", "emulator"):
+for _sub in ("extension", "emulator", "scripts"):
     _p = os.path.join(ROOT, _sub)
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
 from dmfkd import cli  # noqa: E402
-from dmfkd.dmf.crashdump import walk_crashdump  # noqa: E402
-from dmfkd.errors import DmfkdError, MemoryReadError  # noqa: E402
-from dmfkd.layouts import dmf_structures
-from dmfkd.layouts import engine
-from dmfkd.layouts import windows
+from dmfkd.errors import DmfkdError  # noqa: E402
 from dmfkd.render import Output  # noqa: E402
 from dmfkd.targets.dumpfile import DumpFile  # noqa: E402
 from dmfkd.targets.isf import IsfSymbols  # noqa: E402
 
-#: (arch, DMF version, dump type) of the base dumps
-BASE_CONFIGS = (("x64", "1.1.154", "full"), ("x64", "1.1.154", "bitmap"), ("x86", "1.1.154", "full"),
-                ("x86", "1.1.154", "bitmap"),
-                ("x64", "1.1.84", "full"), ("arm64", "1.1.154", "full"), ("arm64", "1.1.154", "bitmap"))
+from fuzz_bases import (BASE_CONFIGS, EVENT_TYPE, HOT_OBJECT_FIELDS, INTERESTING, ISF_VALUES,  # noqa: E402,F401
+                        Base, apply, build_bases, random_int, random_isf_mutation, random_mutation)
+
 MEMORY_LIMIT = 200 * 1024 * 1024
-HOT_OBJECT_FIELDS = {"Signature", "MemoryDmfObject", "ModuleContext", "ModuleConfig", "ModuleConfigSize",
-                     "ModuleDescriptor.ModuleConfigSize", "ChildObjectList.Flink", "ChildObjectList.Blink",
-                     "ChildListEntry.Flink", "ChildListEntry.Blink", "NumberOfChildModules", "ModuleName",
-                     "ClientModuleInstanceName", "ClientModuleInstanceNameSizeBytes", "DmfObjectParent",
-                     "ModuleState", "ModuleCollection"}
-EVENT_TYPE = "dmfdemo!DMFDEMO_EVENT"
+SYMBOLS_SAY = "dmfkd: symbols: "
 
 
 #: the largest memory growth (bytes, per the guard in use) and the slowest call seen
@@ -98,354 +84,6 @@ class Finding(Exception):
         self.argv = argv
         self.detail = detail
         self.key = key
-
-
-# --------------------------------------------------------------------------------------------------
-# Base dumps and where their DMF structures are in the file
-# --------------------------------------------------------------------------------------------------
-
-class Base:
-    """One pristine demo dump: its bytes, its ISF document and a map field name -> file segments."""
-
-    def __init__(self, arch: str, dmf_version: str, dump_type: str, directory: str):
-        from dmfemu.scenarios.crashdump_demo import demo_scenario
-        from dmfemu.scenarios.crashdump_replay import run_scenario
-
-        self.arch, self.dmf_version, self.dump_type = arch, dmf_version, dump_type
-        self.name = "%s-%s-%s" % (arch, dmf_version, dump_type)
-        self.directory = directory
-        self.expected = run_scenario(demo_scenario(arch, dmf_version, dump_type), directory)
-        self.dump_path = os.path.join(directory, "MEMORY.DMP")
-        self.isf_path = os.path.join(directory, "driver.isf.json")
-        with open(self.dump_path, "rb") as f:
-            self.dump = f.read()
-        with open(self.isf_path, "r", encoding="utf-8") as f:
-            self.isf_text = f.read()
-        self.isf = json.loads(self.isf_text)
-        #: name -> [(file offset, length)]; "region" names cover whole structures
-        self.fields = {}  # type: Dict[str, List[Tuple[int, int]]]
-        self.field_sizes = {}  # type: Dict[str, int]
-        self.regions = {}  # type: Dict[str, List[Tuple[int, int]]]
-        self.addresses = set()  # interesting VAs (structures, rings) for pointer values
-        self.guids = [s["guid"] for s in self.expected["sources"]]
-        self.ring_handles = []  # type: List[int]
-        self.ring_contexts = []  # type: List[int]
-        self.collection_handle = None  # type: Optional[int]
-        self.handles = set()  # DMFMODULE handles of every object mapped
-        self._map()
-        if self.collection_handle:
-            self.handles.add(self.collection_handle)
-        self.field_names = sorted(self.fields)
-        #: the fields a reader decides on (most DMF_OBJECT fields are callbacks nobody reads)
-        self.hot_fields = [n for n in self.field_names
-                           if ".object." not in n or n.rsplit(".object.", 1)[1] in HOT_OBJECT_FIELDS]
-        self.region_names = sorted(self.regions)
-        self.isf_paths = _isf_paths(self.isf)
-
-    # -- VA -> file offsets (through the dump's own page tables) ---------------------------------
-    def _segments(self, target, va: int, size: int) -> List[Tuple[int, int]]:
-        out = []
-        pos, end = va, va + size
-        while pos < end:
-            take = min(end - pos, 0x1000 - (pos & 0xFFF))
-            pa = target.translate(pos)
-            offset = target.page_offset(pa >> 12)
-            if offset is None:
-                raise MemoryReadError(pos, take)
-            out.append((offset + (pa & 0xFFF), take))
-            pos += take
-        return out
-
-    def _add_struct(self, target, prefix: str, va: int, layout) -> None:
-        if not va:
-            return
-        try:
-            self.regions[prefix] = self._segments(target, va, layout.size)
-        except DmfkdError:
-            return
-        self.addresses.add(va)
-        names = list(layout.offsets)
-        for name in names:
-            if any(o.startswith(name + ".") or o.startswith(name + "[") for o in names if o != name):
-                continue  # composite: its leaves are fields
-            size = layout.sizes.get(name)
-            if not size or size > 64:
-                continue
-            try:
-                self.fields["%s.%s" % (prefix, name)] = self._segments(target, va + layout.offsets[name], size)
-                self.field_sizes["%s.%s" % (prefix, name)] = size
-            except DmfkdError:
-                continue
-            if name.endswith("List.Flink") or name.endswith("Entry.Flink"):
-                self.addresses.add(va + layout.offsets[name])  # list heads: Flink := own head, cycles
-            if name == "MemoryDmfObject":
-                raw = b"".join(self.dump[o:o + n] for o, n in self.fields["%s.%s" % (prefix, name)])
-                self.handles.add(int.from_bytes(raw, "little"))
-
-    def _add_region(self, target, name: str, va: int, size: int) -> None:
-        if not va or size <= 0:
-            return
-        try:
-            self.regions[name] = self._segments(target, va, size)
-            self.addresses.add(va)
-        except DmfkdError:
-            pass
-
-    def _add_scalar(self, target, name: str, va: int, size: int) -> None:
-        try:
-            self.fields[name] = self._segments(target, va, size)
-            self.field_sizes[name] = size
-        except DmfkdError:
-            pass
-
-    def _map(self) -> None:
-        arch = self.arch
-        ptr = engine.pointer_size(arch)
-        target = DumpFile(self.dump_path)
-        try:
-            symbols = target.symbols = IsfSymbols.load(self.isf_path)
-            g = symbols.address_of("dmfdemo!g_DmfModuleCrashDump")
-            self._add_scalar(target, "g_DmfModuleCrashDump", g, ptr)
-            ti = symbols.address_of("dmfdemo!_WDF_DMF_CONTEXT_CrashDump_TYPE_INFO")
-            self._add_struct(target, "TYPE_INFO", ti, windows.wdf_object_context_type_info(arch))
-            walk = walk_crashdump(target)
-            info = walk.info
-            obj = walk.reader.read(info.handle)
-            self._add_struct(target, "CrashDump.object", obj.address, _object_layout(obj))
-            self._add_region(target, "CrashDump.ModuleName", obj.field("ModuleName") or 0, 10)
-            ctx_layout = dmf_structures.crashdump_context(arch, info.context_version)
-            self._add_struct(target, "CrashDump.context", info.context_address, ctx_layout)
-            self._add_struct(target, "CrashDump.context_header", info.context_address - windows.wdf_context_offset(arch),
-                             windows.wdf_context_header(arch))
-            cfg_layout = dmf_structures.crashdump_config(arch, info.config_variant == "nested")
-            self._add_struct(target, "CrashDump.config", info.config_address, cfg_layout)
-            ctx = ctx_layout.unpack_from(target.read(info.context_address, ctx_layout.size))
-            ds_layout = dmf_structures.data_source(arch)
-            for i in range(ctx["DataSourceCount"]):
-                self._add_struct(target, "DataSource[%d]" % i, ctx["DataSource"] + i * ds_layout.size, ds_layout)
-            for index, ring in sorted(walk.rings.items()):
-                robj = walk.reader.read(ring.handle)
-                self.ring_handles.append(ring.handle)
-                self.ring_contexts.append(ring.context_address)
-                self._add_struct(target, "Ring[%d].object" % index, robj.address, _object_layout(robj))
-                self._add_struct(target, "Ring[%d].context" % index, ring.context_address, dmf_structures.ring_buffer(arch))
-                st = ring.state
-                self._add_region(target, "Ring[%d].storage" % index, st.items, st.storage_size)
-            collection = obj.field("ModuleCollection")
-            if collection:
-                coll = dmf_structures.dmf_module_collection(arch)
-                try:
-                    values = coll.unpack_from(target.read(collection, coll.size))
-                    self.collection_handle = values["ModuleCollectionHandleMemory"]
-                    self._add_struct(target, "Collection", collection, coll)
-                    self._add_region(target, "Collection.modules", values["ClientDriverDmfModules"],
-                                     values["NumberOfClientDriverDmfModules"] * ptr)
-                except DmfkdError:
-                    pass
-            for row_obj in _tree_objects(walk.reader, obj):
-                if row_obj.address != obj.address:
-                    self._add_struct(target, "Module@%x.object" % row_obj.address, row_obj.address, _object_layout(row_obj))
-        finally:
-            target.close()
-        # secondary data: the DumpBlob header and each blob's header and payload (spec/dump-format.md §3)
-        region = self.dump.find(b"DumpBlob", 0x1000)
-        if region > 0:
-            self.regions["DumpBlob.header"] = [(region, 16)]
-            self.fields["DumpBlob.HeaderSize"] = [(region + 8, 4)]
-            self.field_sizes["DumpBlob.HeaderSize"] = 4
-        target = DumpFile(self.dump_path)
-        try:
-            for blob in target.tagged():
-                header = blob.offset - 32
-                for name, off, size in (("HeaderSize", 0, 4), ("Tag", 4, 16), ("DataSize", 20, 4),
-                                        ("PrePad", 24, 4), ("PostPad", 28, 4)):
-                    self.fields["Blob[%d].%s" % (blob.index, name)] = [(header + off, size)]
-                    self.field_sizes["Blob[%d].%s" % (blob.index, name)] = size
-                self.regions["Blob[%d].payload" % blob.index] = [(blob.offset, blob.size)]
-        finally:
-            target.close()
-
-
-def _object_layout(obj):
-    """A Layout-like view (offsets, sizes, size) of the DMF_OBJECT layout the reader used."""
-    class _View:
-        pass
-
-    view = _View()
-    view.offsets = {k: v[0] for k, v in obj.layout.offsets.items()}
-    view.sizes = {k: v[1] for k, v in obj.layout.offsets.items()}
-    view.size = obj.layout.size
-    return view
-
-
-def _tree_objects(reader, root) -> list:
-    out = [root]
-    kids, _ = reader.children(root)
-    for kid in kids:
-        out.extend(_tree_objects(reader, kid))
-    return out
-
-
-def _isf_paths(doc) -> List[List[Any]]:
-    """The ISF keys a mutation may touch: symbols, DMF/record types, metadata."""
-    paths = []
-    for name, sym in doc["symbols"].items():
-        paths.append(["symbols", name])
-        paths.append(["symbols", name, "address"])
-    for tname in ("DMF_OBJECT", "DMFDEMO_EVENT", "RING_BUFFER", "DATA_SOURCE", "DMF_CONTEXT_CrashDump",
-                  "_WDF_OBJECT_CONTEXT_TYPE_INFO", "DMF_MODULE_DESCRIPTOR"):
-        t = doc["user_types"].get(tname)
-        if t is None:
-            continue
-        paths.append(["user_types", tname])
-        paths.append(["user_types", tname, "size"])
-        paths.append(["user_types", tname, "fields"])
-        for fname, fld in t["fields"].items():
-            paths.append(["user_types", tname, "fields", fname, "offset"])
-            paths.append(["user_types", tname, "fields", fname, "type"])
-            if isinstance(fld.get("type"), dict):
-                for key in fld["type"]:
-                    paths.append(["user_types", tname, "fields", fname, "type", key])
-    for key in doc["metadata"].get("dmfkd", {}):
-        paths.append(["metadata", "dmfkd", key])
-    paths.append(["metadata", "format"])
-    for name in doc["base_types"]:
-        paths.append(["base_types", name, "size"])
-    return paths
-
-
-# --------------------------------------------------------------------------------------------------
-# Mutations
-# --------------------------------------------------------------------------------------------------
-
-INTERESTING = (0, 1, 2, 3, 4, 7, 8, 9, 15, 16, 31, 32, 33, 0x7F, 0x80, 0xFF, 0x100, 0x1000, 0xFFFF, 0x10000,
-               0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 0x100000000, 0x12345678, 1 << 63, (1 << 64) - 1,
-               (1 << 64) - 8, 0xFFFF800000000000)
-ISF_VALUES = (None, 0, -1, 1, 8, 0x7FFFFFFF, 1 << 40, 1 << 64, "x", "", "dmfdemo", "1.1.154", "9.9.9", "1.1",
-              [], {}, {"kind": "base", "name": "char"}, {"kind": "struct", "name": "DMF_OBJECT"},
-              {"kind": "array", "count": 1 << 31, "subtype": {"kind": "base", "name": "char"}},
-              {"kind": "pointer", "subtype": {"kind": "struct", "name": "NO_SUCH_TYPE"}}, True, 1.5)
-
-
-def random_mutation(base: Base, rng: random.Random) -> list:
-    kind = rng.random()
-    if kind < 0.57:
-        name = rng.choice(base.hot_fields if rng.random() < 0.8 else base.field_names)
-        return ["field", name, random_int(base, rng, base.field_sizes[name])]
-    if kind < 0.77:
-        name = rng.choice(base.region_names)
-        total = sum(n for _, n in base.regions[name])
-        off = rng.randrange(max(total, 1))
-        size = rng.choice((1, 2, 4, 8, 16, 64))
-        return ["splat", name, off, bytes(rng.randrange(256) for _ in range(size)).hex()]
-    if kind < 0.82:
-        blobs = [n for n in base.region_names if n.startswith("Blob[")]
-        if blobs:
-            (offset, size), = base.regions[rng.choice(blobs)][:1]
-            return ["truncate", max(0, offset + rng.randrange(-40, size + 8))]
-        return ["truncate", rng.randrange(len(base.dump))]
-    return random_isf_mutation(base, rng)
-
-
-def random_isf_mutation(base: Base, rng: random.Random) -> list:
-    """Mostly values the ISF validator accepts (an offset inside the type, an address, a known type
-    name), so the readers get wrong-but-valid symbols; sometimes plain garbage."""
-    path = rng.choice(base.isf_paths)
-    if rng.random() < 0.15:
-        return ["isf_del", path]
-    last = path[-1]
-    if rng.random() < 0.25:
-        return ["isf_set", path, rng.choice(ISF_VALUES)]
-    if last == "offset":
-        size = base.isf["user_types"][path[1]]["size"]
-        return ["isf_set", path, rng.choice((0, size, max(0, size - 1), rng.randrange(size + 1)))]
-    if last == "size":
-        return ["isf_set", path, rng.choice((0, 1, 4, 8, 0x40, 0x1000, 0x7FFFFFFF))]
-    if last == "address":
-        return ["isf_set", path, rng.choice((0, 8, 0x4000, 0x4008, 0x4028, 0x1000, 1 << 20, 1 << 47))]
-    if last == "name":
-        return ["isf_set", path, rng.choice(sorted(base.isf["user_types"]) + sorted(base.isf["base_types"]))]
-    if last == "count":
-        return ["isf_set", path, rng.choice((0, 1, 2, 0xFFFF, 0xFFFFFFFF))]
-    if last == "dmf_version":
-        return ["isf_set", path, rng.choice(("1.1.84", "1.1.80", "1.0.0", "1.1.154", "99.0.0", "x", "1.1"))]
-    if last == "arch":
-        return ["isf_set", path, rng.choice(("x86", "x64", "arm64", "mips"))]
-    if last == "module":
-        return ["isf_set", path, rng.choice(("dmfdemo", "other", "", "nt"))]
-    if last == "image_base":
-        return ["isf_set", path, rng.choice((0, 1 << 20, 0xFFFFF80000000000, 0xFFFFFFFFFFFFF000))]
-    return ["isf_set", path, rng.choice(ISF_VALUES)]
-
-
-def random_int(base: Base, rng: random.Random, size: int) -> int:
-    r = rng.random()
-    if r < 0.45:
-        v = rng.choice(INTERESTING)
-    elif r < 0.75 and base.addresses:
-        v = rng.choice(sorted(base.addresses)) + rng.choice((0, 0, 8, -8, 0x10, 0x40, 1, 0x1000, -0x1000))
-    elif r < 0.85:
-        v = rng.choice(sorted(base.handles) or [0])
-    else:
-        v = rng.getrandbits(8 * min(size, 8))
-    return v % (1 << (8 * min(size, 8)))
-
-
-def apply(base: Base, mutations: list, directory: str) -> Tuple[str, str]:
-    """Write the mutated MEMORY.DMP and driver.isf.json into `directory`; returns their paths."""
-    data = bytearray(base.dump)
-    isf = None
-    cut = None
-    for m in mutations:
-        op = m[0]
-        if op == "field":
-            segments = base.fields[m[1]]
-            size = sum(n for _, n in segments)
-            raw = (m[2] % (1 << (8 * size))).to_bytes(size, "little")
-            _write(data, segments, 0, raw)
-        elif op == "splat":
-            _write(data, base.regions[m[1]], m[2], bytes.fromhex(m[3]))
-        elif op == "truncate":
-            cut = m[1] if cut is None else min(cut, m[1])
-        elif op in ("isf_set", "isf_del"):
-            if isf is None:
-                isf = copy.deepcopy(base.isf)
-            _isf_edit(isf, m)
-    if cut is not None:
-        del data[cut:]
-    dump_path = os.path.join(directory, "MEMORY.DMP")
-    isf_path = os.path.join(directory, "driver.isf.json")
-    with open(dump_path, "wb") as f:
-        f.write(data)
-    with open(isf_path, "w", encoding="utf-8") as f:
-        f.write(base.isf_text if isf is None else json.dumps(isf))
-    return dump_path, isf_path
-
-
-def _write(data: bytearray, segments, offset: int, raw: bytes) -> None:
-    """Overwrite `raw` at logical `offset` of a region made of file segments (clipped to the region)."""
-    pos = 0
-    for seg_off, seg_len in segments:
-        for i in range(seg_len):
-            k = pos + i - offset
-            if 0 <= k < len(raw) and seg_off + i < len(data):
-                data[seg_off + i] = raw[k]
-        pos += seg_len
-
-
-def _isf_edit(doc, mutation) -> None:
-    path = mutation[1]
-    node = doc
-    for key in path[:-1]:
-        if not isinstance(node, dict) or key not in node:
-            return
-        node = node[key]
-    if not isinstance(node, dict):
-        return
-    if mutation[0] == "isf_del":
-        node.pop(path[-1], None)
-    else:
-        node[path[-1]] = copy.deepcopy(mutation[2])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -499,6 +137,14 @@ def _rss() -> int:
 
 
 def _maxrss() -> int:
+    """The high-water RSS since the last _reset_high_water() (Linux VmHWM), else since the process began."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         import resource
     except ImportError:  # not POSIX: no memory guard
@@ -507,8 +153,8 @@ def _maxrss() -> int:
 
 
 def _reset_high_water() -> None:
-    """Bring the high-water RSS down to the RSS now (Linux: "5" to /proc/self/clear_refs), so that a
-    peak an earlier test left behind (memory since freed) is not counted as this call's growth."""
+    """Start a new high-water RSS (Linux >= 4.0: `5` to clear_refs), so that what the harness itself
+    allocated between calls (building a bomb file) is never charged to the next call."""
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
@@ -519,8 +165,9 @@ def _reset_high_water() -> None:
 @contextlib.contextmanager
 def guard(seconds: float, memory: str = "rss"):
     """Hang guard (SIGALRM -> Runaway) and the memory a call took: with memory="rss" the growth of
-    the process's high-water RSS over its RSS before the call (free; a call that allocates
-    MEMORY_LIMIT more than the process holds raises the mark by at least that), with
+    the process's high-water RSS (reset at the start of the call where Linux allows) over its RSS
+    before the call (free; a call that allocates MEMORY_LIMIT more than the process holds raises the
+    mark by at least that), with
     "tracemalloc" the exact Python allocation peak (slow)."""
     def on_alarm(signum, frame):
         raise Runaway("ran past the %.0f s hang guard" % seconds)
@@ -566,11 +213,14 @@ def run_cli(argv: List[str], seconds: float = 30.0, memory: str = "rss") -> Tupl
     if peak[0] > MEMORY_LIMIT:
         raise Finding("memory", argv, "%d bytes over the memory guard" % peak[0], "memory in %s" % argv[0])
     text = err.getvalue()
+    # what symbol loading says (which driver, what was searched) goes to stderr as `dmfkd: symbols: ...`
+    # lines by design; everything else on stderr is the one error line of an exit 2
+    said = [line for line in text.splitlines() if not line.startswith(SYMBOLS_SAY)]
     if rc == 0:
-        if text:
+        if said:
             raise Finding("stderr", argv, "exit 0 with stderr %r" % text[:500], "stderr on exit 0 in %s" % argv[0])
     elif rc == 2:
-        lines = text.splitlines()
+        lines = said
         if len(lines) != 1 or not lines[0].startswith("dmfkd: ") or not text.endswith("\n"):
             raise Finding("stderr", argv, "exit 2 with stderr %r" % text[:500], "bad error line in %s" % argv[0])
     else:
@@ -639,29 +289,50 @@ def run_all(base: Base, dump_path: str, isf_path: str, lines=None, pykd: bool = 
     return codes
 
 
-def build_bases(directory: str, configs=BASE_CONFIGS) -> List[Base]:
-    out = []
-    for arch, version, dump_type in configs:
-        d = os.path.join(directory, "base-%s-%s-%s" % (arch, version, dump_type))
-        os.makedirs(d, exist_ok=True)
-        out.append(Base(arch, version, dump_type, d))
-    return out
-
-
 # --------------------------------------------------------------------------------------------------
 # The campaign
 # --------------------------------------------------------------------------------------------------
 
+def _dump_iteration(base: Base, rng: random.Random, example_dir: str, pykd: bool, memory: str, seconds: float,
+                    commands_per_example: int, tally) -> list:
+    """One "dump" case: the base dump (and its ISF) mutated, command lines run both ways. Returns the
+    mutations (the case, for a finding's record)."""
+    import fuzz_inputs
+
+    # the case directory may hold links to the pristine base files (other classes): never write through them
+    fuzz_inputs.clear_directory(example_dir)
+    mutations = [random_mutation(base, rng) for _ in range(rng.choice((1, 1, 2, 3, 5)))]
+    if rng.random() < 0.2:
+        # no DMF version in the symbols: layouts then come from the object or the ISF's types
+        mutations.insert(0, ["isf_del", ["metadata", "dmfkd", "dmf_version"]])
+    dump_path, isf_path = apply(base, mutations, example_dir)
+    lines = command_lines(base)
+    if commands_per_example and commands_per_example < len(lines):
+        lines = rng.sample(lines, commands_per_example)
+    for line in lines:
+        rc, _, _ = run_cli([line[0], dump_path] + line[1:], seconds, memory)
+        tally(rc)
+        if pykd:
+            run_pykd(line, dump_path, isf_path, seconds, memory)
+            tally(None)
+    return mutations
+
+
 def campaign(iterations: int, seed: int, minutes: Optional[float], pykd: bool, memory: str,
-             seconds: float, out_root: str, commands_per_example: int) -> int:
+             seconds: float, out_root: str, commands_per_example: int, classes=("dump",)) -> int:
+    """Mixed campaign over input classes (fuzz_inputs.WEIGHTS among `classes`); per-class counts of
+    command runs, exit statuses and findings."""
+    import fuzz_inputs
+
     rng = random.Random(seed)
     work = tempfile.mkdtemp(prefix="dmfkd-fuzz-work-")
     bases = build_bases(work)
+    by_name = {b.name: b for b in bases}
     example_dir = os.path.join(work, "example")
     os.makedirs(example_dir, exist_ok=True)
+    weights = [(fuzz_inputs.WEIGHTS.get(c, 10), c) for c in classes]
     findings = {}  # type: Dict[str, Tuple[int, Finding, str]]
-    outcomes = {0: 0, 2: 0}
-    calls = 0
+    counts = {c: {"cases": 0, "runs": 0, "exit 0": 0, "exit 2": 0, "findings": 0} for c in classes}
     start = time.time()
     deadline = start + minutes * 60 if minutes else None
     done = 0
@@ -669,69 +340,118 @@ def campaign(iterations: int, seed: int, minutes: Optional[float], pykd: bool, m
         for n in range(iterations):
             if deadline is not None and time.time() > deadline:
                 break
-            base = rng.choice(bases)
-            mutations = [random_mutation(base, rng) for _ in range(rng.choice((1, 1, 2, 3, 5)))]
-            if rng.random() < 0.2:
-                # no DMF version in the symbols: layouts then come from the object or the ISF's types
-                mutations.insert(0, ["isf_del", ["metadata", "dmfkd", "dmf_version"]])
-            dump_path, isf_path = apply(base, mutations, example_dir)
-            lines = command_lines(base)
-            if commands_per_example and commands_per_example < len(lines):
-                lines = rng.sample(lines, commands_per_example)
+            klass = fuzz_inputs.pick_weighted(rng, *weights)
+            row = counts[klass]
+
+            def tally(rc, row=row):
+                row["runs"] += 1
+                if rc is not None:
+                    row["exit %d" % rc] = row.get("exit %d" % rc, 0) + 1
+            case = None
             try:
-                for line in lines:
-                    rc, _, _ = run_cli([line[0], dump_path] + line[1:], seconds, memory)
-                    outcomes[rc] = outcomes.get(rc, 0) + 1
-                    calls += 1
-                    if pykd:
-                        run_pykd(line, dump_path, isf_path, seconds, memory)
-                        calls += 1
-            except Finding as finding:
-                if finding.key not in findings:
-                    saved = os.path.join(out_root, "finding-%d" % len(findings))
-                    shutil.rmtree(saved, ignore_errors=True)
-                    shutil.copytree(example_dir, saved)
-                    with open(os.path.join(saved, "finding.json"), "w") as f:
-                        json.dump({"base": base.name, "mutations": mutations, "argv": finding.argv,
-                                   "kind": finding.kind, "key": finding.key, "detail": finding.detail}, f, indent=1)
-                    findings[finding.key] = (1, finding, saved)
-                    sys.stdout.write("NEW %s (%s) -> %s\n" % (finding.key, " ".join(finding.argv[:1] + finding.argv[2:]),
-                                                             saved))
-                    sys.stdout.flush()
+                if klass == "dump":
+                    base = rng.choice(bases)
+                    case = {"class": "dump", "base": base.name, "mutations": None}
+                    case["mutations"] = _dump_iteration(base, rng, example_dir, pykd, memory, seconds,
+                                                        commands_per_example, tally)
                 else:
-                    count, f0, saved = findings[finding.key]
-                    findings[finding.key] = (count + 1, f0, saved)
+                    try:
+                        case = fuzz_inputs.generate(klass, rng, JUDGE, by_name)
+                    except fuzz_inputs.NotReady as why:
+                        sys.stdout.write("class %s left out: %s\n" % (klass, why))
+                        weights = [w for w in weights if w[1] != klass]
+                        continue
+                    if not pykd:
+                        case["runs"] = [r for r in case["runs"] if r.get("tool") != "pykd"]
+                    for rc in fuzz_inputs.run_case(case, example_dir, by_name, JUDGE, memory):
+                        tally(rc)
+            except Finding as finding:
+                row["findings"] += 1
+                _record(findings, finding, case, klass, example_dir, out_root)
+            except Exception:  # the harness's own bug (a generator, a file it makes): said, counted, not fatal
+                row["harness errors"] = row.get("harness errors", 0) + 1
+                if row["harness errors"] == 1:
+                    sys.stdout.write("HARNESS ERROR [%s] %s\n%s\n" % (klass, json.dumps(case)[:2000],
+                                                                      traceback.format_exc()))
+            row["cases"] += 1
             done += 1
+            if done % 5000 == 0:  # progress, so a long campaign that dies still says how far it got
+                sys.stdout.write("PROGRESS %d cases %d runs %.0f s %s\n" % (
+                    done, sum(r["runs"] for r in counts.values()), time.time() - start,
+                    json.dumps({c: [r["runs"], r["findings"]] for c, r in counts.items()}, sort_keys=True)))
+                sys.stdout.flush()
     finally:
         elapsed = time.time() - start
         shutil.rmtree(work, ignore_errors=True)
-    sys.stdout.write("%d iterations, %d command calls in %.1f s: %.1f iterations/s, %.1f calls/s; "
-                     "exit 0: %d, exit 2: %d\n" % (done, calls, elapsed, done / elapsed if elapsed else 0,
-                                                   calls / elapsed if elapsed else 0, outcomes.get(0, 0),
-                                                   outcomes.get(2, 0)))
+    runs = sum(r["runs"] for r in counts.values())
+    sys.stdout.write("%d cases, %d command runs in %.1f s: %.1f runs/s\n" % (done, runs, elapsed,
+                                                                            runs / elapsed if elapsed else 0))
+    for klass in classes:
+        r = counts[klass]
+        sys.stdout.write("  %-9s %7d cases %9d runs   exit 0: %8d   exit 2: %8d   findings: %d%s\n"
+                         % (klass, r["cases"], r["runs"], r["exit 0"], r["exit 2"], r["findings"],
+                            "   harness errors: %d" % r["harness errors"] if r.get("harness errors") else ""))
     sys.stdout.write("largest memory growth of one call (%s): %.1f MiB (%s); slowest call: %.3f s (%s)\n"
                      % (memory, STATS["peak"] / 1048576.0, " ".join(STATS["peak_argv"] or [])[:120],
                         STATS["slowest"], " ".join(STATS["slowest_argv"] or [])[:120]))
     sys.stdout.write("%d distinct finding(s)\n" % len(findings))
     for key, (count, finding, saved) in sorted(findings.items()):
-        sys.stdout.write("  %4d x %s  e.g. %s  (%s)\n" % (count, key, " ".join(finding.argv[:1] + finding.argv[2:]),
+        example = " ".join(finding.argv[:1] + finding.argv[2:])[:200]
+        sys.stdout.write("  %4d x %s  e.g. %s  (%s)\n" % (count, key, example,
                                                           saved))
+    sys.stdout.write("COUNTS %s\n" % json.dumps(counts, sort_keys=True))
     return 1 if findings else 0
 
 
+def _record(findings, finding: "Finding", case, klass: str, example_dir: str, out_root: str) -> None:
+    """Keep the first case of each distinct finding (its finding.json replays it)."""
+    if finding.key in findings:
+        count, first, saved = findings[finding.key]
+        findings[finding.key] = (count + 1, first, saved)
+        return
+    saved = os.path.join(out_root, "finding-%d" % len(findings))
+    shutil.rmtree(saved, ignore_errors=True)
+    os.makedirs(saved)
+    if klass == "dump":
+        # the mutated files themselves (dump cases hold regular files only)
+        for name in ("MEMORY.DMP", "driver.isf.json"):
+            shutil.copyfile(os.path.join(example_dir, name), os.path.join(saved, name))
+    record = {"class": klass, "argv": finding.argv, "kind": finding.kind, "key": finding.key,
+              "detail": finding.detail}
+    if klass == "dump":
+        record.update(base=case["base"], mutations=case["mutations"])
+    else:
+        record["case"] = case
+    with open(os.path.join(saved, "finding.json"), "w") as f:
+        json.dump(record, f, indent=1)
+    findings[finding.key] = (1, finding, saved)
+    example = " ".join(finding.argv[:1] + finding.argv[2:])[:160]
+    sys.stdout.write("NEW %s [%s] (%s) -> %s\n" % (finding.key, klass, example,
+                                                 saved))
+    sys.stdout.flush()
+
+
 def replay(path: str, pykd: bool) -> int:
-    """Re-run a saved finding (its finding.json) on a freshly built base."""
+    """Re-run a saved finding (its finding.json) on freshly built bases."""
+    import fuzz_inputs
+
     with open(path) as f:
         saved = json.load(f)
     work = tempfile.mkdtemp(prefix="dmfkd-fuzz-replay-")
     try:
-        arch, version, dump_type = saved["base"].split("-", 2)
-        base = build_bases(work, [(arch, version, dump_type)])[0]
         d = os.path.join(work, "example")
         os.makedirs(d)
-        dump_path, isf_path = apply(base, saved["mutations"], d)
         try:
-            run_all(base, dump_path, isf_path, pykd=pykd, memory="none")
+            if saved.get("class", "dump") == "dump":
+                arch, version, dump_type = saved["base"].split("-", 2)
+                base = build_bases(work, [(arch, version, dump_type)])[0]
+                dump_path, isf_path = apply(base, saved["mutations"], d)
+                run_all(base, dump_path, isf_path, pykd=pykd, memory="none")
+            else:
+                case = saved["case"]
+                names = sorted({s["base"] for s in case["files"].values() if s.get("base")} | {BASE_NAMES[0]})
+                bases = {b.name: b for b in build_bases(work, [tuple(n.split("-", 2)) for n in names])}
+                fuzz_inputs.run_case(case, d, bases, JUDGE, memory="none")
         except Finding as finding:
             sys.stdout.write(str(finding) + "\n")
             return 1
@@ -741,26 +461,58 @@ def replay(path: str, pykd: bool) -> int:
         shutil.rmtree(work, ignore_errors=True)
 
 
+BASE_NAMES = ["%s-%s-%s" % c for c in BASE_CONFIGS]
+
+
+class _Judge(object):
+    """This module as fuzz_inputs sees it (run_cli, run_pykd, guard, Finding ...), also when it was loaded
+    from its path and is not in sys.modules (the tests load it so)."""
+
+    def __getattr__(self, name):
+        try:
+            return globals()[name]
+        except KeyError:
+            raise AttributeError(name)
+
+
+JUDGE = _Judge()
+
+
 def main(argv=None) -> int:
+    import fuzz_inputs
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--iterations", type=int, default=1000)
+    parser.add_argument("--iterations", type=int, default=1000, help="cases to run")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--minutes", type=float, default=None, help="stop after this long")
     parser.add_argument("--no-pykd", action="store_true", help="skip the pykd stand-in path")
     parser.add_argument("--memory", choices=("rss", "tracemalloc", "none"), default="rss",
                         help="memory guard: RSS high-water growth (default), tracemalloc peak (slow), none")
     parser.add_argument("--hang-seconds", type=float, default=20.0)
-    parser.add_argument("--commands", type=int, default=6, help="commands per example (0: all)")
+    parser.add_argument("--commands", type=int, default=6, help="commands per dump case (0: all)")
+    parser.add_argument("--classes", default="dump," + ",".join(fuzz_inputs.CLASSES),
+                        help="input classes, comma-separated (default: all: dump,%s; %s is a hook)"
+                        % (",".join(fuzz_inputs.CLASSES), ",".join(fuzz_inputs.HOOKS)))
     parser.add_argument("--replay", metavar="FINDING_JSON")
     args = parser.parse_args(argv)
+    # the driver's symbols come from the files of each case, never from the machine's symbol path (which
+    # may name a server: the fuzzer asks no network)
+    for name in ("_NT_SYMBOL_PATH", "_NT_ALT_SYMBOL_PATH"):
+        os.environ.pop(name, None)
     if args.replay:
         return replay(args.replay, not args.no_pykd)
+    classes = tuple(c.strip() for c in args.classes.split(",") if c.strip())
+    unknown = [c for c in classes if c != "dump" and c not in fuzz_inputs.GENERATORS]
+    if unknown or not classes:
+        parser.error("unknown input class(es): %s" % ", ".join(unknown or ["(none)"]))
+    if any(c in fuzz_inputs.HOOKS for c in classes):
+        parser.error("%s: a hook, its reader is not on main yet" % ", ".join(c for c in classes if c in fuzz_inputs.HOOKS))
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     out_root = os.path.join(tempfile.gettempdir(), "dmfkd-fuzz-%d" % seed)
     os.makedirs(out_root, exist_ok=True)
-    sys.stdout.write("seed %d; findings go to %s\n" % (seed, out_root))
+    sys.stdout.write("seed %d; classes %s; findings go to %s\n" % (seed, ",".join(classes), out_root))
     return campaign(args.iterations, seed, args.minutes, not args.no_pykd, args.memory,
-                    args.hang_seconds, out_root, args.commands)
+                    args.hang_seconds, out_root, args.commands, classes)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import sys
 from typing import List, Optional
 
 from dmfkd import __version__
+from dmfkd.bounded_input import int_option
 from dmfkd.commands import REGISTRY, load_all
 from dmfkd.errors import DmfkdError, UsageError
 from dmfkd.render import FORMATS, WINDBG_WIDTH, Output, render
@@ -22,6 +23,25 @@ EXIT_USAGE = 2
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse would exit(2) with a usage dump; keep it one line
         raise UsageError(message)
+
+    def _get_values(self, action, arg_strings):
+        # `--last=--`: argparse drops the "--" and hands an option of one value an empty list (before 3.12)
+        if action.nargs is None and action.option_strings and list(arg_strings) == ["--"]:
+            raise UsageError("argument %s: expected one value, got '--'" % "/".join(action.option_strings))
+        return super()._get_values(action, arg_strings)
+
+    def exit(self, status=0, message=None):
+        # --help / --version: argparse has printed them and would sys.exit(); an in-process caller of
+        # main() gets the status back instead (the console entry point exits with it)
+        if message:
+            _error(message.strip())
+        raise _ParserExit(status)
+
+
+class _ParserExit(Exception):
+    def __init__(self, status: int):
+        super().__init__(status)
+        self.status = status
 
 
 class Session:
@@ -108,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "image's)")
         p.add_argument("--allow-mismatched-pdb", action="store_true",
                        help="load a --pdb whose GUID/age is not the image's (with a warning), like .reload /i")
-        p.add_argument("--width", type=int, metavar="N", help="fit tables to N columns (default: the terminal's, "
+        p.add_argument("--width", type=int_option("--width", 40, 10000), metavar="N",
+                       help="fit tables to N columns (default: the terminal's, "
                        "$COLUMNS, 120 inside WinDbg or when not a terminal)")
         p.add_argument("--wide", action="store_true", help="every column, however wide the table gets")
         p.add_argument("--columns", metavar="A,B,...", help="only these table columns (keys or titles)")
@@ -151,7 +172,10 @@ def _default_output() -> Output:
 def run(argv: Optional[List[str]] = None, output: Optional[Output] = None, target=None) -> int:
     """Parse argv and run one command; raises DmfkdError on user errors (main() prints them)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except _ParserExit as done:  # --help / --version were shown
+        return done.status if isinstance(done.status, int) else EXIT_USAGE
     if not args.command:
         parser.print_help(file=sys.stdout)
         return EXIT_OK
@@ -229,6 +253,11 @@ def _main(argv: List[str]) -> int:
         except (OSError, ValueError, AttributeError):
             pass
         return EXIT_OK
+    except MemoryError:
+        # the machine (or a batch worker's memory limit) said no: a --schema that allocates without bound,
+        # or a record type far larger than any record; one line like every other refusal
+        _error("out of memory: the decoding asked for more memory than this process may have")
+        return EXIT_USAGE
     except KeyboardInterrupt:
         _error("interrupted")
         return 130

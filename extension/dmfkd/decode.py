@@ -10,14 +10,15 @@
 no per-record dict (1,000,000 records per second class, scripts/bench_decode.py).
 """
 import binascii
+import gc
 import json
 import os
 import re
-import runpy
 import struct
 import uuid
 from typing import Any, Dict, List, Optional, Tuple
 
+from dmfkd import user_code
 from dmfkd.errors import SymbolError, UsageError
 from dmfkd.render.cells import EnumValue, FileTime, Hex
 
@@ -40,6 +41,10 @@ class RecordDecoder:
 
     def fields(self, data: bytes) -> Dict[str, Any]:
         return {}
+
+    def decode(self, data: bytes, index: Optional[int] = None) -> Dict[str, Any]:
+        """fields(data) of record `index` (a decoder running user code names the record in its errors)."""
+        return self.fields(data)
 
 
 # -- C types from Symbols.type_layout --------------------------------------------------------------
@@ -192,62 +197,86 @@ class TypeDecoder(RecordDecoder):
 
 # -- construct schema from a user file -------------------------------------------------------------
 
-def _plain(value):
-    """construct Containers/ListContainers/bytes -> JSON-ready values; a construct Enum's value keeps
-    both its number and its name (EnumValue)."""
-    try:
-        from construct import Container, ListContainer
-    except ImportError:  # pragma: no cover - construct is a runtime dependency
-        Container = ListContainer = ()
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).hex()
-    if isinstance(value, str) and isinstance(getattr(value, "int", None), int):  # construct EnumIntegerString
-        return EnumValue(value.int, str(value))
-    if isinstance(value, dict) or (Container and isinstance(value, Container)):
-        return {str(k): _plain(v) for k, v in value.items() if not str(k).startswith("_")}
-    if isinstance(value, (list, tuple)) or (ListContainer and isinstance(value, ListContainer)):
-        return [_plain(v) for v in value]
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, (int, float, bool)) or value is None:
-        return value
-    return str(value)
-
-
 class SchemaDecoder(RecordDecoder):
-    """``--schema file.py:NAME``: NAME is a construct Struct in file.py (run once, like a config file)."""
+    """``--schema FILE.py:NAME``: NAME is a construct Struct in FILE.py, which is run once as Python code.
+
+    FILE.py is user code, run under dmfkd.user_code's guard: whatever it raises while loading or
+    decoding (SystemExit included; not Ctrl-C) is a one-line SchemaError naming the file, the schema
+    and the record index; a loop at import or in a record is cut after a time limit. A record the
+    construct does not fit (construct's own ConstructError: too short, a failed Check) is not an
+    error of the schema but a fact about the record: it becomes a `decode_error` value on the row."""
 
     def __init__(self, spec: str, time_fields=()):
         self.time_fields = set(time_fields)
         path, sep, name = spec.rpartition(":")
         if not sep or not path or not name:
             raise UsageError("--schema expects FILE.py:NAME (got %r)" % spec)
-        if not os.path.isfile(path):
-            raise UsageError("--schema: no such file %r" % path)
-        try:
-            namespace = runpy.run_path(path)
-        except Exception as exc:  # a user's file: any error becomes one line
-            raise UsageError("--schema: %s failed to load: %s: %s" % (path, type(exc).__name__, exc))
-        struct_ = namespace.get(name)
-        if struct_ is None or not hasattr(struct_, "parse"):
-            raise UsageError("--schema: %s defines no construct %r" % (path, name))
-        self.struct = struct_
+        self.spec = spec
+        loaded = user_code.load_schema(path, name, spec)
+        self.struct = loaded.struct
         self.name = "%s:%s" % (os.path.basename(path), name)
+        self.size = loaded.size
+        self.columns = loaded.columns
+        self._watchdog = user_code.Watchdog(user_code.RECORD_SECONDS)
         try:
-            self.size = int(struct_.sizeof())
-        except Exception:  # a variable-size construct has no fixed size: any record size goes
-            self.size = None
-        subcons = getattr(struct_, "subcons", None) or []
-        self.columns = [sc.name for sc in subcons if getattr(sc, "name", None) and not sc.name.startswith("_")]
+            from construct import ConstructError
+        except ImportError:  # pragma: no cover - construct is a runtime dependency
+            ConstructError = ()
+        self._data_errors = ConstructError
+
+    def decode(self, data: bytes, index: Optional[int] = None) -> Dict[str, Any]:
+        where = "" if index is None else "record %d: " % index
+        dog = self._watchdog
+        dog.arm()
+        try:
+            try:
+                plain, error = self._parse(data, where)
+                # what construct returns (and an exception's traceback) is cyclic: free this record's objects
+                # now - still under the guard, a finaliser is user code too - not when a full collection comes
+                # (1 us a record; a schema building large values would otherwise keep every record's)
+                gc.collect(0)
+            finally:
+                late = dog.disarm()
+        except user_code.UserCodeTimeout:
+            dog.disarm()
+            raise self._timeout(where)
+        except BaseException:  # Ctrl-C: the watchdog stays quiet for whatever runs next
+            dog.disarm()
+            raise
+        if late:
+            raise self._timeout(where)
+        if error is not None:
+            raise error
+        return self._times(plain)
+
+    def _parse(self, data: bytes, where: str):
+        """(fields, None), or (None, SchemaError) for what the schema raised - returned, not raised, so no
+        traceback keeps the record's objects alive. Everything here may run user code: the parse, the
+        conversion of what it returned, even the text of an exception."""
+        try:
+            plain = user_code.plain_result(self.struct.parse(bytes(data)), len(data))
+            return (plain if isinstance(plain, dict) else {"value": plain}), None
+        except (user_code.UserCodeTimeout, KeyboardInterrupt):
+            raise
+        except MemoryError:
+            # a resource limit, not the schema's bug: the caller's memory handling applies (a batch worker's
+            # limit makes it that dump's `memory` row; the CLI says it in one line)
+            raise
+        except self._data_errors as exc:
+            return {"decode_error": user_code.describe(exc)}, None
+        except BaseException as exc:  # noqa: B902 - user code: SystemExit, RecursionError, anything
+            text = user_code.describe(exc)
+        return None, user_code.SchemaError("--schema %s: %sdecoding raised %s" % (self.spec, where, text))
 
     def fields(self, data: bytes) -> Dict[str, Any]:
-        try:
-            parsed = self.struct.parse(bytes(data))
-        except Exception as exc:  # construct raises many types; a bad record is a value, not a crash
-            return {"decode_error": "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")}
-        plain = _plain(parsed)
-        if not isinstance(plain, dict):
-            return {"value": plain}
+        return self.decode(data)
+
+    def _timeout(self, where: str):
+        return user_code.SchemaError("--schema %s: %sdecoding took longer than %g s (a loop in the schema?)"
+                                     % (self.spec, where, self._watchdog.seconds))
+
+    def _times(self, plain: Dict[str, Any]) -> Dict[str, Any]:
+        """A top-level integer field named like a time (or given with --time-field) as a FileTime."""
         for key, value in plain.items():
             if isinstance(value, int) and not isinstance(value, (bool, EnumValue)) and \
                     (key in self.time_fields or looks_like_time_field(key)):
@@ -288,7 +317,7 @@ def record_dicts(ring, decoder: Optional[RecordDecoder] = None, indexes=None, gu
         if ascii_column:
             row["ascii"] = ascii_text(rec)
         if not plain:
-            row.update(decoder.fields(rec))
+            row.update(decoder.decode(rec, i))
         out.append(row)
     return out
 
@@ -363,7 +392,7 @@ def grep_records(ring, text: str, decoder: Optional[RecordDecoder] = None) -> Li
             hits.append(i)
         elif needle in rec.hex():
             hits.append(i)
-        elif not plain and needle in json.dumps(decoder.fields(rec), default=str).lower():
+        elif not plain and needle in json.dumps(decoder.decode(rec, i), default=str).lower():
             hits.append(i)
     return hits
 

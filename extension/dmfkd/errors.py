@@ -6,6 +6,15 @@ from typing import Optional
 class DmfkdError(Exception):
     """Base of every error dmfkd reports to the user (one line, no traceback)."""
 
+    def __str__(self) -> str:
+        # one line whatever went into it: a path, a name or an option value the user (or a hostile file)
+        # supplied may hold a newline or a terminal control character; they read as \xNN
+        text = super().__str__()
+        if text.isprintable():
+            return text
+        return "".join(c if c.isprintable() else "\\x%02x" % ord(c) if ord(c) < 0x100 else "\\u%04x" % ord(c)
+                       for c in text)
+
 
 class UsageError(DmfkdError):
     """Wrong or contradictory command-line options."""

@@ -5,11 +5,11 @@ driver would plausibly use. The format itself is documented in docs/scenarios.md
 
 Everything a user gets wrong is one line naming the JSON path: ``operations[3].entries: must be >= 1``.
 """
-import json
 import os
 import struct
 from typing import Any, List, Optional, Tuple
 
+from dmfkd import bounded_input
 from dmfkd.errors import DmfkdError, UsageError
 from dmfkd.guids import parse_guid
 from dmfkd.layouts import dmf_versions
@@ -133,21 +133,19 @@ class Operation(object):
 
 
 def read_document(path: str) -> dict:
-    """The JSON object in `path` (bounded, one-line errors)."""
+    """The JSON object in `path`: a regular file (a FIFO would block the open) read and parsed within the
+    bounds every input dmfkd reads has (size, nesting, value count, integer digits); one-line errors."""
     try:
-        size = os.path.getsize(path)
-        if not os.path.isfile(path):
-            raise ScenarioError("scenario %s: not a regular file" % path)
-        if size > MAX_SCENARIO_BYTES:
-            raise ScenarioError("scenario %s: %d bytes, more than the %d a scenario may have (use repeat)"
-                                % (path, size, MAX_SCENARIO_BYTES))
-        with open(path, "r", encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (OSError, ValueError, RecursionError) as exc:
-        if isinstance(exc, RecursionError):
-            raise ScenarioError("scenario %s: nested too deeply" % path)
-        text = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
-        raise ScenarioError("cannot read scenario %s: %s" % (path, text))
+        size = os.stat(path).st_size
+    except (OSError, ValueError):
+        size = 0                            # bounded_input says why in its own words
+    if size > MAX_SCENARIO_BYTES:
+        raise ScenarioError("scenario %s: %d bytes, more than the %d a scenario may have (use repeat)"
+                            % (path, size, MAX_SCENARIO_BYTES))
+    try:
+        data = bounded_input.read_json(path, MAX_SCENARIO_BYTES, "scenario JSON")
+    except DmfkdError as exc:
+        raise ScenarioError("cannot read scenario %s" % str(exc).splitlines()[0])
     if not isinstance(data, dict):
         raise ScenarioError("scenario %s: the top level must be a JSON object" % path)
     return data

@@ -10,10 +10,11 @@ The reading is dmf/crashdump_view.py's; this module selects and presents.
 """
 from typing import List
 
+from dmfkd.bounded_input import int_option
 from dmfkd.commands import command
-from dmfkd.commands.shared import (FIELD_MIN_WIDTH, add_record_options, add_time_deltas, check_record_options,
-                                   crash_time, decode_sources, decoder_choice, finish, record_columns,
-                                   ring_records_report, step, time_field)
+from dmfkd.commands.shared import (FIELD_MIN_WIDTH, MAX_ENTRY_SIZE, add_record_options, add_time_deltas,
+                                   check_record_options, crash_time, decode_sources, decoder_choice, finish,
+                                   record_columns, ring_records_report, step, time_field)
 from dmfkd.decode import RecordDecoder, merge_rows, parse_field_path
 from dmfkd.dmf.crashdump_view import CrashDumpView, read_crashdump
 from dmfkd.dmf.to_scenario import scenario_from_view
@@ -74,7 +75,8 @@ def _arguments(p):
                    "at least 4 hex digits is enough)")
     p.add_argument("--all", action="store_true", help="records of every data source")
     p.add_argument("--merge-by", metavar="FIELD", help="records of every source interleaved by a decoded field")
-    p.add_argument("--entry-size", type=int, metavar="S", help="record size (when no symbols give it)")
+    p.add_argument("--entry-size", type=int_option("--entry-size", 1, MAX_ENTRY_SIZE), metavar="S",
+                   help="record size (when no symbols give it)")
     p.add_argument("--force", action="store_true", help="use --entry-size even where memory gives another size")
     add_record_options(p)
     p.add_argument("--raw", action="store_true", help="the blob as stored (first record still XOR-ed)")

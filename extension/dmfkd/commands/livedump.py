@@ -3,6 +3,7 @@ makes: the live dump code and parameters, the DMFCOLLECTION that P2 carries and 
 buffers DMF_LiveKernelDump recorded, each with what it is and whether its bytes are in the dump. The
 reading is dmf/livedump_view.py's."""
 
+from dmfkd.bounded_input import int_option
 from dmfkd.commands import command
 from dmfkd.commands.shared import parse_address, positional_root, step
 from dmfkd.dmf import livedump, module_collection
@@ -15,6 +16,8 @@ COLUMNS = [Column("index", "#"), Column("address", "address"), Column("size", "s
            Column("what", "what", wrap=True, min_width=20), Column("readable", "readable", wrap=True, min_width=10),
            Column("source", "source", optional=1), Column("module", "module", where="data"),
            Column("module_name", "module_name", where="data")]
+#: --hex ROW: rows are the recorded buffers (a 256-entry ring, a few client structures)
+MAX_ROW = 1 << 20
 DUMP_TYPE_NAMES = {1: "full dump (type 1)", 4: "triage dump (type 4)", 5: "bitmap dump (type 5)",
                    6: "kernel bitmap dump (type 6)"}
 LIVE_DUMP_TYPE_NAMES = {4: "triage live minidump (type 4)", 6: "full live dump (bitmap, type 6)"}
@@ -151,4 +154,4 @@ def _arguments(p):
     p.add_argument("--driver", metavar="NAME", help="symbol module of the driver")
     p.add_argument("--dmf-version", metavar="V", help="DMF version when symbols do not say")
     p.add_argument("--no-check", action="store_true", help="do not check whether each buffer is readable")
-    p.add_argument("--hex", type=int, metavar="ROW", help="the bytes of one recorded buffer (row #), hex + ASCII")
+    p.add_argument("--hex", type=int_option("--hex", 0, MAX_ROW), metavar="ROW", help="the bytes of one recorded buffer (row #), hex + ASCII")

@@ -1,8 +1,9 @@
 """`dmfkd ringbuffer ADDRESS|DMFMODULE`: any DMF_RingBuffer in memory, decoded oldest first: a RingBuffer
 DMFMODULE handle, the address of its RING_BUFFER context, or `module!symbol` naming a global that holds a
 DMFMODULE. The reading is dmf/ring_view.py's."""
+from dmfkd.bounded_input import int_option
 from dmfkd.commands import command
-from dmfkd.commands.shared import (add_record_options, check_record_options, decoder_choice, finish,
+from dmfkd.commands.shared import (MAX_ENTRY_SIZE, add_record_options, check_record_options, decoder_choice, finish,
                                    parse_address, ring_records_report, step)
 from dmfkd.dmf.ring_view import read_ring
 from dmfkd.errors import UsageError
@@ -22,6 +23,9 @@ def ringbuffer(args, session):
         raise UsageError("--entry-size %d contradicts the ring's ItemSize %d in memory (--force decodes with %d "
                          "anyway)" % (args.entry_size, ring.entry_size, args.entry_size))
     if args.entry_size is not None and args.entry_size != ring.entry_size:
+        if args.entry_size > max(len(ring.data), 1):
+            raise UsageError("--entry-size %d is larger than the ring's %d bytes of records"
+                             % (args.entry_size, len(ring.data)))
         ring = ring.resliced(args.entry_size)
     if args.raw:
         ring.notes.append("--raw: the records as stored in memory, in storage order")
@@ -48,7 +52,8 @@ def _arguments(p):
                    "address, or module!global holding a DMFMODULE")
     p.add_argument("--guid", metavar="G", help="the data source GUID (undoes the XOR of record 0 if memory was "
                    "captured after the crash callbacks)")
-    p.add_argument("--entry-size", type=int, metavar="S", help="record size (default: the ring's ItemSize)")
+    p.add_argument("--entry-size", type=int_option("--entry-size", 1, MAX_ENTRY_SIZE), metavar="S",
+                   help="record size (default: the ring's ItemSize)")
     p.add_argument("--force", action="store_true", help="use --entry-size even where it contradicts ItemSize")
     p.add_argument("--raw", action="store_true", help="the records in storage order, as memory holds them")
     add_record_options(p)

@@ -8,10 +8,17 @@ import os
 import re
 from typing import Any, Dict, List, Optional, Sequence
 
+from dmfkd.bounded_input import int_option
 from dmfkd.decode import RecordDecoder, grep_records, record_dicts, records_jsonl
 from dmfkd.decoder_choice import DecoderChoice
+from dmfkd.dmf.ringbuffer import MAX_RING_BYTES
 from dmfkd.errors import SymbolError, UsageError
 from dmfkd.render import Column, FileTime, Link, Report, Seconds, write_file
+
+#: --last: no ring holds more records than this (MAX_RING_BYTES of one-byte records)
+MAX_RECORD_COUNT = 1 << 32
+#: --entry-size: one record of one ring, and dmfkd keeps at most MAX_RING_BYTES of a ring
+MAX_ENTRY_SIZE = MAX_RING_BYTES
 
 #: a decoded field wraps only when longer than this (a time or a name stays on one line)
 FIELD_MIN_WIDTH = 24
@@ -72,7 +79,7 @@ def parse_address(target, text: str) -> int:
 def add_record_options(p, selection: bool = True) -> None:
     """The options every record-listing command takes."""
     if selection:
-        p.add_argument("--last", type=int, metavar="N", help="only the N newest records")
+        p.add_argument("--last", type=int_option("--last", 0, MAX_RECORD_COUNT), metavar="N", help="only the N newest records")
         p.add_argument("--grep", metavar="TEXT", help="only records containing TEXT (bytes, hex or decoded fields)")
     p.add_argument("--type", metavar="[GUID=]MODULE!TYPE", action="append",
                    help="decode records as this type of the driver's symbols; GUID=TYPE for one source "

@@ -3,6 +3,7 @@
 Works on any Target through tagged()/read_blob() only; the payload offset is blank where the host
 cannot tell it (pykd).
 """
+from dmfkd.bounded_input import open_output
 from dmfkd.commands import command
 from dmfkd.errors import TagNotFoundError, UsageError
 from dmfkd.guids import guid_text, parse_guid
@@ -67,7 +68,7 @@ def _save(path: str, data: bytes, target) -> int:
     if target.path and same_file(path, target.path):
         raise UsageError("refusing to overwrite %s: it is an input of this command" % path)
     try:
-        with open(path, "wb") as handle:
+        with open_output(path) as handle:  # an existing FIFO nobody reads: one line, not a wait
             handle.write(data)
     except OSError as exc:
         raise UsageError("cannot write %s: %s" % (path, exc.strerror or exc))

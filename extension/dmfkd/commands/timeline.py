@@ -2,8 +2,10 @@
 source, the bug check marked - a person looks at it rather than reads a thousand rows. The records are
 decoded as for `crashdump --merge-by` (--type / --schema per source); the time is each record's FILETIME
 field (found by name, or --time-field)."""
+from dmfkd.bounded_input import int_option
 from dmfkd.commands import command
-from dmfkd.commands.shared import add_record_options, check_record_options, crash_time, decode_sources, step
+from dmfkd.commands.shared import (MAX_ENTRY_SIZE, add_record_options, check_record_options, crash_time,
+                                   decode_sources, step)
 from dmfkd.dmf.crashdump_view import read_crashdump
 from dmfkd.errors import UsageError
 from dmfkd.render import FileTime, Report, same_file
@@ -53,7 +55,8 @@ def timeline(args, session):
 @timeline.arguments
 def _arguments(p):
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="the picture to write (.svg .png .html)")
-    p.add_argument("--entry-size", type=int, metavar="S", help="record size (when no symbols give it)")
+    p.add_argument("--entry-size", type=int_option("--entry-size", 1, MAX_ENTRY_SIZE), metavar="S",
+                   help="record size (when no symbols give it)")
     p.add_argument("--force", action="store_true", help="use --entry-size even where memory gives another size")
     add_record_options(p)
     p.add_argument("--driver", metavar="NAME", help="symbol module of the driver")

@@ -108,6 +108,10 @@ class CrashDumpView:
             if memory is not None:
                 return memory
             raise
+        if entry_size is not None and entry_size > len(blob):
+            # a record cannot be larger than the bytes it is cut from: said before anything is sized by it
+            raise UsageError("--entry-size %d is larger than the blob tagged %s (%d bytes)"
+                             % (entry_size, guid_text(guid), len(blob)))
         notes = []
         s = entry_size
         if s is not None and known_s is not None and s != known_s:

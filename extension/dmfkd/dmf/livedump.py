@@ -411,7 +411,9 @@ def build_index(target, reader: ObjectReader, objects: List[Tuple[DmfObject, int
     index = StructureIndex()
     arch = reader.arch
     if collection is not None and collection.address:
-        index.add(collection.address, "DMF_MODULE_COLLECTION", dmf_structures.dmf_module_collection(arch).size)
+        # recorded with sizeof(DMF_MODULE_COLLECTION) of the driver's DMF version (either size when unknown)
+        for size in reader.collection_sizes():
+            index.add(collection.address, "DMF_MODULE_COLLECTION", size)
         if collection.array:
             # recorded with count x sizeof(ULONG64) even on x86 (spec/dmf.md Q-LKD-5)
             index.add(collection.array, "ClientDriverDmfModules", (collection.count or 0) * 8)

@@ -46,7 +46,7 @@ class CollectionInfo(object):
 def collection_at(target, reader: ObjectReader, address: int, handle: Optional[int] = None) -> Optional[CollectionInfo]:
     """A DMF_MODULE_COLLECTION known by its address (DMF_OBJECT.ModuleCollection, a recorded
     buffer); None when the bytes there are not one (or not the one of `handle`)."""
-    layout = dmf_structures.dmf_module_collection(reader.arch)
+    layout = reader.collection_layout()
     try:
         raw = read_exact(target, address, layout.size)
     except MemoryReadError:
@@ -82,9 +82,9 @@ def find_collection(target, reader: ObjectReader, handle: int,
         return info
     except DmfkdError as exc:
         first_error = str(exc).splitlines()[0]
-    size = dmf_structures.dmf_module_collection(reader.arch).size
+    sizes = reader.collection_sizes()  # by DMF version: 96 / 68 up to v1.1.2, 104 / 76 after
     for address, length in candidates:
-        if length == size:
+        if length in sizes:
             found = collection_at(target, reader, address, handle)
             if found is not None:
                 return found

@@ -424,10 +424,22 @@ class ObjectReader:
             problems.append("NumberOfChildModules %d but %d children linked" % (expected, len(out)))
         return out, problems
 
+    def collection_layout(self):
+        """DMF_MODULE_COLLECTION of the driver's DMF version; without a version the v1.0 layout, whose
+        fields every later release has at the same offsets (the structure only grew at its end)."""
+        return dmf_structures.dmf_module_collection(self.arch, self.dmf_version or dmf_versions.V1_0)
+
+    def collection_sizes(self) -> Tuple[int, ...]:
+        """sizeof(DMF_MODULE_COLLECTION) for the driver's DMF version; every size a release has had when
+        the version is unknown (96 / 68 up to v1.1.2, 104 / 76 after)."""
+        if self.dmf_version is not None:
+            return (self.collection_layout().size,)
+        return dmf_structures.dmf_module_collection_sizes(self.arch)
+
     def collection(self, handle: int) -> Tuple[Optional[int], List[int], List[str]]:
         """DMFCOLLECTION handle -> (DMF_MODULE_COLLECTION address, top-level DMF_OBJECT addresses, problems)."""
         handle = self.pointer(handle, "DMFCOLLECTION")
-        coll = dmf_structures.dmf_module_collection(self.arch)
+        coll = self.collection_layout()
         fx = object_from_handle(handle, self.ptr)
         window = read_bounded(self.target, fx, SCAN_WINDOW + coll.size)
         hbytes = handle.to_bytes(self.ptr, "little")

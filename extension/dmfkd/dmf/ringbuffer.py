@@ -198,10 +198,14 @@ def _nonzero_extent(data, start: int, end: int) -> int:
 
 def _zero_record_indexes(data, size: int, count: int, limit: int = 8) -> List[int]:
     """Indexes of all-zero records among the first `count`: a C-level search for `size` zero bytes,
-    kept when it starts on a record boundary (no per-record Python loop)."""
+    kept when it starts on a record boundary (no per-record Python loop). The zero pattern is sized by
+    `size`, so it is only built when `count` whole records of that size lie in `data`: a hostile entry
+    size never sizes an allocation beyond the bytes at hand."""
+    end = count * size
+    if size <= 0 or count <= 0 or end > len(data):
+        return []
     zero = bytes(size)
     found = []
-    end = count * size
     pos = 0
     while len(found) < limit:
         hit = data.find(zero, pos, end)

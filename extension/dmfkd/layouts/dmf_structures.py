@@ -15,7 +15,8 @@ Accessors (all cached; ``version`` is anything ``dmf_versions.parse_dmf_version`
     dmf_object_head(arch), dmf_object_prefix(arch, dmf_version)
     module_state_values(dmf_version) -> {name: value}
     data_source_create(), data_source_open()          # pack 1, 24 bytes, arch independent
-    dmf_module_collection(arch), dmf_device_context(arch)
+    dmf_module_collection(arch, dmf_version), dmf_module_collection_sizes(arch)
+    dmf_device_context(arch, dmf_version)
     livekerneldump_config(arch, dmf_version), livekerneldump_context(arch, dmf_version, rs3=True)
     livekerneldump_data_buffer(arch), livekerneldump_client_structure(arch),
     livekerneldump_input_buffer(arch)
@@ -29,7 +30,7 @@ import uuid
 from typing import Dict
 
 from dmfkd.errors import LayoutError
-from dmfkd.layouts.dmf_versions import (HEAD_VERSION, V1_1_80, V1_1_85, V1_1_116, V1_1_135, V1_1_136, V1_1_146,
+from dmfkd.layouts.dmf_versions import (HEAD_VERSION, V1_1_0, V1_1_3, V1_1_49, V1_1_80, V1_1_85, V1_1_116, V1_1_135, V1_1_136, V1_1_146,
                                         V1_1_154, parse_dmf_version)
 from dmfkd.layouts.engine import Layout, Spec, cached_layout, pointer_size
 from dmfkd.layouts.windows import (FILE_DEVICE_UNKNOWN, FILE_READ_ACCESS, FILE_WRITE_ACCESS, KBUGCHECK_REASON_CALLBACK_RECORD,
@@ -367,7 +368,15 @@ DMF_OBJECT_PREFIX_V1_1_135 = Spec("DMF_OBJECT_prefix_1_1_135_to_145", DMF_OBJECT
 DMF_CALLBACKS_WDF_CHECK = Spec("DMF_CALLBACKS_WDF_CHECK", [
     ("Size", "u32"), ("Checks", ("bytes", 29)),
 ])
-DMF_MODULE_COLLECTION = Spec("DMF_MODULE_COLLECTION", [
+# Both only grew at their end: every version has its fields at HEAD's offsets (DmfIncludeInternal.h history).
+# DMF_MODULE_COLLECTION: v1.0 (b6ae401, 2018-08) ends with DmfCallbacksWdfCheck, 96 / 68 bytes; microsoft/DMF
+# pull request 43 (2018-12-19, the Client's pending DMF_Invoke_DeviceCallbacksDestroy) appended
+# ManualDestroyCallbackIsPending and ClientDevice: 104 / 76 from v1.1.3 (each release's headers compiled).
+# LiveKernelDump records the collection with this size (FLKD.c:173-175): how readers recognise it.
+# DMF_DEVICE_CONTEXT: 40 / 20 in v1.0; IsFilterDevice appended with the 2018 filter-driver work (in fb4eed4,
+# whose collection is still 96 bytes; placed at v1.1.0 - inferred, the history does not pin the release):
+# 48 / 24; EvtDmfDeviceLog (the Client's event-log callback) appended at v1.1.49: 56 / 28.
+_COLLECTION_FIELDS_V1_0 = [
     ("ModuleCollectionHandleMemory", "ptr"),
     ("ClientDriverDmfModules", "ptr"),
     ("ClientDriverDmfModulesMemory", "ptr"),
@@ -375,15 +384,24 @@ DMF_MODULE_COLLECTION = Spec("DMF_MODULE_COLLECTION", [
     ("ManualCallToD0EntrySucceeded", "bool"),
     ("DmfObjectFeature", ("array", "ptr", DmfFeature_NumberOfFeatures)),
     ("DmfCallbacksWdfCheck", ("struct", DMF_CALLBACKS_WDF_CHECK)),
+]
+DMF_MODULE_COLLECTION_V1_0 = Spec("DMF_MODULE_COLLECTION_le_1_1_2", _COLLECTION_FIELDS_V1_0)
+DMF_MODULE_COLLECTION = Spec("DMF_MODULE_COLLECTION", _COLLECTION_FIELDS_V1_0 + [
     ("ManualDestroyCallbackIsPending", "bool"),
     ("ClientDevice", "ptr"),
 ])
-DMF_DEVICE_CONTEXT = Spec("DMF_DEVICE_CONTEXT", [
+_DEVICE_CONTEXT_FIELDS_V1_0 = [
     ("WdfDevice", "ptr"),
     ("ClientImplementsEvtWdfDriverDeviceAdd", "bool"),
     ("DmfCollection", "ptr"),
     ("WdfControlDevice", "ptr"),
     ("WdfClientDriverDevice", "ptr"),
+]
+DMF_DEVICE_CONTEXT_V1_0 = Spec("DMF_DEVICE_CONTEXT_1_0", _DEVICE_CONTEXT_FIELDS_V1_0)
+DMF_DEVICE_CONTEXT_V1_1_0 = Spec("DMF_DEVICE_CONTEXT_1_1_0_to_48", _DEVICE_CONTEXT_FIELDS_V1_0 + [
+    ("IsFilterDevice", "bool"),
+])
+DMF_DEVICE_CONTEXT = Spec("DMF_DEVICE_CONTEXT", _DEVICE_CONTEXT_FIELDS_V1_0 + [
     ("IsFilterDevice", "bool"),
     ("EvtDmfDeviceLog", "ptr"),
 ])
@@ -539,12 +557,22 @@ def data_source_open() -> Layout:
     return cached_layout(DATA_SOURCE_OPEN, "x64")
 
 
-def dmf_module_collection(arch: str) -> Layout:
-    return cached_layout(DMF_MODULE_COLLECTION, arch)
+def dmf_module_collection(arch: str, dmf_version=HEAD_VERSION) -> Layout:
+    """DMF_MODULE_COLLECTION of a DMF version: 96 / 68 bytes up to v1.1.2, 104 / 76 from v1.1.3."""
+    spec = DMF_MODULE_COLLECTION if parse_dmf_version(dmf_version) >= V1_1_3 else DMF_MODULE_COLLECTION_V1_0
+    return cached_layout(spec, arch)
 
 
-def dmf_device_context(arch: str) -> Layout:
-    return cached_layout(DMF_DEVICE_CONTEXT, arch)
+def dmf_module_collection_sizes(arch: str) -> tuple:
+    """Every sizeof(DMF_MODULE_COLLECTION) a release had on `arch`, HEAD's first (for an unknown version)."""
+    return (cached_layout(DMF_MODULE_COLLECTION, arch).size, cached_layout(DMF_MODULE_COLLECTION_V1_0, arch).size)
+
+
+def dmf_device_context(arch: str, dmf_version=HEAD_VERSION) -> Layout:
+    """DMF_DEVICE_CONTEXT of a DMF version: 40 / 20 bytes in v1.0, 48 / 24 in v1.1.0-v1.1.48, 56 / 28 after."""
+    v = parse_dmf_version(dmf_version)
+    spec = DMF_DEVICE_CONTEXT if v >= V1_1_49 else DMF_DEVICE_CONTEXT_V1_1_0 if v >= V1_1_0 else DMF_DEVICE_CONTEXT_V1_0
+    return cached_layout(spec, arch)
 
 
 def livekerneldump_config(arch: str, dmf_version=HEAD_VERSION) -> Layout:

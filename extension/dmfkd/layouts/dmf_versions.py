@@ -8,6 +8,9 @@ DmfVersion = Tuple[int, int, int]
 
 #: DMF versions at which a layout in this module changes (spec/dmf.md §0.3).
 V1_0 = (1, 0, 0)
+V1_1_0 = (1, 1, 0)            # DMF_DEVICE_CONTEXT.IsFilterDevice appended (see dmf_structures)
+V1_1_3 = (1, 1, 3)            # DMF_MODULE_COLLECTION: ManualDestroyCallbackIsPending, ClientDevice appended
+V1_1_49 = (1, 1, 49)          # DMF_DEVICE_CONTEXT.EvtDmfDeviceLog appended
 V1_1_80 = (1, 1, 80)
 V1_1_81 = (1, 1, 81)          # DMF_OBJECT.ReferenceCountLock inserted
 V1_1_84 = (1, 1, 84)
@@ -33,6 +36,9 @@ def parse_dmf_version(value) -> DmfVersion:
         text = value.strip()
         if text[:1] in ("v", "V"):
             text = text[1:]
+        # a part has at most 10 digits (DMF_VERSION packs it in a word): int() never sees a digit flood
+        if len(text) > 40 or any(len(p) > 10 for p in text.split(".")):
+            raise LayoutError("not a DMF version: %r (expected like 1.1.154)" % (value[:40],))
         try:
             parts = [int(p, 10) for p in text.split(".")]
         except ValueError:

@@ -10,6 +10,7 @@ import sys
 import textwrap
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence
 
+from dmfkd.bounded_input import open_output
 from dmfkd.errors import OutputError, UsageError
 from dmfkd.render.cells import (UNREADABLE, EnumValue, FileTime, Flag, Hex, Link, Seconds, Unreadable,  # noqa: F401
                                 display, plain)
@@ -253,7 +254,7 @@ def out_format(path: str) -> str:
 def same_file(a: str, b: str) -> bool:
     try:
         return os.path.samefile(a, b)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL byte in a path (it names no file)
         return os.path.abspath(a) == os.path.abspath(b)
 
 
@@ -265,12 +266,13 @@ def write_file(report: Report, path: str, protected: Sequence[Optional[str]] = (
         if other and same_file(path, other):
             raise UsageError("refusing to overwrite %s: it is an input of this command" % path)
     try:
+        # opened without blocking (an existing FIFO nobody reads is one line, not a wait)
         if fmt == "bin":
             data = report.binary() if report.binary is not None else b""
-            with open(path, "wb") as handle:
+            with open_output(path) as handle:
                 handle.write(data)
             return len(data)
-        with open(path, "w", encoding="ascii", errors="backslashreplace", newline="") as handle:
+        with open_output(path, text=True) as handle:
             sink = _CountingSink(handle)
             render(report, fmt, Output(sink))
             return sink.count

@@ -9,6 +9,7 @@ import io
 import os
 from typing import List, NamedTuple, Optional
 
+from dmfkd.bounded_input import open_output
 from dmfkd.errors import UsageError
 from dmfkd.render.cells import FileTime
 
@@ -84,7 +85,8 @@ def draw_timeline(path: str, lanes: List[Lane], title: str, crash: Optional[int]
             _write_text(path, page)
         else:
             try:
-                figure.savefig(path, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
+                with open_output(path) as handle:  # an existing FIFO nobody reads: one line, not a wait
+                    figure.savefig(handle, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
             except OSError as exc:
                 raise UsageError("cannot write %s: %s" % (path, exc.strerror or exc))
     finally:
@@ -98,7 +100,7 @@ def _escape(text: str) -> str:
 
 def _write_text(path: str, text: str) -> None:
     try:
-        with open(path, "w", encoding="utf-8") as handle:
+        with open_output(path, text=True, encoding="utf-8") as handle:
             handle.write(text)
     except OSError as exc:
         raise UsageError("cannot write %s: %s" % (path, exc.strerror or exc))

@@ -12,6 +12,7 @@ import bisect
 import os
 from typing import List, Optional, Tuple
 
+from dmfkd import bounded_input
 from dmfkd.errors import FormatError, MemoryReadError
 from dmfkd.guids import guid_from_le
 from dmfkd.layouts import dump_format
@@ -37,10 +38,9 @@ class DumpFile(TriageDumpReader, Target):
         self.path = os.fspath(path)
         self.name = self.path
         self.symbols = None
-        try:
-            self._file = open(self.path, "rb")
-        except OSError as exc:
-            raise FormatError(self.path, "cannot open (%s)" % (exc.strerror or exc))
+        # a regular file only, opened without blocking: a FIFO, a device or a directory named as the
+        # dump is one line, never a read that waits forever (dmfkd.bounded_input)
+        self._file = bounded_input.open_regular(self.path)
         try:
             self.file_size = os.fstat(self._file.fileno()).st_size
             self._parse_header()

@@ -23,12 +23,10 @@ the debugger reports). The whole file is validated when loaded, so a bad file fa
 front, with a FormatError naming the file and the bad entry - never later with a KeyError.
 """
 import fnmatch
-import gzip
-import json
-import lzma
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
+from dmfkd import bounded_input
 from dmfkd.errors import FormatError, SymbolError
 from dmfkd.targets.symbols import EnumType, Field, Symbols, TypeLayout
 
@@ -38,6 +36,10 @@ _BASE_KINDS = ("int", "char", "bool", "float", "void")
 # a descriptor nests at most this deep (pointer to array of pointers ...); deeper is a hostile file
 _MAX_DESCRIPTOR_DEPTH = 32
 _MAX_ARRAY_COUNT = 1 << 32
+#: the largest ISF text read (after decompression). A driver's ISF (its own types plus the WDK headers
+#: it includes) is a few MB; a gzip or xz bomb is refused at this size instead of filling memory, and the
+#: JSON value bound (dmfkd.bounded_input.MAX_JSON_VALUES) keeps what json.loads builds from it bounded too.
+MAX_ISF_BYTES = 32 * 1024 * 1024
 
 
 def _is_int(value) -> bool:
@@ -45,24 +47,9 @@ def _is_int(value) -> bool:
 
 
 def _read_json(path: str):
-    try:
-        if path.endswith(".xz"):
-            with lzma.open(path, "rt", encoding="utf-8") as handle:
-                return json.load(handle)
-        if path.endswith(".gz"):
-            with gzip.open(path, "rt", encoding="utf-8") as handle:
-                return json.load(handle)
-        with open(path, "r", encoding="utf-8") as handle:
-            return json.load(handle)
-    except FileNotFoundError:
-        raise FormatError(path, "no such file")
-    except IsADirectoryError:
-        raise FormatError(path, "is a directory, not an ISF file")
-    except json.JSONDecodeError as exc:
-        raise FormatError(path, "not JSON (%s at line %d column %d)" % (exc.msg, exc.lineno, exc.colno),
-                          exc.pos)
-    except (UnicodeDecodeError, lzma.LZMAError, OSError, EOFError) as exc:
-        raise FormatError(path, "cannot read ISF JSON (%s)" % (exc,))
+    """The ISF document: a regular file only, at most MAX_ISF_BYTES (after decompression), JSON nesting
+    and integer sizes bounded before json.loads (dmfkd.bounded_input)."""
+    return bounded_input.read_json(path, MAX_ISF_BYTES, "ISF JSON")
 
 
 class IsfSymbols(Symbols):

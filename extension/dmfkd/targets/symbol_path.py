@@ -444,6 +444,8 @@ def check_pdb(path: str, guid: Optional[uuid.UUID], age: Optional[int], allow_mi
         info = os.stat(path)
     except OSError as exc:
         raise FormatError(path, "cannot open (%s)" % (exc.strerror or exc))
+    except ValueError:  # a NUL byte in the path
+        raise FormatError(path, "cannot open (a NUL byte in the path)")
     if not stat.S_ISREG(info.st_mode):
         raise FormatError(path, "not a regular file (a PDB must be a plain file)")
     identity = read_identity(path)

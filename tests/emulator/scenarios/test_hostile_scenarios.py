@@ -14,7 +14,7 @@ def _run(capsys, path, tmp_path):
 
 
 @pytest.mark.parametrize("content, message", [
-    ("[" * 100000 + "]" * 100000, "nested too deeply"),
+    ("[" * 100000 + "]" * 100000, "nests deeper than 100 levels"),
     ("{\"arch\": \"x64\",}", "cannot read scenario"),
     ("[1, 2]", "the top level must be a JSON object"),
     ("{\"operations\": [{\"op\": \"write_self\", \"hex\": \"00\", \"repeat\": NaN}]}",

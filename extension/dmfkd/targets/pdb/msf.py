@@ -72,6 +72,8 @@ class MsfFile:
             raise FormatError(self.path, "is a directory, not a PDB file")
         except OSError as exc:
             raise FormatError(self.path, "cannot open (%s)" % (exc.strerror or exc))
+        except ValueError:  # a NUL byte in the path (an in-process caller's argv can hold one)
+            raise FormatError(self.path, "cannot open (a NUL byte in the path)")
         try:
             handle = os.fdopen(descriptor, "rb")
         except OSError as exc:  # pragma: no cover - fdopen of a fresh descriptor
