@@ -93,3 +93,25 @@ def test_livedump_on_arm64_is_a_triage_live_minidump_by_default(tmp_path, capsys
     dump = DumpFile(os.path.join(out, "LIVEDUMP.DMP"))
     assert (dump.arch, dump.dump_type) == ("arm64", 4)
     assert "LiveDumpGeneratedDump" in (dump.attribute_names() or [])
+
+
+def test_help_texts_speak_to_the_user(capsys):
+    """dmfemu's help is for driver engineers: no spec sections, quirk ids or C source lines (those stay in
+    code comments), and nothing wider than the 120-column window."""
+    import re
+
+    from dmfemu import cli as emulator_cli
+
+    forbidden = re.compile(r"spec/|\u00a7|sec\. \d|Q-RB|Q-CD|Q-LKD|\.c:\d|\binv\. \d")
+    parser = emulator_cli.build_parser()
+    commands = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"][0].choices
+    assert {"demo", "scenario", "check", "livedump"} <= set(commands)
+    for argv in [["--help"]] + [[name, "--help"] for name in commands]:
+        try:
+            emulator_cli.main(argv)
+        except SystemExit as done:
+            assert done.code == 0
+        text = capsys.readouterr().out
+        assert "usage: dmfemu" in text, argv
+        assert not forbidden.search(text), (argv, forbidden.search(text).group(0))
+        assert max(len(line) for line in text.splitlines()) <= 120, argv
