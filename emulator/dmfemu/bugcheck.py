@@ -17,7 +17,7 @@ emulator models each callback call as guarded, so a broken callback costs its ow
 dump (issue 15's convention for spec/dmf.md Q-CD-13; Q-CD-7's NULL global is the same kind of fault).
 """
 import uuid
-from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, List, NamedTuple, Optional, Tuple
 
 from dmfkd.errors import MemoryReadError
 from dmfkd.layouts import windows

@@ -12,7 +12,7 @@ the image grows by the linker's sections above IMAGE_SIZE (its debug directory n
 nothing below IMAGE_SIZE changes.
 """
 import struct
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 from dmfkd.layouts import dmf_versions
 from dmfkd.layouts import engine

@@ -17,7 +17,7 @@ What dbgeng 10.0.15063 still prints on these dumps, and why, is listed in
 tests/oracle/test_dbgeng_synthetic.py (EXPECTED_MESSAGES).
 """
 import struct
-from typing import Dict, List, Optional, Tuple
+from typing import Dict
 
 from dmfkd.layouts import dump_format
 from dmfkd.layouts import debugger_data
@@ -235,7 +235,7 @@ def _kdbg(list_head: int, values: Dict[str, int]) -> bytes:
 
 
 def _build_x64(machine) -> KernelState:
-    space, pool, phys = machine.space, machine.pool, machine.phys
+    space, pool = machine.space, machine.pool
     state = KernelState()
     base = pool.map_image("nt", KERNEL_IMAGE_SIZE)
     state.kernel_base = base
@@ -308,20 +308,10 @@ def _build_x64(machine) -> KernelState:
     # KUSER_SHARED_DATA: product type / suite / version as a real machine has them
     _shared_data(machine, "x64")
 
-    state.kdbg_va = base + RVA_KDBG
-    values = dict(KernBase=base, PsLoadedModuleList=state.module_list, PsActiveProcessHead=state.process_head,
-                  MmPageSize=PAGE_SIZE, MmHighestUserAddress=highest_user, MmSystemRangeStart=system_range_start,
-                  MmUserProbeAddress=user_probe, NtBuildLab=build_lab, KiProcessorBlock=processor_block,
-                  CmNtCSDVersion=csd_version, KiBugcheckData=0, PteBase=X64_PTE_BASE)
-    values.update(X64_OFFSETS)
-    space.write(state.kdbg_va, _kdbg(state.kdbg_va, values))
-
-    for name, va in (("KdDebuggerDataBlock", state.kdbg_va), ("PsLoadedModuleList", state.module_list),
-                     ("PsActiveProcessHead", state.process_head), ("KiProcessorBlock", processor_block),
-                     ("KeBugCheckEx", base + RVA_KEBUGCHECKEX)):
-        machine.add_symbol("nt", name, va)
-    _link_image(machine, state, "nt", base, KERNEL_IMAGE_SIZE, is_kernel=True)
-    return state
+    values = _kdbg_pointers(state, base, (system_range_start, highest_user, user_probe), build_lab, processor_block,
+                            csd_version, X64_PTE_BASE)
+    values.update(X64_OFFSETS, MmPageSize=PAGE_SIZE)
+    return _publish_kernel(machine, state, base, processor_block, values, pointer_size=8)
 
 
 # x86 (PAE) kernel: the same KDDEBUGGER_DATA64 block with sign-extended 32-bit pointers. The
@@ -362,8 +352,38 @@ def _gdt_entry(base: int, limit: int, access: int, flags: int) -> int:
             | (flags << 52) | (((base >> 24) & 0xFF) << 56))
 
 
+def _kdbg_pointers(state: KernelState, base: int, ranges, build_lab: int, processor_block: int, csd_version: int,
+                   pte_base: int) -> dict:
+    """The KDBG's pointer fields, the same on every architecture; `ranges` is (MmSystemRangeStart,
+    MmHighestUserAddress, MmUserProbeAddress) - where those globals are, not their values."""
+    system_range_start, highest_user, user_probe = ranges
+    return dict(KernBase=base, PsLoadedModuleList=state.module_list, PsActiveProcessHead=state.process_head,
+                MmHighestUserAddress=highest_user, MmSystemRangeStart=system_range_start,
+                MmUserProbeAddress=user_probe, NtBuildLab=build_lab, KiProcessorBlock=processor_block,
+                CmNtCSDVersion=csd_version, KiBugcheckData=0, PteBase=pte_base)
+
+
+def _publish_kernel(machine, state: KernelState, base: int, processor_block: int, values: dict,
+                    pointer_size: int) -> KernelState:
+    """Write the KDBG at its RVA, give nt its symbols and link it in the loaded-module list. On x86 a KDBG
+    pointer is a 32-bit address sign-extended to 64 bits, as the real block stores it (the offsets and
+    small values are unchanged by it)."""
+    state.kdbg_va = base + RVA_KDBG
+    kdbg_self = state.kdbg_va
+    if pointer_size == 4:
+        values = dict((name, _sign_extend(value, 4)) for name, value in values.items())
+        kdbg_self = _sign_extend(state.kdbg_va, 4)
+    machine.space.write(state.kdbg_va, _kdbg(kdbg_self, values))
+    for name, va in (("KdDebuggerDataBlock", state.kdbg_va), ("PsLoadedModuleList", state.module_list),
+                     ("PsActiveProcessHead", state.process_head), ("KiProcessorBlock", processor_block),
+                     ("KeBugCheckEx", base + RVA_KEBUGCHECKEX)):
+        machine.add_symbol("nt", name, va)
+    _link_image(machine, state, "nt", base, KERNEL_IMAGE_SIZE, is_kernel=True)
+    return state
+
+
 def _build_x86(machine) -> KernelState:
-    space, pool, phys = machine.space, machine.pool, machine.phys
+    space, pool = machine.space, machine.pool
     state = KernelState()
     offsets = X86_OFFSETS
     base = pool.map_image("nt", KERNEL_IMAGE_SIZE)
@@ -425,20 +445,10 @@ def _build_x86(machine) -> KernelState:
 
     _shared_data(machine, "x86")
 
-    state.kdbg_va = base + RVA_KDBG
-    pointers = dict(KernBase=base, PsLoadedModuleList=state.module_list, PsActiveProcessHead=state.process_head,
-                    MmHighestUserAddress=highest_user, MmSystemRangeStart=system_range_start,
-                    MmUserProbeAddress=user_probe, NtBuildLab=build_lab, KiProcessorBlock=processor_block,
-                    CmNtCSDVersion=csd_version, KiBugcheckData=0, PteBase=X86_PTE_BASE)
-    values = dict((name, _sign_extend(value, 4)) for name, value in pointers.items())
+    values = _kdbg_pointers(state, base, (system_range_start, highest_user, user_probe), build_lab, processor_block,
+                            csd_version, X86_PTE_BASE)
     values.update(offsets, MmPageSize=PAGE_SIZE, PaeEnabled=1)
-    space.write(state.kdbg_va, _kdbg(_sign_extend(state.kdbg_va, 4), values))
-    for name, va in (("KdDebuggerDataBlock", state.kdbg_va), ("PsLoadedModuleList", state.module_list),
-                     ("PsActiveProcessHead", state.process_head), ("KiProcessorBlock", processor_block),
-                     ("KeBugCheckEx", base + RVA_KEBUGCHECKEX)):
-        machine.add_symbol("nt", name, va)
-    _link_image(machine, state, "nt", base, KERNEL_IMAGE_SIZE, is_kernel=True)
-    return state
+    return _publish_kernel(machine, state, base, processor_block, values, pointer_size=4)
 
 
 def _build_arm64(machine) -> KernelState:
@@ -446,7 +456,7 @@ def _build_arm64(machine) -> KernelState:
     an ARM64 PE image for nt with `brk #0xf000; ret` at KeBugCheckEx, one KPRCB -> thread -> System process,
     the ARM64 CONTEXT (X0..X28, Fp, Lr, Sp, Pc, Cpsr) where the PRCB points and in its ProcessorState.
     ARM64 has no GDT, TSS or CR registers: dbgeng reads the translation root from the dump header."""
-    space, pool, phys = machine.space, machine.pool, machine.phys
+    space, pool = machine.space, machine.pool
     offsets = ARM64_OFFSETS
     state = KernelState()
     base = pool.map_image("nt", KERNEL_IMAGE_SIZE)
@@ -502,19 +512,10 @@ def _build_arm64(machine) -> KernelState:
     _list_insert_tail(space, state.process_head, process + ARM64_EPROCESS_ACTIVE_PROCESS_LINKS)
     _shared_data(machine, "arm64")
 
-    state.kdbg_va = base + RVA_KDBG
-    values = dict(KernBase=base, PsLoadedModuleList=state.module_list, PsActiveProcessHead=state.process_head,
-                  MmPageSize=PAGE_SIZE, MmHighestUserAddress=highest_user, MmSystemRangeStart=system_range_start,
-                  MmUserProbeAddress=user_probe, NtBuildLab=build_lab, KiProcessorBlock=processor_block,
-                  CmNtCSDVersion=csd_version, KiBugcheckData=0, PteBase=ARM64_PTE_BASE)
-    values.update(offsets)
-    space.write(state.kdbg_va, _kdbg(state.kdbg_va, values))
-    for name, va in (("KdDebuggerDataBlock", state.kdbg_va), ("PsLoadedModuleList", state.module_list),
-                     ("PsActiveProcessHead", state.process_head), ("KiProcessorBlock", processor_block),
-                     ("KeBugCheckEx", base + RVA_KEBUGCHECKEX)):
-        machine.add_symbol("nt", name, va)
-    _link_image(machine, state, "nt", base, KERNEL_IMAGE_SIZE, is_kernel=True)
-    return state
+    values = _kdbg_pointers(state, base, (system_range_start, highest_user, user_probe), build_lab, processor_block,
+                            csd_version, ARM64_PTE_BASE)
+    values.update(offsets, MmPageSize=PAGE_SIZE)
+    return _publish_kernel(machine, state, base, processor_block, values, pointer_size=8)
 
 
 _BUILDERS = {"x64": _build_x64, "x86": _build_x86, "arm64": _build_arm64}

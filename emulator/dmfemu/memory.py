@@ -17,7 +17,7 @@ Design notes (why, not what):
 """
 import bisect
 import struct
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 from dmfkd.errors import MemoryReadError
 from dmfkd.layouts.engine import align_up

@@ -7,7 +7,7 @@ dbgeng matches the module with its PDB; the emulator's own code and data are nev
 """
 import os
 import struct
-from typing import List, NamedTuple, Optional
+from typing import NamedTuple, Optional
 
 from dmfkd.errors import DmfkdError
 

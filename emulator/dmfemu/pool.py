@@ -3,7 +3,7 @@ contiguous slabs of dmfemu.memory, each block behind a POOL_HEADER that carries 
 `!pool` reads it."""
 import bisect
 import struct
-from typing import Dict, List, Tuple
+from typing import List
 
 from dmfkd.layouts.engine import align_up
 from dmfkd.layouts.windows import PAGE_SIZE

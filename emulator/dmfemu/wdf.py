@@ -42,7 +42,7 @@ API::
 ``machine`` is anything with ``.space`` (dmfemu.memory.AddressSpace), ``.pool``
 (dmfemu.pool.KernelPool) and ``.arch`` - a dmfemu.machine.Machine.
 """
-from typing import Dict, List, Optional, Tuple
+from typing import Optional
 
 from dmfkd.layouts import engine
 from dmfkd.layouts import windows

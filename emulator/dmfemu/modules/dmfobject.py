@@ -41,7 +41,7 @@ API::
     DmfCollection: .handle .va .array_handle .array_va .modules
 """
 import struct
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 from dmfkd.layouts import dmf_structures
 

@@ -5,7 +5,7 @@ aliases).
 import re
 import sys
 import uuid
-from typing import Any, Dict
+from typing import Dict
 
 from dmfkd.errors import SymbolError
 

@@ -4,7 +4,7 @@ address conversion, all-or-nothing reads).
 """
 import collections
 import functools
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional
 
 from dmfkd.errors import DmfkdError
 

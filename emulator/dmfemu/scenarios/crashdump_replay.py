@@ -19,7 +19,7 @@ import json
 import os
 import struct
 import uuid
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 from dmfkd.errors import DmfkdError
 from dmfkd.guids import crashdump_key, parse_guid
@@ -37,7 +37,7 @@ from dmfemu.modules.crashdump import AccessDenied, CrashDump, CrashDumpConfig, p
 from dmfemu.native_image import NativeImage
 from dmfemu.scenarios.client_model import ClientSlots
 from dmfemu.scenarios.record_types import RecordType
-from dmfemu.scenarios.scenario_format import Operation, ReplayFailure, Scenario, ScenarioError, as_scenario, status_name
+from dmfemu.scenarios.scenario_format import Operation, ReplayFailure, ScenarioError, as_scenario, status_name
 
 
 class SourceLog(object):

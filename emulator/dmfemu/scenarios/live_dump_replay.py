@@ -7,7 +7,7 @@ log, plus the client ring's records from its writer's log).
 import collections
 import os
 import struct
-from typing import Dict, List, Optional, Tuple
+from typing import Optional
 
 from dmfkd.layouts import dmf_versions
 from dmfkd.layouts.windows import nt_success
@@ -17,7 +17,7 @@ from dmfemu.modules.livekerneldump import SOC_SUBSYSTEM_FAILURE_LIVEDUMP
 from dmfemu.native_image import NativeImage
 from dmfemu.scenarios.crashdump_replay import make_machine, make_output_directory, write_expected
 from dmfemu.scenarios.live_dump_demo import DUMP_NAME, INTERFACE_GUID, SECONDARY_GUID, LiveDumpRun
-from dmfemu.scenarios.scenario_format import Operation, ReplayFailure, Scenario, ScenarioError, as_scenario, status_name
+from dmfemu.scenarios.scenario_format import Operation, ReplayFailure, ScenarioError, as_scenario, status_name
 
 
 class LiveScenarioRun(object):

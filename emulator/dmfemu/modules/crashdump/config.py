@@ -7,7 +7,7 @@ Client callbacks are Python callables bound to routine addresses in the driver i
 callable through them, as the real module calls through the pointers it copied.
 """
 import uuid
-from typing import Callable, Dict, Optional
+from typing import Callable, Optional
 
 from dmfkd.errors import DmfkdError
 from dmfkd.layouts import dmf_structures

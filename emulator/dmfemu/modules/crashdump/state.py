@@ -7,7 +7,6 @@ module's code object (dmfemu.modules.ringbuffer.RingBuffer) - the dump shows the
 object is how the emulator runs DMF_RingBuffer on it.
 """
 import uuid
-from typing import Dict
 
 from dmfkd.layouts import dmf_structures
 from dmfkd.layouts import dmf_versions
