@@ -106,6 +106,20 @@ def _symbol_message(text: str) -> None:
         pass
 
 
+#: the parser, built once per process: building it costs ~10 ms (every command's options), a cost paid on each
+#: command inside WinDbg (`!py -g` keeps the interpreter) and by in-process callers running many commands.
+#: Parsing leaves it unchanged (each parse_args fills a new namespace; list defaults are copied before append).
+_PARSER = None  # type: Optional[argparse.ArgumentParser]
+
+
+def shared_parser() -> argparse.ArgumentParser:
+    """The command-line parser (shared; build_parser() makes a fresh one)."""
+    global _PARSER
+    if _PARSER is None:
+        _PARSER = build_parser()
+    return _PARSER
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dmfkd", description="Read DMF crash-dump data (ring buffers, data sources, "
                      "modules) from Windows dumps and live WinDbg sessions.")
@@ -171,7 +185,7 @@ def _default_output() -> Output:
 
 def run(argv: Optional[List[str]] = None, output: Optional[Output] = None, target=None) -> int:
     """Parse argv and run one command; raises DmfkdError on user errors (main() prints them)."""
-    parser = build_parser()
+    parser = shared_parser()
     try:
         args = parser.parse_args(argv)
     except _ParserExit as done:  # --help / --version were shown

@@ -34,3 +34,17 @@ def test_pykd_dump_without_pykd_exits_2_with_one_line():
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "pykd" in proc.stderr
+
+
+def test_the_parser_is_built_once_and_parsing_leaves_it_unchanged():
+    """The parser is shared between commands of one process (WinDbg's `!py -g`, batch and test harnesses);
+    one command's values never reach the next (a repeatable option's list included)."""
+    from dmfkd import cli as dmfkd_cli
+
+    parser = dmfkd_cli.shared_parser()
+    assert dmfkd_cli.shared_parser() is parser
+    first = parser.parse_args(["crashdump", "x.dmp", "--time-field", "A", "--time-field", "B", "--symbols", "s"])
+    second = parser.parse_args(["crashdump", "y.dmp"])
+    assert first.time_field == ["A", "B"] and first.symbols == ["s"]
+    assert second.time_field == [] and second.symbols is None and second.dump == "y.dmp"
+    assert second.time_field is not first.time_field
