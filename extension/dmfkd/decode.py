@@ -259,9 +259,9 @@ class SchemaDecoder(RecordDecoder):
         except (user_code.UserCodeTimeout, KeyboardInterrupt):
             raise
         except MemoryError:
-            # a resource limit, not the schema's bug: the caller's memory handling applies (a batch worker's
-            # limit makes it that dump's `memory` row; the CLI says it in one line)
-            raise
+            # a resource limit rather than the schema's bug (a batch worker's limit makes it a `memory` row)
+            return None, user_code.SchemaOutOfMemory("--schema %s: %sdecoding ran out of memory (MemoryError)"
+                                                     % (self.spec, where))
         except self._data_errors as exc:
             return {"decode_error": user_code.describe(exc)}, None
         except BaseException as exc:  # noqa: B902 - user code: SystemExit, RecursionError, anything

@@ -44,6 +44,11 @@ class SchemaError(UsageError):
     """Something a --schema file did: one line naming the file, the schema and the record."""
 
 
+class SchemaOutOfMemory(SchemaError):
+    """A --schema ran out of memory decoding a record: the machine's or a batch worker's limit speaking
+    (a batch makes it that dump's `memory` row, not an options error)."""
+
+
 class UserCodeTimeout(BaseException):
     """Raised asynchronously into a thread running user code past its deadline (a BaseException, so
     that the user's own `except Exception` cannot swallow it)."""

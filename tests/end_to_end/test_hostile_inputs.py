@@ -165,7 +165,7 @@ def test_7_an_allocation_the_machine_refuses_is_one_line(tmp_path, cli):
     # MemoryError is the resource limit speaking, not the schema's bug (a batch makes it that dump's memory row)
     path = write_schema(tmp_path, ADAPTER.format(body="        return bytearray(1 << 62)"))
     line = one_line(cli("crashdump", DUMP, "--guid", SELF_GUID, "--last", "1", "--schema", path + ":REC", code=2))
-    assert line == "dmfkd: out of memory: the decoding asked for more memory than this process may have"
+    assert line == "dmfkd: --schema %s:REC: record 15: decoding ran out of memory (MemoryError)" % path
 
 
 @pytest.mark.parametrize("fmt", ["table", "json", "csv", "jsonl"])

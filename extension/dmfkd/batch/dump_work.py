@@ -22,6 +22,7 @@ from dmfkd.decoder_choice import DecoderChoice
 from dmfkd.errors import DmfkdError, FormatError, SymbolError, UsageError
 from dmfkd.guids import parse_guid
 from dmfkd.render.data import json_value
+from dmfkd.user_code import SchemaOutOfMemory
 
 #: files up to this size are hashed whole; larger ones by head + tail (see columns.SUMMARY_COLUMNS)
 FULL_HASH_LIMIT = 32 * 1024 * 1024
@@ -58,23 +59,23 @@ def hash_dump(handle, size: int) -> Tuple[str, str]:
 
 
 def error_kind(exc: BaseException) -> str:
+    if isinstance(exc, (MemoryError, SchemaOutOfMemory)):
+        return "memory"
     if isinstance(exc, SymbolError):
         return "symbols"
     if isinstance(exc, UsageError):
         return "options"
     if isinstance(exc, DmfkdError):
         return "format"
-    if isinstance(exc, MemoryError):
-        return "memory"
     return "internal"
 
 
 def error_text(exc: BaseException) -> str:
+    if isinstance(exc, (MemoryError, SchemaOutOfMemory)):
+        return "out of memory while reading the dump (the per-dump memory limit)"
     if isinstance(exc, DmfkdError):
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return text
-    if isinstance(exc, MemoryError):
-        return "out of memory while reading the dump (the per-dump memory limit)"
     detail = str(exc).splitlines()[0] if str(exc) else ""
     return "internal error: %s%s" % (type(exc).__name__, ": " + detail if detail else "")
 
