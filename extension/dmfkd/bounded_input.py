@@ -13,7 +13,8 @@ Everything besides the dump's own bytes goes through here: the dump file's open,
 * JSON nests at most MAX_JSON_DEPTH levels and holds at most MAX_JSON_VALUES values - both measured on
   the text before json.loads, whose C scanner recurses once per level and spends 50-200 bytes per value
   (a 32 MiB text of `[],` would be 11 million lists, 700 MB) - and an integer literal has at most
-  MAX_INT_DIGITS digits, checked by the parse_int hook before int() sees the digits (Python 3.9 has no
+  MAX_INT_DIGITS digits, checked by the parse_int hook before int() sees the digits (given to json.loads
+  only when the text has such a run of digits at all; Python 3.9 has no
   int_max_str_digits; int() of 10^6 digits is quadratic there, and 3.11 raises a bare ValueError past
   4,300);
 * a numeric option is parsed from a bounded number of digits and range-checked against what it can
@@ -154,26 +155,42 @@ def compression_of(path: str) -> Optional[str]:
 
 # -- JSON ------------------------------------------------------------------------------------------------
 
-# a JSON string literal (the unrolled form: linear, no backtracking); what remains outside strings
-# decides nesting
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-#: every byte but the JSON structure ([ ] { } ,): deleted by bytes.translate, at memchr speed
-_NOT_STRUCTURE = bytes(sorted(set(range(256)) - set(b"[]{},")))
-_INNERMOST = re.compile(rb"[\[{][\]}]")
-_PAIRS = (b"[]", b"{}", b"[}", b"{]")
-_STEP = {0x5B: 1, 0x7B: 1, 0x5D: -1, 0x7D: -1}
+#: every byte but a quote and the JSON structure ([ ] { } ,): deleted by bytes.translate, at memchr speed
+_NOT_STRUCTURE_OR_QUOTE = bytes(sorted(set(range(256)) - set(b'"[]{},')))
+#: a string literal once everything but quotes and structure is gone: only structure can be left inside
+_REDUCED_STRING = re.compile(rb'"[^"]*"')
+#: digits stay, every other byte becomes a space: a run of too many digits is then one bytes.find
+_DIGITS_ONLY = bytes((0x30 if 0x30 <= byte <= 0x39 else 0x20) for byte in range(256))
+#: [ and { become (, ] and } become ): depth does not care which kind a bracket is
+_ONE_KIND = bytes.maketrans(b"[{]}", b"(())")
+_STEP = {0x28: 1, 0x29: -1}
 _CHUNK = 1 << 16
 
 
-def json_shape(text: str, depth_limit: Optional[int] = None, value_limit: Optional[int] = None):
-    """(deepest nesting of [ and {, number of values) of a JSON text, both counted outside string
-    literals at C speed - no per-character Python loop, no recursion. Unbalanced text still gets numbers
-    (json.loads reports the syntax error afterwards; a depth here is then an upper bound). With
-    `depth_limit`, the depth is only measured up to one past it; past `value_limit` values it is not
-    measured at all (0): the count alone refuses the text."""
-    structure = _STRING.sub("", text).encode("utf-8", "surrogatepass").translate(None, _NOT_STRUCTURE)
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _structure(raw: bytes) -> bytes:
+    """The structure characters ([ ] { } ,) of a JSON text that lie outside its string literals, found
+    with a few whole-text passes at C speed (a regex over every string of a 20 MB ISF took longer than
+    json.loads itself). Escaped backslashes, then escaped quotes, are dropped first (left to right, as
+    JSON reads them), so every quote left opens or closes a string; once everything but quotes and
+    structure is gone, an adjacent pair of quotes has nothing outside strings between them (an empty
+    string, or the end of one and the start of the next) and is dropped at memchr speed; what is left
+    are the few strings holding a structure character. Text outside strings is only ever JSON that
+    json.loads also reads, up to the first error it stops at, so for what it would build the counts are
+    exact."""
+    reduced = raw.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_STRUCTURE_OR_QUOTE)
+    reduced = reduced.replace(b'""', b"")
+    if b'"' in reduced:
+        reduced = _REDUCED_STRING.sub(b"", reduced).translate(None, b'"')
+    return reduced
+
+
+def _shape(structure: bytes, nonblank: bool, depth_limit: Optional[int], value_limit: Optional[int]):
     if not structure:
-        return 0, 1 if text.strip() else 0
+        return 0, 1 if nonblank else 0
     # each container holds one more value than its commas (an empty one none: counted anyway, so this is
     # an upper bound, at most twice the true count), and the document itself is one
     values = 1 + structure.count(b",") + structure.count(b"[") + structure.count(b"{")
@@ -182,13 +199,32 @@ def json_shape(text: str, depth_limit: Optional[int] = None, value_limit: Option
     return _depth(structure.translate(None, b","), depth_limit), values
 
 
+def json_shape(text: str, depth_limit: Optional[int] = None, value_limit: Optional[int] = None):
+    """(deepest nesting of [ and {, number of values) of a JSON text, both counted outside string
+    literals at C speed - no per-character Python loop, no recursion. Unbalanced text still gets numbers
+    (json.loads reports the syntax error afterwards; a depth here is then an upper bound). With
+    `depth_limit`, the depth is only measured up to one past it; past `value_limit` values it is not
+    measured at all (0): the count alone refuses the text."""
+    raw = _utf8(text)
+    return _shape(_structure(raw), bool(raw.strip()), depth_limit, value_limit)
+
+
+def _has_long_digit_run(raw: bytes) -> bool:
+    """Whether any run of digits - in a number or in a string - is longer than an integer may be. Only
+    then does json.loads get the integer hook, which costs a Python call per integer."""
+    return raw.translate(_DIGITS_ONLY).find(b"0" * (MAX_INT_DIGITS + 1)) >= 0
+
+
 def _depth(brackets: bytes, limit: Optional[int]) -> int:
-    """Each pass removes every innermost pair ("[]", "{}" - or a mismatched one, which json.loads will
-    refuse): the passes a balanced text takes are its depth. What stays unbalanced is measured by a
-    running sum, chunk by chunk, stopping once past the limit."""
+    """Each pass removes every innermost pair (an opener followed by a closer of either kind: a
+    mismatched pair is one json.loads refuses) with one bytes.replace over the text as it was - which
+    never removes a pair that the removal itself brings together, so a pass is exactly one level: the
+    passes a balanced text takes are its depth. What stays unbalanced is measured by a running sum,
+    chunk by chunk, stopping once past the limit."""
+    brackets = brackets.translate(_ONE_KIND)
     depth = 0
-    while any(pair in brackets for pair in _PAIRS):
-        brackets = _INNERMOST.sub(b"", brackets)
+    while b"()" in brackets:
+        brackets = brackets.replace(b"()", b"")
         depth += 1
         if limit is not None and depth > limit:
             return depth
@@ -217,13 +253,15 @@ def _bounded_int(digits: str) -> int:
 
 def parse_json(text: str, source: str, what: str = "JSON") -> Any:
     """json.loads with the depth and integer bounds of the module docstring; FormatError(source, ...)."""
-    depth, values = json_shape(text, MAX_JSON_DEPTH, MAX_JSON_VALUES)
+    raw = _utf8(text)
+    depth, values = _shape(_structure(raw), bool(raw.strip()), MAX_JSON_DEPTH, MAX_JSON_VALUES)
     if values > MAX_JSON_VALUES:
         raise FormatError(source, "%s holds more than %d values (%d): refused" % (what, MAX_JSON_VALUES, values))
     if depth > MAX_JSON_DEPTH:
         raise FormatError(source, "%s nests deeper than %d levels: refused" % (what, MAX_JSON_DEPTH))
     try:
-        return json.loads(text, parse_int=_bounded_int)
+        # the hook only where a long enough run of digits is in the text at all (it costs a call per integer)
+        return json.loads(text, parse_int=_bounded_int if _has_long_digit_run(raw) else None)
     except _JsonBound as exc:
         raise FormatError(source, "%s holds %s: refused" % (what, exc))
     except json.JSONDecodeError as exc:

@@ -1,6 +1,7 @@
 """dmfkd.bounded_input: regular files only, reads and decompression capped, JSON depth and integer
 digits bounded before json.loads, numeric options bounded before int()."""
 import gzip
+import json
 import lzma
 import os
 import socket
@@ -147,3 +148,78 @@ def test_a_bracket_bomb_is_refused_by_its_count_before_its_depth_is_walked():
     assert bounded_input.json_shape("[" * 3000, 100)[0] > 100
     with pytest.raises(FormatError, match="holds more than"):
         bounded_input.parse_json("[" * (bounded_input.MAX_JSON_VALUES + 1), "f.json")
+
+
+# -- the JSON shape, against a character-by-character scanner -------------------------------------------
+
+def _scanned_shape(text: str):
+    """(depth, values) as a JSON lexer sees them, one character at a time (the reference: slow, obvious):
+    outside a string, [ { open, ] } close, [ { , each add a value; inside one, a backslash escapes the
+    next character."""
+    depth = deepest = 0
+    values = 1 if text.strip() else 0
+    structure = False
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            values += 1
+            structure = True
+        elif char in "]}":
+            depth -= 1
+            structure = True
+        elif char == ",":
+            values += 1
+            structure = True
+    return deepest, (values if structure else (1 if text.strip() else 0))
+
+
+_TRICKY = "\"\\[]{},:0a\u00e9\u2603\U0001f600 \n/"
+
+
+def _json_values():
+    from hypothesis import strategies as st
+
+    leaves = st.none() | st.booleans() | st.integers(-10 ** 30, 10 ** 30) | st.floats(allow_nan=False) | \
+        st.text(alphabet=_TRICKY, max_size=12)
+    return st.recursive(leaves, lambda inner: st.lists(inner, max_size=5) |
+                        st.dictionaries(st.text(alphabet=_TRICKY, max_size=6), inner, max_size=5), max_leaves=40)
+
+
+def test_the_shape_of_any_json_document_is_what_a_lexer_sees():
+    """The C-speed passes (escapes dropped, quote pairs dropped, strings with structure inside removed)
+    agree with a character-by-character lexer on documents whose strings hold quotes, backslashes,
+    brackets, commas and non-ASCII text; ASCII-escaped and raw UTF-8 spellings alike."""
+    from hypothesis import given, settings, strategies as st
+
+    @settings(max_examples=400, deadline=None)
+    @given(_json_values(), st.booleans())
+    def check(value, ascii_only):
+        text = json.dumps(value, ensure_ascii=ascii_only)
+        assert bounded_input.json_shape(text) == _scanned_shape(text), text
+    check()
+
+
+@pytest.mark.parametrize("text", ['"\\\\"', '["\\\\\\"]", 1]', '["a\\"b,[", {"\\\\": "]"}]', '["", "", ""]',
+                                  '[",", ",", "[[", "]]"]', '{"a": [[["\\"]"]]]}'])
+def test_escapes_and_structure_inside_strings(text):
+    json.loads(text)
+    assert bounded_input.json_shape(text) == _scanned_shape(text)
+
+
+def test_a_long_digit_run_in_a_string_is_no_integer():
+    # the integer hook is used because a 41-digit run is in the text; only an integer literal is refused
+    assert bounded_input.parse_json('{"name": "%s", "n": 1}' % ("7" * 60), "t") == {"name": "7" * 60, "n": 1}
+    with pytest.raises(FormatError, match="an integer of 41 digits"):
+        bounded_input.parse_json('{"name": "x", "n": %s}' % ("7" * 41), "t")
+    assert bounded_input.parse_json('[%s]' % ("7" * 40), "t") == [int("7" * 40)]
