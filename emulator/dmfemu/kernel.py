@@ -234,6 +234,22 @@ def _kdbg(list_head: int, values: Dict[str, int]) -> bytes:
     return layout.pack(dict(values, **header))
 
 
+def _kernel_globals(space, state: KernelState, globals_va: int, pointer_size: int, ranges):
+    """nt's data globals, laid out the same on every architecture: MmSystemRangeStart,
+    MmHighestUserAddress and MmUserProbeAddress (holding `ranges`) one pointer apart, then the empty
+    PsLoadedModuleList and PsActiveProcessHead (each LIST_ENTRY pointing at itself). Returns (the three
+    range globals' addresses, KiProcessorBlock's address)."""
+    fmt = "<Q" if pointer_size == 8 else "<I"
+    addresses = tuple(globals_va + index * pointer_size for index in range(3))
+    for address, value in zip(addresses, ranges):
+        space.write(address, struct.pack(fmt, value))
+    state.module_list = globals_va + 0x20
+    state.process_head = globals_va + 0x30
+    for head in (state.module_list, state.process_head):
+        space.write(head, struct.pack(fmt, head) * 2)
+    return addresses, globals_va + 0x40
+
+
 def _build_x64(machine) -> KernelState:
     space, pool = machine.space, machine.pool
     state = KernelState()
@@ -245,15 +261,8 @@ def _build_x64(machine) -> KernelState:
     space.write(base + RVA_KEBUGCHECKEX, b"\xcc\xc3")
 
     globals_va = base + RVA_GLOBALS
-    system_range_start, highest_user, user_probe = globals_va, globals_va + 8, globals_va + 0x10
-    space.write(system_range_start, struct.pack("<Q", 0xFFFF800000000000))
-    space.write(highest_user, struct.pack("<Q", 0x7FFFFFFEFFFF))
-    space.write(user_probe, struct.pack("<Q", 0x7FFFFFFF0000))
-    state.module_list = globals_va + 0x20
-    state.process_head = globals_va + 0x30
-    processor_block = globals_va + 0x40
-    for head in (state.module_list, state.process_head):
-        space.write(head, struct.pack("<QQ", head, head))
+    (system_range_start, highest_user, user_probe), processor_block = _kernel_globals(
+        space, state, globals_va, 8, (0xFFFF800000000000, 0x7FFFFFFEFFFF, 0x7FFFFFFF0000))
     build_lab = base + RVA_BUILD_LAB
     lab = "%d.1.amd64fre.vb_release.191206-1406" % machine.build
     space.write(build_lab, lab.encode("ascii") + b"\0")
@@ -392,13 +401,8 @@ def _build_x86(machine) -> KernelState:
                                   dll=False, checksum=KERNEL_CHECKSUM))
     space.write(base + RVA_KEBUGCHECKEX, b"\xcc\xc3")
     globals_va = base + RVA_GLOBALS
-    system_range_start, highest_user, user_probe = globals_va, globals_va + 4, globals_va + 8
-    space.write(globals_va, struct.pack("<III", 0x80000000, 0x7FFEFFFF, 0x7FFF0000))
-    state.module_list = globals_va + 0x20
-    state.process_head = globals_va + 0x30
-    processor_block = globals_va + 0x40
-    for head in (state.module_list, state.process_head):
-        space.write(head, struct.pack("<II", head, head))
+    (system_range_start, highest_user, user_probe), processor_block = _kernel_globals(
+        space, state, globals_va, 4, (0x80000000, 0x7FFEFFFF, 0x7FFF0000))
     build_lab = base + RVA_BUILD_LAB
     space.write(build_lab, ("%d.1.x86fre.vb_release.191206-1406" % machine.build).encode("ascii") + b"\0")
     csd_version = globals_va + 0x60
@@ -466,13 +470,8 @@ def _build_arm64(machine) -> KernelState:
     space.write(base + RVA_KEBUGCHECKEX, struct.pack("<II", ARM64_BRK_F000, ARM64_RET))
 
     globals_va = base + RVA_GLOBALS
-    system_range_start, highest_user, user_probe = globals_va, globals_va + 8, globals_va + 0x10
-    space.write(globals_va, struct.pack("<QQQ", 0xFFFF800000000000, 0x7FFFFFFEFFFF, 0x7FFFFFFF0000))
-    state.module_list = globals_va + 0x20
-    state.process_head = globals_va + 0x30
-    processor_block = globals_va + 0x40
-    for head in (state.module_list, state.process_head):
-        space.write(head, struct.pack("<QQ", head, head))
+    (system_range_start, highest_user, user_probe), processor_block = _kernel_globals(
+        space, state, globals_va, 8, (0xFFFF800000000000, 0x7FFFFFFEFFFF, 0x7FFFFFFF0000))
     build_lab = base + RVA_BUILD_LAB
     space.write(build_lab, ("%d.1.arm64fre.co_release.210604-1628" % machine.build).encode("ascii") + b"\0")
     csd_version = globals_va + 0x60
